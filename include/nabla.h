@@ -1,0 +1,29 @@
+/* nabla.h - the whole public API of nabla, a small training framework in C11.
+ *
+ *   tensor    nabla/tensor.h    tensors, dtypes, seeded RNG
+ *   autograd  nabla/graph.h     the tape, backward, arena
+ *             nabla/gradcheck.h central-difference gradient checks
+ *   ops       nabla/ops.h       differentiable ops and the op table
+ *   loss      nabla/loss.h      log-softmax family and the fused cross-entropy
+ *   optim     nabla/optim.h     optimisers
+ *   data      nabla/npy.h       .npy reader / writer
+ */
+#ifndef NABLA_H
+#define NABLA_H
+
+#define NABLA_VERSION_MAJOR 0
+#define NABLA_VERSION_MINOR 1
+#define NABLA_VERSION_PATCH 0
+#define NABLA_VERSION "0.1.0"
+
+#include "nabla/status.h"
+#include "nabla/tensor.h"
+#include "nabla/graph.h"
+#include "nabla/gradcheck.h"
+#include "nabla/ops.h"
+#include "nabla/loss.h"
+#include "nabla/optim.h"
+#include "nabla/npy.h"
+#include "nabla/data.h"
+
+#endif

@@ -1,0 +1,70 @@
+/* nabla/graph.h - the autograd tape.
+ *
+ * A graph records every op applied under it, in order (the tape). Because an op's inputs exist
+ * before its output, creation order is a topological order, and backward is a reverse walk.
+ *
+ *     nb_graph *g = nb_graph_new();
+ *     for (step...) {
+ *         nb_tensor *loss = ...ops on g...;
+ *         nb_backward(g, loss, NULL);      // grads accumulate into leaves (parameters)
+ *         ...optimiser step, zero grads...
+ *         nb_graph_reset(g);               // rewinds the arena: every op output is now stale
+ *     }
+ *     nb_graph_free(g);
+ *
+ * Op outputs live in the graph's arena. After nb_graph_reset they are stale: passing one to an op
+ * or to backward returns NB_ERR_STALE (the tensor records the graph generation it was made in).
+ * Tensor headers are double-buffered across resets and never returned to the system before
+ * nb_graph_free, so a stale pointer is detected for at least one full step and never read as
+ * freed memory.
+ */
+#ifndef NABLA_GRAPH_H
+#define NABLA_GRAPH_H
+
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+nb_graph *nb_graph_new(void);
+void nb_graph_free(nb_graph *g);
+
+/* Forgets the tape and rewinds the arena. After the first few steps the arena has grown to the
+ * step's size and a steady training loop allocates nothing. */
+void nb_graph_reset(nb_graph *g);
+
+/* Whether ops record on the tape (default true). With recording off (no-grad mode), ops compute
+ * their outputs only. Returns the previous setting. */
+bool nb_graph_set_grad_enabled(nb_graph *g, bool enabled);
+bool nb_graph_grad_enabled(const nb_graph *g);
+
+/* Number of nodes on the tape, and the generation counter (incremented by every reset). */
+int nb_graph_size(const nb_graph *g);
+uint64_t nb_graph_generation(const nb_graph *g);
+/* Bytes the arena holds (capacity) and uses now. */
+size_t nb_graph_arena_capacity(const nb_graph *g);
+size_t nb_graph_arena_used(const nb_graph *g);
+/* How many times the arena had to ask the system for memory since nb_graph_new. A steady
+ * training loop keeps this constant. */
+uint64_t nb_graph_arena_allocations(const nb_graph *g);
+
+/* Reverse-mode differentiation of `root`. With `upstream` NULL, root must have one element and
+ * dL/droot = 1; otherwise upstream has root's shape and dtype and is the incoming gradient.
+ * Gradients accumulate (+=) into every leaf with requires_grad. Backward may be called once per
+ * reset (the saved values of the step are consumed). */
+nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream);
+
+/* Checks that x can be used in g: not stale, owned by g or caller-owned. */
+nb_status nb_graph_check(const nb_graph *g, const nb_tensor *x);
+
+/* A new tensor in g's arena (zeroed), not on the tape: scratch that lives until reset. */
+nb_tensor *nb_graph_tensor(nb_graph *g, nb_dtype t, int ndim, const int64_t *shape);
+
+/* Name of the op that produced x ("leaf" for leaves). */
+const char *nb_tensor_op_name(const nb_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,126 @@
+/* nabla/loss.h - log-sum-exp, log-softmax, softmax and the fused cross-entropy.
+ *
+ * The numerical-stability argument in two lines:
+ *   - never exponentiate an unshifted logit: exp(1000) overflows; exp(z - max z) <= 1 never does;
+ *   - never take the log of a softmax: softmax(-1000 + ...) underflows to 0 and log(0) = -inf;
+ *     log_softmax(z) = z - lse(z) is computed from z directly and stays finite.
+ *
+ * Cross-entropy from logits, one fused op (z = logits [N,V], y = targets [N], a = smoothing,
+ * w = class weights (1 if none), keep_n = 0 for padding, l = log_softmax(z), lse_n = lse(z_n)):
+ *
+ *   L_n  = keep_n [ (1-a) w_{y_n} (-l_{n,y_n}) + (a/V) sum_c w_c (-l_{n,c}) + zc lse_n^2 ]
+ *   mean = sum_n L_n / W,   W = sum_n keep_n w_{y_n}   (or the caller's normaliser)
+ *   dL/dz_{n,j} = g/W keep_n [ (1-a) w_y (p_{n,j} - [j = y_n]) + (a/V)(p_{n,j} sum_c w_c - w_j)
+ *                              + 2 zc lse_n p_{n,j} ],      p_{n,j} = exp(z_{n,j} - lse_n)
+ *
+ * Semantics are PyTorch's F.cross_entropy (weight, ignore_index, reduction, label_smoothing),
+ * plus PaLM's z-loss (zc), with two deliberate differences: a batch that is all padding gives loss
+ * 0 and gradient 0 (PyTorch: NaN), and padded rows are never read (NaN/inf there change nothing).
+ *
+ * The forward makes one pass per row (online log-sum-exp: running max and running sum of exp) and
+ * saves only lse_n: no N x V temporary. The backward rebuilds p on the fly and writes dL/dz
+ * directly.
+ *
+ * dtypes: logits f16, bf16, f32 or f64. Arithmetic is f32 for f16/bf16/f32 and f64 for f64
+ * (cross-row sums are accumulated in double). The gradient dL/dz is written in that compute
+ * dtype (f32 for half logits): softmax - onehot has entries down to ~1e-10 that f16 flushes to
+ * zero and an 11-bit mantissa cannot represent the difference of two near-equal probabilities,
+ * so a half-precision gradient would throw away exactly what the fused op computed carefully;
+ * mixed-precision training keeps fp32 gradients anyway. Convert if you need half storage.
+ */
+#ifndef NABLA_LOSS_H
+#define NABLA_LOSS_H
+
+#include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- row kernels (no graph), over the last dim of a f32/f64 tensor ---- */
+
+/* out[r] = lse(z[r,:]), out has z's shape without the last dim (numel = rows), same dtype. */
+nb_status nb_logsumexp_rows(const nb_tensor *z, nb_tensor *out);
+/* out = z - lse(z), same shape and dtype as z. */
+nb_status nb_log_softmax_rows(const nb_tensor *z, nb_tensor *out);
+/* out = exp(z - lse(z)). */
+nb_status nb_softmax_rows(const nb_tensor *z, nb_tensor *out);
+/* The textbook log(softmax(z)) with softmax = exp(z) / sum exp(z), unshifted, in z's precision.
+ * For teaching and for `nabla xent --naive` only: it overflows and underflows by design. */
+nb_status nb_log_softmax_naive(const nb_tensor *z, nb_tensor *out);
+
+/* ---- fused cross-entropy ---- */
+
+typedef enum nb_reduction {
+    NB_REDUCTION_MEAN = 0,
+    NB_REDUCTION_SUM,
+    NB_REDUCTION_NONE
+} nb_reduction;
+
+/* What a forward pass saw, so micro-batches, threads and ranks combine exactly:
+ * total loss = sum over parts of loss_sum, divided by the sum over parts of weight_sum. */
+typedef struct nb_xent_stats {
+    double loss_sum;   /* sum_n L_n over real tokens (z-loss included) */
+    double weight_sum; /* W: sum_n keep_n w_{y_n}; the real-token count when no weights */
+    int64_t n_tokens;  /* real (non-padding) positions */
+    double z_loss_sum; /* sum_n keep_n zc lse_n^2 (part of loss_sum) */
+} nb_xent_stats;
+
+typedef struct nb_xent_opts {
+    int64_t ignore_index;     /* targets equal to this are padding (default -100) */
+    const nb_tensor *mask;    /* optional, targets' shape, u8/bool/f32/f64: 0 = padding */
+    const nb_tensor *weight;  /* optional class weights [V], f32 or f64 */
+    double label_smoothing;   /* a in [0, 1) */
+    nb_reduction reduction;   /* mean (default), sum, none */
+    double normaliser;        /* > 0: divide the mean by this instead of W (0 = use W) */
+    double z_loss;            /* zc >= 0, PaLM's z-loss coefficient (default 0) */
+    nb_xent_stats *stats;     /* optional out: filled by every forward */
+} nb_xent_opts;
+
+/* ignore_index -100, mean, no mask/weight/smoothing/normaliser/z-loss. */
+nb_xent_opts nb_xent_defaults(void);
+
+/* Checks shapes, dtypes and options (and every real target's range) and says what is wrong. */
+nb_status nb_xent_validate(const nb_tensor *logits, const nb_tensor *targets,
+                           const nb_xent_opts *o);
+
+/* The op on a graph. logits [N,V] or [B,T,V] (f16/bf16/f32/f64); targets i32/i64 shaped like
+ * logits without the last dim. Returns the loss: shape [] for mean/sum, targets' shape for none,
+ * in the compute dtype. opts NULL = defaults. */
+nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *logits, const nb_tensor *targets,
+                            const nb_xent_opts *opts);
+
+/* Soft targets: probs has the logits' shape (float). As PyTorch with probability targets:
+ * L_n = -keep_n sum_c w_c t'_{n,c} l_{n,c}, t' = (1-a) t + a/V; ignore_index does not apply;
+ * mean divides by the number of real rows (PyTorch: N), or the normaliser. */
+nb_tensor *nb_cross_entropy_soft(nb_graph *g, nb_tensor *logits, const nb_tensor *probs,
+                                 const nb_xent_opts *opts);
+
+/* Raw kernels, no graph: for people who study the gradient.
+ * loss: f32/f64 (compute dtype), shape [] for mean/sum or targets' shape for none.
+ * lse: optional, compute dtype, numel = rows; receives lse_n (0 for padding rows). */
+nb_status nb_xent_forward(const nb_tensor *logits, const nb_tensor *targets,
+                          const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *lse,
+                          nb_xent_stats *stats);
+/* dlogits: logits' shape, compute dtype; overwritten (padding rows get exactly 0).
+ * lse: from nb_xent_forward, or NULL to recompute. dloss: upstream gradient, shape of the loss
+ * (NULL = 1). */
+nb_status nb_xent_backward(nb_tensor *dlogits, const nb_tensor *logits, const nb_tensor *targets,
+                           const nb_xent_opts *opts, const nb_tensor *lse, const nb_tensor *dloss);
+
+nb_status nb_xent_soft_forward(const nb_tensor *logits, const nb_tensor *probs,
+                               const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *lse,
+                               nb_xent_stats *stats);
+nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits,
+                                const nb_tensor *probs, const nb_xent_opts *opts,
+                                const nb_tensor *lse, const nb_tensor *dloss);
+
+/* Slow, obvious reference in double (two passes, explicit log_softmax row): the tests compare the
+ * fused kernels with it. Same arguments as nb_xent_forward / nb_xent_backward. */
+nb_status nb_xent_reference(const nb_tensor *logits, const nb_tensor *targets,
+                            const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *dlogits);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

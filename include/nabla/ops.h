@@ -1,0 +1,83 @@
+/* nabla/ops.h - differentiable ops and the op table.
+ *
+ * Every op takes the graph first and returns a new tensor in the graph's arena, or NULL with
+ * nb_last_error() set. An op given a NULL input returns NULL and keeps the earlier error, so a
+ * chain of ops can be checked once at the end. Inputs must share one float dtype (f32 or f64).
+ *
+ * Broadcasting (add, sub, mul, div): each operand is either the full shape, a row vector whose
+ * length is the last dimension of the other (a bias), or a single element (a scalar).
+ */
+#ifndef NABLA_OPS_H
+#define NABLA_OPS_H
+
+#include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* C = op(A) op(B), A and B 2-D; op(X) = X^T when the flag is set. cblas_sgemm / cblas_dgemm. */
+nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b, bool trans_a, bool trans_b);
+/* y = x W^T + b for x [N,in], W [out,in], b [out] (b may be NULL): PyTorch's Linear, one node. */
+nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b);
+
+nb_tensor *nb_add(nb_graph *g, nb_tensor *a, nb_tensor *b); /* a + b */
+nb_tensor *nb_sub(nb_graph *g, nb_tensor *a, nb_tensor *b); /* a - b */
+nb_tensor *nb_mul(nb_graph *g, nb_tensor *a, nb_tensor *b); /* a * b (elementwise) */
+nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b); /* a / b (elementwise) */
+
+nb_tensor *nb_neg(nb_graph *g, nb_tensor *x);                    /* -x */
+nb_tensor *nb_scale(nb_graph *g, nb_tensor *x, double s);        /* s x */
+nb_tensor *nb_relu(nb_graph *g, nb_tensor *x);                   /* max(x, 0) */
+nb_tensor *nb_leaky_relu(nb_graph *g, nb_tensor *x, double neg); /* x > 0 ? x : neg x */
+nb_tensor *nb_tanh(nb_graph *g, nb_tensor *x);                   /* tanh x */
+nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *x);                /* 1 / (1 + e^-x) */
+/* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the tanh form (PyTorch approximate='tanh'). */
+nb_tensor *nb_gelu(nb_graph *g, nb_tensor *x);
+nb_tensor *nb_exp(nb_graph *g, nb_tensor *x); /* e^x */
+nb_tensor *nb_log(nb_graph *g, nb_tensor *x); /* ln x */
+
+nb_tensor *nb_sum(nb_graph *g, nb_tensor *x);       /* sum of all elements, shape [] */
+nb_tensor *nb_mean(nb_graph *g, nb_tensor *x);      /* mean of all elements, shape [] */
+nb_tensor *nb_sum_last(nb_graph *g, nb_tensor *x);  /* sum over the last dim: [...,V] -> [...] */
+nb_tensor *nb_mean_last(nb_graph *g, nb_tensor *x); /* mean over the last dim */
+
+/* Same data, new shape (same element count). */
+nb_tensor *nb_reshape(nb_graph *g, nb_tensor *x, int ndim, const int64_t *shape);
+/* 2-D transpose [R,C] -> [C,R] (a copy). */
+nb_tensor *nb_transpose(nb_graph *g, nb_tensor *x);
+
+/* Over the last dim, max-shifted: lse = m + log sum exp(z - m), m = max z. [...,V] -> [...] */
+nb_tensor *nb_logsumexp(nb_graph *g, nb_tensor *z);
+/* z - lse(z), never log(softmax(z)). Same shape. */
+nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *z);
+/* exp(z - lse(z)). Same shape. */
+nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z);
+/* out[...] = x[..., idx[...]] for integer idx (i32/i64) shaped like x without the last dim;
+ * used to build the unfused cross-entropy (-gather(log_softmax(z), y)) for comparison. */
+nb_tensor *nb_gather_last(nb_graph *g, nb_tensor *x, const nb_tensor *idx);
+
+/* ---- the op table ----
+ * One row per op. `n_cases` sample problems per op (different shapes / broadcasting / options);
+ * make_case builds fresh f64 inputs for case k (caller frees them with nb_tensor_free), and
+ * apply_case applies the op to them. `nabla gradcheck` and tests/test_gradcheck.c walk this table,
+ * and every op the tape can record must appear in it (the test checks). */
+#define NB_OP_MAX_INPUTS 4
+typedef struct nb_op_info {
+    const char *name;
+    const char *formula;
+    int n_cases;
+    nb_status (*make_case)(int k, nb_rng *r, nb_tensor **inputs, int *n_inputs, char *desc,
+                           size_t desc_len);
+    nb_tensor *(*apply_case)(nb_graph *g, int k, nb_tensor *const *inputs);
+} nb_op_info;
+
+const nb_op_info *nb_op_table(int *count);
+const nb_op_info *nb_op_find(const char *name);
+/* Names of every op kind the tape can record (the internal kernels), NULL-terminated. */
+const char *const *nb_op_kernel_names(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,50 @@
+/* nabla/status.h - error reporting.
+ *
+ * Every public function that can fail returns an nb_status (or NULL for functions that return a
+ * pointer). On failure a human-readable message naming the problem and the values involved is kept
+ * per thread and can be read with nb_last_error(). Nothing a caller passes in ever aborts.
+ */
+#ifndef NABLA_STATUS_H
+#define NABLA_STATUS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum nb_status {
+    NB_OK = 0,
+    NB_ERR_ARG,    /* an argument is invalid (NULL, out of range option, ...) */
+    NB_ERR_SHAPE,  /* shapes do not match or are not supported */
+    NB_ERR_DTYPE,  /* a dtype is not supported by the operation */
+    NB_ERR_RANGE,  /* a value (target, index) is out of range */
+    NB_ERR_NOMEM,  /* an allocation failed */
+    NB_ERR_IO,     /* a file could not be opened, read or written */
+    NB_ERR_FORMAT, /* a file is corrupt, truncated or of an unsupported kind */
+    NB_ERR_STALE,  /* a tensor was used after its graph was reset */
+    NB_ERR_STATE   /* the call is not valid in the current state (e.g. backward twice) */
+} nb_status;
+
+/* The message of the last error on this thread ("" if none). Valid until the next failing call. */
+const char *nb_last_error(void);
+
+/* A short name for a status code ("shape mismatch", ...). */
+const char *nb_status_name(nb_status s);
+
+/* Record an error message (printf-style) and return `s`, so a failing function can say
+ * `return nb_error(NB_ERR_SHAPE, "...", ...);`. */
+nb_status nb_error(nb_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* The status of the last error on this thread (NB_OK if none since nb_clear_error). */
+nb_status nb_last_status(void);
+
+/* Forget the last error. */
+void nb_clear_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

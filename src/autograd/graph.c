@@ -1,0 +1,393 @@
+/* graph.c - the tape, the step arena and reverse-mode backward.
+ *
+ * Memory layout of a graph:
+ *   - arena: chunks of bytes for op outputs, saved values and intermediate gradients. Reset
+ *     rewinds it; if a step needed several chunks they are merged into one of the total size, so
+ *     from the second step on a steady loop allocates nothing.
+ *   - tensor headers: two pools used in alternate generations, in fixed-size blocks that never
+ *     move, so a tensor pointer stays readable until nb_graph_free and a stale one (from the
+ *     previous step) is recognised by its generation.
+ *   - nodes: one growing array, kept across resets.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph_internal.h"
+
+#define HDR_BLOCK 256
+
+typedef struct chunk {
+    char *mem;
+    size_t cap, used;
+} chunk;
+
+typedef struct hdr_pool {
+    nb_tensor **blocks;
+    int n_blocks;
+    int used; /* headers handed out in this generation */
+} hdr_pool;
+
+struct nb_graph {
+    chunk *chunks;
+    int n_chunks, cur;
+    uint64_t n_system_allocs;
+    hdr_pool pools[2];
+    nb_node *nodes;
+    int n_nodes, cap_nodes;
+    uint64_t generation;
+    bool grad_enabled;
+    bool backward_done;
+};
+
+nb_graph *nb_graph_new(void)
+{
+    nb_graph *g = calloc(1, sizeof *g);
+    if (!g) {
+        nb_error(NB_ERR_NOMEM, "out of memory allocating a graph");
+        return NULL;
+    }
+    g->generation = 1;
+    g->grad_enabled = true;
+    return g;
+}
+
+void nb_graph_free(nb_graph *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->n_chunks; i++)
+        free(g->chunks[i].mem);
+    free(g->chunks);
+    for (int p = 0; p < 2; p++) {
+        for (int b = 0; b < g->pools[p].n_blocks; b++)
+            free(g->pools[p].blocks[b]);
+        free(g->pools[p].blocks);
+    }
+    free(g->nodes);
+    free(g);
+}
+
+void nb_graph_reset(nb_graph *g)
+{
+    if (!g)
+        return;
+    /* every header handed out this generation becomes stale */
+    hdr_pool *cur = &g->pools[g->generation & 1];
+    for (int i = 0; i < cur->used; i++) {
+        nb_tensor *t = &cur->blocks[i / HDR_BLOCK][i % HDR_BLOCK];
+        t->flags |= NB_TFLAG_STALE;
+        t->data = NULL;
+        t->grad = NULL;
+    }
+    g->generation++;
+    g->pools[g->generation & 1].used = 0;
+    g->n_nodes = 0;
+    g->backward_done = false;
+    /* rewind the arena; merge chunks so the next step fits in one */
+    if (g->n_chunks > 1) {
+        size_t total = 0;
+        for (int i = 0; i < g->n_chunks; i++)
+            total += g->chunks[i].cap;
+        char *mem = nb_aligned_alloc(total);
+        if (mem) {
+            for (int i = 0; i < g->n_chunks; i++)
+                free(g->chunks[i].mem);
+            g->chunks[0].mem = mem;
+            g->chunks[0].cap = total;
+            g->n_chunks = 1;
+            g->n_system_allocs++;
+        }
+    }
+    for (int i = 0; i < g->n_chunks; i++)
+        g->chunks[i].used = 0;
+    g->cur = 0;
+}
+
+bool nb_graph_set_grad_enabled(nb_graph *g, bool enabled)
+{
+    if (!g)
+        return false;
+    bool prev = g->grad_enabled;
+    g->grad_enabled = enabled;
+    return prev;
+}
+
+bool nb_graph_grad_enabled(const nb_graph *g) { return g && g->grad_enabled; }
+int nb_graph_size(const nb_graph *g) { return g ? g->n_nodes : 0; }
+uint64_t nb_graph_generation(const nb_graph *g) { return g ? g->generation : 0; }
+uint64_t nb_graph_arena_allocations(const nb_graph *g) { return g ? g->n_system_allocs : 0; }
+
+size_t nb_graph_arena_capacity(const nb_graph *g)
+{
+    size_t c = 0;
+    for (int i = 0; g && i < g->n_chunks; i++)
+        c += g->chunks[i].cap;
+    return c;
+}
+
+size_t nb_graph_arena_used(const nb_graph *g)
+{
+    size_t c = 0;
+    for (int i = 0; g && i < g->n_chunks; i++)
+        c += g->chunks[i].used;
+    return c;
+}
+
+void *nb_arena_alloc(nb_graph *g, size_t bytes)
+{
+    size_t need = (bytes + 63) & ~(size_t)63;
+    if (need == 0)
+        need = 64;
+    for (; g->cur < g->n_chunks; g->cur++) {
+        chunk *c = &g->chunks[g->cur];
+        if (c->cap - c->used >= need) {
+            void *p = c->mem + c->used;
+            c->used += need;
+            return p;
+        }
+    }
+    /* new chunk: at least double the last one, at least 1 MiB */
+    size_t cap = need;
+    size_t last = g->n_chunks ? g->chunks[g->n_chunks - 1].cap : 0;
+    if (cap < 2 * last)
+        cap = 2 * last;
+    if (cap < ((size_t)1 << 20))
+        cap = (size_t)1 << 20;
+    chunk *grown = realloc(g->chunks, (size_t)(g->n_chunks + 1) * sizeof *grown);
+    if (!grown) {
+        nb_error(NB_ERR_NOMEM, "out of memory growing the graph arena");
+        return NULL;
+    }
+    g->chunks = grown;
+    char *mem = nb_aligned_alloc(cap);
+    if (!mem) {
+        nb_error(NB_ERR_NOMEM, "out of memory: arena chunk of %zu bytes", cap);
+        return NULL;
+    }
+    g->n_system_allocs++;
+    g->chunks[g->n_chunks] = (chunk){mem, cap, need};
+    g->cur = g->n_chunks;
+    g->n_chunks++;
+    return mem;
+}
+
+static nb_tensor *new_header(nb_graph *g)
+{
+    hdr_pool *p = &g->pools[g->generation & 1];
+    if (p->used == p->n_blocks * HDR_BLOCK) {
+        nb_tensor **blocks = realloc(p->blocks, (size_t)(p->n_blocks + 1) * sizeof *blocks);
+        if (!blocks) {
+            nb_error(NB_ERR_NOMEM, "out of memory growing the tensor header pool");
+            return NULL;
+        }
+        p->blocks = blocks;
+        nb_tensor *b = calloc(HDR_BLOCK, sizeof *b);
+        if (!b) {
+            nb_error(NB_ERR_NOMEM, "out of memory growing the tensor header pool");
+            return NULL;
+        }
+        p->blocks[p->n_blocks++] = b;
+        g->n_system_allocs++;
+    }
+    nb_tensor *t = &p->blocks[p->used / HDR_BLOCK][p->used % HDR_BLOCK];
+    p->used++;
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+nb_tensor *nb_graph_new_tensor(nb_graph *g, nb_dtype t, int ndim, const int64_t *shape)
+{
+    int64_t numel;
+    if (nb_shape_numel(ndim, shape, t, &numel) != NB_OK)
+        return NULL;
+    void *data = nb_arena_alloc(g, (size_t)numel * nb_dtype_size(t));
+    if (!data)
+        return NULL;
+    nb_tensor *x = new_header(g);
+    if (!x)
+        return NULL;
+    x->dtype = t;
+    x->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        x->shape[i] = shape[i];
+    x->numel = numel;
+    x->data = data;
+    x->graph = g;
+    x->generation = g->generation;
+    x->node = -1;
+    x->flags = NB_TFLAG_ARENA;
+    return x;
+}
+
+nb_tensor *nb_graph_tensor(nb_graph *g, nb_dtype t, int ndim, const int64_t *shape)
+{
+    if (!g) {
+        nb_error(NB_ERR_ARG, "nb_graph_tensor: graph is NULL");
+        return NULL;
+    }
+    nb_tensor *x = nb_graph_new_tensor(g, t, ndim, shape);
+    if (x)
+        memset(x->data, 0, (size_t)x->numel * nb_dtype_size(t));
+    return x;
+}
+
+nb_status nb_graph_check(const nb_graph *g, const nb_tensor *x)
+{
+    if (!x)
+        return nb_error(NB_ERR_ARG, "tensor is NULL");
+    if (!(x->flags & NB_TFLAG_ARENA))
+        return NB_OK;
+    if (x->graph != g)
+        return nb_error(NB_ERR_ARG, "tensor belongs to another graph");
+    if ((x->flags & NB_TFLAG_STALE) || x->generation != g->generation)
+        return nb_error(NB_ERR_STALE,
+                        "tensor made by '%s' in graph generation %llu used after nb_graph_reset "
+                        "(graph is now at generation %llu)",
+                        (x->flags & NB_TFLAG_STALE) ? "a reset step" : nb_tensor_op_name(x),
+                        (unsigned long long)x->generation, (unsigned long long)g->generation);
+    return NB_OK;
+}
+
+bool nb_op_inputs_ok(nb_graph *g, const char *opname, nb_tensor *const *in, int n)
+{
+    if (!g) {
+        nb_error(NB_ERR_ARG, "%s: graph is NULL", opname);
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!in[i]) {
+            if (nb_last_status() == NB_OK)
+                nb_error(NB_ERR_ARG, "%s: input %d is NULL", opname, i);
+            return false;
+        }
+        if (nb_graph_check(g, in[i]) != NB_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", nb_last_error());
+            nb_error(nb_last_status(), "%s: input %d: %s", opname, i, msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+nb_status nb_graph_record(nb_graph *g, const nb_opdef *op, nb_tensor *out, nb_tensor *const *in,
+                          int n_in, nb_node **node)
+{
+    *node = NULL;
+    if (!g->grad_enabled)
+        return NB_OK;
+    bool any = false;
+    for (int i = 0; i < n_in; i++)
+        if (in[i] && in[i]->requires_grad)
+            any = true;
+    if (!any)
+        return NB_OK;
+    if (g->n_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? 2 * g->cap_nodes : 64;
+        nb_node *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes)
+            return nb_error(NB_ERR_NOMEM, "out of memory growing the tape to %d nodes", cap);
+        g->nodes = nodes;
+        g->cap_nodes = cap;
+        g->n_system_allocs++;
+    }
+    nb_node *n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->n_in = n_in;
+    for (int i = 0; i < n_in; i++)
+        n->in[i] = in[i];
+    n->out = out;
+    out->requires_grad = true;
+    out->node = g->n_nodes;
+    g->n_nodes++;
+    *node = n;
+    return NB_OK;
+}
+
+nb_status nb_grad_buffer(nb_graph *g, nb_tensor *t, void **buf)
+{
+    *buf = NULL;
+    if (!t || !t->requires_grad)
+        return NB_OK;
+    if (!t->grad) {
+        if (!(t->flags & NB_TFLAG_ARENA))
+            return nb_error(NB_ERR_STATE, "leaf requires grad but has no gradient buffer");
+        size_t bytes = (size_t)t->numel * nb_dtype_size(nb_dtype_compute(t->dtype));
+        t->grad = nb_arena_alloc(g, bytes);
+        if (!t->grad)
+            return nb_last_status();
+        memset(t->grad, 0, bytes);
+    }
+    *buf = t->grad;
+    return NB_OK;
+}
+
+const char *nb_tensor_op_name(const nb_tensor *x)
+{
+    if (!x || x->node < 0 || !x->graph)
+        return "leaf";
+    const nb_graph *g = x->graph;
+    if (x->generation != g->generation || x->node >= g->n_nodes)
+        return "stale";
+    return g->nodes[x->node].op->name;
+}
+
+nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
+{
+    if (!g)
+        return nb_error(NB_ERR_ARG, "nb_backward: graph is NULL");
+    if (!root)
+        return nb_last_status() != NB_OK ? nb_last_status()
+                                         : nb_error(NB_ERR_ARG, "nb_backward: root is NULL");
+    nb_status s = nb_graph_check(g, root);
+    if (s != NB_OK)
+        return s;
+    if (g->backward_done)
+        return nb_error(NB_ERR_STATE, "nb_backward called twice in one step: call nb_graph_reset "
+                                      "and run the forward again");
+    if (!nb_dtype_is_float(root->dtype))
+        return nb_error(NB_ERR_DTYPE, "nb_backward: root has dtype %s", nb_dtype_name(root->dtype));
+    if (!root->requires_grad)
+        return nb_error(NB_ERR_STATE, "nb_backward: root does not depend on any tensor that "
+                                      "requires grad (or was computed with grad disabled)");
+    nb_dtype gt = nb_dtype_compute(root->dtype);
+    if (upstream) {
+        if (!nb_shape_equal(upstream, root) || upstream->dtype != gt) {
+            char a[64], b[64];
+            return nb_error(NB_ERR_SHAPE, "nb_backward: upstream gradient %s %s does not match root "
+                                          "%s %s",
+                            nb_dtype_name(upstream->dtype), nb_shape_str(upstream, a, sizeof a),
+                            nb_dtype_name(gt), nb_shape_str(root, b, sizeof b));
+        }
+    } else if (root->numel != 1) {
+        char a[64];
+        return nb_error(NB_ERR_SHAPE, "nb_backward: root has shape %s; a root that is not a scalar "
+                                      "needs an upstream gradient",
+                        nb_shape_str(root, a, sizeof a));
+    }
+    void *rg;
+    s = nb_grad_buffer(g, root, &rg);
+    if (s != NB_OK)
+        return s;
+    for (int64_t i = 0; i < root->numel; i++) {
+        double u = upstream ? nb_tensor_get(upstream, i) : 1.0;
+        if (gt == NB_F64)
+            ((double *)rg)[i] += u;
+        else
+            ((float *)rg)[i] += (float)u;
+    }
+    g->backward_done = true;
+    if (root->node < 0)
+        return NB_OK; /* a leaf: its gradient is the upstream */
+    for (int i = root->node; i >= 0; i--) {
+        nb_node *n = &g->nodes[i];
+        if (!n->out->grad)
+            continue; /* nothing flowed into this node */
+        s = n->op->backward(g, n);
+        if (s != NB_OK)
+            return s;
+    }
+    return NB_OK;
+}

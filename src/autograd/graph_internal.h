@@ -1,0 +1,51 @@
+/* graph_internal.h - the tape's node layout and the helpers ops use to record themselves.
+ * Not installed. */
+#ifndef NABLA_GRAPH_INTERNAL_H
+#define NABLA_GRAPH_INTERNAL_H
+
+#include "nabla/graph.h"
+#include "nabla/ops.h"
+#include "../tensor/tensor_internal.h"
+
+typedef struct nb_node nb_node;
+
+/* Accumulate (+=) the gradients of n's inputs from n->out's gradient. */
+typedef nb_status (*nb_backward_fn)(nb_graph *g, nb_node *n);
+
+typedef struct nb_opdef {
+    const char *name;
+    nb_backward_fn backward;
+} nb_opdef;
+
+struct nb_node {
+    const nb_opdef *op;
+    nb_tensor *in[NB_OP_MAX_INPUTS];
+    int n_in;
+    nb_tensor *out;
+    double p[4];   /* scalar parameters (slope, scale, smoothing, ...) */
+    int64_t ip[4]; /* integer parameters (transpose flags, ignore_index, ...) */
+    void *saved;   /* arena memory the op keeps for backward */
+    const void *aux[4]; /* non-differentiable tensors (targets, mask, weight) */
+};
+
+/* Memory from the step arena, 64-byte aligned, uninitialised; lives until reset. NULL + error
+ * on allocation failure. */
+void *nb_arena_alloc(nb_graph *g, size_t bytes);
+
+/* A new arena tensor (data uninitialised) owned by g in the current generation. */
+nb_tensor *nb_graph_new_tensor(nb_graph *g, nb_dtype t, int ndim, const int64_t *shape);
+
+/* Checks the inputs of an op: non-NULL (NULL = an earlier op failed: keep its error), not stale,
+ * not from another graph. Returns false when the op must return NULL. */
+bool nb_op_inputs_ok(nb_graph *g, const char *opname, nb_tensor *const *in, int n);
+
+/* If any input requires grad and recording is on, marks out as requiring grad and appends a node;
+ * *node receives it (NULL when nothing is recorded). */
+nb_status nb_graph_record(nb_graph *g, const nb_opdef *op, nb_tensor *out, nb_tensor *const *in,
+                          int n_in, nb_node **node);
+
+/* The gradient buffer of t for backward to accumulate into, allocated (zeroed) in the arena on
+ * first use for arena tensors. *buf = NULL when t does not take a gradient. */
+nb_status nb_grad_buffer(nb_graph *g, nb_tensor *t, void **buf);
+
+#endif

@@ -1,0 +1,142 @@
+/* softmax.c - log-sum-exp, log-softmax and softmax over the last dim, and the textbook version
+ * they replace.
+ *
+ * For a row z of length V:
+ *   m   = max_j z_j              (the shift; 0 if m is not finite, so inf/-inf rows behave as
+ *                                 scipy.special.log_softmax does)
+ *   lse = m + log(sum_j exp(z_j - m))      every exp argument is <= 0: no overflow, and the
+ *                                          largest term is exactly 1, so log never sees 0
+ *   log_softmax_j = z_j - lse,  softmax_j = exp(z_j - lse)
+ * The sum of exps is accumulated in double for both f32 and f64. */
+#include <math.h>
+
+#include "nabla/loss.h"
+#include "../ops/ops_internal.h"
+
+static nb_status check_rows(const char *name, const nb_tensor *z, const nb_tensor *out,
+                            bool reduce_last)
+{
+    if (!z || !out)
+        return nb_error(NB_ERR_ARG, "%s: NULL tensor", name);
+    if (z->dtype != NB_F32 && z->dtype != NB_F64)
+        return nb_error(NB_ERR_DTYPE, "%s: input must be f32 or f64, got %s", name,
+                        nb_dtype_name(z->dtype));
+    if (out->dtype != z->dtype)
+        return nb_error(NB_ERR_DTYPE, "%s: output dtype %s differs from input dtype %s", name,
+                        nb_dtype_name(out->dtype), nb_dtype_name(z->dtype));
+    if (z->ndim < 1)
+        return nb_error(NB_ERR_SHAPE, "%s: input must have at least 1 dimension", name);
+    int64_t V = z->shape[z->ndim - 1];
+    int64_t want = reduce_last ? (V ? z->numel / V : 0) : z->numel;
+    if (reduce_last && V == 0) {
+        want = 1;
+        for (int i = 0; i + 1 < z->ndim; i++)
+            want *= z->shape[i];
+    }
+    if (out->numel != want)
+        return nb_error(NB_ERR_SHAPE, "%s: output %s has %lld elements, expected %lld for input %s",
+                        name, nb_shp(out), (long long)out->numel, (long long)want, nb_shp(z));
+    return NB_OK;
+}
+
+/* lse of one row, computed in double */
+static double row_lse(const nb_tensor *z, int64_t off, int64_t V)
+{
+    double m = -INFINITY;
+    if (z->dtype == NB_F64) {
+        const double *p = (const double *)z->data + off;
+        for (int64_t j = 0; j < V; j++)
+            m = p[j] > m ? p[j] : m;
+        if (!isfinite(m))
+            m = 0.0;
+        double s = 0.0;
+        for (int64_t j = 0; j < V; j++)
+            s += exp(p[j] - m);
+        return m + log(s);
+    }
+    const float *p = (const float *)z->data + off;
+    for (int64_t j = 0; j < V; j++)
+        m = p[j] > m ? p[j] : m;
+    if (!isfinite(m))
+        m = 0.0;
+    double s = 0.0;
+    for (int64_t j = 0; j < V; j++)
+        s += exp((double)p[j] - m);
+    return m + log(s);
+}
+
+static int64_t n_rows(const nb_tensor *z, int64_t V)
+{
+    int64_t r = 1;
+    for (int i = 0; i + 1 < z->ndim; i++)
+        r *= z->shape[i];
+    (void)V;
+    return r;
+}
+
+nb_status nb_logsumexp_rows(const nb_tensor *z, nb_tensor *out)
+{
+    nb_status s = check_rows("logsumexp", z, out, true);
+    if (s != NB_OK)
+        return s;
+    int64_t V = z->shape[z->ndim - 1], R = n_rows(z, V);
+    for (int64_t r = 0; r < R; r++)
+        nb_tensor_set(out, r, V ? row_lse(z, r * V, V) : -INFINITY);
+    return NB_OK;
+}
+
+static nb_status rows_apply(const char *name, const nb_tensor *z, nb_tensor *out, bool soft)
+{
+    nb_status s = check_rows(name, z, out, false);
+    if (s != NB_OK)
+        return s;
+    int64_t V = z->shape[z->ndim - 1], R = n_rows(z, V);
+    for (int64_t r = 0; r < R && V > 0; r++) {
+        double lse = row_lse(z, r * V, V);
+        for (int64_t j = 0; j < V; j++) {
+            double l = nb_tensor_get(z, r * V + j) - lse;
+            nb_tensor_set(out, r * V + j, soft ? exp(l) : l);
+        }
+    }
+    return NB_OK;
+}
+
+nb_status nb_log_softmax_rows(const nb_tensor *z, nb_tensor *out)
+{
+    return rows_apply("log_softmax", z, out, false);
+}
+
+nb_status nb_softmax_rows(const nb_tensor *z, nb_tensor *out)
+{
+    return rows_apply("softmax", z, out, true);
+}
+
+/* The textbook formula, deliberately unshifted and in z's own precision:
+ *   softmax_j = exp(z_j) / sum_k exp(z_k),  log_softmax_j = log(softmax_j).
+ * exp(1000) = inf gives inf/inf = NaN; exp(-1000) = 0 gives 0/0 = NaN; a tiny probability that
+ * underflows to 0 gives log(0) = -inf. */
+nb_status nb_log_softmax_naive(const nb_tensor *z, nb_tensor *out)
+{
+    nb_status s = check_rows("log_softmax_naive", z, out, false);
+    if (s != NB_OK)
+        return s;
+    int64_t V = z->shape[z->ndim - 1], R = n_rows(z, V);
+    for (int64_t r = 0; r < R; r++) {
+        if (z->dtype == NB_F64) {
+            const double *p = (const double *)z->data + r * V;
+            double *o = (double *)out->data + r * V, sum = 0.0;
+            for (int64_t j = 0; j < V; j++)
+                sum += exp(p[j]);
+            for (int64_t j = 0; j < V; j++)
+                o[j] = log(exp(p[j]) / sum);
+        } else {
+            const float *p = (const float *)z->data + r * V;
+            float *o = (float *)out->data + r * V, sum = 0.0f;
+            for (int64_t j = 0; j < V; j++)
+                sum += expf(p[j]);
+            for (int64_t j = 0; j < V; j++)
+                o[j] = logf(expf(p[j]) / sum);
+        }
+    }
+    return NB_OK;
+}

@@ -1,0 +1,532 @@
+/* xent.c - the fused cross-entropy kernels (no graph).
+ *
+ * Notation (one row n of the logits, V classes; see nabla/loss.h for the full formulas):
+ *   z     the row of logits            y   its target        keep  0 for padding, else 1
+ *   a     label smoothing              w   class weights (all 1 without weights), Wc = sum_c w_c
+ *   zc    z-loss coefficient           lse = log sum_j exp(z_j)
+ *
+ * Forward, per real row, one streaming pass (online log-sum-exp):
+ *   keep a running max m and a running sum s = sum_{j seen} exp(z_j - m); when a block of the row
+ *   raises the max to m', rescale s *= exp(m - m'). At the end lse = m + log s. Every exponent is
+ *   <= 0, so nothing overflows, and the largest term is exactly 1, so log never sees 0.
+ *   Then L = (1-a) w_y (lse - z_y) + (a/V) sum_c w_c (lse - z_c) + zc lse^2
+ *   (the smoothing sum re-reads the row, which is still in cache, only when a > 0).
+ *   Only lse is saved: N numbers, no N x V probabilities.
+ *
+ * Backward, per real row, one streaming pass writing dL/dz directly, p_j = exp(z_j - lse):
+ *   dz_j = c [ (1-a) w_y (p_j - [j=y]) + (a/V)(p_j Wc - w_j) + 2 zc lse p_j ]
+ *        = p_j c [ (1-a) w_y + (a/V) Wc + 2 zc lse ] - c (a/V) w_j - [j=y] c (1-a) w_y
+ *   with c = g / W (mean), g (sum) or g_n (none). Padding rows are set to exactly 0 and their
+ *   logits are never read.
+ *
+ * Precision: f16/bf16/f32 logits are computed in f32 (blocks of a row are widened on the stack),
+ * f64 in f64; the running sum of exps is carried in double across blocks and per-row losses are
+ * summed in double, so long rows and large batches do not lose digits.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "nabla/loss.h"
+#include "../ops/ops_internal.h"
+#include "xent_internal.h"
+
+#define BLK 64
+
+nb_xent_opts nb_xent_defaults(void)
+{
+    nb_xent_opts o;
+    memset(&o, 0, sizeof o);
+    o.ignore_index = -100;
+    o.reduction = NB_REDUCTION_MEAN;
+    return o;
+}
+
+/* ---- reading targets, masks, weights, logits ---- */
+
+static int64_t target_at(const nb_tensor *t, int64_t n)
+{
+    return t->dtype == NB_I64 ? ((const int64_t *)t->data)[n] : ((const int32_t *)t->data)[n];
+}
+
+static bool mask_at(const nb_tensor *m, int64_t n)
+{
+    switch (m->dtype) {
+    case NB_U8:
+    case NB_BOOL: return ((const uint8_t *)m->data)[n] != 0;
+    case NB_F32: return ((const float *)m->data)[n] != 0.0f;
+    case NB_F64: return ((const double *)m->data)[n] != 0.0;
+    default: return false;
+    }
+}
+
+bool nb_xent_keep(const nb_xent_opts *o, const nb_tensor *targets, int64_t n)
+{
+    if (o->mask && !mask_at(o->mask, n))
+        return false;
+    return !targets || target_at(targets, n) != o->ignore_index;
+}
+
+static double weight_at(const nb_xent_opts *o, int64_t c)
+{
+    if (!o->weight)
+        return 1.0;
+    return o->weight->dtype == NB_F64 ? ((const double *)o->weight->data)[c]
+                                      : (double)((const float *)o->weight->data)[c];
+}
+
+/* Pointer to cnt logits of the row starting at flat index off, as f32 (widening f16/bf16 into
+ * tmp). */
+static const float *load_f32(const nb_tensor *z, int64_t off, int64_t cnt, float *tmp)
+{
+    if (z->dtype == NB_F32)
+        return (const float *)z->data + off;
+    const uint16_t *h = (const uint16_t *)z->data + off;
+    if (z->dtype == NB_F16)
+        for (int64_t i = 0; i < cnt; i++)
+            tmp[i] = nb_f16_to_f32(h[i]);
+    else
+        for (int64_t i = 0; i < cnt; i++)
+            tmp[i] = nb_bf16_to_f32(h[i]);
+    return tmp;
+}
+
+/* ---- validation ---- */
+
+static nb_status check_common(const nb_tensor *logits, const nb_tensor *tgt, bool soft,
+                              const nb_xent_opts *o)
+{
+    if (!logits || !tgt)
+        return nb_error(NB_ERR_ARG, "cross_entropy: logits or %s is NULL",
+                        soft ? "probabilities" : "targets");
+    if (!nb_dtype_is_float(logits->dtype))
+        return nb_error(NB_ERR_DTYPE, "cross_entropy: logits must be f16, bf16, f32 or f64, got %s",
+                        nb_dtype_name(logits->dtype));
+    if (logits->ndim < 1)
+        return nb_error(NB_ERR_SHAPE, "cross_entropy: logits must be [N,V] or [B,T,V], got a 0-d "
+                                      "tensor");
+    int64_t V = logits->shape[logits->ndim - 1];
+    if (V < 1)
+        return nb_error(NB_ERR_SHAPE, "cross_entropy: logits %s have no classes (V = 0)",
+                        nb_shp(logits));
+    if (soft) {
+        if (!nb_dtype_is_float(tgt->dtype))
+            return nb_error(NB_ERR_DTYPE, "cross_entropy: probability targets must be float, got %s",
+                            nb_dtype_name(tgt->dtype));
+        if (!nb_shape_equal(tgt, logits))
+            return nb_error(NB_ERR_SHAPE,
+                            "cross_entropy: probability targets %s must have the logits' shape %s",
+                            nb_shp(tgt), nb_shp(logits));
+    } else {
+        if (tgt->dtype != NB_I32 && tgt->dtype != NB_I64)
+            return nb_error(NB_ERR_DTYPE, "cross_entropy: targets must be i32 or i64, got %s",
+                            nb_dtype_name(tgt->dtype));
+        if (tgt->ndim != logits->ndim - 1 ||
+            memcmp(tgt->shape, logits->shape, sizeof(int64_t) * (size_t)tgt->ndim) != 0)
+            return nb_error(NB_ERR_SHAPE,
+                            "cross_entropy: targets %s must be shaped like logits %s without the "
+                            "last dim",
+                            nb_shp(tgt), nb_shp(logits));
+    }
+    int64_t N = V ? logits->numel / V : 0;
+    if (o->mask) {
+        const nb_tensor *m = o->mask;
+        if (m->dtype != NB_U8 && m->dtype != NB_BOOL && m->dtype != NB_F32 && m->dtype != NB_F64)
+            return nb_error(NB_ERR_DTYPE, "cross_entropy: mask must be u8, bool, f32 or f64, got %s",
+                            nb_dtype_name(m->dtype));
+        if (m->ndim != logits->ndim - 1 ||
+            memcmp(m->shape, logits->shape, sizeof(int64_t) * (size_t)m->ndim) != 0)
+            return nb_error(NB_ERR_SHAPE,
+                            "cross_entropy: mask %s must be shaped like logits %s without the last "
+                            "dim",
+                            nb_shp(m), nb_shp(logits));
+    }
+    if (o->weight) {
+        const nb_tensor *w = o->weight;
+        if (w->dtype != NB_F32 && w->dtype != NB_F64)
+            return nb_error(NB_ERR_DTYPE, "cross_entropy: class weights must be f32 or f64, got %s",
+                            nb_dtype_name(w->dtype));
+        if (w->ndim != 1 || w->shape[0] != V)
+            return nb_error(NB_ERR_SHAPE,
+                            "cross_entropy: class weights %s must be [V] = [%lld] for logits %s",
+                            nb_shp(w), (long long)V, nb_shp(logits));
+    }
+    if (!(o->label_smoothing >= 0.0 && o->label_smoothing < 1.0))
+        return nb_error(NB_ERR_ARG, "cross_entropy: label_smoothing %g outside [0, 1)",
+                        o->label_smoothing);
+    if (o->reduction != NB_REDUCTION_MEAN && o->reduction != NB_REDUCTION_SUM &&
+        o->reduction != NB_REDUCTION_NONE)
+        return nb_error(NB_ERR_ARG, "cross_entropy: unknown reduction %d", (int)o->reduction);
+    if (!(o->normaliser >= 0.0) || isinf(o->normaliser))
+        return nb_error(NB_ERR_ARG, "cross_entropy: normaliser %g must be finite and >= 0 (0 = "
+                                    "use the count of real tokens)",
+                        o->normaliser);
+    if (!(o->z_loss >= 0.0) || isinf(o->z_loss))
+        return nb_error(NB_ERR_ARG, "cross_entropy: z_loss coefficient %g must be finite and >= 0",
+                        o->z_loss);
+    if (!soft) {
+        for (int64_t n = 0; n < N; n++) {
+            if (!nb_xent_keep(o, tgt, n))
+                continue;
+            int64_t y = target_at(tgt, n);
+            if (y < 0 || y >= V) {
+                char where[96] = "";
+                if (tgt->ndim == 2)
+                    snprintf(where, sizeof where, " (batch %lld, position %lld)",
+                             (long long)(n / tgt->shape[1]), (long long)(n % tgt->shape[1]));
+                return nb_error(NB_ERR_RANGE,
+                                "cross_entropy: target %lld out of range [0, %lld) at row %lld%s "
+                                "(ignore_index is %lld)",
+                                (long long)y, (long long)V, (long long)n, where,
+                                (long long)o->ignore_index);
+            }
+        }
+    }
+    return NB_OK;
+}
+
+nb_status nb_xent_validate(const nb_tensor *logits, const nb_tensor *targets,
+                           const nb_xent_opts *opts)
+{
+    nb_xent_opts d = nb_xent_defaults();
+    return check_common(logits, targets, false, opts ? opts : &d);
+}
+
+nb_status nb_xent_validate_soft(const nb_tensor *logits, const nb_tensor *probs,
+                                const nb_xent_opts *opts)
+{
+    nb_xent_opts d = nb_xent_defaults();
+    return check_common(logits, probs, true, opts ? opts : &d);
+}
+
+/* ---- row kernels ---- */
+
+/* Online log-sum-exp of row [off, off+V) in f32 (block sums in f32, carried in double). */
+static float row_lse_f32(const nb_tensor *z, int64_t off, int64_t V)
+{
+    float tmp[BLK];
+    float m = -INFINITY;
+    double s = 0.0;
+    bool nan = false;
+    for (int64_t j0 = 0; j0 < V; j0 += BLK) {
+        int64_t cnt = V - j0 < BLK ? V - j0 : BLK;
+        const float *x = load_f32(z, off + j0, cnt, tmp);
+        float bm = -INFINITY;
+        for (int64_t i = 0; i < cnt; i++) {
+            bm = x[i] > bm ? x[i] : bm;
+            nan |= x[i] != x[i];
+        }
+        if (bm == -INFINITY)
+            continue; /* a block of -inf adds exp(-inf) = 0 */
+        if (bm > m) {
+            s *= exp((double)m - (double)bm); /* exp(-inf) = 0 on the first block */
+            m = bm;
+        }
+        float bs = 0.0f;
+        for (int64_t i = 0; i < cnt; i++)
+            bs += expf(x[i] - m);
+        s += bs;
+    }
+    if (nan)
+        return NAN;
+    return (float)((double)m + log(s));
+}
+
+static double row_lse_f64(const double *x, int64_t V)
+{
+    double m = -INFINITY, s = 0.0;
+    bool nan = false;
+    for (int64_t j0 = 0; j0 < V; j0 += BLK) {
+        int64_t cnt = V - j0 < BLK ? V - j0 : BLK;
+        double bm = -INFINITY;
+        for (int64_t i = 0; i < cnt; i++) {
+            bm = x[j0 + i] > bm ? x[j0 + i] : bm;
+            nan |= x[j0 + i] != x[j0 + i];
+        }
+        if (bm == -INFINITY)
+            continue;
+        if (bm > m) {
+            s *= exp(m - bm);
+            m = bm;
+        }
+        double bs = 0.0;
+        for (int64_t i = 0; i < cnt; i++)
+            bs += exp(x[j0 + i] - m);
+        s += bs;
+    }
+    return nan ? NAN : m + log(s);
+}
+
+double nb_xent_row_lse(const nb_tensor *z, int64_t n, int64_t V)
+{
+    if (z->dtype == NB_F64)
+        return row_lse_f64((const double *)z->data + n * V, V);
+    return row_lse_f32(z, n * V, V);
+}
+
+/* sum_c q_c (lse - z_c) for q = w (hard targets, smoothing term) or q = w t' (soft) */
+static double row_weighted_nll(const nb_tensor *z, int64_t n, int64_t V, double lse,
+                               const nb_xent_opts *o, const nb_tensor *probs, double a)
+{
+    double acc = 0.0;
+    float tmp[BLK];
+    for (int64_t j0 = 0; j0 < V; j0 += BLK) {
+        int64_t cnt = V - j0 < BLK ? V - j0 : BLK;
+        const float *xf = z->dtype == NB_F64 ? NULL : load_f32(z, n * V + j0, cnt, tmp);
+        for (int64_t i = 0; i < cnt; i++) {
+            int64_t c = j0 + i;
+            double zc = xf ? (double)xf[i] : ((const double *)z->data)[n * V + c];
+            double q = weight_at(o, c);
+            if (probs)
+                q *= (1.0 - a) * nb_tensor_get(probs, n * V + c) + a / (double)V;
+            if (q != 0.0)
+                acc += q * (lse - zc);
+        }
+    }
+    return acc;
+}
+
+/* Per-row loss L_n of a real row (lse given). */
+static double row_loss(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
+                       int64_t n, int64_t V, double lse, const nb_xent_opts *o)
+{
+    double a = o->label_smoothing, L;
+    if (probs) {
+        L = row_weighted_nll(z, n, V, lse, o, probs, a);
+    } else {
+        int64_t y = target_at(tgt, n);
+        double zy = nb_tensor_get(z, n * V + y);
+        L = (1.0 - a) * weight_at(o, y) * (lse - zy);
+        if (a > 0.0)
+            L += a / (double)V * row_weighted_nll(z, n, V, lse, o, NULL, 0.0);
+    }
+    return L;
+}
+
+/* ---- forward ---- */
+
+nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
+                               const nb_xent_opts *o, nb_tensor *loss, void *lse_out,
+                               nb_xent_stats *st_out)
+{
+    int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
+    bool f64 = z->dtype == NB_F64;
+    nb_xent_stats st = {0, 0, 0, 0};
+    for (int64_t n = 0; n < N; n++) {
+        bool keep = nb_xent_keep(o, probs ? NULL : tgt, n);
+        double L = 0.0, lse = 0.0;
+        if (keep) {
+            lse = nb_xent_row_lse(z, n, V);
+            L = row_loss(z, tgt, probs, n, V, lse, o);
+            double zl = o->z_loss * lse * lse;
+            L += zl;
+            st.z_loss_sum += zl;
+            st.loss_sum += L;
+            st.weight_sum += probs ? 1.0 : weight_at(o, target_at(tgt, n));
+            st.n_tokens++;
+        }
+        if (lse_out) {
+            if (f64)
+                ((double *)lse_out)[n] = lse;
+            else
+                ((float *)lse_out)[n] = (float)lse;
+        }
+        if (o->reduction == NB_REDUCTION_NONE)
+            nb_tensor_set(loss, n, L);
+    }
+    if (o->reduction != NB_REDUCTION_NONE) {
+        double W = o->normaliser > 0.0 ? o->normaliser : st.weight_sum;
+        double total = o->reduction == NB_REDUCTION_SUM ? st.loss_sum
+                       : W != 0.0                       ? st.loss_sum / W
+                                                        : 0.0; /* all padding: 0, not NaN */
+        nb_tensor_set(loss, 0, total);
+    }
+    if (st_out)
+        *st_out = st;
+    if (o->stats)
+        *o->stats = st;
+    return NB_OK;
+}
+
+static nb_status check_out(const char *what, const nb_tensor *t, nb_dtype dt, int64_t numel,
+                           const nb_tensor *like)
+{
+    if (!t)
+        return nb_error(NB_ERR_ARG, "cross_entropy: %s tensor is NULL", what);
+    if (t->dtype != dt)
+        return nb_error(NB_ERR_DTYPE, "cross_entropy: %s must be %s (the compute dtype), got %s",
+                        what, nb_dtype_name(dt), nb_dtype_name(t->dtype));
+    if (t->numel != numel)
+        return nb_error(NB_ERR_SHAPE, "cross_entropy: %s %s has %lld elements, expected %lld (%s)",
+                        what, nb_shp(t), (long long)t->numel, (long long)numel, nb_shp(like));
+    return NB_OK;
+}
+
+static nb_status forward_entry(const nb_tensor *logits, const nb_tensor *tgt, bool soft,
+                               const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *lse,
+                               nb_xent_stats *stats)
+{
+    nb_xent_opts d = nb_xent_defaults();
+    const nb_xent_opts *o = opts ? opts : &d;
+    nb_status s = check_common(logits, tgt, soft, o);
+    if (s != NB_OK)
+        return s;
+    int64_t V = logits->shape[logits->ndim - 1], N = logits->numel / V;
+    nb_dtype ct = nb_dtype_compute(logits->dtype);
+    s = check_out("loss", loss, ct, o->reduction == NB_REDUCTION_NONE ? N : 1, logits);
+    if (s == NB_OK && lse)
+        s = check_out("lse", lse, ct, N, logits);
+    if (s != NB_OK)
+        return s;
+    return nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss,
+                                lse ? lse->data : NULL, stats);
+}
+
+nb_status nb_xent_forward(const nb_tensor *logits, const nb_tensor *targets,
+                          const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *lse,
+                          nb_xent_stats *stats)
+{
+    return forward_entry(logits, targets, false, opts, loss, lse, stats);
+}
+
+nb_status nb_xent_soft_forward(const nb_tensor *logits, const nb_tensor *probs,
+                               const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *lse,
+                               nb_xent_stats *stats)
+{
+    return forward_entry(logits, probs, true, opts, loss, lse, stats);
+}
+
+/* ---- backward ---- */
+
+/* W for the mean: the caller's normaliser, or sum_n keep_n w_{y_n} (count of real rows for
+ * soft targets). */
+double nb_xent_normaliser(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
+                          const nb_xent_opts *o)
+{
+    if (o->normaliser > 0.0)
+        return o->normaliser;
+    int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
+    double W = 0.0;
+    for (int64_t n = 0; n < N; n++)
+        if (nb_xent_keep(o, probs ? NULL : tgt, n))
+            W += probs ? 1.0 : weight_at(o, target_at(tgt, n));
+    return W;
+}
+
+nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
+                                const nb_tensor *tgt, const nb_tensor *probs,
+                                const nb_xent_opts *o, const void *lse_in, const void *dloss)
+{
+    int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
+    bool f64 = z->dtype == NB_F64;
+    double a = o->label_smoothing;
+    double Wc = 0.0;
+    for (int64_t c = 0; c < V; c++)
+        Wc += weight_at(o, c);
+    double W = o->reduction == NB_REDUCTION_MEAN ? nb_xent_normaliser(z, tgt, probs, o) : 1.0;
+    float tmp[BLK];
+    for (int64_t n = 0; n < N; n++) {
+        bool keep = nb_xent_keep(o, probs ? NULL : tgt, n);
+        double g = !dloss ? 1.0
+                   : o->reduction == NB_REDUCTION_NONE
+                       ? (f64 ? ((const double *)dloss)[n] : ((const float *)dloss)[n])
+                       : (f64 ? ((const double *)dloss)[0] : ((const float *)dloss)[0]);
+        double c = W != 0.0 ? g / W : 0.0;
+        if (!keep || c == 0.0) {
+            if (!accumulate) {
+                if (f64)
+                    memset((double *)dz + n * V, 0, sizeof(double) * (size_t)V);
+                else
+                    memset((float *)dz + n * V, 0, sizeof(float) * (size_t)V);
+            }
+            continue;
+        }
+        double lse = lse_in ? (f64 ? ((const double *)lse_in)[n] : ((const float *)lse_in)[n])
+                            : nb_xent_row_lse(z, n, V);
+        /* dz_j = base p_j - sw q_j - [j=y] hit, where for hard targets q = w and for soft
+         * targets the whole target term is folded into q_j = w_j t'_j. */
+        int64_t y = probs ? -1 : target_at(tgt, n);
+        double base, sw, hit = 0.0;
+        if (probs) {
+            double sq = 0.0;
+            for (int64_t j = 0; j < V; j++)
+                sq += weight_at(o, j) * ((1.0 - a) * nb_tensor_get(probs, n * V + j) + a / (double)V);
+            base = c * (sq + 2.0 * o->z_loss * lse);
+            sw = c;
+        } else {
+            double wy = weight_at(o, y);
+            base = c * ((1.0 - a) * wy + a / (double)V * Wc + 2.0 * o->z_loss * lse);
+            sw = c * a / (double)V;
+            hit = c * (1.0 - a) * wy;
+        }
+        if (f64) {
+            const double *x = (const double *)z->data + n * V;
+            double *d = (double *)dz + n * V;
+            for (int64_t j = 0; j < V; j++) {
+                double q = weight_at(o, j);
+                if (probs)
+                    q *= (1.0 - a) * nb_tensor_get(probs, n * V + j) + a / (double)V;
+                double v = base * exp(x[j] - lse) - sw * q;
+                d[j] = accumulate ? d[j] + v : v;
+            }
+            if (y >= 0)
+                d[y] -= hit;
+        } else {
+            float *d = (float *)dz + n * V;
+            const float fb = (float)base, fl = (float)lse, fsw = (float)sw;
+            for (int64_t j0 = 0; j0 < V; j0 += BLK) {
+                int64_t cnt = V - j0 < BLK ? V - j0 : BLK;
+                const float *x = load_f32(z, n * V + j0, cnt, tmp);
+                for (int64_t i = 0; i < cnt; i++) {
+                    float q = 1.0f;
+                    if (o->weight || probs) {
+                        double qd = weight_at(o, j0 + i);
+                        if (probs)
+                            qd *= (1.0 - a) * nb_tensor_get(probs, n * V + j0 + i) + a / (double)V;
+                        q = (float)qd;
+                    }
+                    float v = fb * expf(x[i] - fl) - fsw * q;
+                    d[j0 + i] = accumulate ? d[j0 + i] + v : v;
+                }
+            }
+            if (y >= 0)
+                d[y] -= (float)hit;
+        }
+    }
+    return NB_OK;
+}
+
+static nb_status backward_entry(nb_tensor *dlogits, const nb_tensor *logits, const nb_tensor *tgt,
+                                bool soft, const nb_xent_opts *opts, const nb_tensor *lse,
+                                const nb_tensor *dloss)
+{
+    nb_xent_opts d = nb_xent_defaults();
+    const nb_xent_opts *o = opts ? opts : &d;
+    nb_status s = check_common(logits, tgt, soft, o);
+    if (s != NB_OK)
+        return s;
+    int64_t V = logits->shape[logits->ndim - 1], N = logits->numel / V;
+    nb_dtype ct = nb_dtype_compute(logits->dtype);
+    s = check_out("dlogits", dlogits, ct, logits->numel, logits);
+    if (s == NB_OK && lse)
+        s = check_out("lse", lse, ct, N, logits);
+    if (s == NB_OK && dloss)
+        s = check_out("dloss", dloss, ct, o->reduction == NB_REDUCTION_NONE ? N : 1, logits);
+    if (s != NB_OK)
+        return s;
+    return nb_xent_backward_impl(dlogits->data, false, logits, soft ? NULL : tgt,
+                                 soft ? tgt : NULL, o, lse ? lse->data : NULL,
+                                 dloss ? dloss->data : NULL);
+}
+
+nb_status nb_xent_backward(nb_tensor *dlogits, const nb_tensor *logits, const nb_tensor *targets,
+                           const nb_xent_opts *opts, const nb_tensor *lse, const nb_tensor *dloss)
+{
+    return backward_entry(dlogits, logits, targets, false, opts, lse, dloss);
+}
+
+nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits,
+                                const nb_tensor *probs, const nb_xent_opts *opts,
+                                const nb_tensor *lse, const nb_tensor *dloss)
+{
+    return backward_entry(dlogits, logits, probs, true, opts, lse, dloss);
+}

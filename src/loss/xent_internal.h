@@ -1,0 +1,27 @@
+/* xent_internal.h - the cross-entropy kernels as the graph op calls them. Not installed. */
+#ifndef NABLA_XENT_INTERNAL_H
+#define NABLA_XENT_INTERNAL_H
+
+#include "nabla/loss.h"
+
+/* Whether row n is a real token (targets NULL for soft targets: only the mask counts). */
+bool nb_xent_keep(const nb_xent_opts *o, const nb_tensor *targets, int64_t n);
+/* lse of row n of z (any float dtype), in double. */
+double nb_xent_row_lse(const nb_tensor *z, int64_t n, int64_t V);
+double nb_xent_normaliser(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
+                          const nb_xent_opts *o);
+nb_status nb_xent_validate_soft(const nb_tensor *logits, const nb_tensor *probs,
+                                const nb_xent_opts *opts);
+
+/* Validated inputs; exactly one of tgt/probs is non-NULL. lse_out: N values in the compute dtype
+ * (may be NULL). */
+nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
+                               const nb_xent_opts *o, nb_tensor *loss, void *lse_out,
+                               nb_xent_stats *st_out);
+/* dz in the compute dtype; accumulate adds to it instead of overwriting. lse_in may be NULL
+ * (recomputed), dloss NULL means 1. */
+nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
+                                const nb_tensor *tgt, const nb_tensor *probs,
+                                const nb_xent_opts *o, const void *lse_in, const void *dloss);
+
+#endif

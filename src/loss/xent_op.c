@@ -1,0 +1,77 @@
+/* xent_op.c - the fused cross-entropy as a graph op.
+ *
+ * Forward runs the fused kernel and keeps, in the arena, the per-row lse (N numbers) and a copy
+ * of the options. Backward writes dL/dz straight into the logits' gradient (accumulating).
+ * Targets, mask and weight are borrowed: keep them alive until backward has run. */
+#include <string.h>
+
+#include "../ops/ops_internal.h"
+#include "xent_internal.h"
+
+typedef struct saved_xent {
+    nb_xent_opts opts;
+    void *lse;
+} saved_xent;
+
+static nb_tensor *xent_op(nb_graph *g, nb_tensor *logits, const nb_tensor *tgt, bool soft,
+                          const nb_xent_opts *opts)
+{
+    const char *name = soft ? "cross_entropy_soft" : "cross_entropy";
+    if (!nb_op_inputs_ok(g, name, &logits, 1))
+        return NULL;
+    nb_xent_opts d = nb_xent_defaults();
+    const nb_xent_opts *o = opts ? opts : &d;
+    nb_status s = soft ? nb_xent_validate_soft(logits, tgt, o) : nb_xent_validate(logits, tgt, o);
+    if (s != NB_OK)
+        return NULL;
+    int64_t V = logits->shape[logits->ndim - 1], N = logits->numel / V;
+    nb_dtype ct = nb_dtype_compute(logits->dtype);
+    nb_tensor *loss = o->reduction == NB_REDUCTION_NONE
+                          ? nb_graph_new_tensor(g, ct, logits->ndim - 1, logits->shape)
+                          : nb_graph_new_tensor(g, ct, 0, NULL);
+    saved_xent *sv = nb_arena_alloc(g, sizeof *sv);
+    void *lse = nb_arena_alloc(g, (size_t)N * nb_dtype_size(ct));
+    if (!loss || !sv || !lse)
+        return NULL;
+    if (nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss, lse, NULL) !=
+        NB_OK)
+        return NULL;
+    nb_node *n;
+    nb_opkind k = soft ? NB_OPK_CROSS_ENTROPY_SOFT : NB_OPK_CROSS_ENTROPY;
+    if (nb_graph_record(g, &nb_opdefs[k], loss, &logits, 1, &n) != NB_OK)
+        return NULL;
+    if (n) {
+        sv->opts = *o;
+        sv->opts.stats = NULL;
+        sv->lse = lse;
+        n->saved = sv;
+        n->aux[0] = tgt;
+    }
+    return loss;
+}
+
+nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *logits, const nb_tensor *targets,
+                            const nb_xent_opts *opts)
+{
+    return xent_op(g, logits, targets, false, opts);
+}
+
+nb_tensor *nb_cross_entropy_soft(nb_graph *g, nb_tensor *logits, const nb_tensor *probs,
+                                 const nb_xent_opts *opts)
+{
+    return xent_op(g, logits, probs, true, opts);
+}
+
+nb_status nb_xent_op_backward(nb_graph *g, nb_node *n)
+{
+    nb_tensor *z = n->in[0], *loss = n->out;
+    const saved_xent *sv = n->saved;
+    bool soft = n->op == &nb_opdefs[NB_OPK_CROSS_ENTROPY_SOFT];
+    void *gz;
+    nb_status s = nb_grad_buffer(g, z, &gz);
+    if (s != NB_OK || !gz)
+        return s;
+    const nb_tensor *t = n->aux[0];
+    return nb_xent_backward_impl(gz, true, z, soft ? NULL : t, soft ? t : NULL, &sv->opts, sv->lse,
+                                 loss->grad);
+}

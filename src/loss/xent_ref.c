@@ -1,0 +1,89 @@
+/* xent_ref.c - the slow, obvious cross-entropy in double, to test the fused kernels against.
+ *
+ * Per real row: l = log_softmax(z) by the two-pass formula (max, then sum of shifted exps), the
+ * smoothed target row t_c = (1-a)[c=y] + a/V, then L = -sum_c w_c t_c l_c (with the nll weight
+ * being w_y for the one-hot part) and dL/dz from the chain rule written out element by element.
+ * It allocates one row of V doubles. Hard targets only. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "xent_internal.h"
+
+nb_status nb_xent_reference(const nb_tensor *logits, const nb_tensor *targets,
+                            const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *dlogits)
+{
+    nb_xent_opts d = nb_xent_defaults();
+    const nb_xent_opts *o = opts ? opts : &d;
+    nb_status s = nb_xent_validate(logits, targets, o);
+    if (s != NB_OK)
+        return s;
+    int64_t V = logits->shape[logits->ndim - 1], N = logits->numel / V;
+    if (!loss || loss->numel != (o->reduction == NB_REDUCTION_NONE ? N : 1))
+        return nb_error(NB_ERR_SHAPE, "xent_reference: loss tensor has the wrong size");
+    if (dlogits && dlogits->numel != logits->numel)
+        return nb_error(NB_ERR_SHAPE, "xent_reference: dlogits tensor has the wrong size");
+    double *l = malloc(sizeof(double) * (size_t)V);
+    double *Ls = malloc(sizeof(double) * (size_t)N);
+    if (!l || !Ls) {
+        free(l);
+        free(Ls);
+        return nb_error(NB_ERR_NOMEM, "xent_reference: out of memory");
+    }
+    double a = o->label_smoothing, W = 0.0, total = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+        Ls[n] = 0.0;
+        if (!nb_xent_keep(o, targets, n))
+            continue;
+        int64_t y = (int64_t)nb_tensor_get(targets, n);
+        double wy = o->weight ? nb_tensor_get(o->weight, y) : 1.0;
+        W += wy;
+        double m = -INFINITY, sum = 0.0;
+        for (int64_t j = 0; j < V; j++)
+            m = fmax(m, nb_tensor_get(logits, n * V + j));
+        for (int64_t j = 0; j < V; j++)
+            sum += exp(nb_tensor_get(logits, n * V + j) - m);
+        double lse = m + log(sum);
+        for (int64_t j = 0; j < V; j++)
+            l[j] = nb_tensor_get(logits, n * V + j) - lse;
+        double L = -(1.0 - a) * wy * l[y];
+        for (int64_t c = 0; c < V; c++)
+            L -= a / (double)V * (o->weight ? nb_tensor_get(o->weight, c) : 1.0) * l[c];
+        L += o->z_loss * lse * lse;
+        Ls[n] = L;
+        total += L;
+    }
+    double norm = o->normaliser > 0.0 ? o->normaliser : W;
+    if (o->reduction == NB_REDUCTION_NONE)
+        for (int64_t n = 0; n < N; n++)
+            nb_tensor_set(loss, n, Ls[n]);
+    else
+        nb_tensor_set(loss, 0,
+                      o->reduction == NB_REDUCTION_SUM ? total : (norm != 0.0 ? total / norm : 0.0));
+    if (dlogits) {
+        double scale = o->reduction == NB_REDUCTION_MEAN ? (norm != 0.0 ? 1.0 / norm : 0.0) : 1.0;
+        for (int64_t n = 0; n < N; n++) {
+            bool keep = nb_xent_keep(o, targets, n);
+            int64_t y = keep ? (int64_t)nb_tensor_get(targets, n) : -1;
+            double lse = keep ? nb_xent_row_lse(logits, n, V) : 0.0;
+            for (int64_t j = 0; j < V; j++) {
+                double gj = 0.0;
+                if (keep) {
+                    double p = exp(nb_tensor_get(logits, n * V + j) - lse);
+                    /* d/dz_j of -sum_c q_c l_c is sum_c q_c p_j - q_j, with q the weighted
+                     * smoothed target; plus the z-loss 2 zc lse p_j */
+                    double wy = o->weight ? nb_tensor_get(o->weight, y) : 1.0;
+                    double wj = o->weight ? nb_tensor_get(o->weight, j) : 1.0;
+                    double sumq = (1.0 - a) * wy;
+                    for (int64_t c = 0; c < V; c++)
+                        sumq += a / (double)V * (o->weight ? nb_tensor_get(o->weight, c) : 1.0);
+                    double qj = (1.0 - a) * wy * (j == y) + a / (double)V * wj;
+                    gj = scale * (sumq * p - qj + 2.0 * o->z_loss * lse * p);
+                }
+                nb_tensor_set(dlogits, n * V + j, gj);
+            }
+        }
+    }
+    free(l);
+    free(Ls);
+    return NB_OK;
+}

@@ -1,0 +1,173 @@
+/* matmul.c - C = op(A) op(B) and Linear y = x W^T + b, on OpenBLAS.
+ *
+ * Shapes: op(A) [M,K], op(B) [K,N], C [M,N]. With C = A'B' (A' = op(A), B' = op(B)):
+ *   dA' = dC B'^T,  dB' = A'^T dC,
+ * and when A is stored transposed (ta) its gradient is (dA')^T = B' dC^T, likewise for B.
+ * Every gradient product uses beta = 1, so it accumulates into the existing gradient. */
+#include <cblas.h>
+
+#include "ops_internal.h"
+
+/* out[M,N] (row-major, leading dim N) = alpha op(A) op(B) + beta out, A/B given as stored with
+ * their own leading dims. */
+static void gemm(nb_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+                 int64_t lda, const void *B, int64_t ldb, double beta, void *C)
+{
+    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+    if (M == 0 || N == 0)
+        return;
+    if (t == NB_F64)
+        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0, A,
+                    (blasint)lda, B, (blasint)ldb, beta, C, (blasint)N);
+    else
+        cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0f, A,
+                    (blasint)lda, B, (blasint)ldb, (float)beta, C, (blasint)N);
+}
+
+static bool dims_fit_blas(const char *name, const nb_tensor *x)
+{
+    for (int i = 0; i < x->ndim; i++)
+        if (x->shape[i] > 0x7fffffff) {
+            nb_error(NB_ERR_SHAPE, "%s: dimension %lld too large for BLAS", name,
+                     (long long)x->shape[i]);
+            return false;
+        }
+    return true;
+}
+
+nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b, bool trans_a, bool trans_b)
+{
+    nb_tensor *in[2] = {a, b};
+    if (!nb_op_inputs_ok(g, "matmul", in, 2) || nb_check_float_same("matmul", in, 2) != NB_OK)
+        return NULL;
+    if (a->ndim != 2 || b->ndim != 2) {
+        nb_error(NB_ERR_SHAPE, "matmul: needs 2-D inputs, got %s and %s", nb_shp(a), nb_shp(b));
+        return NULL;
+    }
+    if (!dims_fit_blas("matmul", a) || !dims_fit_blas("matmul", b))
+        return NULL;
+    int64_t M = trans_a ? a->shape[1] : a->shape[0], K = trans_a ? a->shape[0] : a->shape[1];
+    int64_t K2 = trans_b ? b->shape[1] : b->shape[0], N = trans_b ? b->shape[0] : b->shape[1];
+    if (K != K2) {
+        nb_error(NB_ERR_SHAPE, "matmul: inner dimensions differ: %s%s x %s%s (%lld vs %lld)",
+                 nb_shp(a), trans_a ? "^T" : "", nb_shp(b), trans_b ? "^T" : "", (long long)K,
+                 (long long)K2);
+        return NULL;
+    }
+    int64_t shape[2] = {M, N};
+    nb_tensor *c = nb_graph_new_tensor(g, a->dtype, 2, shape);
+    if (!c)
+        return NULL;
+    if (K == 0)
+        for (int64_t i = 0; i < c->numel; i++)
+            nb_tensor_set(c, i, 0.0);
+    else
+        gemm(a->dtype, trans_a, trans_b, M, N, K, a->data, a->shape[1], b->data, b->shape[1], 0.0,
+             c->data);
+    nb_node *n;
+    if (nb_graph_record(g, &nb_opdefs[NB_OPK_MATMUL], c, in, 2, &n) != NB_OK)
+        return NULL;
+    if (n) {
+        n->ip[0] = trans_a;
+        n->ip[1] = trans_b;
+    }
+    return c;
+}
+
+nb_status nb_matmul_backward(nb_graph *g, nb_node *n)
+{
+    nb_tensor *a = n->in[0], *b = n->in[1], *c = n->out;
+    bool ta = n->ip[0], tb = n->ip[1];
+    int64_t M = c->shape[0], N = c->shape[1], K = ta ? a->shape[0] : a->shape[1];
+    void *ga, *gb;
+    nb_status s = nb_grad_buffer(g, a, &ga);
+    if (s == NB_OK)
+        s = nb_grad_buffer(g, b, &gb);
+    if (s != NB_OK)
+        return s;
+    if (K == 0)
+        return NB_OK;
+    const void *dC = c->grad;
+    if (ga) {
+        if (!ta) /* dA [M,K] = dC [M,N] B'^T;  B'^T = tb ? B : B^T */
+            gemm(a->dtype, false, !tb, M, K, N, dC, N, b->data, b->shape[1], 1.0, ga);
+        else /* dA [K,M] = B' [K,N] dC^T */
+            gemm(a->dtype, tb, true, K, M, N, b->data, b->shape[1], dC, N, 1.0, ga);
+    }
+    if (gb) {
+        if (!tb) /* dB [K,N] = A'^T [K,M] dC [M,N];  A'^T = ta ? A : A^T */
+            gemm(a->dtype, !ta, false, K, N, M, a->data, a->shape[1], dC, N, 1.0, gb);
+        else /* dB [N,K] = dC^T [N,M] A' [M,K] */
+            gemm(a->dtype, true, ta, N, K, M, dC, N, a->data, a->shape[1], 1.0, gb);
+    }
+    return NB_OK;
+}
+
+/* ---- Linear: y [N,out] = x [N,in] W^T + b, W [out,in], b [out] ---- */
+
+nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b)
+{
+    nb_tensor *in[3] = {x, w, b};
+    int n_in = b ? 3 : 2;
+    if (!nb_op_inputs_ok(g, "linear", in, n_in) || nb_check_float_same("linear", in, n_in) != NB_OK)
+        return NULL;
+    if (x->ndim != 2 || w->ndim != 2 || x->shape[1] != w->shape[1]) {
+        nb_error(NB_ERR_SHAPE, "linear: input %s does not match weight %s (need x [N,in], W [out,in])",
+                 nb_shp(x), nb_shp(w));
+        return NULL;
+    }
+    if (b && !(b->ndim == 1 && b->shape[0] == w->shape[0])) {
+        nb_error(NB_ERR_SHAPE, "linear: bias %s does not match weight %s (need [out])", nb_shp(b),
+                 nb_shp(w));
+        return NULL;
+    }
+    if (!dims_fit_blas("linear", x) || !dims_fit_blas("linear", w))
+        return NULL;
+    int64_t N = x->shape[0], Din = x->shape[1], Dout = w->shape[0];
+    int64_t shape[2] = {N, Dout};
+    nb_tensor *y = nb_graph_new_tensor(g, x->dtype, 2, shape);
+    if (!y)
+        return NULL;
+    /* preload the bias into every row, then gemm with beta = 1 adds x W^T onto it */
+    for (int64_t r = 0; r < N; r++)
+        for (int64_t j = 0; j < Dout; j++) {
+            if (x->dtype == NB_F64)
+                ((double *)y->data)[r * Dout + j] = b ? ((double *)b->data)[j] : 0.0;
+            else
+                ((float *)y->data)[r * Dout + j] = b ? ((float *)b->data)[j] : 0.0f;
+        }
+    if (Din > 0)
+        gemm(x->dtype, false, true, N, Dout, Din, x->data, Din, w->data, Din, 1.0, y->data);
+    nb_node *n;
+    if (nb_graph_record(g, &nb_opdefs[NB_OPK_LINEAR], y, in, n_in, &n) != NB_OK)
+        return NULL;
+    return y;
+}
+
+nb_status nb_linear_backward(nb_graph *g, nb_node *n)
+{
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL, *y = n->out;
+    int64_t N = x->shape[0], Din = x->shape[1], Dout = w->shape[0];
+    void *gx, *gw, *gbias = NULL;
+    nb_status s = nb_grad_buffer(g, x, &gx);
+    if (s == NB_OK)
+        s = nb_grad_buffer(g, w, &gw);
+    if (s == NB_OK && b)
+        s = nb_grad_buffer(g, b, &gbias);
+    if (s != NB_OK)
+        return s;
+    if (gx && Dout > 0) /* dx [N,Din] += dy [N,Dout] W [Dout,Din] */
+        gemm(x->dtype, false, false, N, Din, Dout, y->grad, Dout, w->data, Din, 1.0, gx);
+    if (gw && N > 0) /* dW [Dout,Din] += dy^T [Dout,N] x [N,Din] */
+        gemm(x->dtype, true, false, Dout, Din, N, y->grad, Dout, x->data, Din, 1.0, gw);
+    if (gbias) { /* db [Dout] += sum over rows of dy */
+        for (int64_t r = 0; r < N; r++)
+            for (int64_t j = 0; j < Dout; j++) {
+                if (x->dtype == NB_F64)
+                    ((double *)gbias)[j] += ((double *)y->grad)[r * Dout + j];
+                else
+                    ((float *)gbias)[j] += ((float *)y->grad)[r * Dout + j];
+            }
+    }
+    return NB_OK;
+}

@@ -1,0 +1,273 @@
+/* tensor.c - creation, element access and conversion of caller-owned tensors.
+ *
+ * A caller-owned tensor is one malloc'd header plus one 64-byte-aligned data block; its gradient
+ * (if any) is a third block. nb_tensor_free releases all three. Arena tensors (made by graphs)
+ * carry NB_TFLAG_ARENA and are never freed one by one.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nabla/tensor.h"
+#include "tensor_internal.h"
+
+static const size_t dtype_sizes[NB_DTYPE_COUNT] = {4, 8, 2, 2, 4, 8, 1, 1};
+static const char *const dtype_names[NB_DTYPE_COUNT] = {"f32", "f64", "f16", "bf16",
+                                                        "i32", "i64", "u8",  "bool"};
+
+size_t nb_dtype_size(nb_dtype t) { return (unsigned)t < NB_DTYPE_COUNT ? dtype_sizes[t] : 0; }
+
+const char *nb_dtype_name(nb_dtype t)
+{
+    return (unsigned)t < NB_DTYPE_COUNT ? dtype_names[t] : "invalid";
+}
+
+bool nb_dtype_is_float(nb_dtype t)
+{
+    return t == NB_F32 || t == NB_F64 || t == NB_F16 || t == NB_BF16;
+}
+
+nb_dtype nb_dtype_compute(nb_dtype t) { return t == NB_F64 ? NB_F64 : NB_F32; }
+
+nb_status nb_shape_numel(int ndim, const int64_t *shape, nb_dtype t, int64_t *numel)
+{
+    if ((unsigned)t >= NB_DTYPE_COUNT)
+        return nb_error(NB_ERR_DTYPE, "invalid dtype %d", (int)t);
+    if (ndim < 0 || ndim > NB_MAX_DIMS)
+        return nb_error(NB_ERR_SHAPE, "%d dimensions requested, at most %d supported", ndim,
+                        NB_MAX_DIMS);
+    if (ndim > 0 && !shape)
+        return nb_error(NB_ERR_ARG, "shape is NULL for a %d-d tensor", ndim);
+    int64_t n = 1;
+    const int64_t limit = INT64_MAX / 8; /* bytes must fit too */
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return nb_error(NB_ERR_SHAPE, "dimension %d has negative size %lld", i,
+                            (long long)shape[i]);
+        if (shape[i] != 0 && n > limit / shape[i])
+            return nb_error(NB_ERR_SHAPE, "shape overflows: element count exceeds %lld",
+                            (long long)limit);
+        n *= shape[i];
+    }
+    if ((uint64_t)n > (uint64_t)SIZE_MAX / 8)
+        return nb_error(NB_ERR_SHAPE, "tensor of %lld elements does not fit in memory",
+                        (long long)n);
+    *numel = n;
+    return NB_OK;
+}
+
+void *nb_aligned_alloc(size_t bytes)
+{
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded == 0)
+        rounded = 64;
+    return aligned_alloc(64, rounded);
+}
+
+nb_tensor *nb_tensor_empty(nb_dtype t, int ndim, const int64_t *shape)
+{
+    int64_t numel;
+    if (nb_shape_numel(ndim, shape, t, &numel) != NB_OK)
+        return NULL;
+    nb_tensor *x = calloc(1, sizeof *x);
+    if (!x) {
+        nb_error(NB_ERR_NOMEM, "out of memory allocating a tensor header");
+        return NULL;
+    }
+    size_t bytes = (size_t)numel * nb_dtype_size(t);
+    x->data = nb_aligned_alloc(bytes);
+    if (!x->data) {
+        free(x);
+        nb_error(NB_ERR_NOMEM, "out of memory allocating %zu bytes for a tensor", bytes);
+        return NULL;
+    }
+    x->dtype = t;
+    x->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        x->shape[i] = shape[i];
+    x->numel = numel;
+    x->node = -1;
+    x->flags = NB_TFLAG_OWNED;
+    return x;
+}
+
+nb_tensor *nb_tensor_zeros(nb_dtype t, int ndim, const int64_t *shape)
+{
+    nb_tensor *x = nb_tensor_empty(t, ndim, shape);
+    if (x)
+        memset(x->data, 0, (size_t)x->numel * nb_dtype_size(t));
+    return x;
+}
+
+nb_tensor *nb_tensor_full(nb_dtype t, int ndim, const int64_t *shape, double value)
+{
+    nb_tensor *x = nb_tensor_empty(t, ndim, shape);
+    if (x)
+        for (int64_t i = 0; i < x->numel; i++)
+            nb_tensor_set(x, i, value);
+    return x;
+}
+
+nb_tensor *nb_tensor_ones(nb_dtype t, int ndim, const int64_t *shape)
+{
+    return nb_tensor_full(t, ndim, shape, 1.0);
+}
+
+nb_tensor *nb_tensor_from_buffer(nb_dtype t, int ndim, const int64_t *shape, const void *data)
+{
+    if (!data) {
+        nb_error(NB_ERR_ARG, "nb_tensor_from_buffer: data is NULL");
+        return NULL;
+    }
+    nb_tensor *x = nb_tensor_empty(t, ndim, shape);
+    if (x && x->numel)
+        memcpy(x->data, data, (size_t)x->numel * nb_dtype_size(t));
+    return x;
+}
+
+nb_tensor *nb_tensor_clone(const nb_tensor *x)
+{
+    if (!x) {
+        nb_error(NB_ERR_ARG, "nb_tensor_clone: tensor is NULL");
+        return NULL;
+    }
+    return nb_tensor_from_buffer(x->dtype, x->ndim, x->shape, x->data);
+}
+
+nb_tensor *nb_tensor_to_dtype(const nb_tensor *x, nb_dtype t)
+{
+    if (!x) {
+        nb_error(NB_ERR_ARG, "nb_tensor_to_dtype: tensor is NULL");
+        return NULL;
+    }
+    nb_tensor *y = nb_tensor_empty(t, x->ndim, x->shape);
+    if (y)
+        for (int64_t i = 0; i < x->numel; i++)
+            nb_tensor_set(y, i, nb_tensor_get(x, i));
+    return y;
+}
+
+void nb_tensor_free(nb_tensor *x)
+{
+    if (!x || !(x->flags & NB_TFLAG_OWNED))
+        return;
+    free(x->grad);
+    free(x->data);
+    free(x);
+}
+
+nb_status nb_tensor_view(nb_tensor *out, nb_dtype t, int ndim, const int64_t *shape, void *data)
+{
+    if (!out)
+        return nb_error(NB_ERR_ARG, "nb_tensor_view: out is NULL");
+    int64_t numel;
+    nb_status s = nb_shape_numel(ndim, shape, t, &numel);
+    if (s != NB_OK)
+        return s;
+    if (!data && numel > 0)
+        return nb_error(NB_ERR_ARG, "nb_tensor_view: data is NULL for %lld elements",
+                        (long long)numel);
+    memset(out, 0, sizeof *out);
+    out->dtype = t;
+    out->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        out->shape[i] = shape[i];
+    out->numel = numel;
+    out->data = data;
+    out->node = -1;
+    return NB_OK;
+}
+
+nb_status nb_tensor_set_requires_grad(nb_tensor *x, bool on)
+{
+    if (!x)
+        return nb_error(NB_ERR_ARG, "nb_tensor_set_requires_grad: tensor is NULL");
+    if (on && !nb_dtype_is_float(x->dtype))
+        return nb_error(NB_ERR_DTYPE, "only float tensors can require grad (got %s)",
+                        nb_dtype_name(x->dtype));
+    if (on && !x->grad) {
+        if (x->flags & NB_TFLAG_ARENA)
+            return nb_error(NB_ERR_STATE, "requires_grad can only be set on caller-owned leaves");
+        size_t bytes = (size_t)x->numel * nb_dtype_size(nb_dtype_compute(x->dtype));
+        x->grad = nb_aligned_alloc(bytes);
+        if (!x->grad)
+            return nb_error(NB_ERR_NOMEM, "out of memory allocating a %zu-byte gradient", bytes);
+        memset(x->grad, 0, bytes);
+        x->flags |= NB_TFLAG_OWNS_GRAD;
+    }
+    x->requires_grad = on;
+    return NB_OK;
+}
+
+void nb_tensor_zero_grad(nb_tensor *x)
+{
+    if (x && x->grad)
+        memset(x->grad, 0, (size_t)x->numel * nb_dtype_size(nb_dtype_compute(x->dtype)));
+}
+
+double nb_tensor_get(const nb_tensor *x, int64_t i)
+{
+    const void *p = x->data;
+    switch (x->dtype) {
+    case NB_F32: return ((const float *)p)[i];
+    case NB_F64: return ((const double *)p)[i];
+    case NB_F16: return nb_f16_to_f32(((const uint16_t *)p)[i]);
+    case NB_BF16: return nb_bf16_to_f32(((const uint16_t *)p)[i]);
+    case NB_I32: return ((const int32_t *)p)[i];
+    case NB_I64: return (double)((const int64_t *)p)[i];
+    case NB_U8: return ((const uint8_t *)p)[i];
+    case NB_BOOL: return ((const uint8_t *)p)[i] != 0;
+    default: return NAN;
+    }
+}
+
+void nb_tensor_set(nb_tensor *x, int64_t i, double v)
+{
+    void *p = x->data;
+    switch (x->dtype) {
+    case NB_F32: ((float *)p)[i] = (float)v; break;
+    case NB_F64: ((double *)p)[i] = v; break;
+    case NB_F16: ((uint16_t *)p)[i] = nb_f32_to_f16((float)v); break;
+    case NB_BF16: ((uint16_t *)p)[i] = nb_f32_to_bf16((float)v); break;
+    case NB_I32: ((int32_t *)p)[i] = (int32_t)v; break;
+    case NB_I64: ((int64_t *)p)[i] = (int64_t)v; break;
+    case NB_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case NB_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    default: break;
+    }
+}
+
+double nb_tensor_grad_get(const nb_tensor *x, int64_t i)
+{
+    if (!x->grad)
+        return 0.0;
+    if (x->dtype == NB_F64)
+        return ((const double *)x->grad)[i];
+    return ((const float *)x->grad)[i];
+}
+
+char *nb_shape_str(const nb_tensor *x, char *buf, size_t len)
+{
+    if (!buf || len == 0)
+        return buf;
+    size_t used = 0;
+    buf[0] = '\0';
+    used += (size_t)snprintf(buf, len, "[");
+    for (int i = 0; x && i < x->ndim && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "",
+                                 (long long)x->shape[i]);
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+    return buf;
+}
+
+bool nb_shape_equal(const nb_tensor *a, const nb_tensor *b)
+{
+    if (a->ndim != b->ndim)
+        return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i])
+            return false;
+    return true;
+}
