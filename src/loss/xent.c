@@ -201,7 +201,7 @@ nb_status nb_xent_validate_soft(const nb_tensor *logits, const nb_tensor *probs,
 /* ---- row kernels ---- */
 
 /* Online log-sum-exp of row [off, off+V) in f32 (block sums in f32, carried in double). */
-static float row_lse_f32(const nb_tensor *z, int64_t off, int64_t V)
+static double row_lse_f32(const nb_tensor *z, int64_t off, int64_t V)
 {
     float tmp[BLK];
     float m = -INFINITY;
@@ -228,7 +228,7 @@ static float row_lse_f32(const nb_tensor *z, int64_t off, int64_t V)
     }
     if (nan)
         return NAN;
-    return (float)((double)m + log(s));
+    return (double)m + log(s);
 }
 
 static double row_lse_f64(const double *x, int64_t V)
@@ -309,7 +309,6 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
                                nb_xent_stats *st_out)
 {
     int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
-    bool f64 = z->dtype == NB_F64;
     nb_xent_stats st = {0, 0, 0, 0};
     for (int64_t n = 0; n < N; n++) {
         bool keep = nb_xent_keep(o, probs ? NULL : tgt, n);
@@ -324,12 +323,8 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
             st.weight_sum += probs ? 1.0 : weight_at(o, target_at(tgt, n));
             st.n_tokens++;
         }
-        if (lse_out) {
-            if (f64)
-                ((double *)lse_out)[n] = lse;
-            else
-                ((float *)lse_out)[n] = (float)lse;
-        }
+        if (lse_out)
+            ((double *)lse_out)[n] = lse;
         if (o->reduction == NB_REDUCTION_NONE)
             nb_tensor_set(loss, n, L);
     }
@@ -353,7 +348,7 @@ static nb_status check_out(const char *what, const nb_tensor *t, nb_dtype dt, in
     if (!t)
         return nb_error(NB_ERR_ARG, "cross_entropy: %s tensor is NULL", what);
     if (t->dtype != dt)
-        return nb_error(NB_ERR_DTYPE, "cross_entropy: %s must be %s (the compute dtype), got %s",
+        return nb_error(NB_ERR_DTYPE, "cross_entropy: %s must be %s, got %s",
                         what, nb_dtype_name(dt), nb_dtype_name(t->dtype));
     if (t->numel != numel)
         return nb_error(NB_ERR_SHAPE, "cross_entropy: %s %s has %lld elements, expected %lld (%s)",
@@ -374,7 +369,7 @@ static nb_status forward_entry(const nb_tensor *logits, const nb_tensor *tgt, bo
     nb_dtype ct = nb_dtype_compute(logits->dtype);
     s = check_out("loss", loss, ct, o->reduction == NB_REDUCTION_NONE ? N : 1, logits);
     if (s == NB_OK && lse)
-        s = check_out("lse", lse, ct, N, logits);
+        s = check_out("lse", lse, NB_F64, N, logits);
     if (s != NB_OK)
         return s;
     return nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss,
@@ -440,8 +435,7 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
             }
             continue;
         }
-        double lse = lse_in ? (f64 ? ((const double *)lse_in)[n] : ((const float *)lse_in)[n])
-                            : nb_xent_row_lse(z, n, V);
+        double lse = lse_in ? ((const double *)lse_in)[n] : nb_xent_row_lse(z, n, V);
         /* dz_j = base p_j - sw q_j - [j=y] hit, where for hard targets q = w and for soft
          * targets the whole target term is folded into q_j = w_j t'_j. */
         int64_t y = probs ? -1 : target_at(tgt, n);
@@ -472,7 +466,11 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
                 d[y] -= hit;
         } else {
             float *d = (float *)dz + n * V;
-            const float fb = (float)base, fl = (float)lse, fsw = (float)sw;
+            /* z_j - lse = (z_j - c) - r with c = lse rounded to f32 and r the rounding residual:
+             * both steps are accurate in f32 even when |lse| is large (an f32 lse near 1000
+             * alone carries an error of 3e-5). */
+            const float c32 = (float)lse, r32 = (float)(lse - (double)c32);
+            const float fb = (float)base, fsw = (float)sw;
             for (int64_t j0 = 0; j0 < V; j0 += BLK) {
                 int64_t cnt = V - j0 < BLK ? V - j0 : BLK;
                 const float *x = load_f32(z, n * V + j0, cnt, tmp);
@@ -484,7 +482,7 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
                             qd *= (1.0 - a) * nb_tensor_get(probs, n * V + j0 + i) + a / (double)V;
                         q = (float)qd;
                     }
-                    float v = fb * expf(x[i] - fl) - fsw * q;
+                    float v = fb * expf((x[i] - c32) - r32) - fsw * q;
                     d[j0 + i] = accumulate ? d[j0 + i] + v : v;
                 }
             }
@@ -508,7 +506,7 @@ static nb_status backward_entry(nb_tensor *dlogits, const nb_tensor *logits, con
     nb_dtype ct = nb_dtype_compute(logits->dtype);
     s = check_out("dlogits", dlogits, ct, logits->numel, logits);
     if (s == NB_OK && lse)
-        s = check_out("lse", lse, ct, N, logits);
+        s = check_out("lse", lse, NB_F64, N, logits);
     if (s == NB_OK && dloss)
         s = check_out("dloss", dloss, ct, o->reduction == NB_REDUCTION_NONE ? N : 1, logits);
     if (s != NB_OK)

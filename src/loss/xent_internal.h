@@ -13,8 +13,7 @@ double nb_xent_normaliser(const nb_tensor *z, const nb_tensor *tgt, const nb_ten
 nb_status nb_xent_validate_soft(const nb_tensor *logits, const nb_tensor *probs,
                                 const nb_xent_opts *opts);
 
-/* Validated inputs; exactly one of tgt/probs is non-NULL. lse_out: N values in the compute dtype
- * (may be NULL). */
+/* Validated inputs; exactly one of tgt/probs is non-NULL. lse_out: N doubles (may be NULL). */
 nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
                                const nb_xent_opts *o, nb_tensor *loss, void *lse_out,
                                nb_xent_stats *st_out);

@@ -30,7 +30,7 @@ static nb_tensor *xent_op(nb_graph *g, nb_tensor *logits, const nb_tensor *tgt, 
                           ? nb_graph_new_tensor(g, ct, logits->ndim - 1, logits->shape)
                           : nb_graph_new_tensor(g, ct, 0, NULL);
     saved_xent *sv = nb_arena_alloc(g, sizeof *sv);
-    void *lse = nb_arena_alloc(g, (size_t)N * nb_dtype_size(ct));
+    void *lse = nb_arena_alloc(g, (size_t)N * sizeof(double));
     if (!loss || !sv || !lse)
         return NULL;
     if (nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss, lse, NULL) !=

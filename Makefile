@@ -1,0 +1,51 @@
+# nabla - two commands: `make run` and `make test`. Everything else is CMake underneath.
+#
+#   make run       install missing Debian packages (as root), build, run the main job
+#   make test      build and run the whole ctest suite
+#   make sanitize  the suite again under AddressSanitizer + UBSan, in build-sanitize/
+#   make bench     benchmarks
+#   make install   install into PREFIX (default /usr/local)
+
+BUILD    ?= build
+SANITIZE ?= build-sanitize
+JOBS     ?= 2
+PREFIX   ?= /usr/local
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test sanitize bench install clean format
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh build
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@sh scripts/install-deps.sh data || true
+	./$(BUILD)/nabla demo
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+sanitize: deps
+	cmake -S . -B $(SANITIZE) -DCMAKE_BUILD_TYPE=Debug -DNABLA_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build $(SANITIZE) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --test-dir $(SANITIZE) --output-on-failure -j $(JOBS)
+
+bench: build
+	./$(BUILD)/nabla bench
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(SANITIZE)
