@@ -41,11 +41,19 @@ nb_status nb_shape_numel(int ndim, const int64_t *shape, nb_dtype t, int64_t *nu
         return nb_error(NB_ERR_ARG, "shape is NULL for a %d-d tensor", ndim);
     int64_t n = 1;
     const int64_t limit = INT64_MAX / 8; /* bytes must fit too */
+    bool empty = false;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
             return nb_error(NB_ERR_SHAPE, "dimension %d has negative size %lld", i,
                             (long long)shape[i]);
-        if (shape[i] != 0 && n > limit / shape[i])
+        empty |= shape[i] == 0;
+    }
+    if (empty) { /* any zero dimension: an empty tensor, whatever the other sizes */
+        *numel = 0;
+        return NB_OK;
+    }
+    for (int i = 0; i < ndim; i++) {
+        if (n > limit / shape[i])
             return nb_error(NB_ERR_SHAPE, "shape overflows: element count exceeds %lld",
                             (long long)limit);
         n *= shape[i];
