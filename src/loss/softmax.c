@@ -39,30 +39,37 @@ static nb_status check_rows(const char *name, const nb_tensor *z, const nb_tenso
     return NB_OK;
 }
 
-/* lse of one row, computed in double */
-static double row_lse(const nb_tensor *z, int64_t off, int64_t V)
+/* Shift m and log of the shifted sum s = sum_j exp(z_j - m) of one row, in double. Callers use
+ * (z_j - m) - log s, never z_j - (m + log s): the latter rounds m + log s to the precision of m
+ * first, which loses everything when |m| is huge (1e300) and ~1e-11 when it is 1e6. */
+static void row_shift(const nb_tensor *z, int64_t off, int64_t V, double *m_out, double *logs)
 {
     double m = -INFINITY;
-    if (z->dtype == NB_F64) {
-        const double *p = (const double *)z->data + off;
-        for (int64_t j = 0; j < V; j++)
-            m = p[j] > m ? p[j] : m;
-        if (!isfinite(m))
-            m = 0.0;
-        double s = 0.0;
-        for (int64_t j = 0; j < V; j++)
-            s += exp(p[j] - m);
-        return m + log(s);
+    for (int64_t j = 0; j < V; j++) {
+        double v = nb_tensor_get(z, off + j);
+        m = v > m ? v : m;
     }
-    const float *p = (const float *)z->data + off;
-    for (int64_t j = 0; j < V; j++)
-        m = p[j] > m ? p[j] : m;
     if (!isfinite(m))
         m = 0.0;
     double s = 0.0;
-    for (int64_t j = 0; j < V; j++)
-        s += exp((double)p[j] - m);
-    return m + log(s);
+    if (z->dtype == NB_F64) {
+        const double *p = (const double *)z->data + off;
+        for (int64_t j = 0; j < V; j++)
+            s += exp(p[j] - m);
+    } else {
+        const float *p = (const float *)z->data + off;
+        for (int64_t j = 0; j < V; j++)
+            s += exp((double)p[j] - m);
+    }
+    *m_out = m;
+    *logs = log(s);
+}
+
+static double row_lse(const nb_tensor *z, int64_t off, int64_t V)
+{
+    double m, logs;
+    row_shift(z, off, V, &m, &logs);
+    return m + logs;
 }
 
 static int64_t n_rows(const nb_tensor *z, int64_t V)
@@ -92,9 +99,10 @@ static nb_status rows_apply(const char *name, const nb_tensor *z, nb_tensor *out
         return s;
     int64_t V = z->shape[z->ndim - 1], R = n_rows(z, V);
     for (int64_t r = 0; r < R && V > 0; r++) {
-        double lse = row_lse(z, r * V, V);
+        double m, logs;
+        row_shift(z, r * V, V, &m, &logs);
         for (int64_t j = 0; j < V; j++) {
-            double l = nb_tensor_get(z, r * V + j) - lse;
+            double l = (nb_tensor_get(z, r * V + j) - m) - logs;
             nb_tensor_set(out, r * V + j, soft ? exp(l) : l);
         }
     }

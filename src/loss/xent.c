@@ -11,7 +11,9 @@
  *   <= 0, so nothing overflows, and the largest term is exactly 1, so log never sees 0.
  *   Then L = (1-a) w_y (lse - z_y) + (a/V) sum_c w_c (lse - z_c) + zc lse^2
  *   (the smoothing sum re-reads the row, which is still in cache, only when a > 0).
- *   Only lse is saved: N numbers, no N x V probabilities.
+ *   Only (m, log s) per row is saved: O(N) numbers, no N x V probabilities. lse = m + log s is
+ *   never formed where it would round: losses use (m - z_y) + log s and the backward exp((z - m)
+ *   - log s), so rows near 1e38 (f32) or 1e300 (f64) keep their digits.
  *
  * Backward, per real row, one streaming pass writing dL/dz directly, p_j = exp(z_j - lse):
  *   dz_j = c [ (1-a) w_y (p_j - [j=y]) + (a/V)(p_j Wc - w_j) + 2 zc lse p_j ]
@@ -201,7 +203,8 @@ nb_status nb_xent_validate_soft(const nb_tensor *logits, const nb_tensor *probs,
 /* ---- row kernels ---- */
 
 /* Online log-sum-exp of row [off, off+V) in f32 (block sums in f32, carried in double). */
-static double row_lse_f32(const nb_tensor *z, int64_t off, int64_t V)
+static void row_shift_f32(const nb_tensor *z, int64_t off, int64_t V, double *m_out,
+                          double *logs)
 {
     float tmp[BLK];
     float m = -INFINITY;
@@ -226,12 +229,11 @@ static double row_lse_f32(const nb_tensor *z, int64_t off, int64_t V)
             bs += expf(x[i] - m);
         s += bs;
     }
-    if (nan)
-        return NAN;
-    return (double)m + log(s);
+    *m_out = nan ? NAN : (double)m;
+    *logs = nan ? NAN : log(s);
 }
 
-static double row_lse_f64(const double *x, int64_t V)
+static void row_shift_f64(const double *x, int64_t V, double *m_out, double *logs)
 {
     double m = -INFINITY, s = 0.0;
     bool nan = false;
@@ -253,18 +255,28 @@ static double row_lse_f64(const double *x, int64_t V)
             bs += exp(x[j0 + i] - m);
         s += bs;
     }
-    return nan ? NAN : m + log(s);
+    *m_out = nan ? NAN : m;
+    *logs = nan ? NAN : log(s);
+}
+
+void nb_xent_row_shift(const nb_tensor *z, int64_t n, int64_t V, double *m, double *logs)
+{
+    if (z->dtype == NB_F64)
+        row_shift_f64((const double *)z->data + n * V, V, m, logs);
+    else
+        row_shift_f32(z, n * V, V, m, logs);
 }
 
 double nb_xent_row_lse(const nb_tensor *z, int64_t n, int64_t V)
 {
-    if (z->dtype == NB_F64)
-        return row_lse_f64((const double *)z->data + n * V, V);
-    return row_lse_f32(z, n * V, V);
+    double m, logs;
+    nb_xent_row_shift(z, n, V, &m, &logs);
+    return m + logs;
 }
 
-/* sum_c q_c (lse - z_c) for q = w (hard targets, smoothing term) or q = w t' (soft) */
-static double row_weighted_nll(const nb_tensor *z, int64_t n, int64_t V, double lse,
+/* sum_c q_c (lse - z_c) for q = w (hard targets, smoothing term) or q = w t' (soft), each
+ * term computed as (m - z_c) + log s so that a huge shift m does not swallow log s. */
+static double row_weighted_nll(const nb_tensor *z, int64_t n, int64_t V, double m, double logs,
                                const nb_xent_opts *o, const nb_tensor *probs, double a)
 {
     double acc = 0.0;
@@ -279,25 +291,25 @@ static double row_weighted_nll(const nb_tensor *z, int64_t n, int64_t V, double 
             if (probs)
                 q *= (1.0 - a) * nb_tensor_get(probs, n * V + c) + a / (double)V;
             if (q != 0.0)
-                acc += q * (lse - zc);
+                acc += q * ((m - zc) + logs);
         }
     }
     return acc;
 }
 
-/* Per-row loss L_n of a real row (lse given). */
+/* Per-row loss L_n of a real row, lse = m + logs. */
 static double row_loss(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
-                       int64_t n, int64_t V, double lse, const nb_xent_opts *o)
+                       int64_t n, int64_t V, double m, double logs, const nb_xent_opts *o)
 {
     double a = o->label_smoothing, L;
     if (probs) {
-        L = row_weighted_nll(z, n, V, lse, o, probs, a);
+        L = row_weighted_nll(z, n, V, m, logs, o, probs, a);
     } else {
         int64_t y = target_at(tgt, n);
         double zy = nb_tensor_get(z, n * V + y);
-        L = (1.0 - a) * weight_at(o, y) * (lse - zy);
+        L = (1.0 - a) * weight_at(o, y) * ((m - zy) + logs);
         if (a > 0.0)
-            L += a / (double)V * row_weighted_nll(z, n, V, lse, o, NULL, 0.0);
+            L += a / (double)V * row_weighted_nll(z, n, V, m, logs, o, NULL, 0.0);
     }
     return L;
 }
@@ -305,17 +317,18 @@ static double row_loss(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor
 /* ---- forward ---- */
 
 nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
-                               const nb_xent_opts *o, nb_tensor *loss, void *lse_out,
-                               nb_xent_stats *st_out)
+                               const nb_xent_opts *o, nb_tensor *loss, double *lse_out,
+                               double *shift_out, nb_xent_stats *st_out)
 {
     int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
     nb_xent_stats st = {0, 0, 0, 0};
     for (int64_t n = 0; n < N; n++) {
         bool keep = nb_xent_keep(o, probs ? NULL : tgt, n);
-        double L = 0.0, lse = 0.0;
+        double L = 0.0, lse = 0.0, m = 0.0, logs = 0.0;
         if (keep) {
-            lse = nb_xent_row_lse(z, n, V);
-            L = row_loss(z, tgt, probs, n, V, lse, o);
+            nb_xent_row_shift(z, n, V, &m, &logs);
+            lse = m + logs;
+            L = row_loss(z, tgt, probs, n, V, m, logs, o);
             double zl = o->z_loss * lse * lse;
             L += zl;
             st.z_loss_sum += zl;
@@ -324,7 +337,9 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
             st.n_tokens++;
         }
         if (lse_out)
-            ((double *)lse_out)[n] = lse;
+            lse_out[n] = lse;
+        if (shift_out)
+            shift_out[2 * n] = m, shift_out[2 * n + 1] = logs;
         if (o->reduction == NB_REDUCTION_NONE)
             nb_tensor_set(loss, n, L);
     }
@@ -373,7 +388,7 @@ static nb_status forward_entry(const nb_tensor *logits, const nb_tensor *tgt, bo
     if (s != NB_OK)
         return s;
     return nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss,
-                                lse ? lse->data : NULL, stats);
+                                lse ? lse->data : NULL, NULL, stats);
 }
 
 nb_status nb_xent_forward(const nb_tensor *logits, const nb_tensor *targets,
@@ -409,7 +424,8 @@ double nb_xent_normaliser(const nb_tensor *z, const nb_tensor *tgt, const nb_ten
 
 nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
                                 const nb_tensor *tgt, const nb_tensor *probs,
-                                const nb_xent_opts *o, const void *lse_in, const void *dloss)
+                                const nb_xent_opts *o, const double *lse_in,
+                                const double *shift_in, const void *dloss)
 {
     int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
     bool f64 = z->dtype == NB_F64;
@@ -435,7 +451,15 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
             }
             continue;
         }
-        double lse = lse_in ? ((const double *)lse_in)[n] : nb_xent_row_lse(z, n, V);
+        /* p_j = exp((z_j - m) - log s); given only lse, m = lse and log s = 0 */
+        double m, logs;
+        if (shift_in)
+            m = shift_in[2 * n], logs = shift_in[2 * n + 1];
+        else if (lse_in)
+            m = lse_in[n], logs = 0.0;
+        else
+            nb_xent_row_shift(z, n, V, &m, &logs);
+        double lse = m + logs;
         /* dz_j = base p_j - sw q_j - [j=y] hit, where for hard targets q = w and for soft
          * targets the whole target term is folded into q_j = w_j t'_j. */
         int64_t y = probs ? -1 : target_at(tgt, n);
@@ -459,17 +483,17 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
                 double q = weight_at(o, j);
                 if (probs)
                     q *= (1.0 - a) * nb_tensor_get(probs, n * V + j) + a / (double)V;
-                double v = base * exp(x[j] - lse) - sw * q;
+                double v = base * exp((x[j] - m) - logs) - sw * q;
                 d[j] = accumulate ? d[j] + v : v;
             }
             if (y >= 0)
                 d[y] -= hit;
         } else {
             float *d = (float *)dz + n * V;
-            /* z_j - lse = (z_j - c) - r with c = lse rounded to f32 and r the rounding residual:
-             * both steps are accurate in f32 even when |lse| is large (an f32 lse near 1000
-             * alone carries an error of 3e-5). */
-            const float c32 = (float)lse, r32 = (float)(lse - (double)c32);
+            /* z_j - lse = (z_j - c) - r with c = m rounded to f32 (exact when m is the row max)
+             * and r = (m - c) + log s: both steps are accurate in f32 even when |lse| is large
+             * (an f32 lse near 1000 alone carries an error of 3e-5). */
+            const float c32 = (float)m, r32 = (float)((m - (double)c32) + logs);
             const float fb = (float)base, fsw = (float)sw;
             for (int64_t j0 = 0; j0 < V; j0 += BLK) {
                 int64_t cnt = V - j0 < BLK ? V - j0 : BLK;
@@ -505,6 +529,9 @@ static nb_status backward_entry(nb_tensor *dlogits, const nb_tensor *logits, con
     int64_t V = logits->shape[logits->ndim - 1], N = logits->numel / V;
     nb_dtype ct = nb_dtype_compute(logits->dtype);
     s = check_out("dlogits", dlogits, ct, logits->numel, logits);
+    if (s == NB_OK && !nb_shape_equal(dlogits, logits))
+        s = nb_error(NB_ERR_SHAPE, "cross_entropy: dlogits %s must have the logits' shape %s",
+                     nb_shp(dlogits), nb_shp(logits));
     if (s == NB_OK && lse)
         s = check_out("lse", lse, NB_F64, N, logits);
     if (s == NB_OK && dloss)
@@ -512,7 +539,7 @@ static nb_status backward_entry(nb_tensor *dlogits, const nb_tensor *logits, con
     if (s != NB_OK)
         return s;
     return nb_xent_backward_impl(dlogits->data, false, logits, soft ? NULL : tgt,
-                                 soft ? tgt : NULL, o, lse ? lse->data : NULL,
+                                 soft ? tgt : NULL, o, lse ? lse->data : NULL, NULL,
                                  dloss ? dloss->data : NULL);
 }
 

@@ -1,6 +1,7 @@
 /* xent_op.c - the fused cross-entropy as a graph op.
  *
- * Forward runs the fused kernel and keeps, in the arena, the per-row lse (N numbers) and a copy
+ * Forward runs the fused kernel and keeps, in the arena, per row the shift m and log s (2N
+ * numbers: lse = m + log s) and a copy
  * of the options. Backward writes dL/dz straight into the logits' gradient (accumulating).
  * Targets, mask and weight are borrowed: keep them alive until backward has run. */
 #include <string.h>
@@ -10,7 +11,7 @@
 
 typedef struct saved_xent {
     nb_xent_opts opts;
-    void *lse;
+    double *shift; /* m, log s per row */
 } saved_xent;
 
 static nb_tensor *xent_op(nb_graph *g, nb_tensor *logits, const nb_tensor *tgt, bool soft,
@@ -30,10 +31,10 @@ static nb_tensor *xent_op(nb_graph *g, nb_tensor *logits, const nb_tensor *tgt, 
                           ? nb_graph_new_tensor(g, ct, logits->ndim - 1, logits->shape)
                           : nb_graph_new_tensor(g, ct, 0, NULL);
     saved_xent *sv = nb_arena_alloc(g, sizeof *sv);
-    void *lse = nb_arena_alloc(g, (size_t)N * sizeof(double));
-    if (!loss || !sv || !lse)
+    double *shift = nb_arena_alloc(g, (size_t)N * 2 * sizeof(double));
+    if (!loss || !sv || !shift)
         return NULL;
-    if (nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss, lse, NULL) !=
+    if (nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss, NULL, shift, NULL) !=
         NB_OK)
         return NULL;
     nb_node *n;
@@ -43,7 +44,7 @@ static nb_tensor *xent_op(nb_graph *g, nb_tensor *logits, const nb_tensor *tgt, 
     if (n) {
         sv->opts = *o;
         sv->opts.stats = NULL;
-        sv->lse = lse;
+        sv->shift = shift;
         n->saved = sv;
         n->aux[0] = tgt;
     }
@@ -72,6 +73,6 @@ nb_status nb_xent_op_backward(nb_graph *g, nb_node *n)
     if (s != NB_OK || !gz)
         return s;
     const nb_tensor *t = n->aux[0];
-    return nb_xent_backward_impl(gz, true, z, soft ? NULL : t, soft ? t : NULL, &sv->opts, sv->lse,
-                                 loss->grad);
+    return nb_xent_backward_impl(gz, true, z, soft ? NULL : t, soft ? t : NULL, &sv->opts, NULL,
+                                 sv->shift, loss->grad);
 }

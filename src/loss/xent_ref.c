@@ -46,7 +46,7 @@ nb_status nb_xent_reference(const nb_tensor *logits, const nb_tensor *targets,
         for (int64_t j = 0; j < V; j++)
             l[j] = nb_tensor_get(logits, n * V + j) - lse;
         double L = -(1.0 - a) * wy * l[y];
-        for (int64_t c = 0; c < V; c++)
+        for (int64_t c = 0; c < V && a > 0.0; c++) /* a = 0: no term (0 * -inf would be NaN) */
             L -= a / (double)V * (o->weight ? nb_tensor_get(o->weight, c) : 1.0) * l[c];
         L += o->z_loss * lse * lse;
         Ls[n] = L;
