@@ -23,6 +23,7 @@
 #include "nabla/ops.h"
 #include "nabla/loss.h"
 #include "nabla/optim.h"
+#include "nabla/nn.h"
 #include "nabla/npy.h"
 #include "nabla/data.h"
 

@@ -1,6 +1,13 @@
-/* nabla/optim.h - optimisers.
+/* nabla/optim.h - optimisers, learning-rate schedules, gradient clipping.
  *
- * Plain SGD for now: p -= lr * (grad + weight_decay * p), on f32/f64 parameters with gradients.
+ * Update rules are PyTorch's (torch.optim, 1.13), with g = the parameter's gradient:
+ *   SGD:   g += wd p;  b = g (first step) or b = mu b + (1 - dampening) g;
+ *          g = nesterov ? g + mu b : b  (when mu > 0);  p -= lr g
+ *   Adam:  g += wd p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *          p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ *   AdamW: p *= 1 - lr wd  (decoupled), then Adam without the wd term.
+ * State (momentum / exp_avg / exp_avg_sq, step count) is kept in the parameter's dtype and updated
+ * in double arithmetic; it can be listed and restored for checkpoints.
  */
 #ifndef NABLA_OPTIM_H
 #define NABLA_OPTIM_H
@@ -11,7 +18,66 @@
 extern "C" {
 #endif
 
+/* Plain SGD without state: p -= lr (grad + weight_decay p). */
 nb_status nb_sgd_step(nb_tensor *const *params, int n_params, double lr, double weight_decay);
+
+typedef enum nb_optim_kind { NB_OPTIM_SGD = 0, NB_OPTIM_ADAM, NB_OPTIM_ADAMW } nb_optim_kind;
+
+typedef struct nb_optim_config {
+    nb_optim_kind kind;
+    double lr;
+    double weight_decay;
+    double momentum, dampening; /* SGD */
+    bool nesterov;              /* SGD: needs momentum > 0 and dampening 0, as in PyTorch */
+    double beta1, beta2, eps;   /* Adam / AdamW */
+} nb_optim_config;
+
+/* PyTorch's defaults: SGD lr 1e-2 (PyTorch has none), Adam lr 1e-3 betas (0.9, 0.999) eps 1e-8
+ * wd 0, AdamW the same with wd 1e-2. */
+nb_optim_config nb_optim_defaults(nb_optim_kind kind);
+/* "sgd", "adam", "adamw" -> kind; false if unknown. */
+bool nb_optim_kind_parse(const char *s, nb_optim_kind *kind);
+const char *nb_optim_kind_name(nb_optim_kind kind);
+
+typedef struct nb_optim nb_optim;
+
+/* An optimiser over n caller-owned parameters (f32 or f64, with requires_grad). It borrows the
+ * parameters and owns its state buffers (allocated here, once). NULL + error on bad config. */
+nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int n);
+void nb_optim_free(nb_optim *o);
+nb_status nb_optim_step(nb_optim *o);
+void nb_optim_zero_grad(nb_optim *o);
+void nb_optim_set_lr(nb_optim *o, double lr);
+double nb_optim_lr(const nb_optim *o);
+const nb_optim_config *nb_optim_get_config(const nb_optim *o);
+int64_t nb_optim_step_count(const nb_optim *o);
+void nb_optim_set_step_count(nb_optim *o, int64_t t);
+
+/* State for checkpoints: tensor i has a name like "exp_avg.3" (buffer kind . parameter index);
+ * the caller may read or overwrite its data (same shape and dtype as the parameter). */
+int nb_optim_state_count(const nb_optim *o);
+nb_tensor *nb_optim_state_tensor(const nb_optim *o, int i, const char **name);
+
+/* ---- learning-rate schedules ----
+ * lr(t) for step t = 0, 1, ...: linear warm-up lr (t + 1) / warmup for t < warmup, then
+ *   constant: lr;  step: lr gamma^floor((t - warmup) / step_size);
+ *   cosine: min_lr + (lr - min_lr) (1 + cos(pi (t - warmup) / (total - warmup))) / 2. */
+typedef enum nb_sched_kind { NB_SCHED_CONSTANT = 0, NB_SCHED_STEP, NB_SCHED_COSINE } nb_sched_kind;
+typedef struct nb_schedule {
+    nb_sched_kind kind;
+    double lr;
+    int64_t warmup;      /* steps of linear warm-up: lr (t + 1) / warmup */
+    int64_t total_steps; /* cosine: length of the run */
+    int64_t step_size;   /* step: decay every step_size steps */
+    double gamma;        /* step: factor */
+    double min_lr;       /* cosine: floor */
+} nb_schedule;
+double nb_schedule_lr(const nb_schedule *s, int64_t step);
+bool nb_sched_kind_parse(const char *s, nb_sched_kind *kind);
+
+/* Scales all gradients by max_norm / (total + 1e-6) when their global L2 norm exceeds max_norm
+ * (torch.nn.utils.clip_grad_norm_). *total_norm receives the norm before clipping. */
+nb_status nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double *total_norm);
 
 #ifdef __cplusplus
 }

@@ -14,5 +14,6 @@ nb_status nb_transpose_backward(nb_graph *g, nb_node *n);
 nb_status nb_softmax_family_backward(nb_graph *g, nb_node *n);
 nb_status nb_gather_last_backward(nb_graph *g, nb_node *n);
 nb_status nb_xent_op_backward(nb_graph *g, nb_node *n);
+nb_status nb_dropout_backward(nb_graph *g, nb_node *n);
 
 #endif

@@ -34,6 +34,7 @@ typedef enum nb_opkind {
     NB_OPK_GATHER_LAST,
     NB_OPK_CROSS_ENTROPY,
     NB_OPK_CROSS_ENTROPY_SOFT,
+    NB_OPK_DROPOUT,
     NB_OPK_COUNT
 } nb_opkind;
 

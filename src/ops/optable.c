@@ -6,6 +6,7 @@
 
 #include "backward_fns.h"
 #include "nabla/loss.h"
+#include "nabla/nn.h"
 
 const nb_opdef nb_opdefs[NB_OPK_COUNT] = {
     [NB_OPK_MATMUL] = {"matmul", nb_matmul_backward},
@@ -35,6 +36,7 @@ const nb_opdef nb_opdefs[NB_OPK_COUNT] = {
     [NB_OPK_GATHER_LAST] = {"gather_last", nb_gather_last_backward},
     [NB_OPK_CROSS_ENTROPY] = {"cross_entropy", nb_xent_op_backward},
     [NB_OPK_CROSS_ENTROPY_SOFT] = {"cross_entropy_soft", nb_xent_op_backward},
+    [NB_OPK_DROPOUT] = {"dropout", nb_dropout_backward},
 };
 
 const char *const *nb_op_kernel_names(void)
@@ -396,6 +398,14 @@ static nb_tensor *ap_xent_soft(nb_graph *g, int k, nb_tensor *const *in)
     return nb_cross_entropy_soft(g, in[0], in[1], &o);
 }
 
+/* dropout: the generator is re-seeded on every call, so each evaluation draws the same mask */
+static nb_tensor *ap_dropout(nb_graph *g, int k, nb_tensor *const *in)
+{
+    nb_rng r;
+    nb_rng_seed(&r, 77);
+    return nb_dropout(g, in[0], k == 0 ? 0.5 : 0.1, &r);
+}
+
 static const nb_op_info table[] = {
     {"matmul", "C = op(A) op(B)", 4, mk_matmul, ap_matmul},
     {"linear", "y = x W^T + b", 2, mk_linear, ap_linear},
@@ -424,6 +434,7 @@ static const nb_op_info table[] = {
     {"gather_last", "x[..., idx]", 1, mk_gather, ap_gather},
     {"cross_entropy", "fused log-softmax + NLL", XC_COUNT, mk_xent, ap_xent},
     {"cross_entropy_soft", "fused, probability targets", XS_COUNT, mk_xent_soft, ap_xent_soft},
+    {"dropout", "x m / (1 - p), m ~ Bernoulli(1 - p)", 2, mk_smooth, ap_dropout},
 };
 
 const nb_op_info *nb_op_table(int *count)

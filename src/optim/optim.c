@@ -1,0 +1,301 @@
+/* optim.c - SGD (momentum, dampening, Nesterov, weight decay), Adam and AdamW with PyTorch's
+ * update rules, learning-rate schedules and global-norm clipping. See nabla/optim.h. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nabla/optim.h"
+
+#define MAX_BUFS 2 /* SGD: momentum; Adam: exp_avg, exp_avg_sq */
+
+struct nb_optim {
+    nb_optim_config cfg;
+    int n;
+    nb_tensor **params;
+    nb_tensor **state; /* n * MAX_BUFS, NULL where unused */
+    int n_bufs;
+    int64_t t; /* steps taken */
+    bool momentum_started;
+};
+
+nb_optim_config nb_optim_defaults(nb_optim_kind kind)
+{
+    nb_optim_config c;
+    memset(&c, 0, sizeof c);
+    c.kind = kind;
+    c.lr = kind == NB_OPTIM_SGD ? 1e-2 : 1e-3;
+    c.beta1 = 0.9;
+    c.beta2 = 0.999;
+    c.eps = 1e-8;
+    c.weight_decay = kind == NB_OPTIM_ADAMW ? 1e-2 : 0.0;
+    return c;
+}
+
+bool nb_optim_kind_parse(const char *s, nb_optim_kind *kind)
+{
+    if (!s)
+        return false;
+    if (!strcmp(s, "sgd"))
+        *kind = NB_OPTIM_SGD;
+    else if (!strcmp(s, "adam"))
+        *kind = NB_OPTIM_ADAM;
+    else if (!strcmp(s, "adamw"))
+        *kind = NB_OPTIM_ADAMW;
+    else
+        return false;
+    return true;
+}
+
+const char *nb_optim_kind_name(nb_optim_kind kind)
+{
+    return kind == NB_OPTIM_SGD ? "sgd" : kind == NB_OPTIM_ADAM ? "adam" : "adamw";
+}
+
+static nb_status check_config(const nb_optim_config *c)
+{
+    if (c->kind != NB_OPTIM_SGD && c->kind != NB_OPTIM_ADAM && c->kind != NB_OPTIM_ADAMW)
+        return nb_error(NB_ERR_ARG, "optimiser: unknown kind %d", (int)c->kind);
+    if (!(c->lr >= 0.0) || isinf(c->lr))
+        return nb_error(NB_ERR_ARG, "optimiser: learning rate %g must be finite and >= 0", c->lr);
+    if (!(c->weight_decay >= 0.0) || isinf(c->weight_decay))
+        return nb_error(NB_ERR_ARG, "optimiser: weight decay %g must be finite and >= 0",
+                        c->weight_decay);
+    if (c->kind == NB_OPTIM_SGD) {
+        if (!(c->momentum >= 0.0 && c->momentum < 1.0))
+            return nb_error(NB_ERR_ARG, "sgd: momentum %g outside [0, 1)", c->momentum);
+        if (!(c->dampening >= 0.0 && c->dampening <= 1.0))
+            return nb_error(NB_ERR_ARG, "sgd: dampening %g outside [0, 1]", c->dampening);
+        if (c->nesterov && (c->momentum <= 0.0 || c->dampening != 0.0))
+            return nb_error(NB_ERR_ARG, "sgd: Nesterov momentum needs momentum > 0 and dampening "
+                                        "0 (got %g, %g)",
+                            c->momentum, c->dampening);
+    } else {
+        if (!(c->beta1 >= 0.0 && c->beta1 < 1.0) || !(c->beta2 >= 0.0 && c->beta2 < 1.0))
+            return nb_error(NB_ERR_ARG, "adam: betas (%g, %g) must be in [0, 1)", c->beta1,
+                            c->beta2);
+        if (!(c->eps >= 0.0) || isinf(c->eps))
+            return nb_error(NB_ERR_ARG, "adam: eps %g must be finite and >= 0", c->eps);
+    }
+    return NB_OK;
+}
+
+nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int n)
+{
+    if (!cfg || (!params && n > 0) || n < 0) {
+        nb_error(NB_ERR_ARG, "nb_optim_new: NULL config or parameters");
+        return NULL;
+    }
+    if (check_config(cfg) != NB_OK)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        if (!params[i] || (params[i]->dtype != NB_F32 && params[i]->dtype != NB_F64) ||
+            !params[i]->grad) {
+            nb_error(NB_ERR_ARG, "nb_optim_new: parameter %d must be an f32/f64 tensor with "
+                                 "requires_grad set",
+                     i);
+            return NULL;
+        }
+    nb_optim *o = calloc(1, sizeof *o);
+    if (!o) {
+        nb_error(NB_ERR_NOMEM, "out of memory allocating an optimiser");
+        return NULL;
+    }
+    o->cfg = *cfg;
+    o->n = n;
+    o->n_bufs = cfg->kind == NB_OPTIM_SGD ? (cfg->momentum > 0 ? 1 : 0) : 2;
+    o->params = calloc((size_t)(n ? n : 1), sizeof *o->params);
+    o->state = calloc((size_t)(n ? n : 1) * MAX_BUFS, sizeof *o->state);
+    if (!o->params || !o->state) {
+        nb_optim_free(o);
+        nb_error(NB_ERR_NOMEM, "out of memory allocating optimiser state");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        o->params[i] = params[i];
+        for (int b = 0; b < o->n_bufs; b++) {
+            nb_tensor *s = nb_tensor_zeros(params[i]->dtype, params[i]->ndim, params[i]->shape);
+            if (!s) {
+                nb_optim_free(o);
+                return NULL;
+            }
+            o->state[i * MAX_BUFS + b] = s;
+        }
+    }
+    return o;
+}
+
+void nb_optim_free(nb_optim *o)
+{
+    if (!o)
+        return;
+    if (o->state)
+        for (int i = 0; i < o->n * MAX_BUFS; i++)
+            nb_tensor_free(o->state[i]);
+    free(o->state);
+    free(o->params);
+    free(o);
+}
+
+void nb_optim_set_lr(nb_optim *o, double lr)
+{
+    if (o)
+        o->cfg.lr = lr;
+}
+double nb_optim_lr(const nb_optim *o) { return o ? o->cfg.lr : 0.0; }
+const nb_optim_config *nb_optim_get_config(const nb_optim *o) { return o ? &o->cfg : NULL; }
+int64_t nb_optim_step_count(const nb_optim *o) { return o ? o->t : 0; }
+void nb_optim_set_step_count(nb_optim *o, int64_t t)
+{
+    if (o) {
+        o->t = t;
+        o->momentum_started = t > 0;
+    }
+}
+
+int nb_optim_state_count(const nb_optim *o) { return o ? o->n * o->n_bufs : 0; }
+
+nb_tensor *nb_optim_state_tensor(const nb_optim *o, int i, const char **name)
+{
+    static const char *const sgd_names[1] = {"momentum_buffer"};
+    static const char *const adam_names[2] = {"exp_avg", "exp_avg_sq"};
+    if (!o || i < 0 || i >= o->n * o->n_bufs)
+        return NULL;
+    int p = i / o->n_bufs, b = i % o->n_bufs;
+    if (name)
+        *name = o->cfg.kind == NB_OPTIM_SGD ? sgd_names[b] : adam_names[b];
+    return o->state[p * MAX_BUFS + b];
+}
+
+/* element k of a float tensor's data / grad as double, and back */
+static inline double get(const nb_tensor *t, const void *buf, int64_t k)
+{
+    return t->dtype == NB_F64 ? ((const double *)buf)[k] : (double)((const float *)buf)[k];
+}
+static inline void put(const nb_tensor *t, void *buf, int64_t k, double v)
+{
+    if (t->dtype == NB_F64)
+        ((double *)buf)[k] = v;
+    else
+        ((float *)buf)[k] = (float)v;
+}
+
+nb_status nb_optim_step(nb_optim *o)
+{
+    if (!o)
+        return nb_error(NB_ERR_ARG, "nb_optim_step: optimiser is NULL");
+    const nb_optim_config *c = &o->cfg;
+    o->t++;
+    double lr = c->lr, wd = c->weight_decay;
+    double bc1 = 1.0 - pow(c->beta1, (double)o->t), bc2 = 1.0 - pow(c->beta2, (double)o->t);
+    for (int i = 0; i < o->n; i++) {
+        nb_tensor *p = o->params[i];
+        void *w = p->data;
+        const void *gr = p->grad;
+        if (c->kind == NB_OPTIM_SGD) {
+            nb_tensor *buf = o->n_bufs ? o->state[i * MAX_BUFS] : NULL;
+            for (int64_t k = 0; k < p->numel; k++) {
+                double pk = get(p, w, k), g = get(p, gr, k) + wd * pk;
+                if (buf) {
+                    double b = o->momentum_started
+                                   ? c->momentum * get(p, buf->data, k) + (1.0 - c->dampening) * g
+                                   : g;
+                    put(p, buf->data, k, b);
+                    g = c->nesterov ? g + c->momentum * b : b;
+                }
+                put(p, w, k, pk - lr * g);
+            }
+        } else {
+            nb_tensor *m = o->state[i * MAX_BUFS], *v = o->state[i * MAX_BUFS + 1];
+            double step_size = lr / bc1, sbc2 = sqrt(bc2);
+            for (int64_t k = 0; k < p->numel; k++) {
+                double pk = get(p, w, k), g = get(p, gr, k);
+                if (c->kind == NB_OPTIM_ADAMW)
+                    pk *= 1.0 - lr * wd;
+                else
+                    g += wd * pk;
+                double mk = c->beta1 * get(p, m->data, k) + (1.0 - c->beta1) * g;
+                double vk = c->beta2 * get(p, v->data, k) + (1.0 - c->beta2) * g * g;
+                put(p, m->data, k, mk);
+                put(p, v->data, k, vk);
+                put(p, w, k, pk - step_size * mk / (sqrt(vk) / sbc2 + c->eps));
+            }
+        }
+    }
+    o->momentum_started = true;
+    return NB_OK;
+}
+
+void nb_optim_zero_grad(nb_optim *o)
+{
+    for (int i = 0; o && i < o->n; i++)
+        nb_tensor_zero_grad(o->params[i]);
+}
+
+/* ---- schedules ---- */
+
+bool nb_sched_kind_parse(const char *s, nb_sched_kind *kind)
+{
+    if (!s)
+        return false;
+    if (!strcmp(s, "constant"))
+        *kind = NB_SCHED_CONSTANT;
+    else if (!strcmp(s, "step"))
+        *kind = NB_SCHED_STEP;
+    else if (!strcmp(s, "cosine"))
+        *kind = NB_SCHED_COSINE;
+    else
+        return false;
+    return true;
+}
+
+double nb_schedule_lr(const nb_schedule *s, int64_t t)
+{
+    if (!s)
+        return 0.0;
+    if (s->warmup > 0 && t < s->warmup)
+        return s->lr * (double)(t + 1) / (double)s->warmup;
+    int64_t u = t - (s->warmup > 0 ? s->warmup : 0);
+    switch (s->kind) {
+    case NB_SCHED_STEP:
+        return s->lr * pow(s->gamma, (double)(s->step_size > 0 ? u / s->step_size : 0));
+    case NB_SCHED_COSINE: {
+        int64_t span = s->total_steps - (s->warmup > 0 ? s->warmup : 0);
+        if (span <= 0)
+            return s->lr;
+        double frac = u >= span ? 1.0 : (double)u / (double)span;
+        return s->min_lr + (s->lr - s->min_lr) * 0.5 * (1.0 + cos(3.14159265358979323846 * frac));
+    }
+    default: return s->lr;
+    }
+}
+
+/* ---- clipping ---- */
+
+nb_status nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double *total_norm)
+{
+    if (!(max_norm > 0.0))
+        return nb_error(NB_ERR_ARG, "clip_grad_norm: max_norm %g must be > 0", max_norm);
+    double sq = 0.0;
+    for (int i = 0; i < n; i++) {
+        const nb_tensor *p = params[i];
+        if (!p || !p->grad)
+            continue;
+        for (int64_t k = 0; k < p->numel; k++) {
+            double g = get(p, p->grad, k);
+            sq += g * g;
+        }
+    }
+    double norm = sqrt(sq);
+    if (total_norm)
+        *total_norm = norm;
+    double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0)
+        for (int i = 0; i < n; i++) {
+            nb_tensor *p = params[i];
+            if (!p || !p->grad)
+                continue;
+            for (int64_t k = 0; k < p->numel; k++)
+                put(p, p->grad, k, get(p, p->grad, k) * coef);
+        }
+    return NB_OK;
+}
