@@ -17,7 +17,7 @@ CMAKE_FLAGS ?=
 all: build
 
 deps:
-	@sh scripts/install-deps.sh build
+	@sh scripts/install-deps.sh build plot
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -25,9 +25,15 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The main job: the default MLP on Fashion-MNIST (the spirals set when the data set cannot be
+# installed), saved with its metrics and plot, then evaluated.
+RUN_DIR ?= runs/default
 run: build
 	@sh scripts/install-deps.sh data || true
-	./$(BUILD)/nabla demo
+	@mkdir -p $(RUN_DIR)
+	./$(BUILD)/nabla train --save $(RUN_DIR)/model.safetensors \
+		--metrics $(RUN_DIR)/metrics.jsonl --plot $(RUN_DIR)/curves.png
+	./$(BUILD)/nabla eval --model $(RUN_DIR)/model.safetensors
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

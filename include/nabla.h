@@ -24,6 +24,9 @@
 #include "nabla/loss.h"
 #include "nabla/optim.h"
 #include "nabla/nn.h"
+#include "nabla/dataset.h"
+#include "nabla/safetensors.h"
+#include "nabla/checkpoint.h"
 #include "nabla/npy.h"
 #include "nabla/data.h"
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # install-deps.sh GROUP... - make sure the Debian packages nabla needs are installed.
 #
-# Groups: build (compiler, CMake, OpenBLAS, cmocka, zlib, cJSON), data (Fashion-MNIST),
+# Groups: build (compiler, CMake, OpenBLAS, cmocka, zlib, cJSON), plot (PLplot + its cairo PNG
+#         driver, for `nabla plot` and `train --plot`), data (Fashion-MNIST),
 #         sanitize (clang's sanitizer runtime, valgrind), python (only for regenerating golden data).
 # As root: installs what is missing with apt-get (running `apt-get update` first when needed).
 # Otherwise: prints the exact apt-get line and exits 1. Optional groups (data) never fail.
@@ -10,6 +11,7 @@ set -eu
 pkgs_for() {
     case "$1" in
     build) echo "gcc make cmake pkg-config libopenblas-dev libcmocka-dev zlib1g-dev libcjson-dev" ;;
+    plot) echo "libplplot-dev plplot-driver-cairo" ;;
     data) echo "dataset-fashion-mnist" ;;
     sanitize) echo "valgrind" ;;
     python) echo "python3-torch python3-scipy python3-numpy" ;;

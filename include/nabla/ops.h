@@ -57,6 +57,10 @@ nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z);
  * used to build the unfused cross-entropy (-gather(log_softmax(z), y)) for comparison. */
 nb_tensor *nb_gather_last(nb_graph *g, nb_tensor *x, const nb_tensor *idx);
 
+/* Threads OpenBLAS uses for matrix products (n >= 1), and the current setting. */
+void nb_set_num_threads(int n);
+int nb_get_num_threads(void);
+
 /* ---- the op table ----
  * One row per op. `n_cases` sample problems per op (different shapes / broadcasting / options);
  * make_case builds fresh f64 inputs for case k (caller frees them with nb_tensor_free), and

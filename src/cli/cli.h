@@ -8,6 +8,20 @@
 int nb_cmd_gradcheck(int argc, char **argv);
 int nb_cmd_xent(int argc, char **argv);
 int nb_cmd_demo(int argc, char **argv);
+int nb_cmd_train(int argc, char **argv);
+int nb_cmd_eval(int argc, char **argv);
+int nb_cmd_predict(int argc, char **argv);
+int nb_cmd_plot(int argc, char **argv);
+
+#include <stdint.h>
+struct nb_dataset;
+const char *nb_cli_default_data_dir(void);
+bool nb_cli_mnist_present(const char *dir);
+/* Loads --data SPEC into train and test (test may be NULL); returns an exit status (0 = ok). */
+int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
+                     double val_frac, struct nb_dataset *train, struct nb_dataset *test, bool quiet);
+/* Writes a PNG of loss and accuracy curves from a metrics .jsonl file; 0 = ok. */
+int nb_cli_plot_metrics(const char *metrics_path, const char *png_path);
 
 /* Parsing helpers: print "nabla CMD: bad value for --OPT: 'x'" and return false on error. */
 bool nb_cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);

@@ -15,6 +15,10 @@ static void usage(FILE *f)
             "usage: nabla COMMAND [options]   (nabla COMMAND --help for its options)\n"
             "\n"
             "commands:\n"
+            "  train       train an MLP classifier (Fashion-MNIST by default)\n"
+            "  eval        loss, accuracy, per-class accuracy, confusion matrix of a model\n"
+            "  predict     logits or probabilities of a model on raw inputs (.npy)\n"
+            "  plot        loss and accuracy curves from a --metrics file\n"
             "  gradcheck   check every op's gradient by central differences in float64\n"
             "  xent        fused cross-entropy on .npy logits/targets: loss, gradient, naive "
             "comparison\n"
@@ -72,6 +76,14 @@ int main(int argc, char **argv)
         return nb_cmd_xent(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo"))
         return nb_cmd_demo(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train"))
+        return nb_cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval"))
+        return nb_cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "predict"))
+        return nb_cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plot"))
+        return nb_cmd_plot(argc - 1, argv + 1);
     fprintf(stderr, "nabla: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -8,6 +8,14 @@
 
 #include "ops_internal.h"
 
+void nb_set_num_threads(int n)
+{
+    if (n >= 1)
+        openblas_set_num_threads(n);
+}
+
+int nb_get_num_threads(void) { return openblas_get_num_threads(); }
+
 /* out[M,N] (row-major, leading dim N) = alpha op(A) op(B) + beta out, A/B given as stored with
  * their own leading dims. */
 static void gemm(nb_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,

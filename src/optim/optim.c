@@ -1,6 +1,7 @@
 /* optim.c - SGD (momentum, dampening, Nesterov, weight decay), Adam and AdamW with PyTorch's
  * update rules, learning-rate schedules and global-norm clipping. See nabla/optim.h. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ struct nb_optim {
     int n_bufs;
     int64_t t; /* steps taken */
     bool momentum_started;
+    char (*names)[32]; /* state tensor names, "exp_avg.3" */
 };
 
 nb_optim_config nb_optim_defaults(nb_optim_kind kind)
@@ -89,7 +91,7 @@ nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int
         return NULL;
     for (int i = 0; i < n; i++)
         if (!params[i] || (params[i]->dtype != NB_F32 && params[i]->dtype != NB_F64) ||
-            !params[i]->grad) {
+            !params[i]->grad || !params[i]->requires_grad) {
             nb_error(NB_ERR_ARG, "nb_optim_new: parameter %d must be an f32/f64 tensor with "
                                  "requires_grad set",
                      i);
@@ -105,7 +107,8 @@ nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int
     o->n_bufs = cfg->kind == NB_OPTIM_SGD ? (cfg->momentum > 0 ? 1 : 0) : 2;
     o->params = calloc((size_t)(n ? n : 1), sizeof *o->params);
     o->state = calloc((size_t)(n ? n : 1) * MAX_BUFS, sizeof *o->state);
-    if (!o->params || !o->state) {
+    o->names = calloc((size_t)(n ? n : 1) * MAX_BUFS, sizeof *o->names);
+    if (!o->params || !o->state || !o->names) {
         nb_optim_free(o);
         nb_error(NB_ERR_NOMEM, "out of memory allocating optimiser state");
         return NULL;
@@ -119,6 +122,11 @@ nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int
                 return NULL;
             }
             o->state[i * MAX_BUFS + b] = s;
+            snprintf(o->names[i * o->n_bufs + b], sizeof o->names[0], "%s.%d",
+                     cfg->kind == NB_OPTIM_SGD ? "momentum_buffer"
+                     : b == 0                  ? "exp_avg"
+                                               : "exp_avg_sq",
+                     i);
         }
     }
     return o;
@@ -133,6 +141,7 @@ void nb_optim_free(nb_optim *o)
             nb_tensor_free(o->state[i]);
     free(o->state);
     free(o->params);
+    free(o->names);
     free(o);
 }
 
@@ -156,13 +165,11 @@ int nb_optim_state_count(const nb_optim *o) { return o ? o->n * o->n_bufs : 0; }
 
 nb_tensor *nb_optim_state_tensor(const nb_optim *o, int i, const char **name)
 {
-    static const char *const sgd_names[1] = {"momentum_buffer"};
-    static const char *const adam_names[2] = {"exp_avg", "exp_avg_sq"};
     if (!o || i < 0 || i >= o->n * o->n_bufs)
         return NULL;
     int p = i / o->n_bufs, b = i % o->n_bufs;
     if (name)
-        *name = o->cfg.kind == NB_OPTIM_SGD ? sgd_names[b] : adam_names[b];
+        *name = o->names[i];
     return o->state[p * MAX_BUFS + b];
 }
 

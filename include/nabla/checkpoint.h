@@ -1,0 +1,40 @@
+/* nabla/checkpoint.h - saving and loading a trained MLP (and its optimiser) as safetensors.
+ *
+ * Tensors are named like a PyTorch state_dict: layers.0.weight [out, in], layers.0.bias, ...
+ * Optimiser state, when saved, is named optim.<buffer>.<parameter index> (for example
+ * optim.exp_avg.0 for layers.0.weight, optim.exp_avg.1 for layers.0.bias). `__metadata__` holds strings:
+ *   format "nabla-mlp", nabla_version, sizes "784,256,128,10", activation, dropout, n_classes,
+ *   input_scale and input_shift (inputs are fed as x * input_scale + input_shift), epoch, and
+ *   with an optimiser: optim, optim_step, lr.
+ * Loading in Python:  safetensors.torch.load_file(path)["layers.0.weight"].
+ */
+#ifndef NABLA_CHECKPOINT_H
+#define NABLA_CHECKPOINT_H
+
+#include "nn.h"
+#include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nb_model_info {
+    double input_scale, input_shift;
+    int64_t n_classes;
+    int64_t epoch;
+    char dataset[64];
+} nb_model_info;
+
+/* Atomic (temp file, fsync, rename): a crash never leaves a half-written checkpoint at path.
+ * optim may be NULL. */
+nb_status nb_model_save(const char *path, const nb_mlp *m, const nb_model_info *info,
+                        const nb_optim *optim);
+
+/* Loads the model (a new nb_mlp in eval mode, f32) and its info. If optim is non-NULL and the
+ * file holds optimiser state of the same kind and shapes, it is restored into it. */
+nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

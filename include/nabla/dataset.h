@@ -1,0 +1,141 @@
+/* nabla/dataset.h - labelled data sets for training a classifier: readers for IDX (MNIST, plain
+ * or gzip), CSV and .npy feature/label pairs, a seeded validation split, and a batch iterator
+ * with seeded shuffling.
+ *
+ * Every reader is written for hostile input: nothing in a file can make it abort, and no header
+ * value is trusted for an allocation before it is checked against the bytes really there. Errors
+ * come back as an nb_status with a message (nb_last_error()) naming the file, the line or row and
+ * the values involved.
+ *
+ * Ownership: an nb_dataset filled by a loader owns its two tensors; release them with
+ * nb_dataset_free. Loaders overwrite `out` without freeing what it held, and leave it zeroed on
+ * failure.
+ */
+#ifndef NABLA_DATASET_H
+#define NABLA_DATASET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest inflated IDX image nb_idx_parse accepts from gzip input (2 GiB). */
+#define NB_IDX_MAX_INFLATED ((size_t)1 << 31)
+/* Largest number of classes a loader accepts (labels are < this). */
+#define NB_DATASET_MAX_CLASSES ((int64_t)1 << 24)
+
+/* A labelled data set held in memory: features f32 [N, D] (already normalised:
+ * x' = x * input_scale + input_shift applied at load), labels i32 [N] in [0, n_classes).
+ * N >= 1 and D >= 1 for every data set a loader returns. Caller-owned; free with
+ * nb_dataset_free. */
+typedef struct nb_dataset {
+    nb_tensor *X; /* f32 [N, D] */
+    nb_tensor *y; /* i32 [N] */
+    int64_t n_classes;
+    double input_scale, input_shift; /* what was applied to raw inputs: raw * scale + shift */
+    char name[64];
+} nb_dataset;
+
+/* Frees X and y and leaves the struct zeroed. NULL-safe. */
+void nb_dataset_free(nb_dataset *ds);
+
+/* ---- IDX, the MNIST format ----
+ * Layout: magic 0x00 0x00 TYPE NDIM, NDIM big-endian u32 dimensions, then the big-endian data
+ * (product of the dimensions elements), nothing after it. 1 to 4 dimensions. Types:
+ *   0x08 u8 -> NB_U8    0x09 i8 -> NB_I32    0x0B i16 -> NB_I32    0x0C i32 -> NB_I32
+ *   0x0D f32 -> NB_F32  0x0E f64 -> NB_F64
+ * gzip input (magic 1f 8b, one or more members) is inflated through zlib. The inflated size is
+ * capped at min(NB_IDX_MAX_INFLATED, what the header's dimensions imply plus the header), and the
+ * output buffer grows only as real inflated bytes arrive, so neither a zip bomb nor a lying header
+ * can exhaust memory. Returns a new caller-owned tensor, or NULL and nb_last_error(). */
+nb_tensor *nb_idx_load(const char *path);
+/* Parses plain or gzip bytes held in memory. */
+nb_tensor *nb_idx_parse(const void *buf, size_t len);
+
+/* ---- loaders ---- */
+
+/* MNIST or Fashion-MNIST from `dir` holding train-images-idx3-ubyte, train-labels-idx1-ubyte,
+ * t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each as .gz or plain (the .gz is tried
+ * first). split: "train" or "test". X = pixels / 255 as f32 [N, 784] (input_scale 1/255,
+ * shift 0), y i32 [N], n_classes 10. Checks that images are u8 [N, 28, 28], labels u8 [N] with the
+ * same N, every label < 10; any error message names the file. */
+nb_status nb_dataset_load_mnist(const char *dir, const char *split, nb_dataset *out);
+
+/* CSV: one row per sample, the label in column label_col (0-based; -1 = the last column), the
+ * other columns features (decimal floats as strtod reads them, finite and within f32 range).
+ * has_header: skip the first line. Accepts \n and \r\n line ends, blank lines at the end, and
+ * spaces or tabs around fields; no quoting. Every row has the field count of the first line.
+ * Labels must be non-negative integers (written "3" or "3.0") below NB_DATASET_MAX_CLASSES;
+ * n_classes = max label + 1. Errors name the line and column, both 1-based
+ * ("line 7, column 3: 'abc' is not a number"; "line 9 has 4 fields, expected 5"), and for
+ * nb_dataset_load_csv the file. No scaling (scale 1, shift 0). */
+nb_status nb_dataset_load_csv(const char *path, int label_col, bool has_header, nb_dataset *out);
+nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, bool has_header,
+                               nb_dataset *out);
+
+/* A .npy pair: X [N, D], [N, H, W] or [N, C, H, W] (f32, f64, f16, bf16 or u8; u8 is scaled by
+ * 1/255 and that is recorded in input_scale), y [N] integer (i32, i64 or u8) with labels >= 0;
+ * n_classes = max label + 1. Errors name the file and the shapes. */
+nb_status nb_dataset_load_npy(const char *x_path, const char *y_path, nb_dataset *out);
+
+/* Builds a data set from raw tensors, copying them. X is float or u8 [N, ...] (2 to 4 dims,
+ * flattened to [N, D]; u8 is divided by 255), y is i32, i64 or u8 [N]. n_classes > 0 is checked
+ * against every label; n_classes == 0 means max label + 1. Non-finite features are rejected. */
+nb_status nb_dataset_from_tensors(const nb_tensor *X, const nb_tensor *y, int64_t n_classes,
+                                  nb_dataset *out);
+
+/* ---- validation split ----
+ * Seeded split: a permutation of the rows (nb_rng seeded with `seed`, Fisher-Yates); the first
+ * round(N * val_fraction) rows of it go to val, the rest to train, both in permutation order and
+ * as fresh copies with the same scale, shift, n_classes and name. Needs 0 < val_fraction < 1 and
+ * both parts non-empty, else NB_ERR_ARG. train and val are overwritten (not freed first). */
+nb_status nb_dataset_split(const nb_dataset *all, double val_fraction, uint64_t seed,
+                           nb_dataset *train, nb_dataset *val);
+
+/* ---- batch iterator ----
+ * Each epoch visits every row once: in a seeded random order when shuffle (a new permutation per
+ * epoch, drawn from the iterator's own nb_rng), else in row order. The last batch of an epoch may
+ * be short. The data set must outlive the iterator and not change while it is in use.
+ *
+ * Exact resume: the order from here on is fully determined by (epoch, pos, rng), where rng is the
+ * state the current epoch's permutation was drawn from (b->rng is kept at that state; when an
+ * epoch ends it moves on to rng' = seed(u64(rng))). Save the three fields, and restore them with
+ * nb_batcher_seek on an iterator made with the same data set, batch size and shuffle flag. */
+typedef struct nb_batcher {
+    const nb_dataset *ds;
+    int64_t batch, pos, epoch;
+    bool shuffle;
+    nb_rng rng;
+    int64_t *perm; /* owned: the current epoch's order */
+} nb_batcher;
+
+/* Starts at epoch 0, position 0. batch >= 1 (a batch larger than N gives one short batch). */
+nb_status nb_batcher_init(nb_batcher *b, const nb_dataset *ds, int64_t batch, bool shuffle,
+                          uint64_t seed);
+
+/* Fills xb (f32 [batch, D]) and yb (i32 [batch]), caller-owned and made once with room for
+ * `batch` rows, with the next batch, and sets xb->shape[0], yb->shape[0] and both numel to the
+ * rows taken. Returns false at the end of the epoch (nothing filled); the next call starts a new
+ * epoch with a new permutation. Also returns false, with nb_last_error() set and the position
+ * unchanged, if b, xb or yb are not usable: dtype, ndim, D, or a shape[0] smaller than the batch
+ * (a tensor this iterator shrank for a short last batch is accepted again at the start of an
+ * epoch: it must still be the buffer made with room for `batch` rows). */
+bool nb_batcher_next(nb_batcher *b, nb_tensor *xb, nb_tensor *yb);
+
+/* Moves the iterator to a saved position (see "Exact resume" above): 0 <= pos <= N, epoch >= 0,
+ * rng the saved b->rng. Rebuilds the permutation. */
+nb_status nb_batcher_seek(nb_batcher *b, int64_t epoch, int64_t pos, const nb_rng *rng);
+
+/* Frees the permutation and zeroes the struct. NULL-safe. */
+void nb_batcher_free(nb_batcher *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

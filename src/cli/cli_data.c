@@ -1,0 +1,123 @@
+/* cli_data.c - turning a --data spec into train and test sets for train/eval. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "nabla.h"
+
+#define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
+
+const char *nb_cli_default_data_dir(void) { return DEFAULT_DATA_DIR; }
+
+static bool ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcmp(s + a - b, suf);
+}
+
+bool nb_cli_mnist_present(const char *dir)
+{
+    char p[1024];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", dir);
+    if (stat(p, &st) == 0)
+        return true;
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
+    return stat(p, &st) == 0;
+}
+
+/* spec: fashion-mnist | mnist | spirals | auto | FILE.csv | X.npy,y.npy. For sets without a test
+ * split, a seeded validation split of val_frac is held out. test may be NULL (eval of train). */
+int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
+                     double val_frac, nb_dataset *train, nb_dataset *test, bool quiet)
+{
+    memset(train, 0, sizeof *train);
+    if (test)
+        memset(test, 0, sizeof *test);
+    if (!dir)
+        dir = DEFAULT_DATA_DIR;
+    if (!strcmp(spec, "auto")) {
+        if (nb_cli_mnist_present(dir))
+            spec = "fashion-mnist";
+        else {
+            if (!quiet)
+                fprintf(stderr,
+                        "nabla %s: Fashion-MNIST not found in %s (Debian package "
+                        "dataset-fashion-mnist); using the built-in spirals set instead\n",
+                        cmd, dir);
+            spec = "spirals";
+        }
+    }
+    nb_status s = NB_OK;
+    if (!strcmp(spec, "fashion-mnist") || !strcmp(spec, "mnist")) {
+        s = nb_dataset_load_mnist(dir, "train", train);
+        if (s == NB_OK && test)
+            s = nb_dataset_load_mnist(dir, "test", test);
+    } else if (!strcmp(spec, "spirals")) {
+        nb_tensor *X = NULL, *y = NULL;
+        s = nb_spirals(1000, 3, 0.2, seed, &X, &y);
+        if (s == NB_OK)
+            s = nb_dataset_from_tensors(X, y, 3, train);
+        nb_tensor_free(X);
+        nb_tensor_free(y);
+        if (s == NB_OK && test) {
+            s = nb_spirals(300, 3, 0.2, seed + 1000003, &X, &y);
+            if (s == NB_OK)
+                s = nb_dataset_from_tensors(X, y, 3, test);
+            nb_tensor_free(X);
+            nb_tensor_free(y);
+        }
+        if (s == NB_OK) {
+            snprintf(train->name, sizeof train->name, "spirals");
+            if (test)
+                snprintf(test->name, sizeof test->name, "spirals");
+        }
+    } else {
+        nb_dataset all;
+        memset(&all, 0, sizeof all);
+        const char *comma = strchr(spec, ',');
+        if (comma) {
+            char xp[1024];
+            size_t n = (size_t)(comma - spec);
+            if (n >= sizeof xp) {
+                fprintf(stderr, "nabla %s: --data path too long\n", cmd);
+                return 2;
+            }
+            memcpy(xp, spec, n);
+            xp[n] = '\0';
+            s = nb_dataset_load_npy(xp, comma + 1, &all);
+        } else if (ends_with(spec, ".csv")) {
+            s = nb_dataset_load_csv(spec, -1, false, &all);
+            if (s != NB_OK) { /* retry with a header line */
+                nb_status s2 = nb_dataset_load_csv(spec, -1, true, &all);
+                if (s2 == NB_OK)
+                    s = NB_OK;
+                else
+                    nb_dataset_load_csv(spec, -1, false, &all); /* restore the first message */
+            }
+        } else {
+            fprintf(stderr,
+                    "nabla %s: --data '%s': expected fashion-mnist, mnist, spirals, FILE.csv or "
+                    "X.npy,y.npy\n",
+                    cmd, spec);
+            return 2;
+        }
+        if (s == NB_OK) {
+            if (test) {
+                s = nb_dataset_split(&all, val_frac, seed, train, test);
+                nb_dataset_free(&all);
+            } else {
+                *train = all;
+            }
+        }
+    }
+    if (s != NB_OK) {
+        fprintf(stderr, "nabla %s: %s\n", cmd, nb_last_error());
+        nb_dataset_free(train);
+        if (test)
+            nb_dataset_free(test);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,193 @@
+/* checkpoint.c - an MLP and its optimiser state in a safetensors file. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nabla.h"
+#include "nabla/checkpoint.h"
+#include "nabla/safetensors.h"
+
+#define MAX_T (2 * NB_MLP_MAX_LAYERS * 3)
+#define NAME_LEN 160
+
+nb_status nb_model_save(const char *path, const nb_mlp *m, const nb_model_info *info,
+                        const nb_optim *optim)
+{
+    if (!path || !m || !info)
+        return nb_error(NB_ERR_ARG, "nb_model_save: NULL path, model or info");
+    char names[MAX_T][NAME_LEN];
+    nb_named_tensor ts[MAX_T];
+    int n = 0, np = nb_mlp_param_count(m);
+    for (int i = 0; i < np; i++) {
+        ts[n].tensor = nb_mlp_param(m, i, names[n], NAME_LEN);
+        ts[n].name = names[n];
+        n++;
+    }
+    int ns = optim ? nb_optim_state_count(optim) : 0;
+    for (int i = 0; i < ns && n < MAX_T; i++) {
+        const char *buf;
+        ts[n].tensor = nb_optim_state_tensor(optim, i, &buf);
+        snprintf(names[n], NAME_LEN, "optim.%s", buf);
+        ts[n].name = names[n];
+        n++;
+    }
+    char sizes[256] = "", num[8][64];
+    for (int i = 0; i <= m->n_layers; i++)
+        snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%lld", i ? "," : "",
+                 (long long)m->sizes[i]);
+    snprintf(num[0], 64, "%.17g", info->input_scale);
+    snprintf(num[1], 64, "%.17g", info->input_shift);
+    snprintf(num[2], 64, "%lld", (long long)info->n_classes);
+    snprintf(num[3], 64, "%lld", (long long)info->epoch);
+    snprintf(num[4], 64, "%.17g", m->dropout);
+    const char *meta[32] = {"format",      "nabla-mlp",  "nabla_version", NABLA_VERSION,
+                            "sizes",       sizes,        "activation",    nb_activation_name(m->act),
+                            "dropout",     num[4],       "n_classes",     num[2],
+                            "input_scale", num[0],       "input_shift",   num[1],
+                            "epoch",       num[3],       "dataset",       info->dataset};
+    int k = 20;
+    if (optim) {
+        snprintf(num[5], 64, "%lld", (long long)nb_optim_step_count(optim));
+        snprintf(num[6], 64, "%.17g", nb_optim_lr(optim));
+        meta[k++] = "optim";
+        meta[k++] = nb_optim_kind_name(nb_optim_get_config(optim)->kind);
+        meta[k++] = "optim_step";
+        meta[k++] = num[5];
+        meta[k++] = "lr";
+        meta[k++] = num[6];
+    }
+    meta[k] = NULL;
+    return nb_safetensors_save(path, ts, n, meta);
+}
+
+static bool parse_num(const char *s, double *out)
+{
+    if (!s)
+        return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno == ERANGE || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
+{
+    if (!path || !info) {
+        nb_error(NB_ERR_ARG, "nb_model_load: NULL path or info");
+        return NULL;
+    }
+    nb_safetensors *st = nb_safetensors_load(path);
+    if (!st)
+        return NULL;
+    nb_mlp *m = NULL;
+    const char *fmt = nb_safetensors_meta(st, "format");
+    if (!fmt || strcmp(fmt, "nabla-mlp")) {
+        nb_error(NB_ERR_FORMAT, "%s: not a nabla model (metadata 'format' is %s%s%s)", path,
+                 fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
+        goto out;
+    }
+    /* sizes "784,256,10" */
+    int64_t sizes[NB_MLP_MAX_LAYERS + 1];
+    int n_sizes = 0;
+    const char *s = nb_safetensors_meta(st, "sizes");
+    for (const char *p = s; p && *p && n_sizes <= NB_MLP_MAX_LAYERS;) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 1 || (*end && *end != ',')) {
+            n_sizes = -1;
+            break;
+        }
+        sizes[n_sizes++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (!s || n_sizes < 2) {
+        nb_error(NB_ERR_FORMAT, "%s: metadata 'sizes' is %s; expected layer sizes like 784,256,10",
+                 path, s ? s : "missing");
+        goto out;
+    }
+    nb_activation act;
+    if (!nb_activation_parse(nb_safetensors_meta(st, "activation"), &act)) {
+        nb_error(NB_ERR_FORMAT, "%s: unknown activation '%s'", path,
+                 nb_safetensors_meta(st, "activation") ? nb_safetensors_meta(st, "activation")
+                                                       : "(missing)");
+        goto out;
+    }
+    double scale, shift, ncls, epoch = 0, dropout = 0;
+    if (!parse_num(nb_safetensors_meta(st, "input_scale"), &scale) ||
+        !parse_num(nb_safetensors_meta(st, "input_shift"), &shift) ||
+        !parse_num(nb_safetensors_meta(st, "n_classes"), &ncls) || ncls < 1) {
+        nb_error(NB_ERR_FORMAT, "%s: metadata input_scale, input_shift and n_classes must be numbers",
+                 path);
+        goto out;
+    }
+    parse_num(nb_safetensors_meta(st, "epoch"), &epoch);
+    parse_num(nb_safetensors_meta(st, "dropout"), &dropout);
+    if (!(dropout >= 0 && dropout < 1))
+        dropout = 0;
+    m = nb_mlp_new(sizes, n_sizes, act, NB_INIT_DEFAULT, dropout, NB_F32, 0);
+    if (!m)
+        goto out;
+    for (int i = 0; i < nb_mlp_param_count(m); i++) {
+        char name[NAME_LEN];
+        nb_tensor *p = nb_mlp_param(m, i, name, sizeof name);
+        const nb_tensor *t = nb_safetensors_get(st, name);
+        if (!t) {
+            nb_error(NB_ERR_FORMAT, "%s: tensor '%s' is missing", path, name);
+            goto fail;
+        }
+        if (!nb_shape_equal(t, p) || !nb_dtype_is_float(t->dtype)) {
+            char a[64], b[64];
+            nb_error(NB_ERR_FORMAT, "%s: tensor '%s' is %s %s; the architecture needs f32 %s", path,
+                     name, nb_dtype_name(t->dtype), nb_shape_str(t, a, sizeof a),
+                     nb_shape_str(p, b, sizeof b));
+            goto fail;
+        }
+        for (int64_t k = 0; k < p->numel; k++)
+            nb_tensor_set(p, k, nb_tensor_get(t, k));
+    }
+    if (optim) {
+        const char *kind = nb_safetensors_meta(st, "optim");
+        double step = 0;
+        if (!kind || strcmp(kind, nb_optim_kind_name(nb_optim_get_config(optim)->kind)) ||
+            !parse_num(nb_safetensors_meta(st, "optim_step"), &step)) {
+            nb_error(NB_ERR_FORMAT, "%s: holds no state for optimiser '%s'", path,
+                     nb_optim_kind_name(nb_optim_get_config(optim)->kind));
+            goto fail;
+        }
+        int ns = nb_optim_state_count(optim);
+        for (int i = 0; i < ns; i++) {
+            const char *buf;
+            nb_tensor *dst = nb_optim_state_tensor(optim, i, &buf);
+            char name[NAME_LEN];
+            snprintf(name, sizeof name, "optim.%s", buf);
+            const nb_tensor *t = nb_safetensors_get(st, name);
+            if (!t || !nb_shape_equal(t, dst) || t->dtype != dst->dtype) {
+                nb_error(NB_ERR_FORMAT, "%s: optimiser tensor '%s' is missing or has the wrong shape",
+                         path, name);
+                goto fail;
+            }
+            memcpy(dst->data, t->data, (size_t)t->numel * nb_dtype_size(t->dtype));
+        }
+        nb_optim_set_step_count(optim, (int64_t)step);
+    }
+    nb_mlp_set_training(m, false);
+    info->input_scale = scale;
+    info->input_shift = shift;
+    info->n_classes = (int64_t)ncls;
+    info->epoch = (int64_t)epoch;
+    const char *ds = nb_safetensors_meta(st, "dataset");
+    snprintf(info->dataset, sizeof info->dataset, "%s", ds ? ds : "");
+    goto out;
+fail:
+    nb_mlp_free(m);
+    m = NULL;
+out:
+    nb_safetensors_free(st);
+    return m;
+}
