@@ -343,6 +343,16 @@ static void test_idx_byte_literals(void **state)
     nb_tensor_free(t);
 }
 
+static double large_value(unsigned type, int64_t i)
+{
+    switch (type) {
+    case 0x09: return (double)(i % 256 - 128);
+    case 0x0B: return (double)(i * 7 % 65536 - 32768);
+    case 0x0C: return (double)(i * 123457 - 500000000);
+    default: return (double)i * 0.25 - 1000.0;
+    }
+}
+
 /* Plain files are decoded piece by piece (16 KiB at a time, elements may straddle two pieces);
  * files of several pieces, for each multi-byte type, must match the in-memory parse and the
  * values put in. */
@@ -350,17 +360,16 @@ static void test_idx_large_plain_file(void **state)
 {
     (void)state;
     static const unsigned types[] = {0x09, 0x0B, 0x0C, 0x0D, 0x0E};
-    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
-        uint32_t dims[2] = {7, 1301}; /* 9107 elements: 9 to 73 KiB, not a multiple of 16 KiB */
-        int64_t n = (int64_t)dims[0] * dims[1];
+    for (size_t k = 0; k < 2 * sizeof types / sizeof types[0]; k++) {
+        /* 9107 elements: 9 to 73 KiB, not a multiple of 16 KiB. 1 or 3 dimensions, so the 20
+         * bytes read with the header hold 12 or 4 bytes of data: half an f64. */
+        int ndim = k % 2 ? 3 : 1;
+        uint32_t dims[3] = {ndim == 3 ? 7 : 9107, 1301, 1};
+        int64_t n = 9107;
         bytes b = {0};
-        put_idx_header(&b, types[k], 2, dims);
+        put_idx_header(&b, types[k / 2], ndim, dims);
         for (int64_t i = 0; i < n; i++) {
-            double v = types[k] == 0x09   ? (double)(i % 256 - 128)
-                       : types[k] == 0x0B ? (double)(i * 7 % 65536 - 32768)
-                       : types[k] == 0x0C ? (double)(i * 123457 - 500000000)
-                                          : (double)i * 0.25 - 1000.0;
-            put_idx_value(&b, types[k], v);
+            put_idx_value(&b, types[k / 2], large_value(types[k / 2], i));
         }
         char path[256];
         tmp_path(path, sizeof path, "large.idx");
@@ -369,14 +378,12 @@ static void test_idx_large_plain_file(void **state)
         assert_non_null(t);
         assert_non_null(u);
         assert_int_equal(t->numel, n);
-        assert_int_equal(t->shape[1], 1301);
+        assert_int_equal(t->ndim, ndim);
+        assert_int_equal(t->shape[0], dims[0]);
         for (int64_t i = 0; i < n; i++) {
-            double want = types[k] == 0x09   ? (double)(i % 256 - 128)
-                          : types[k] == 0x0B ? (double)(i * 7 % 65536 - 32768)
-                          : types[k] == 0x0C ? (double)(i * 123457 - 500000000)
-                                             : (double)i * 0.25 - 1000.0;
+            double want = large_value(types[k / 2], i);
             if (nb_tensor_get(t, i) != want || nb_tensor_get(u, i) != want)
-                fail_msg("type 0x%02x element %lld: file %g, memory %g, want %g", types[k],
+                fail_msg("type 0x%02x element %lld: file %g, memory %g, want %g", types[k / 2],
                          (long long)i, nb_tensor_get(t, i), nb_tensor_get(u, i), want);
         }
         nb_tensor_free(t);

@@ -26,11 +26,13 @@
  * summed in double, so long rows and large batches do not lose digits.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nabla/loss.h"
 #include "../ops/ops_internal.h"
 #include "xent_internal.h"
+#include "xent_simd.h"
 
 #define BLK 64
 
@@ -202,35 +204,33 @@ nb_status nb_xent_validate_soft(const nb_tensor *logits, const nb_tensor *probs,
 
 /* ---- row kernels ---- */
 
-/* Online log-sum-exp of row [off, off+V) in f32 (block sums in f32, carried in double). */
+/* Online log-sum-exp of row [off, off+V) in f32: per chunk (in cache) its max, rescale the
+ * running sum if the max grew, add the chunk's sum of exps (f32 lanes, carried in double). */
 static void row_shift_f32(const nb_tensor *z, int64_t off, int64_t V, double *m_out,
                           double *logs)
 {
-    float tmp[BLK];
+    const nb_xent_simd *k = nb_xent_simd_get();
+    float tmp[z->dtype == NB_F32 ? 1 : NB_XCHUNK];
     float m = -INFINITY;
     double s = 0.0;
-    bool nan = false;
-    for (int64_t j0 = 0; j0 < V; j0 += BLK) {
-        int64_t cnt = V - j0 < BLK ? V - j0 : BLK;
+    for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK) {
+        int64_t cnt = V - j0 < NB_XCHUNK ? V - j0 : NB_XCHUNK;
         const float *x = load_f32(z, off + j0, cnt, tmp);
-        float bm = -INFINITY;
-        for (int64_t i = 0; i < cnt; i++) {
-            bm = x[i] > bm ? x[i] : bm;
-            nan |= x[i] != x[i];
+        float bm = k->max(x, cnt);
+        if (bm != bm) {
+            *m_out = *logs = NAN;
+            return;
         }
         if (bm == -INFINITY)
-            continue; /* a block of -inf adds exp(-inf) = 0 */
+            continue; /* a chunk of -inf adds exp(-inf) = 0 */
         if (bm > m) {
-            s *= exp((double)m - (double)bm); /* exp(-inf) = 0 on the first block */
+            s *= exp((double)m - (double)bm); /* exp(-inf) = 0 on the first chunk */
             m = bm;
         }
-        float bs = 0.0f;
-        for (int64_t i = 0; i < cnt; i++)
-            bs += expf(x[i] - m);
-        s += bs;
+        s += k->sumexp(x, cnt, m);
     }
-    *m_out = nan ? NAN : (double)m;
-    *logs = nan ? NAN : log(s);
+    *m_out = (double)m;
+    *logs = log(s);
 }
 
 static void row_shift_f64(const double *x, int64_t V, double *m_out, double *logs)
@@ -280,6 +280,21 @@ static double row_weighted_nll(const nb_tensor *z, int64_t n, int64_t V, double 
                                const nb_xent_opts *o, const nb_tensor *probs, double a)
 {
     double acc = 0.0;
+    if (!probs && z->dtype != NB_F64 && (!o->weight || o->weight->dtype == NB_F32)) {
+        /* sum_c w_c (m - z_c) in f32 chunks, + log s sum_c w_c */
+        const nb_xent_simd *k = nb_xent_simd_get();
+        const float *w = o->weight ? (const float *)o->weight->data : NULL;
+        float ctmp[z->dtype == NB_F32 ? 1 : NB_XCHUNK];
+        double wsum = 0.0;
+        for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK) {
+            int64_t cnt = V - j0 < NB_XCHUNK ? V - j0 : NB_XCHUNK;
+            const float *x = load_f32(z, n * V + j0, cnt, ctmp);
+            acc += k->sumdiff(x, cnt, (float)m, w ? w + j0 : NULL);
+        }
+        for (int64_t c = 0; c < V; c++)
+            wsum += weight_at(o, c);
+        return acc + wsum * logs;
+    }
     float tmp[BLK];
     for (int64_t j0 = 0; j0 < V; j0 += BLK) {
         int64_t cnt = V - j0 < BLK ? V - j0 : BLK;
@@ -316,33 +331,49 @@ static double row_loss(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor
 
 /* ---- forward ---- */
 
+/* Rows run in parallel when the problem is big enough; each row's loss lands in its own slot and
+ * the slots are added in row order afterwards, so the result does not depend on the thread
+ * count. */
+#define PAR_MIN_ELEMS (1 << 16)
+
 nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
                                const nb_xent_opts *o, nb_tensor *loss, double *lse_out,
                                double *shift_out, nb_xent_stats *st_out)
 {
     int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
-    nb_xent_stats st = {0, 0, 0, 0};
+    double *rowL = malloc(sizeof(double) * 2 * (size_t)(N ? N : 1));
+    if (!rowL)
+        return nb_error(NB_ERR_NOMEM, "cross_entropy: out of memory for %lld row losses",
+                        (long long)N);
+    double *rowZ = rowL + N;
+#pragma omp parallel for schedule(static) if (N * V >= PAR_MIN_ELEMS && N > 1)
     for (int64_t n = 0; n < N; n++) {
-        bool keep = nb_xent_keep(o, probs ? NULL : tgt, n);
-        double L = 0.0, lse = 0.0, m = 0.0, logs = 0.0;
-        if (keep) {
+        double L = 0.0, zl = 0.0, m = 0.0, logs = 0.0;
+        if (nb_xent_keep(o, probs ? NULL : tgt, n)) {
             nb_xent_row_shift(z, n, V, &m, &logs);
-            lse = m + logs;
-            L = row_loss(z, tgt, probs, n, V, m, logs, o);
-            double zl = o->z_loss * lse * lse;
-            L += zl;
-            st.z_loss_sum += zl;
-            st.loss_sum += L;
-            st.weight_sum += probs ? 1.0 : weight_at(o, target_at(tgt, n));
-            st.n_tokens++;
+            double lse = m + logs;
+            zl = o->z_loss * lse * lse;
+            L = row_loss(z, tgt, probs, n, V, m, logs, o) + zl;
         }
+        rowL[n] = L;
+        rowZ[n] = zl;
         if (lse_out)
-            lse_out[n] = lse;
+            lse_out[n] = m + logs;
         if (shift_out)
             shift_out[2 * n] = m, shift_out[2 * n + 1] = logs;
-        if (o->reduction == NB_REDUCTION_NONE)
-            nb_tensor_set(loss, n, L);
     }
+    nb_xent_stats st = {0, 0, 0, 0};
+    for (int64_t n = 0; n < N; n++) {
+        if (o->reduction == NB_REDUCTION_NONE)
+            nb_tensor_set(loss, n, rowL[n]);
+        if (!nb_xent_keep(o, probs ? NULL : tgt, n))
+            continue;
+        st.loss_sum += rowL[n];
+        st.z_loss_sum += rowZ[n];
+        st.weight_sum += probs ? 1.0 : weight_at(o, target_at(tgt, n));
+        st.n_tokens++;
+    }
+    free(rowL);
     if (o->reduction != NB_REDUCTION_NONE) {
         double W = o->normaliser > 0.0 ? o->normaliser : st.weight_sum;
         double total = o->reduction == NB_REDUCTION_SUM ? st.loss_sum
@@ -434,7 +465,9 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
     for (int64_t c = 0; c < V; c++)
         Wc += weight_at(o, c);
     double W = o->reduction == NB_REDUCTION_MEAN ? nb_xent_normaliser(z, tgt, probs, o) : 1.0;
-    float tmp[BLK];
+    const nb_xent_simd *kern = nb_xent_simd_get();
+    bool fast = !probs && (!o->weight || o->weight->dtype == NB_F32);
+#pragma omp parallel for schedule(static) if (N * V >= PAR_MIN_ELEMS && N > 1)
     for (int64_t n = 0; n < N; n++) {
         bool keep = nb_xent_keep(o, probs ? NULL : tgt, n);
         double g = !dloss ? 1.0
@@ -495,6 +528,19 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
              * (an f32 lse near 1000 alone carries an error of 3e-5). */
             const float c32 = (float)m, r32 = (float)((m - (double)c32) + logs);
             const float fb = (float)base, fsw = (float)sw;
+            if (fast) {
+                const float *w = o->weight ? (const float *)o->weight->data : NULL;
+                float ctmp[z->dtype == NB_F32 ? 1 : NB_XCHUNK];
+                for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK) {
+                    int64_t cnt = V - j0 < NB_XCHUNK ? V - j0 : NB_XCHUNK;
+                    const float *x = load_f32(z, n * V + j0, cnt, ctmp);
+                    kern->grad(d + j0, x, cnt, c32, r32, fb, fsw, w ? w + j0 : NULL, accumulate);
+                }
+                if (y >= 0)
+                    d[y] -= (float)hit;
+                continue;
+            }
+            float tmp[BLK];
             for (int64_t j0 = 0; j0 < V; j0 += BLK) {
                 int64_t cnt = V - j0 < BLK ? V - j0 : BLK;
                 const float *x = load_f32(z, n * V + j0, cnt, tmp);

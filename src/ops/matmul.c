@@ -5,13 +5,20 @@
  * and when A is stored transposed (ta) its gradient is (dA')^T = B' dC^T, likewise for B.
  * Every gradient product uses beta = 1, so it accumulates into the existing gradient. */
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "ops_internal.h"
 
 void nb_set_num_threads(int n)
 {
-    if (n >= 1)
-        openblas_set_num_threads(n);
+    if (n < 1)
+        return;
+    openblas_set_num_threads(n);
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
 }
 
 int nb_get_num_threads(void) { return openblas_get_num_threads(); }

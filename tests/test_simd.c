@@ -1,0 +1,189 @@
+/* test_simd.c - the vectorised f32 kernels of the fused loss: the vector exp against libm, every
+ * instruction-set path against the scalar one, and losses that do not depend on the thread
+ * count. */
+#include <float.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "loss/xent_simd.h"
+#include "nabla.h"
+
+static const char *const paths[3] = {"scalar", "avx2", "avx512"};
+
+/* distance in ulps between two positive floats (or 0 and a subnormal) */
+static int64_t ulps(float a, float b)
+{
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    return llabs((long long)ia - (long long)ib);
+}
+
+/* exp over the range the loss uses, x in [-103, 0], against libm's expf: at most 2 ulp in the
+ * normal range; in the subnormal range (x < -87.3) the absolute error is below 2^-149 * 2. */
+static void test_vexp_accuracy(void **state)
+{
+    (void)state;
+    enum { N = 1 << 20 };
+    float *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * N);
+    assert_non_null(x);
+    assert_non_null(y);
+    for (int i = 0; i < N; i++)
+        x[i] = -103.0f * (float)i / (float)(N - 1);
+    x[0] = 0.0f;
+    for (int p = 0; p < 3; p++) {
+        const nb_xent_simd *k = nb_xent_simd_by_name(paths[p]);
+        if (!k)
+            continue; /* this CPU lacks the instruction set */
+        k->vexp(y, x, N);
+        int64_t worst = 0;
+        for (int i = 0; i < N; i++) {
+            float ref = expf(x[i]);
+            if (ref >= FLT_MIN) {
+                int64_t u = ulps(y[i], ref);
+                if (u > worst)
+                    worst = u;
+            } else {
+                assert_true(fabsf(y[i] - ref) <= 2.0f * 0x1p-149f);
+            }
+        }
+        print_message("vexp %-7s max error %lld ulp over [-103, 0]\n", paths[p], (long long)worst);
+        assert_true(worst <= 2);
+        /* special values */
+        float sx[5] = {-INFINITY, NAN, -200.0f, 0.0f, -1e-30f}, sy[5];
+        k->vexp(sy, sx, 5);
+        assert_true(sy[0] == 0.0f);
+        assert_true(isnan(sy[1]));
+        assert_true(sy[2] == 0.0f);
+        assert_true(sy[3] == 1.0f);
+        assert_true(sy[4] == 1.0f);
+    }
+    free(x);
+    free(y);
+}
+
+/* each path's row kernels agree with the scalar path (same algorithm: a few ulp for sums) */
+static void test_paths_agree(void **state)
+{
+    (void)state;
+    nb_rng r;
+    nb_rng_seed(&r, 9);
+    enum { N = 1000 };
+    float x[N], w[N], d0[N], d1[N];
+    for (int i = 0; i < N; i++)
+        x[i] = (float)(10 * nb_rng_normal(&r)), w[i] = (float)nb_rng_uniform(&r);
+    const nb_xent_simd *s = nb_xent_simd_by_name("scalar");
+    for (int p = 1; p < 3; p++) {
+        const nb_xent_simd *k = nb_xent_simd_by_name(paths[p]);
+        if (!k)
+            continue;
+        for (int n = 0; n <= 37; n++) { /* every tail length */
+            assert_true(k->max(x, n) == s->max(x, n));
+            float m = s->max(x, n);
+            if (n) {
+                float a = k->sumexp(x, n, m), b = s->sumexp(x, n, m);
+                assert_true(fabsf(a - b) <= 1e-6f * b);
+                float c = k->sumdiff(x, n, m, w), e = s->sumdiff(x, n, m, w);
+                assert_true(fabsf(c - e) <= 1e-5f * fabsf(e) + 1e-5f);
+            }
+        }
+        s->grad(d0, x, N, 30.0f, 0.25f, 0.5f, 0.01f, w, 0);
+        k->grad(d1, x, N, 30.0f, 0.25f, 0.5f, 0.01f, w, 0);
+        for (int i = 0; i < N; i++)
+            assert_true(fabsf(d0[i] - d1[i]) <= 2e-7f * fabsf(d0[i]) + 1e-12f);
+        float nan_row[20];
+        for (int i = 0; i < 20; i++)
+            nan_row[i] = (float)i;
+        nan_row[17] = NAN;
+        assert_true(isnan(k->max(nan_row, 20)));
+    }
+}
+
+/* The fused loss and gradient on every path agree with the double-precision reference. */
+static void test_fused_on_every_path(void **state)
+{
+    (void)state;
+    nb_rng r;
+    nb_rng_seed(&r, 21);
+    int64_t sz[2] = {64, 1001}, st[1] = {64};
+    nb_tensor *z = nb_tensor_randn(NB_F32, 2, sz, &r, 0, 4);
+    nb_tensor *y = nb_tensor_empty(NB_I64, 1, st);
+    for (int i = 0; i < 64; i++)
+        nb_tensor_set(y, i, (double)nb_rng_below(&r, 1001));
+    nb_tensor *L = nb_tensor_zeros(NB_F32, 0, NULL), *dz = nb_tensor_zeros(NB_F32, 2, sz);
+    nb_tensor *Lr = nb_tensor_zeros(NB_F64, 0, NULL), *dzr = nb_tensor_zeros(NB_F64, 2, sz);
+    nb_xent_opts o = nb_xent_defaults();
+    o.label_smoothing = 0.1;
+    assert_int_equal(nb_xent_reference(z, y, &o, Lr, dzr), NB_OK);
+    for (int p = 0; p < 3; p++) {
+        const nb_xent_simd *k = nb_xent_simd_by_name(paths[p]);
+        if (!k)
+            continue;
+        nb_xent_simd_force(k);
+        assert_int_equal(nb_xent_forward(z, y, &o, L, NULL, NULL), NB_OK);
+        assert_int_equal(nb_xent_backward(dz, z, y, &o, NULL, NULL), NB_OK);
+        double ref = nb_tensor_get(Lr, 0);
+        assert_true(fabs(nb_tensor_get(L, 0) - ref) <= 2e-6 * ref);
+        double gmax = 0;
+        for (int64_t i = 0; i < dz->numel; i++)
+            gmax = fmax(gmax, fabs(nb_tensor_get(dzr, i)));
+        for (int64_t i = 0; i < dz->numel; i++)
+            assert_true(fabs(nb_tensor_get(dz, i) - nb_tensor_get(dzr, i)) <=
+                        2e-5 * fabs(nb_tensor_get(dzr, i)) + 1e-7 * gmax);
+    }
+    nb_xent_simd_force(NULL);
+    nb_tensor_free(z);
+    nb_tensor_free(y);
+    nb_tensor_free(L);
+    nb_tensor_free(dz);
+    nb_tensor_free(Lr);
+    nb_tensor_free(dzr);
+}
+
+/* Loss and gradient are bitwise the same with 1 and 2 threads (fixed reduction order). */
+static void test_thread_count_independent(void **state)
+{
+    (void)state;
+    nb_rng r;
+    nb_rng_seed(&r, 5);
+    int64_t sz[2] = {256, 700}, st[1] = {256};
+    nb_tensor *z = nb_tensor_randn(NB_F32, 2, sz, &r, 0, 3);
+    nb_tensor *y = nb_tensor_empty(NB_I32, 1, st);
+    for (int i = 0; i < 256; i++)
+        nb_tensor_set(y, i, i % 5 == 0 ? -100 : (double)nb_rng_below(&r, 700));
+    nb_tensor *L1 = nb_tensor_zeros(NB_F32, 0, NULL), *L2 = nb_tensor_zeros(NB_F32, 0, NULL);
+    nb_tensor *d1 = nb_tensor_zeros(NB_F32, 2, sz), *d2 = nb_tensor_zeros(NB_F32, 2, sz);
+    nb_set_num_threads(1);
+    assert_int_equal(nb_xent_forward(z, y, NULL, L1, NULL, NULL), NB_OK);
+    assert_int_equal(nb_xent_backward(d1, z, y, NULL, NULL, NULL), NB_OK);
+    nb_set_num_threads(2);
+    assert_int_equal(nb_xent_forward(z, y, NULL, L2, NULL, NULL), NB_OK);
+    assert_int_equal(nb_xent_backward(d2, z, y, NULL, NULL, NULL), NB_OK);
+    nb_set_num_threads(1);
+    assert_memory_equal(L1->data, L2->data, sizeof(float));
+    assert_memory_equal(d1->data, d2->data, sizeof(float) * (size_t)d1->numel);
+    nb_tensor_free(z);
+    nb_tensor_free(y);
+    nb_tensor_free(L1);
+    nb_tensor_free(L2);
+    nb_tensor_free(d1);
+    nb_tensor_free(d2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vexp_accuracy),
+        cmocka_unit_test(test_paths_agree),
+        cmocka_unit_test(test_fused_on_every_path),
+        cmocka_unit_test(test_thread_count_independent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
