@@ -177,6 +177,60 @@ static void test_thread_count_independent(void **state)
     nb_tensor_free(d2);
 }
 
+/* nb_xent_forward_backward gives the same loss and gradient as forward then backward, for each
+ * reduction, with padding, smoothing, weights, and an all-padding batch. */
+static void test_forward_backward_matches(void **state)
+{
+    (void)state;
+    nb_rng r;
+    nb_rng_seed(&r, 33);
+    int64_t sz[2] = {37, 300}, st[1] = {37}, sw[1] = {300};
+    nb_tensor *z = nb_tensor_randn(NB_F32, 2, sz, &r, 0, 3);
+    nb_tensor *y = nb_tensor_empty(NB_I64, 1, st);
+    nb_tensor *w = nb_tensor_rand(NB_F32, 1, sw, &r, 0.5, 2);
+    nb_tensor *mask = nb_tensor_ones(NB_U8, 1, st);
+    for (int i = 0; i < 37; i++)
+        nb_tensor_set(y, i, (double)nb_rng_below(&r, 300));
+    for (int i = 0; i < 37; i += 4)
+        nb_tensor_set(mask, i, 0);
+    for (int c = 0; c < 8; c++) {
+        nb_xent_opts o = nb_xent_defaults();
+        o.reduction = (nb_reduction)(c % 3);
+        if (c & 1)
+            o.label_smoothing = 0.2;
+        if (c >= 3)
+            o.mask = mask;
+        if (c >= 5)
+            o.weight = w;
+        if (c == 7)
+            for (int i = 0; i < 37; i++)
+                nb_tensor_set(y, i, -100); /* all padding */
+        int64_t ln = o.reduction == NB_REDUCTION_NONE ? 37 : 1;
+        nb_tensor *L1 = nb_tensor_zeros(NB_F32, 1, &ln), *L2 = nb_tensor_zeros(NB_F32, 1, &ln);
+        nb_tensor *d1 = nb_tensor_zeros(NB_F32, 2, sz), *d2 = nb_tensor_zeros(NB_F32, 2, sz);
+        nb_xent_stats s1, s2;
+        assert_int_equal(nb_xent_forward(z, y, &o, L1, NULL, &s1), NB_OK);
+        assert_int_equal(nb_xent_backward(d1, z, y, &o, NULL, NULL), NB_OK);
+        assert_int_equal(nb_xent_forward_backward(z, y, &o, L2, d2, &s2), NB_OK);
+        for (int64_t i = 0; i < ln; i++)
+            assert_true(fabs(nb_tensor_get(L1, i) - nb_tensor_get(L2, i)) <=
+                        1e-6 * fabs(nb_tensor_get(L1, i)));
+        assert_int_equal(s1.n_tokens, s2.n_tokens);
+        assert_true(fabs(s1.weight_sum - s2.weight_sum) <= 1e-9 * s1.weight_sum);
+        for (int64_t i = 0; i < d1->numel; i++)
+            assert_true(fabs(nb_tensor_get(d1, i) - nb_tensor_get(d2, i)) <=
+                        1e-6 * fabs(nb_tensor_get(d1, i)) + 1e-12);
+        nb_tensor_free(L1);
+        nb_tensor_free(L2);
+        nb_tensor_free(d1);
+        nb_tensor_free(d2);
+    }
+    nb_tensor_free(z);
+    nb_tensor_free(y);
+    nb_tensor_free(w);
+    nb_tensor_free(mask);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_paths_agree),
         cmocka_unit_test(test_fused_on_every_path),
         cmocka_unit_test(test_thread_count_independent),
+        cmocka_unit_test(test_forward_backward_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

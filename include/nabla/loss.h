@@ -110,6 +110,13 @@ nb_status nb_xent_forward(const nb_tensor *logits, const nb_tensor *targets,
 nb_status nb_xent_backward(nb_tensor *dlogits, const nb_tensor *logits, const nb_tensor *targets,
                            const nb_xent_opts *opts, const nb_tensor *lse, const nb_tensor *dloss);
 
+/* Forward and gradient (for an upstream gradient of 1) in one call: each row's gradient is
+ * written right after its loss, while the row is still in cache. Same results as
+ * nb_xent_forward followed by nb_xent_backward; the fastest path for training. */
+nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *targets,
+                                   const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *dlogits,
+                                   nb_xent_stats *stats);
+
 nb_status nb_xent_soft_forward(const nb_tensor *logits, const nb_tensor *probs,
                                const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *lse,
                                nb_xent_stats *stats);

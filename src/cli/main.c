@@ -22,6 +22,7 @@ static void usage(FILE *f)
             "  gradcheck   check every op's gradient by central differences in float64\n"
             "  xent        fused cross-entropy on .npy logits/targets: loss, gradient, naive "
             "comparison\n"
+            "  bench       speed of the fused loss, a training step and memory copy\n"
             "  demo        train a small MLP on generated spirals data\n"
             "  version     print the version\n",
             NABLA_VERSION);
@@ -82,6 +83,8 @@ int main(int argc, char **argv)
         return nb_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict"))
         return nb_cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench"))
+        return nb_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "plot"))
         return nb_cmd_plot(argc - 1, argv + 1);
     fprintf(stderr, "nabla: unknown command '%s'\n\n", cmd);

@@ -17,6 +17,27 @@ nb_status nb_model_save(const char *path, const nb_mlp *m, const nb_model_info *
 {
     if (!path || !m || !info)
         return nb_error(NB_ERR_ARG, "nb_model_save: NULL path, model or info");
+    /* refuse what nb_model_load would reject, so a good checkpoint at path is never replaced by
+     * one that cannot be read back */
+    if (m->n_layers < 1 || m->n_layers > NB_MLP_MAX_LAYERS)
+        return nb_error(NB_ERR_ARG, "nb_model_save: %s: the model has %d layers (expected 1 to %d)",
+                        path, m->n_layers, NB_MLP_MAX_LAYERS);
+    if ((unsigned)m->act > NB_ACT_LEAKY_RELU)
+        return nb_error(NB_ERR_ARG, "nb_model_save: %s: unknown activation %d", path, (int)m->act);
+    for (int i = 0; i < m->n_layers; i++) {
+        const nb_tensor *w = m->weight[i], *b = m->bias[i];
+        if (!w || !b || w->ndim != 2 || b->ndim != 1 || w->shape[0] != m->sizes[i + 1] ||
+            w->shape[1] != m->sizes[i] || b->shape[0] != m->sizes[i + 1])
+            return nb_error(NB_ERR_ARG,
+                            "nb_model_save: %s: layer %d's weight and bias do not match sizes "
+                            "%lld -> %lld",
+                            path, i, (long long)m->sizes[i], (long long)m->sizes[i + 1]);
+    }
+    if (!isfinite(info->input_scale) || !isfinite(info->input_shift) || info->n_classes < 1)
+        return nb_error(NB_ERR_ARG,
+                        "nb_model_save: %s: info input_scale %g and input_shift %g must be finite "
+                        "and n_classes %lld >= 1",
+                        path, info->input_scale, info->input_shift, (long long)info->n_classes);
     char names[MAX_T][NAME_LEN];
     nb_named_tensor ts[MAX_T];
     int n = 0, np = nb_mlp_param_count(m);
@@ -95,11 +116,12 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
     int64_t sizes[NB_MLP_MAX_LAYERS + 1];
     int n_sizes = 0;
     const char *s = nb_safetensors_meta(st, "sizes");
-    for (const char *p = s; p && *p && n_sizes <= NB_MLP_MAX_LAYERS;) {
+    for (const char *p = s; p && *p;) {
         char *end;
         errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || errno || v < 1 || (*end && *end != ',')) {
+        if (end == p || errno || v < 1 || (*end && *end != ',') ||
+            n_sizes == NB_MLP_MAX_LAYERS + 1) { /* also: more layers than an MLP can have */
             n_sizes = -1;
             break;
         }
@@ -130,6 +152,33 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
     parse_num(nb_safetensors_meta(st, "dropout"), &dropout);
     if (!(dropout >= 0 && dropout < 1))
         dropout = 0;
+    /* the tensors must have the shapes the sizes say, checked before the model is allocated (a
+     * corrupt 'sizes' must not make us allocate more than the file holds) */
+    for (int i = 0; i + 1 < n_sizes; i++)
+        for (int k = 0; k < 2; k++) {
+            char name[NAME_LEN], a[64];
+            snprintf(name, sizeof name, "layers.%d.%s", i, k ? "bias" : "weight");
+            const nb_tensor *t = nb_safetensors_get(st, name);
+            if (!t) {
+                nb_error(NB_ERR_FORMAT, "%s: tensor '%s' is missing", path, name);
+                goto out;
+            }
+            bool ok = k ? t->ndim == 1 && t->shape[0] == sizes[i + 1]
+                        : t->ndim == 2 && t->shape[0] == sizes[i + 1] && t->shape[1] == sizes[i];
+            if (!ok || !nb_dtype_is_float(t->dtype)) {
+                if (k)
+                    nb_error(NB_ERR_FORMAT,
+                             "%s: tensor '%s' is %s %s; the architecture needs f32 [%lld]", path,
+                             name, nb_dtype_name(t->dtype), nb_shape_str(t, a, sizeof a),
+                             (long long)sizes[i + 1]);
+                else
+                    nb_error(NB_ERR_FORMAT,
+                             "%s: tensor '%s' is %s %s; the architecture needs f32 [%lld, %lld]",
+                             path, name, nb_dtype_name(t->dtype), nb_shape_str(t, a, sizeof a),
+                             (long long)sizes[i + 1], (long long)sizes[i]);
+                goto out;
+            }
+        }
     m = nb_mlp_new(sizes, n_sizes, act, NB_INIT_DEFAULT, dropout, NB_F32, 0);
     if (!m)
         goto out;
@@ -160,20 +209,25 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
                      nb_optim_kind_name(nb_optim_get_config(optim)->kind));
             goto fail;
         }
+        /* two passes: every state tensor is checked before any is overwritten, so a failed load
+         * leaves the caller's optimiser as it was */
         int ns = nb_optim_state_count(optim);
-        for (int i = 0; i < ns; i++) {
-            const char *buf;
-            nb_tensor *dst = nb_optim_state_tensor(optim, i, &buf);
-            char name[NAME_LEN];
-            snprintf(name, sizeof name, "optim.%s", buf);
-            const nb_tensor *t = nb_safetensors_get(st, name);
-            if (!t || !nb_shape_equal(t, dst) || t->dtype != dst->dtype) {
-                nb_error(NB_ERR_FORMAT, "%s: optimiser tensor '%s' is missing or has the wrong shape",
-                         path, name);
-                goto fail;
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < ns; i++) {
+                const char *buf;
+                nb_tensor *dst = nb_optim_state_tensor(optim, i, &buf);
+                char name[NAME_LEN];
+                snprintf(name, sizeof name, "optim.%s", buf);
+                const nb_tensor *t = nb_safetensors_get(st, name);
+                if (!t || !nb_shape_equal(t, dst) || t->dtype != dst->dtype) {
+                    nb_error(NB_ERR_FORMAT,
+                             "%s: optimiser tensor '%s' is missing or has the wrong shape", path,
+                             name);
+                    goto fail;
+                }
+                if (pass == 1)
+                    memcpy(dst->data, t->data, (size_t)t->numel * nb_dtype_size(t->dtype));
             }
-            memcpy(dst->data, t->data, (size_t)t->numel * nb_dtype_size(t->dtype));
-        }
         nb_optim_set_step_count(optim, (int64_t)step);
     }
     nb_mlp_set_training(m, false);

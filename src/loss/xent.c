@@ -601,3 +601,89 @@ nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits,
 {
     return backward_entry(dlogits, logits, probs, true, opts, lse, dloss);
 }
+
+/* ---- forward and backward in one pass over each row ---- */
+
+#define FB_ROWS 8 /* rows per block: forward of the block, then its backward while in cache */
+
+nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *targets,
+                                   const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *dlogits,
+                                   nb_xent_stats *stats)
+{
+    nb_xent_opts d = nb_xent_defaults();
+    const nb_xent_opts *o = opts ? opts : &d;
+    nb_status s = check_common(logits, targets, false, o);
+    if (s != NB_OK)
+        return s;
+    int64_t V = logits->shape[logits->ndim - 1], N = logits->numel / V;
+    nb_dtype ct = nb_dtype_compute(logits->dtype);
+    s = check_out("loss", loss, ct, o->reduction == NB_REDUCTION_NONE ? N : 1, logits);
+    if (s == NB_OK)
+        s = check_out("dlogits", dlogits, ct, logits->numel, logits);
+    if (s == NB_OK && !nb_shape_equal(dlogits, logits))
+        s = nb_error(NB_ERR_SHAPE, "cross_entropy: dlogits %s must have the logits' shape %s",
+                     nb_shp(dlogits), nb_shp(logits));
+    if (s != NB_OK)
+        return s;
+    /* The mean's normaliser depends on the targets only, so it is known before any row is read,
+     * and each block's gradient can be written as soon as its (m, log s) are known. */
+    double W = o->reduction == NB_REDUCTION_MEAN ? nb_xent_normaliser(logits, targets, NULL, o)
+                                                 : 1.0;
+    size_t zs = nb_dtype_size(logits->dtype), cs = nb_dtype_size(ct);
+    size_t ts = nb_dtype_size(targets->dtype);
+    nb_xent_stats st = {0, 0, 0, 0};
+    for (int64_t r0 = 0; r0 < N; r0 += FB_ROWS) {
+        int64_t rn = N - r0 < FB_ROWS ? N - r0 : FB_ROWS;
+        int64_t bshape[2] = {rn, V}, rshape[1] = {rn};
+        double shift[2 * FB_ROWS], rl64[FB_ROWS];
+        float rl32[FB_ROWS];
+        nb_tensor zb, db, tb, mb, lb;
+        nb_tensor_view(&zb, logits->dtype, 2, bshape, (char *)logits->data + (size_t)(r0 * V) * zs);
+        nb_tensor_view(&db, ct, 2, bshape, (char *)dlogits->data + (size_t)(r0 * V) * cs);
+        nb_tensor_view(&tb, targets->dtype, 1, rshape, (char *)targets->data + (size_t)r0 * ts);
+        nb_tensor_view(&lb, ct, 1, rshape, ct == NB_F64 ? (void *)rl64 : (void *)rl32);
+        nb_xent_opts ob = *o;
+        ob.stats = NULL;
+        if (o->mask) {
+            nb_tensor_view(&mb, o->mask->dtype, 1, rshape,
+                           (char *)o->mask->data + (size_t)r0 * nb_dtype_size(o->mask->dtype));
+            ob.mask = &mb;
+        }
+        /* forward of the block: per-row losses and shifts */
+        ob.reduction = NB_REDUCTION_NONE;
+        nb_xent_stats sb;
+        s = nb_xent_forward_impl(&zb, &tb, NULL, &ob, &lb, NULL, shift, &sb);
+        if (s != NB_OK)
+            return s;
+        st.loss_sum += sb.loss_sum;
+        st.weight_sum += sb.weight_sum;
+        st.n_tokens += sb.n_tokens;
+        st.z_loss_sum += sb.z_loss_sum;
+        if (o->reduction == NB_REDUCTION_NONE)
+            for (int64_t i = 0; i < rn; i++)
+                nb_tensor_set(loss, r0 + i, nb_tensor_get(&lb, i));
+        /* backward of the block with the whole batch's scale: mean divides by W (as a
+         * normaliser, so the block does not recount), sum and none by 1 */
+        ob.reduction = o->reduction == NB_REDUCTION_MEAN ? NB_REDUCTION_MEAN : NB_REDUCTION_SUM;
+        ob.normaliser = W;
+        if (o->reduction == NB_REDUCTION_MEAN && W == 0.0) {
+            memset(db.data, 0, (size_t)(rn * V) * cs); /* all padding: gradient 0 */
+            continue;
+        }
+        s = nb_xent_backward_impl(db.data, false, &zb, &tb, NULL, &ob, NULL, shift, NULL);
+        if (s != NB_OK)
+            return s;
+    }
+    if (o->reduction != NB_REDUCTION_NONE) {
+        double Wn = o->normaliser > 0.0 ? o->normaliser : st.weight_sum;
+        double total = o->reduction == NB_REDUCTION_SUM ? st.loss_sum
+                       : Wn != 0.0                      ? st.loss_sum / Wn
+                                                        : 0.0;
+        nb_tensor_set(loss, 0, total);
+    }
+    if (stats)
+        *stats = st;
+    if (o->stats)
+        *o->stats = st;
+    return NB_OK;
+}

@@ -1,0 +1,370 @@
+/* cmd_bench.c - `nabla bench`: speed of the fused loss, of a training step, and of the machine's
+ * own memory copy, so every figure can be read as a fraction of what the hardware allows. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "nabla.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct timing {
+    double min, median, max;
+} timing;
+
+static timing summarise(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    timing r = {t[0] * 1e3, (n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2])) * 1e3,
+                t[n - 1] * 1e3};
+    return r;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: nabla bench xent   [--n N] [--v V] [--threads T] [--variant mean|ignore25|smooth01]\n"
+            "                          [--dtype f32|f16] [--impl fused|unfused|all] [--repeat R] [--json]\n"
+            "       nabla bench train  [--hidden 256,128] [--batch B] [--threads T] [--steps S] [--json]\n"
+            "       nabla bench memcpy [--mb MB] [--threads T] [--repeat R] [--json]\n"
+            "       nabla bench        (all three with their defaults)\n"
+            "Times are min/median/max over R runs after one warm-up. gbps counts the minimal\n"
+            "traffic: one read of the logits (fwd), plus one write of the f32 gradient (fwd_bwd).\n");
+}
+
+typedef struct bargs {
+    long long n, v, threads, repeat, batch, steps, mb;
+    const char *variant, *dtype, *impl, *hidden;
+    bool json;
+} bargs;
+
+static int parse(int argc, char **argv, bargs *a)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *k = argv[i];
+        if (!strcmp(k, "--json")) {
+            a->json = true;
+            continue;
+        }
+        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "nabla bench: unknown option or missing value: '%s'\n", k);
+            return 2;
+        }
+        const char *v = argv[++i];
+        bool ok = true;
+        if (!strcmp(k, "--n"))
+            ok = nb_cli_parse_int("bench", k, v, &a->n) && a->n >= 1;
+        else if (!strcmp(k, "--v"))
+            ok = nb_cli_parse_int("bench", k, v, &a->v) && a->v >= 1;
+        else if (!strcmp(k, "--threads"))
+            ok = nb_cli_parse_int("bench", k, v, &a->threads) && a->threads >= 1 &&
+                 a->threads <= 256;
+        else if (!strcmp(k, "--repeat"))
+            ok = nb_cli_parse_int("bench", k, v, &a->repeat) && a->repeat >= 1 &&
+                 a->repeat <= 100000;
+        else if (!strcmp(k, "--batch"))
+            ok = nb_cli_parse_int("bench", k, v, &a->batch) && a->batch >= 1;
+        else if (!strcmp(k, "--steps"))
+            ok = nb_cli_parse_int("bench", k, v, &a->steps) && a->steps >= 1;
+        else if (!strcmp(k, "--mb"))
+            ok = nb_cli_parse_int("bench", k, v, &a->mb) && a->mb >= 1 && a->mb <= 65536;
+        else if (!strcmp(k, "--variant"))
+            ok = !strcmp(v, "mean") || !strcmp(v, "ignore25") || !strcmp(v, "smooth01"),
+            a->variant = v;
+        else if (!strcmp(k, "--dtype"))
+            ok = !strcmp(v, "f32") || !strcmp(v, "f16"), a->dtype = v;
+        else if (!strcmp(k, "--impl"))
+            ok = !strcmp(v, "fused") || !strcmp(v, "unfused") || !strcmp(v, "all"), a->impl = v;
+        else if (!strcmp(k, "--hidden"))
+            a->hidden = v;
+        else {
+            fprintf(stderr, "nabla bench: unknown option '%s'\n", k);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "nabla bench: bad value for %s: '%s'\n", k, v);
+            return 2;
+        }
+    }
+    return -1;
+}
+
+static void report_xent(const bargs *a, const char *impl, const char *mode, timing t,
+                        double bytes)
+{
+    double gbps = bytes / (t.median * 1e-3) / 1e9;
+    if (a->json)
+        printf("{\"bench\": \"xent\", \"impl\": \"%s\", \"n\": %lld, \"v\": %lld, \"threads\": "
+               "%lld, \"variant\": \"%s\", \"dtype\": \"%s\", \"mode\": \"%s\", \"ms_min\": %.3f, "
+               "\"ms_median\": %.3f, \"ms_max\": %.3f, \"gbps\": %.2f}\n",
+               impl, a->n, a->v, a->threads, a->variant, a->dtype, mode, t.min, t.median, t.max,
+               gbps);
+    else
+        printf("xent   %-8s %-8s n %-6lld v %-7lld %-8s %-4s threads %lld  ms min %8.2f median "
+               "%8.2f max %8.2f  %6.2f GB/s\n",
+               impl, mode, a->n, a->v, a->variant, a->dtype, a->threads, t.min, t.median, t.max,
+               gbps);
+    fflush(stdout);
+}
+
+static int bench_xent(bargs *a)
+{
+    nb_set_num_threads((int)a->threads);
+    nb_dtype dt = !strcmp(a->dtype, "f16") ? NB_F16 : NB_F32;
+    int64_t sz[2] = {a->n, a->v}, st[1] = {a->n};
+    nb_rng r;
+    nb_rng_seed(&r, 1);
+    nb_tensor *z32 = nb_tensor_randn(NB_F32, 2, sz, &r, 0, 2);
+    nb_tensor *z = dt == NB_F32 ? z32 : (z32 ? nb_tensor_to_dtype(z32, dt) : NULL);
+    nb_tensor *y = nb_tensor_empty(NB_I32, 1, st);
+    nb_tensor *dz = nb_tensor_zeros(NB_F32, 2, sz), *L = nb_tensor_zeros(NB_F32, 0, NULL);
+    double *t = malloc(sizeof(double) * (size_t)a->repeat);
+    if (!z || !y || !dz || !L || !t) {
+        fprintf(stderr, "nabla bench: %s\n", nb_last_error());
+        return 1;
+    }
+    nb_xent_opts o = nb_xent_defaults();
+    for (int64_t i = 0; i < a->n; i++)
+        nb_tensor_set(y, i, (double)nb_rng_below(&r, (uint64_t)a->v));
+    if (!strcmp(a->variant, "ignore25"))
+        for (int64_t i = 0; i < a->n; i += 4)
+            nb_tensor_set(y, i, -100);
+    if (!strcmp(a->variant, "smooth01"))
+        o.label_smoothing = 0.1;
+    double logits_bytes = (double)a->n * (double)a->v * (double)nb_dtype_size(dt);
+    double grad_bytes = (double)a->n * (double)a->v * 4.0;
+    bool fused = strcmp(a->impl, "unfused"), unfused = strcmp(a->impl, "fused");
+    int rc = 0;
+    if (fused) {
+        for (int k = -1; k < a->repeat; k++) {
+            double t0 = now();
+            if (nb_xent_forward(z, y, &o, L, NULL, NULL) != NB_OK)
+                rc = 1;
+            if (k >= 0)
+                t[k] = now() - t0;
+        }
+        report_xent(a, "fused", "fwd", summarise(t, (int)a->repeat), logits_bytes);
+        for (int k = -1; k < a->repeat; k++) {
+            double t0 = now();
+            if (nb_xent_forward_backward(z, y, &o, L, dz, NULL) != NB_OK)
+                rc = 1;
+            if (k >= 0)
+                t[k] = now() - t0;
+        }
+        report_xent(a, "fused", "fwd_bwd", summarise(t, (int)a->repeat), logits_bytes + grad_bytes);
+    }
+    if (unfused && dt == NB_F32) {
+        /* the same loss from nabla's own building blocks: -mean(gather(log_softmax(z), y)) over
+         * the real tokens, via the graph (smoothing adds -(a/V) mean(sum log_softmax)) */
+        nb_graph *g = nb_graph_new();
+        nb_tensor_set_requires_grad(z, true);
+        nb_tensor *yk = nb_tensor_empty(NB_I32, 1, st), *keep = nb_tensor_zeros(NB_F32, 1, st);
+        int64_t real = 0;
+        for (int64_t i = 0; i < a->n; i++) {
+            int64_t yi = (int64_t)nb_tensor_get(y, i);
+            nb_tensor_set(yk, i, yi < 0 ? 0 : (double)yi);
+            nb_tensor_set(keep, i, yi < 0 ? 0 : 1);
+            real += yi >= 0;
+        }
+        double a_s = o.label_smoothing;
+        for (int mode = 0; mode < 2 && g && yk && keep; mode++) {
+            for (int k = -1; k < a->repeat; k++) {
+                double t0 = now();
+                nb_graph_reset(g);
+                nb_graph_set_grad_enabled(g, mode == 1);
+                nb_tensor *ls = nb_log_softmax(g, z);
+                nb_tensor *nll = nb_mul(g, nb_gather_last(g, ls, yk), keep);
+                nb_tensor *Ls = nb_scale(g, nb_sum(g, nll), -(1.0 - a_s) / (double)real);
+                if (a_s > 0)
+                    Ls = nb_add(g, Ls,
+                                nb_scale(g, nb_sum(g, nb_mul(g, nb_mean_last(g, ls), keep)),
+                                         -a_s / (double)real));
+                if (!Ls || (mode == 1 && nb_backward(g, Ls, NULL) != NB_OK)) {
+                    fprintf(stderr, "nabla bench: %s\n", nb_last_error());
+                    rc = 1;
+                    break;
+                }
+                if (k >= 0)
+                    t[k] = now() - t0;
+            }
+            report_xent(a, "unfused", mode ? "fwd_bwd" : "fwd", summarise(t, (int)a->repeat),
+                        mode ? logits_bytes + grad_bytes : logits_bytes);
+        }
+        nb_graph_free(g);
+        nb_tensor_free(yk);
+        nb_tensor_free(keep);
+    }
+    if (dt != NB_F32)
+        nb_tensor_free(z32);
+    nb_tensor_free(z);
+    nb_tensor_free(y);
+    nb_tensor_free(dz);
+    nb_tensor_free(L);
+    free(t);
+    return rc;
+}
+
+static int bench_train(bargs *a)
+{
+    nb_set_num_threads((int)a->threads);
+    int64_t sizes[NB_MLP_MAX_LAYERS + 1] = {784};
+    int ns = 1;
+    for (const char *p = a->hidden; *p && ns < NB_MLP_MAX_LAYERS;) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 1 || (*end && *end != ',')) {
+            fprintf(stderr, "nabla bench: --hidden '%s': expected sizes like 256,128\n", a->hidden);
+            return 2;
+        }
+        sizes[ns++] = v;
+        p = *end ? end + 1 : end;
+    }
+    sizes[ns++] = 10;
+    nb_mlp *m = nb_mlp_new(sizes, ns, NB_ACT_RELU, NB_INIT_DEFAULT, 0, NB_F32, 1);
+    nb_tensor *params[2 * NB_MLP_MAX_LAYERS];
+    for (int i = 0; m && i < nb_mlp_param_count(m); i++)
+        params[i] = nb_mlp_param(m, i, NULL, 0);
+    nb_optim_config oc = nb_optim_defaults(NB_OPTIM_ADAM);
+    nb_optim *opt = m ? nb_optim_new(&oc, params, nb_mlp_param_count(m)) : NULL;
+    nb_rng r;
+    nb_rng_seed(&r, 2);
+    int64_t sx[2] = {a->batch, 784}, sy[1] = {a->batch};
+    nb_tensor *x = nb_tensor_rand(NB_F32, 2, sx, &r, 0, 1), *y = nb_tensor_empty(NB_I32, 1, sy);
+    nb_graph *g = nb_graph_new();
+    double *t = malloc(sizeof(double) * (size_t)a->steps);
+    if (!opt || !x || !y || !g || !t) {
+        fprintf(stderr, "nabla bench: %s\n", nb_last_error());
+        return 1;
+    }
+    for (int64_t i = 0; i < a->batch; i++)
+        nb_tensor_set(y, i, (double)nb_rng_below(&r, 10));
+    double flops = 0;
+    for (int i = 0; i + 1 < ns; i++)
+        flops += 2.0 * (double)sizes[i] * (double)sizes[i + 1] * (double)a->batch * 3.0;
+    uint64_t allocs = 0;
+    int rc = 0;
+    for (long long k = -3; k < a->steps; k++) {
+        double t0 = now();
+        nb_graph_reset(g);
+        nb_tensor *L = nb_cross_entropy(g, nb_mlp_forward(g, m, x), y, NULL);
+        if (!L || nb_backward(g, L, NULL) != NB_OK) {
+            fprintf(stderr, "nabla bench: %s\n", nb_last_error());
+            rc = 1;
+            break;
+        }
+        nb_optim_step(opt);
+        nb_optim_zero_grad(opt);
+        if (k >= 0)
+            t[k] = now() - t0;
+        if (k == -1)
+            allocs = nb_graph_arena_allocations(g);
+    }
+    if (!rc) {
+        timing tm = summarise(t, (int)a->steps);
+        bool steady = nb_graph_arena_allocations(g) == allocs;
+        if (a->json)
+            printf("{\"bench\": \"train\", \"hidden\": \"%s\", \"batch\": %lld, \"threads\": %lld, "
+                   "\"steps\": %lld, \"ms_per_step\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, "
+                   "\"gflops\": %.2f, \"steady_state_allocations\": %s}\n",
+                   a->hidden, a->batch, a->threads, a->steps, tm.median, tm.min, tm.max,
+                   flops / (tm.median * 1e-3) / 1e9, steady ? "0" : "\"nonzero\"");
+        else
+            printf("train  MLP 784-%s-10 batch %lld threads %lld  ms/step median %.3f (min %.3f "
+                   "max %.3f)  %.1f GFLOP/s  arena allocations in steady state: %s\n",
+                   a->hidden, a->batch, a->threads, tm.median, tm.min, tm.max,
+                   flops / (tm.median * 1e-3) / 1e9, steady ? "0" : "NONZERO");
+    }
+    free(t);
+    nb_graph_free(g);
+    nb_tensor_free(x);
+    nb_tensor_free(y);
+    nb_optim_free(opt);
+    nb_mlp_free(m);
+    return rc;
+}
+
+static int bench_memcpy(bargs *a)
+{
+    size_t bytes = (size_t)a->mb << 20;
+    char *src = malloc(bytes), *dst = malloc(bytes);
+    double *t = malloc(sizeof(double) * (size_t)a->repeat);
+    if (!src || !dst || !t) {
+        fprintf(stderr, "nabla bench: out of memory for 2 x %lld MB\n", a->mb);
+        free(src);
+        free(dst);
+        free(t);
+        return 1;
+    }
+    memset(src, 1, bytes);
+    memset(dst, 0, bytes);
+    int T = (int)a->threads;
+    for (int k = -1; k < a->repeat; k++) {
+        double t0 = now();
+#pragma omp parallel for num_threads(T) schedule(static)
+        for (int p = 0; p < T; p++) {
+            size_t lo = bytes / (size_t)T * (size_t)p;
+            size_t hi = p == T - 1 ? bytes : bytes / (size_t)T * (size_t)(p + 1);
+            memcpy(dst + lo, src + lo, hi - lo);
+        }
+        if (k >= 0)
+            t[k] = now() - t0;
+    }
+    timing tm = summarise(t, (int)a->repeat);
+    /* a copy moves the bytes twice: read and write, as the loss's fwd_bwd does */
+    double gbps = 2.0 * (double)bytes / (tm.median * 1e-3) / 1e9;
+    if (a->json)
+        printf("{\"bench\": \"memcpy\", \"mb\": %lld, \"threads\": %lld, \"ms_min\": %.3f, "
+               "\"ms_median\": %.3f, \"ms_max\": %.3f, \"gbps\": %.2f}\n",
+               a->mb, a->threads, tm.min, tm.median, tm.max, gbps);
+    else
+        printf("memcpy %lld MB threads %lld  ms median %.2f  %.2f GB/s (read + write)\n", a->mb,
+               a->threads, tm.median, gbps);
+    free(src);
+    free(dst);
+    free(t);
+    return 0;
+}
+
+int nb_cmd_bench(int argc, char **argv)
+{
+    bargs a = {2048, 32768, 1, 10, 128, 200, 256, "mean", "f32", "all", "256,128", false};
+    const char *what = argc > 1 && argv[1][0] != '-' ? argv[1] : "all";
+    int first = strcmp(what, "all") || (argc > 1 && !strcmp(argv[1], "all")) ? 2 : 1;
+    if (argc > 1 && argv[1][0] == '-')
+        first = 1;
+    int rc = parse(argc - first, argv + first, &a);
+    if (rc >= 0)
+        return rc;
+    if (!strcmp(what, "xent"))
+        return bench_xent(&a);
+    if (!strcmp(what, "train"))
+        return bench_train(&a);
+    if (!strcmp(what, "memcpy"))
+        return bench_memcpy(&a);
+    if (strcmp(what, "all")) {
+        fprintf(stderr, "nabla bench: unknown benchmark '%s' (xent, train, memcpy)\n", what);
+        return 2;
+    }
+    rc = bench_memcpy(&a);
+    rc |= bench_xent(&a);
+    rc |= bench_train(&a);
+    return rc;
+}
