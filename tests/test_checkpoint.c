@@ -165,8 +165,9 @@ static void assert_tensors_bitwise_equal(const char *what, const nb_tensor *a, c
     assert_non_null(b);
     if (a->dtype != b->dtype || !nb_shape_equal(a, b)) {
         char sa[64], sb[64];
-        fail_msg("%s: %s %s vs %s %s", what, nb_dtype_name(a->dtype), nb_shape_str(a, sa, sizeof sa),
-                 nb_dtype_name(b->dtype), nb_shape_str(b, sb, sizeof sb));
+        fail_msg("%s: %s %s vs %s %s", what, nb_dtype_name(a->dtype),
+                 nb_shape_str(a, sa, sizeof sa), nb_dtype_name(b->dtype),
+                 nb_shape_str(b, sb, sizeof sb));
     }
     if (memcmp(a->data, b->data, tensor_bytes(a)) != 0)
         fail_msg("%s: the data differs", what);
@@ -649,9 +650,9 @@ static void test_bad_metadata(void **state)
     tmp_path(bad, sizeof bad, "bad.safetensors");
     write_good(good, false);
 
-    static const char *const bad_sizes[] = {"5,x,4,3", "5,7,4,3x", "5,0,4,3", "5,-7,4,3",
-                                            "5",       "",         "abc",     ",5,7,4,3",
-                                            "5,,7,4,3", "5,7,4,99999999999999999999"};
+    static const char *const bad_sizes[] = {
+        "5,x,4,3", "5,7,4,3x", "5,0,4,3",  "5,-7,4,3", "5",
+        "",        "abc",      ",5,7,4,3", "5,,7,4,3", "5,7,4,99999999999999999999"};
     for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++) {
         rewrite(good, bad, &(edit){.key = "sizes", .value = bad_sizes[i]});
         char what[96];
@@ -685,8 +686,8 @@ static void test_too_many_layers(void **state)
     int64_t sizes[NB_MLP_MAX_LAYERS + 1];
     for (int i = 0; i <= NB_MLP_MAX_LAYERS; i++)
         sizes[i] = 2;
-    nb_mlp *m = nb_mlp_new(sizes, NB_MLP_MAX_LAYERS + 1, NB_ACT_RELU, NB_INIT_DEFAULT, 0.0,
-                           NB_F32, 4);
+    nb_mlp *m =
+        nb_mlp_new(sizes, NB_MLP_MAX_LAYERS + 1, NB_ACT_RELU, NB_INIT_DEFAULT, 0.0, NB_F32, 4);
     assert_non_null(m);
     nb_model_info info = make_info();
     save_or_fail(good, m, &info, NULL); /* the deepest MLP there is round-trips */

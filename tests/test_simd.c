@@ -217,9 +217,17 @@ static void test_forward_backward_matches(void **state)
                         1e-6 * fabs(nb_tensor_get(L1, i)));
         assert_int_equal(s1.n_tokens, s2.n_tokens);
         assert_true(fabs(s1.weight_sum - s2.weight_sum) <= 1e-9 * s1.weight_sum);
+        /* f32 rounding: the fused path forms base e_j scale - sw in a different order, so
+         * compare relative to the entry, with a floor of a few f32 ulps of the largest entry
+         * (entries where base p_j and sw nearly cancel) */
+        double gmax = 0;
         for (int64_t i = 0; i < d1->numel; i++)
-            assert_true(fabs(nb_tensor_get(d1, i) - nb_tensor_get(d2, i)) <=
-                        1e-6 * fabs(nb_tensor_get(d1, i)) + 1e-12);
+            gmax = fmax(gmax, fabs(nb_tensor_get(d1, i)));
+        for (int64_t i = 0; i < d1->numel; i++) {
+            double a1 = nb_tensor_get(d1, i), a2 = nb_tensor_get(d2, i);
+            if (!(fabs(a1 - a2) <= 1e-5 * fabs(a1) + 4e-7 * gmax))
+                fail_msg("case %d element %lld: %.9g vs %.9g", c, (long long)i, a1, a2);
+        }
         nb_tensor_free(L1);
         nb_tensor_free(L2);
         nb_tensor_free(d1);

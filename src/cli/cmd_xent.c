@@ -1,5 +1,6 @@
 /* cmd_xent.c - `nabla xent`: the fused cross-entropy on .npy files, for studying the loss and
  * its gradient; `--naive` puts the textbook log(softmax) beside it. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,7 @@ int nb_cmd_xent(int argc, char **argv)
     if (rc >= 0)
         return rc;
     nb_tensor *z = NULL, *t = NULL, *m = NULL, *w = NULL, *loss = NULL, *rows = NULL, *grad = NULL;
+    char *loss_tmp = NULL; /* --loss-out's temporary name while --grad-out is written */
     rc = 1;
     z = load("logits", a.logits);
     if (!z)
@@ -296,15 +298,35 @@ int nb_cmd_xent(int argc, char **argv)
         if (run_naive(z, t, &a.o, rows, grad, W) != 0)
             goto out;
     }
-    /* outputs last, each written atomically; if the second fails the first is removed */
-    if (a.loss_out && nb_npy_save(a.loss_out, loss) != NB_OK) {
+    /* Outputs last, each written atomically (nb_npy_save). With both, the loss goes first to a
+     * temporary name beside --loss-out and is renamed into place only once the gradient is
+     * written, so a failure leaves neither new file and never removes a file that was already
+     * at --loss-out. */
+    if (a.loss_out && a.grad_out) {
+        size_t n = strlen(a.loss_out) + 32;
+        loss_tmp = malloc(n);
+        if (!loss_tmp) {
+            fprintf(stderr, "nabla xent: out of memory\n");
+            goto out;
+        }
+        snprintf(loss_tmp, n, "%s.partial.%ld", a.loss_out, (long)getpid());
+    }
+    const char *loss_path = loss_tmp ? loss_tmp : a.loss_out;
+    if (a.loss_out && nb_npy_save(loss_path, loss) != NB_OK) {
         fprintf(stderr, "nabla xent: --loss-out %s: %s\n", a.loss_out, nb_last_error());
         goto out;
     }
     if (a.grad_out && nb_npy_save(a.grad_out, grad) != NB_OK) {
         fprintf(stderr, "nabla xent: --grad-out %s: %s\n", a.grad_out, nb_last_error());
-        if (a.loss_out)
-            unlink(a.loss_out);
+        if (loss_tmp)
+            unlink(loss_tmp);
+        goto out;
+    }
+    if (loss_tmp && rename(loss_tmp, a.loss_out) != 0) {
+        fprintf(stderr, "nabla xent: --loss-out %s: cannot rename %s onto it: %s\n", a.loss_out,
+                loss_tmp, strerror(errno));
+        unlink(loss_tmp);
+        unlink(a.grad_out); /* rare (same directory): do not leave half the output */
         goto out;
     }
     if (!a.loss_out) {
@@ -330,5 +352,6 @@ out:
     nb_tensor_free(loss);
     nb_tensor_free(rows);
     nb_tensor_free(grad);
+    free(loss_tmp);
     return rc;
 }

@@ -33,6 +33,7 @@
 #include "../ops/ops_internal.h"
 #include "xent_internal.h"
 #include "xent_simd.h"
+#include "../tensor/tensor_internal.h"
 
 #define BLK 64
 
@@ -604,7 +605,78 @@ nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits,
 
 /* ---- forward and backward in one pass over each row ---- */
 
-#define FB_ROWS 8 /* rows per block: forward of the block, then its backward while in cache */
+#define FB_MAX_CHUNKS 128 /* rows up to 128 x NB_XCHUNK logits take the one-exp path */
+
+/* One real row, f32 arithmetic, hard target, f32 or no weights. The forward pass stores
+ * e_j = exp(z_j - m_c) into a per-thread scratch row e (m_c = the running max when chunk c was
+ * read; the scratch stays in cache from row to row); the second pass turns it into the gradient
+ *   dz_j = base e_j exp(m_c - m - log s) - sw w_j,  then dz_y -= hit,
+ * written with streaming stores. Each logit costs one exp, and memory sees one read of z and one
+ * write of dz. Returns L_n; *zl gets its z-loss part. */
+static double fused_row_f32(const nb_tensor *z, const nb_tensor *tgt, const nb_xent_opts *o,
+                            int64_t n, int64_t V, double c, double Wc, float *d, float *e,
+                            double *zl)
+{
+    const nb_xent_simd *k = nb_xent_simd_get();
+    const float *w = o->weight ? (const float *)o->weight->data : NULL;
+    float tmp[z->dtype == NB_F32 ? 1 : NB_XCHUNK];
+    float cm[FB_MAX_CHUNKS];
+    float m = -INFINITY;
+    double s = 0.0;
+    int nc = 0;
+    bool nan = false;
+    for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK, nc++) {
+        int64_t cnt = V - j0 < NB_XCHUNK ? V - j0 : NB_XCHUNK;
+        const float *x = load_f32(z, n * V + j0, cnt, tmp);
+        float bm = k->max(x, cnt);
+        if (bm != bm) {
+            nan = true;
+            break;
+        }
+        if (bm == -INFINITY) { /* a chunk of -inf: e = 0 there */
+            memset(e + j0, 0, sizeof(float) * (size_t)cnt);
+            cm[nc] = -INFINITY;
+            continue;
+        }
+        if (bm > m) {
+            s *= exp((double)m - (double)bm);
+            m = bm;
+        }
+        cm[nc] = m;
+        s += k->expstore(x, cnt, m, e + j0);
+    }
+    if (nan) {
+        for (int64_t j = 0; j < V; j++)
+            d[j] = NAN;
+        *zl = NAN;
+        return NAN;
+    }
+    double a = o->label_smoothing, logs = log(s), lse = (double)m + logs;
+    int64_t y = target_at(tgt, n);
+    double wy = weight_at(o, y);
+    double L = (1.0 - a) * wy * (((double)m - nb_tensor_get(z, n * V + y)) + logs);
+    if (a > 0.0) {
+        double acc = 0.0;
+        for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK) {
+            int64_t cnt = V - j0 < NB_XCHUNK ? V - j0 : NB_XCHUNK;
+            const float *x = load_f32(z, n * V + j0, cnt, tmp);
+            acc += k->sumdiff(x, cnt, m, w ? w + j0 : NULL);
+        }
+        L += a / (double)V * (acc + Wc * logs);
+    }
+    *zl = o->z_loss * lse * lse;
+    L += *zl;
+    double base = c * ((1.0 - a) * wy + a / (double)V * Wc + 2.0 * o->z_loss * lse);
+    float sw = (float)(c * a / (double)V);
+    nc = 0;
+    for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK, nc++) {
+        int64_t cnt = V - j0 < NB_XCHUNK ? V - j0 : NB_XCHUNK;
+        float sc = (float)(base * exp(((double)cm[nc] - (double)m) - logs));
+        k->gradstore(d + j0, e + j0, cnt, sc, sw, w ? w + j0 : NULL);
+    }
+    d[y] -= (float)(c * (1.0 - a) * wy);
+    return L;
+}
 
 nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *targets,
                                    const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *dlogits,
@@ -625,55 +697,70 @@ nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *tar
                      nb_shp(dlogits), nb_shp(logits));
     if (s != NB_OK)
         return s;
-    /* The mean's normaliser depends on the targets only, so it is known before any row is read,
-     * and each block's gradient can be written as soon as its (m, log s) are known. */
+    bool fast = ct == NB_F32 && (!o->weight || o->weight->dtype == NB_F32) &&
+                V <= (int64_t)FB_MAX_CHUNKS * NB_XCHUNK;
+    if (!fast) { /* forward, then backward with the saved shifts */
+        double *shift = malloc(sizeof(double) * 2 * (size_t)(N ? N : 1));
+        if (!shift)
+            return nb_error(NB_ERR_NOMEM, "cross_entropy: out of memory for %lld row shifts",
+                            (long long)N);
+        s = nb_xent_forward_impl(logits, targets, NULL, o, loss, NULL, shift, stats);
+        if (s == NB_OK)
+            s = nb_xent_backward_impl(dlogits->data, false, logits, targets, NULL, o, NULL, shift,
+                                      NULL);
+        free(shift);
+        return s;
+    }
+    /* The mean's normaliser depends on the targets only, so it is known before any row is
+     * read, and each row's gradient is finished while the row is in cache. */
     double W = o->reduction == NB_REDUCTION_MEAN ? nb_xent_normaliser(logits, targets, NULL, o)
                                                  : 1.0;
-    size_t zs = nb_dtype_size(logits->dtype), cs = nb_dtype_size(ct);
-    size_t ts = nb_dtype_size(targets->dtype);
-    nb_xent_stats st = {0, 0, 0, 0};
-    for (int64_t r0 = 0; r0 < N; r0 += FB_ROWS) {
-        int64_t rn = N - r0 < FB_ROWS ? N - r0 : FB_ROWS;
-        int64_t bshape[2] = {rn, V}, rshape[1] = {rn};
-        double shift[2 * FB_ROWS], rl64[FB_ROWS];
-        float rl32[FB_ROWS];
-        nb_tensor zb, db, tb, mb, lb;
-        nb_tensor_view(&zb, logits->dtype, 2, bshape, (char *)logits->data + (size_t)(r0 * V) * zs);
-        nb_tensor_view(&db, ct, 2, bshape, (char *)dlogits->data + (size_t)(r0 * V) * cs);
-        nb_tensor_view(&tb, targets->dtype, 1, rshape, (char *)targets->data + (size_t)r0 * ts);
-        nb_tensor_view(&lb, ct, 1, rshape, ct == NB_F64 ? (void *)rl64 : (void *)rl32);
-        nb_xent_opts ob = *o;
-        ob.stats = NULL;
-        if (o->mask) {
-            nb_tensor_view(&mb, o->mask->dtype, 1, rshape,
-                           (char *)o->mask->data + (size_t)r0 * nb_dtype_size(o->mask->dtype));
-            ob.mask = &mb;
+    double c = W != 0.0 ? 1.0 / W : 0.0, Wc = 0.0;
+    for (int64_t j = 0; j < V; j++)
+        Wc += weight_at(o, j);
+    double *rowL = malloc(sizeof(double) * 2 * (size_t)(N ? N : 1));
+    if (!rowL)
+        return nb_error(NB_ERR_NOMEM, "cross_entropy: out of memory for %lld row losses",
+                        (long long)N);
+    double *rowZ = rowL + N;
+    float *dz = dlogits->data;
+    bool oom = false;
+#pragma omp parallel if (N * V >= PAR_MIN_ELEMS && N > 1)
+    {
+        float *e = nb_aligned_alloc(sizeof(float) * (size_t)V); /* this thread's scratch row */
+        if (!e) {
+#pragma omp atomic write
+            oom = true;
         }
-        /* forward of the block: per-row losses and shifts */
-        ob.reduction = NB_REDUCTION_NONE;
-        nb_xent_stats sb;
-        s = nb_xent_forward_impl(&zb, &tb, NULL, &ob, &lb, NULL, shift, &sb);
-        if (s != NB_OK)
-            return s;
-        st.loss_sum += sb.loss_sum;
-        st.weight_sum += sb.weight_sum;
-        st.n_tokens += sb.n_tokens;
-        st.z_loss_sum += sb.z_loss_sum;
-        if (o->reduction == NB_REDUCTION_NONE)
-            for (int64_t i = 0; i < rn; i++)
-                nb_tensor_set(loss, r0 + i, nb_tensor_get(&lb, i));
-        /* backward of the block with the whole batch's scale: mean divides by W (as a
-         * normaliser, so the block does not recount), sum and none by 1 */
-        ob.reduction = o->reduction == NB_REDUCTION_MEAN ? NB_REDUCTION_MEAN : NB_REDUCTION_SUM;
-        ob.normaliser = W;
-        if (o->reduction == NB_REDUCTION_MEAN && W == 0.0) {
-            memset(db.data, 0, (size_t)(rn * V) * cs); /* all padding: gradient 0 */
-            continue;
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < N; n++) {
+            rowL[n] = rowZ[n] = 0.0;
+            bool keep = nb_xent_keep(o, targets, n);
+            if (!keep || !e)
+                memset(dz + n * V, 0, sizeof(float) * (size_t)V);
+            else
+                rowL[n] = fused_row_f32(logits, targets, o, n, V, c, Wc, dz + n * V, e,
+                                        &rowZ[n]);
         }
-        s = nb_xent_backward_impl(db.data, false, &zb, &tb, NULL, &ob, NULL, shift, NULL);
-        if (s != NB_OK)
-            return s;
+        free(e);
     }
+    if (oom) {
+        free(rowL);
+        return nb_error(NB_ERR_NOMEM, "cross_entropy: out of memory for a %lld-float scratch row",
+                        (long long)V);
+    }
+    nb_xent_stats st = {0, 0, 0, 0};
+    for (int64_t n = 0; n < N; n++) {
+        if (o->reduction == NB_REDUCTION_NONE)
+            nb_tensor_set(loss, n, rowL[n]);
+        if (!nb_xent_keep(o, targets, n))
+            continue;
+        st.loss_sum += rowL[n];
+        st.z_loss_sum += rowZ[n];
+        st.weight_sum += weight_at(o, target_at(targets, n));
+        st.n_tokens++;
+    }
+    free(rowL);
     if (o->reduction != NB_REDUCTION_NONE) {
         double Wn = o->normaliser > 0.0 ? o->normaliser : st.weight_sum;
         double total = o->reduction == NB_REDUCTION_SUM ? st.loss_sum

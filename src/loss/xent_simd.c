@@ -102,8 +102,32 @@ static void vexp_scalar(float *y, const float *x, int64_t n)
         y[i] = exp_scalar(x[i]);
 }
 
-static const nb_xent_simd simd_scalar = {"scalar",      max_scalar,  sumexp_scalar,
-                                         sumdiff_scalar, grad_scalar, vexp_scalar};
+static float expstore_scalar(const float *x, int64_t n, float m, float *e)
+{
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        e[i] = exp_scalar(x[i] - m);
+        s += e[i];
+    }
+    return s;
+}
+
+static void scale_scalar(float *dz, int64_t n, float scale, float sw, const float *w)
+{
+    for (int64_t i = 0; i < n; i++)
+        dz[i] = scale * dz[i] - sw * (w ? w[i] : 1.0f);
+}
+
+static void gradstore_scalar(float *dz, const float *e, int64_t n, float scale, float sw,
+                             const float *w)
+{
+    for (int64_t i = 0; i < n; i++)
+        dz[i] = scale * e[i] - sw * (w ? w[i] : 1.0f);
+}
+
+static const nb_xent_simd simd_scalar = {"scalar",    max_scalar,      sumexp_scalar,
+                                         sumdiff_scalar, grad_scalar,  vexp_scalar,
+                                         expstore_scalar, scale_scalar, gradstore_scalar};
 
 #ifdef NB_X86
 /* ---- AVX2 + FMA, 8 lanes ---- */
@@ -168,11 +192,38 @@ AVX2 static float max_avx2(const float *x, int64_t n)
 
 AVX2 static float sumexp_avx2(const float *x, int64_t n, float m)
 {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), vm = _mm256_set1_ps(m);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) { /* two accumulators: the adds do not wait on each other */
+        s0 = _mm256_add_ps(s0, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
+        s1 = _mm256_add_ps(s1, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm)));
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_add_ps(s0, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
+    return hsum_avx2(_mm256_add_ps(s0, s1)) + sumexp_scalar(x + i, n - i, m);
+}
+
+AVX2 static float expstore_avx2(const float *x, int64_t n, float m, float *e)
+{
     __m256 s = _mm256_setzero_ps(), vm = _mm256_set1_ps(m);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        s = _mm256_add_ps(s, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
-    return hsum_avx2(s) + sumexp_scalar(x + i, n - i, m);
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(e + i, v);
+        s = _mm256_add_ps(s, v);
+    }
+    return hsum_avx2(s) + expstore_scalar(x + i, n - i, m, e + i);
+}
+
+AVX2 static void scale_avx2(float *dz, int64_t n, float scale, float sw, const float *w)
+{
+    __m256 vs = _mm256_set1_ps(scale), vsw = _mm256_set1_ps(sw);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 q = w ? _mm256_mul_ps(vsw, _mm256_loadu_ps(w + i)) : vsw;
+        _mm256_storeu_ps(dz + i, _mm256_fmsub_ps(vs, _mm256_loadu_ps(dz + i), q));
+    }
+    scale_scalar(dz + i, n - i, scale, sw, w ? w + i : NULL);
 }
 
 AVX2 static float sumdiff_avx2(const float *x, int64_t n, float m, const float *w)
@@ -211,8 +262,28 @@ AVX2 static void vexp_avx2(float *y, const float *x, int64_t n)
     vexp_scalar(y + i, x + i, n - i);
 }
 
-static const nb_xent_simd simd_avx2 = {"avx2", max_avx2, sumexp_avx2,
-                                       sumdiff_avx2, grad_avx2, vexp_avx2};
+/* dz = scale e - sw w with non-temporal stores: dz is written once and not read again soon, so
+ * it should not evict the logits' rows from cache nor be read from memory first (no
+ * read-for-ownership) */
+AVX2 static void gradstore_avx2(float *dz, const float *e, int64_t n, float scale, float sw,
+                                const float *w)
+{
+    int64_t i = 0;
+    while (i < n && ((uintptr_t)(dz + i) & 31u)) {
+        dz[i] = scale * e[i] - sw * (w ? w[i] : 1.0f);
+        i++;
+    }
+    __m256 vs = _mm256_set1_ps(scale), vsw = _mm256_set1_ps(sw);
+    for (; i + 8 <= n; i += 8) {
+        __m256 q = w ? _mm256_mul_ps(vsw, _mm256_loadu_ps(w + i)) : vsw;
+        _mm256_stream_ps(dz + i, _mm256_fmsub_ps(vs, _mm256_loadu_ps(e + i), q));
+    }
+    gradstore_scalar(dz + i, e + i, n - i, scale, sw, w ? w + i : NULL);
+}
+
+static const nb_xent_simd simd_avx2 = {"avx2",    max_avx2,      sumexp_avx2,
+                                       sumdiff_avx2, grad_avx2,  vexp_avx2,
+                                       expstore_avx2, scale_avx2,  gradstore_avx2};
 
 /* ---- AVX-512F, 16 lanes ---- */
 
@@ -220,7 +291,8 @@ static const nb_xent_simd simd_avx2 = {"avx2", max_avx2, sumexp_avx2,
 
 AVX512 static inline __m512 exp_avx512(__m512 x)
 {
-    __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_LO), _CMP_LT_OQ);
+    /* clamp below (keeps NaN: second operand); x <= 0 is all the loss needs, but clamp above
+     * too so vexp stays finite-safe. Below -105, p 2^k rounds to 0 by itself. */
     x = _mm512_max_ps(_mm512_set1_ps(EXP_LO - 1.0f), x);
     x = _mm512_min_ps(_mm512_set1_ps(88.0f), x);
     __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(LOG2E)),
@@ -235,8 +307,7 @@ AVX512 static inline __m512 exp_avx512(__m512 x)
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C2));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    __m512 y = _mm512_scalef_ps(p, k); /* p 2^k, with correct subnormals */
-    return _mm512_mask_mov_ps(y, tiny, _mm512_setzero_ps());
+    return _mm512_scalef_ps(p, k); /* p 2^k, with correct subnormals; 0 below -104 */
 }
 
 AVX512 static float max_avx512(const float *x, int64_t n)
@@ -260,8 +331,13 @@ AVX512 static float max_avx512(const float *x, int64_t n)
 
 AVX512 static float sumexp_avx512(const float *x, int64_t n, float m)
 {
-    __m512 s = _mm512_setzero_ps(), vm = _mm512_set1_ps(m);
+    __m512 s = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), vm = _mm512_set1_ps(m);
     int64_t i = 0;
+    for (; i + 32 <= n; i += 32) { /* two accumulators: the adds do not wait on each other */
+        s = _mm512_add_ps(s, exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm)));
+        s1 = _mm512_add_ps(s1, exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vm)));
+    }
+    s = _mm512_add_ps(s, s1);
     for (; i + 16 <= n; i += 16)
         s = _mm512_add_ps(s, exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm)));
     if (n - i > 0) {
@@ -308,6 +384,35 @@ AVX512 static void grad_avx512(float *dz, const float *x, int64_t n, float c, fl
     }
 }
 
+AVX512 static float expstore_avx512(const float *x, int64_t n, float m, float *e)
+{
+    __m512 s = _mm512_setzero_ps(), vm = _mm512_set1_ps(m);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        _mm512_storeu_ps(e + i, v);
+        s = _mm512_add_ps(s, v);
+    }
+    if (n - i > 0) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm));
+        _mm512_mask_storeu_ps(e + i, k, v);
+        s = _mm512_mask_add_ps(s, k, s, v);
+    }
+    return _mm512_reduce_add_ps(s);
+}
+
+AVX512 static void scale_avx512(float *dz, int64_t n, float scale, float sw, const float *w)
+{
+    __m512 vs = _mm512_set1_ps(scale), vsw = _mm512_set1_ps(sw);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 q = w ? _mm512_mul_ps(vsw, _mm512_loadu_ps(w + i)) : vsw;
+        _mm512_storeu_ps(dz + i, _mm512_fmsub_ps(vs, _mm512_loadu_ps(dz + i), q));
+    }
+    scale_scalar(dz + i, n - i, scale, sw, w ? w + i : NULL);
+}
+
 AVX512 static void vexp_avx512(float *y, const float *x, int64_t n)
 {
     int64_t i = 0;
@@ -316,8 +421,25 @@ AVX512 static void vexp_avx512(float *y, const float *x, int64_t n)
     vexp_scalar(y + i, x + i, n - i);
 }
 
-static const nb_xent_simd simd_avx512 = {"avx512", max_avx512, sumexp_avx512,
-                                         sumdiff_avx512, grad_avx512, vexp_avx512};
+AVX512 static void gradstore_avx512(float *dz, const float *e, int64_t n, float scale, float sw,
+                                    const float *w)
+{
+    int64_t i = 0;
+    while (i < n && ((uintptr_t)(dz + i) & 63u)) {
+        dz[i] = scale * e[i] - sw * (w ? w[i] : 1.0f);
+        i++;
+    }
+    __m512 vs = _mm512_set1_ps(scale), vsw = _mm512_set1_ps(sw);
+    for (; i + 16 <= n; i += 16) {
+        __m512 q = w ? _mm512_mul_ps(vsw, _mm512_loadu_ps(w + i)) : vsw;
+        _mm512_stream_ps(dz + i, _mm512_fmsub_ps(vs, _mm512_loadu_ps(e + i), q));
+    }
+    gradstore_scalar(dz + i, e + i, n - i, scale, sw, w ? w + i : NULL);
+}
+
+static const nb_xent_simd simd_avx512 = {"avx512",      max_avx512,     sumexp_avx512,
+                                         sumdiff_avx512, grad_avx512,    vexp_avx512,
+                                         expstore_avx512, scale_avx512,  gradstore_avx512};
 #endif
 
 static const nb_xent_simd *forced;

@@ -21,6 +21,12 @@ typedef struct nb_xent_simd {
                  const float *w, int accumulate);
     /* y_i = exp(x_i): the vector exp itself, for tests and benchmarks */
     void (*vexp)(float *y, const float *x, int64_t n);
+    /* e_i = exp(x_i - m), returns sum_i e_i (the fused forward+backward keeps the exps) */
+    float (*expstore)(const float *x, int64_t n, float m, float *e);
+    /* dz_i = scale dz_i - sw w_i (w NULL: all 1) */
+    void (*scale)(float *dz, int64_t n, float scale, float sw, const float *w);
+    /* dz_i = scale e_i - sw w_i, with non-temporal stores where the ISA has them */
+    void (*gradstore)(float *dz, const float *e, int64_t n, float scale, float sw, const float *w);
 } nb_xent_simd;
 
 /* The best table this CPU supports (AVX-512F, else AVX2+FMA, else scalar). */
