@@ -60,6 +60,11 @@ nb_tensor *nb_gather_last(nb_graph *g, nb_tensor *x, const nb_tensor *idx);
 /* Threads OpenBLAS uses for matrix products (n >= 1), and the current setting. */
 void nb_set_num_threads(int n);
 int nb_get_num_threads(void);
+/* The kernel family OpenBLAS chose at load time ("SkylakeX", "Haswell", "Prescott", ...). On an
+ * unrecognised CPU it falls back to "Prescott" (SSE3, slow); set OPENBLAS_CORETYPE=SkylakeX or
+ * Haswell in the environment before the program starts to override (the nabla command does this
+ * itself). */
+const char *nb_blas_core_name(void);
 
 /* ---- the op table ----
  * One row per op. `n_cases` sample problems per op (different shapes / broadcasting / options);

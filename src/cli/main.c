@@ -1,11 +1,43 @@
 /* main.c - `nabla`: train, eval, predict, xent, gradcheck, bench. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "cli.h"
 #include "nabla.h"
+
+/* OpenBLAS (Debian's DYNAMIC_ARCH build) picks its kernels from the CPU model when it loads. On
+ * a CPU it does not recognise (virtual machines often report a generic "Xeon Processor") it
+ * falls back to its SSE3 "Prescott" kernels, 2-3x slower than the AVX2/AVX-512 ones the CPU can
+ * run. The choice can only be made through OPENBLAS_CORETYPE before the library loads, so when
+ * that happens we set it from the CPU's actual features and start again (once). Set
+ * OPENBLAS_CORETYPE yourself to override. */
+static void choose_blas_kernels(char **argv)
+{
+    const char *core = nb_blas_core_name();
+    if (getenv("OPENBLAS_CORETYPE") || getenv("NABLA_BLAS_REEXEC") || !core ||
+        strcmp(core, "Prescott"))
+        return;
+    const char *want = NULL;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+#endif
+    if (!want)
+        return;
+    if (setenv("OPENBLAS_CORETYPE", want, 1) != 0 || setenv("NABLA_BLAS_REEXEC", "1", 1) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on with the kernels we have */
+}
 
 static void usage(FILE *f)
 {
@@ -58,6 +90,7 @@ bool nb_cli_parse_int(const char *cmd, const char *opt, const char *s, long long
 
 int main(int argc, char **argv)
 {
+    choose_blas_kernels(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -195,6 +195,7 @@ AVX2 static float sumexp_avx2(const float *x, int64_t n, float m)
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), vm = _mm256_set1_ps(m);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) { /* two accumulators: the adds do not wait on each other */
+        _mm_prefetch((const char *)(x + i + NB_XCHUNK), _MM_HINT_T0);
         s0 = _mm256_add_ps(s0, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
         s1 = _mm256_add_ps(s1, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm)));
     }
@@ -208,6 +209,8 @@ AVX2 static float expstore_avx2(const float *x, int64_t n, float m, float *e)
     __m256 s = _mm256_setzero_ps(), vm = _mm256_set1_ps(m);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
+        if (!(i & 15))
+            _mm_prefetch((const char *)(x + i + NB_XCHUNK), _MM_HINT_T0);
         __m256 v = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
         _mm256_storeu_ps(e + i, v);
         s = _mm256_add_ps(s, v);
@@ -334,6 +337,10 @@ AVX512 static float sumexp_avx512(const float *x, int64_t n, float m)
     __m512 s = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), vm = _mm512_set1_ps(m);
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) { /* two accumulators: the adds do not wait on each other */
+        /* while this chunk (already in cache) is computed, pull the next one in from memory:
+         * the exps are compute-bound, and memory would otherwise sit idle meanwhile */
+        _mm_prefetch((const char *)(x + i + NB_XCHUNK), _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + i + NB_XCHUNK + 16), _MM_HINT_T0);
         s = _mm512_add_ps(s, exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm)));
         s1 = _mm512_add_ps(s1, exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vm)));
     }
@@ -389,6 +396,7 @@ AVX512 static float expstore_avx512(const float *x, int64_t n, float m, float *e
     __m512 s = _mm512_setzero_ps(), vm = _mm512_set1_ps(m);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
+        _mm_prefetch((const char *)(x + i + NB_XCHUNK), _MM_HINT_T0);
         __m512 v = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
         _mm512_storeu_ps(e + i, v);
         s = _mm512_add_ps(s, v);

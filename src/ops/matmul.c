@@ -23,6 +23,8 @@ void nb_set_num_threads(int n)
 
 int nb_get_num_threads(void) { return openblas_get_num_threads(); }
 
+const char *nb_blas_core_name(void) { return openblas_get_corename(); }
+
 /* out[M,N] (row-major, leading dim N) = alpha op(A) op(B) + beta out, A/B given as stored with
  * their own leading dims. */
 static void gemm(nb_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,

@@ -211,6 +211,24 @@ nb_status nb_optim_step(nb_optim *o)
                 }
                 put(p, w, k, pk - lr * g);
             }
+        } else if (p->dtype == NB_F32) {
+            /* f32 parameters: the update in f32 arithmetic, as PyTorch does for f32 tensors,
+             * in a loop the compiler vectorises (the per-step scalars are computed in double) */
+            float *w32 = w, *m32 = o->state[i * MAX_BUFS]->data;
+            float *v32 = o->state[i * MAX_BUFS + 1]->data;
+            const float *g32 = gr;
+            const float b1 = (float)c->beta1, b2 = (float)c->beta2, ob1 = (float)(1.0 - c->beta1);
+            const float ob2 = (float)(1.0 - c->beta2), eps = (float)c->eps;
+            const float ss = (float)(lr / bc1), rs = (float)(1.0 / sqrt(bc2));
+            const float decay = c->kind == NB_OPTIM_ADAMW ? (float)(1.0 - lr * wd) : 1.0f;
+            const float l2 = c->kind == NB_OPTIM_ADAMW ? 0.0f : (float)wd;
+            for (int64_t k = 0; k < p->numel; k++) {
+                float pk = w32[k] * decay, g = g32[k] + l2 * pk;
+                float mk = b1 * m32[k] + ob1 * g, vk = b2 * v32[k] + ob2 * g * g;
+                m32[k] = mk;
+                v32[k] = vk;
+                w32[k] = pk - ss * mk / (sqrtf(vk) * rs + eps);
+            }
         } else {
             nb_tensor *m = o->state[i * MAX_BUFS], *v = o->state[i * MAX_BUFS + 1];
             double step_size = lr / bc1, sbc2 = sqrt(bc2);
