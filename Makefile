@@ -45,7 +45,7 @@ sanitize: deps
 		ctest --test-dir $(SANITIZE) --output-on-failure -j $(JOBS)
 
 bench: build
-	./$(BUILD)/nabla bench
+	sh scripts/bench.sh ./$(BUILD)/nabla $(BUILD)/bench
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -281,7 +281,7 @@ static int bench_train(bargs *a)
         timing tm = summarise(t, (int)a->steps);
         bool steady = nb_graph_arena_allocations(g) == allocs;
         if (a->json)
-            printf("{\"bench\": \"train\", \"hidden\": \"%s\", \"batch\": %lld, \"threads\": %lld, "
+            printf("{\"bench\": \"train\", \"impl\": \"nabla\", \"hidden\": \"%s\", \"batch\": %lld, \"threads\": %lld, "
                    "\"steps\": %lld, \"ms_per_step\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, "
                    "\"gflops\": %.2f, \"steady_state_allocations\": %s}\n",
                    a->hidden, a->batch, a->threads, a->steps, tm.median, tm.min, tm.max,

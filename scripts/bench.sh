@@ -1,0 +1,31 @@
+#!/bin/sh
+# bench.sh NABLA OUT_DIR - the benchmarks behind `make bench`: memory copy, the fused loss on the
+# three reference shapes (1 and 2 threads; unfused baseline; variants; f16), a training step, and
+# the same shapes in PyTorch when Debian's python3-torch is installed. Writes OUT_DIR/nabla.jsonl
+# (and OUT_DIR/torch.jsonl) and prints the tables with ratios.
+set -eu
+nabla=$1
+out=$2
+mkdir -p "$out"
+: > "$out/nabla.jsonl"
+run() { "$nabla" bench "$@" --json | tee -a "$out/nabla.jsonl"; }
+for t in 1 2; do run memcpy --threads $t; done
+for shape in "2048 32768" "512 50257" "8192 1000"; do
+    set -- $shape
+    run xent --n $1 --v $2 --threads 1 --impl all --repeat 10
+    run xent --n $1 --v $2 --threads 2 --impl fused --repeat 10
+done
+run xent --n 2048 --v 32768 --variant ignore25 --impl fused --repeat 10
+run xent --n 2048 --v 32768 --variant smooth01 --impl fused --repeat 10
+run xent --n 2048 --v 32768 --dtype f16 --impl fused --repeat 10
+for t in 1 2; do run train --threads $t --steps 300; done
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    echo "PyTorch: $(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
+    /usr/bin/python3 "$(dirname "$0")/../bench/torch_bench.py" --threads 1 | tee "$out/torch.jsonl"
+    /usr/bin/python3 "$(dirname "$0")/../bench/compare.py" "$out/nabla.jsonl" "$out/torch.jsonl"
+else
+    echo "(python3-torch not installed: no PyTorch comparison; apt-get install python3-torch)"
+    if [ -x /usr/bin/python3 ]; then
+        /usr/bin/python3 "$(dirname "$0")/../bench/compare.py" "$out/nabla.jsonl"
+    fi
+fi
