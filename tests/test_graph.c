@@ -244,6 +244,76 @@ static void test_arena_growth(void **state)
     nb_tensor_free(x);
 }
 
+/* Anomaly detection names the first op that turned finite values into NaN/inf. */
+static void test_anomaly_forward(void **state)
+{
+    (void)state;
+    double v[3] = {1, -2, 3};
+    nb_tensor *x = leaf(3, v);
+    nb_graph *g = nb_graph_new();
+    nb_graph_detect_anomaly(g, true);
+    nb_tensor *y = nb_log(g, nb_scale(g, x, 2.0)); /* node 0 scale, node 1 log of -4 */
+    assert_null(y);
+    assert_int_equal(nb_last_status(), NB_ERR_ANOMALY);
+    assert_non_null(strstr(nb_last_error(), "op 'log' (node 1)"));
+    assert_non_null(strstr(nb_last_error(), "element 1"));
+    assert_non_null(strstr(nb_last_error(), "nan"));
+    /* without detection the same graph computes NaN silently */
+    nb_graph_reset(g);
+    nb_graph_detect_anomaly(g, false);
+    y = nb_log(g, nb_scale(g, x, 2.0));
+    assert_non_null(y);
+    assert_true(isnan(nb_tensor_get(y, 1)));
+    /* a NaN arriving with the data is reported at the first op that reads it */
+    nb_graph_reset(g);
+    nb_graph_detect_anomaly(g, true);
+    ((double *)x->data)[2] = NAN;
+    assert_null(nb_tanh(g, x));
+    assert_non_null(strstr(nb_last_error(), "input 0 of op 'tanh' (node 0)"));
+    assert_non_null(strstr(nb_last_error(), "outside the graph"));
+    nb_graph_free(g);
+    nb_tensor_free(x);
+}
+
+static void test_anomaly_backward(void **state)
+{
+    (void)state;
+    double va[1] = {1e200}, vb[1] = {1e-200};
+    nb_tensor *a = leaf(1, va), *b = leaf(1, vb);
+    nb_graph *g = nb_graph_new();
+    nb_graph_detect_anomaly(g, true);
+    /* forward: a b = 1, times 1e300: finite. backward: dL/db = 1e300 a = inf */
+    nb_tensor *L = nb_sum(g, nb_scale(g, nb_mul(g, a, b), 1e300));
+    assert_non_null(L);
+    assert_int_equal(nb_backward(g, L, NULL), NB_ERR_ANOMALY);
+    assert_non_null(strstr(nb_last_error(), "op 'mul' (node 0)"));
+    assert_non_null(strstr(nb_last_error(), "gradient of its input 1"));
+    nb_graph_free(g);
+    nb_tensor_free(a);
+    nb_tensor_free(b);
+}
+
+/* padded rows with garbage are not anomalies for the fused loss (it never reads them) */
+static void test_anomaly_ignores_padding(void **state)
+{
+    (void)state;
+    double z[6] = {1, 2, 3, NAN, INFINITY, -INFINITY};
+    int64_t sz[2] = {2, 3}, sy[1] = {2};
+    nb_tensor *Z = nb_tensor_from_buffer(NB_F64, 2, sz, z);
+    nb_tensor_set_requires_grad(Z, true);
+    int32_t t[2] = {1, -100};
+    nb_tensor *T = nb_tensor_from_buffer(NB_I32, 1, sy, t);
+    nb_graph *g = nb_graph_new();
+    nb_graph_detect_anomaly(g, true);
+    nb_tensor *L = nb_cross_entropy(g, Z, T, NULL);
+    assert_non_null(L);
+    assert_int_equal(nb_backward(g, L, NULL), NB_OK);
+    assert_true(nb_tensor_grad_get(Z, 4) == 0.0);
+    nb_graph_free(g);
+    nb_tensor_free(Z);
+    nb_tensor_free(T);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +329,9 @@ int main(void)
         cmocka_unit_test(test_null_chain_keeps_first_error),
         cmocka_unit_test(test_steady_state_allocates_nothing),
         cmocka_unit_test(test_arena_growth),
+        cmocka_unit_test(test_anomaly_forward),
+        cmocka_unit_test(test_anomaly_backward),
+        cmocka_unit_test(test_anomaly_ignores_padding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

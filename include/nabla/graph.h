@@ -39,6 +39,15 @@ void nb_graph_reset(nb_graph *g);
 bool nb_graph_set_grad_enabled(nb_graph *g, bool enabled);
 bool nb_graph_grad_enabled(const nb_graph *g);
 
+/* Anomaly detection (default off). When on, every op's output is checked for NaN and infinity
+ * as it is computed, and every gradient an op's backward writes is checked too. The first op
+ * that turns finite inputs into a non-finite value makes the op (or nb_backward) fail with
+ * NB_ERR_ANOMALY and a message naming the op, its node index, the input or output, the element
+ * and the value; a non-finite value arriving from outside the graph is reported at the first op
+ * that reads it. Costs one pass over each tensor. */
+void nb_graph_detect_anomaly(nb_graph *g, bool on);
+bool nb_graph_anomaly_detection(const nb_graph *g);
+
 /* Number of nodes on the tape, and the generation counter (incremented by every reset). */
 int nb_graph_size(const nb_graph *g);
 uint64_t nb_graph_generation(const nb_graph *g);

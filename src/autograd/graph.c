@@ -9,6 +9,7 @@
  *     previous step) is recognised by its generation.
  *   - nodes: one growing array, kept across resets.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ struct nb_graph {
     uint64_t generation;
     bool grad_enabled;
     bool backward_done;
+    bool detect_anomaly;
 };
 
 nb_graph *nb_graph_new(void)
@@ -114,6 +116,65 @@ bool nb_graph_set_grad_enabled(nb_graph *g, bool enabled)
 }
 
 bool nb_graph_grad_enabled(const nb_graph *g) { return g && g->grad_enabled; }
+
+void nb_graph_detect_anomaly(nb_graph *g, bool on)
+{
+    if (g)
+        g->detect_anomaly = on;
+}
+
+bool nb_graph_anomaly_detection(const nb_graph *g) { return g && g->detect_anomaly; }
+
+/* index of the first non-finite element of a float buffer of dtype t (-1 if none) */
+static int64_t first_nonfinite(nb_dtype t, const void *buf, int64_t n, double *v)
+{
+    if (!buf || !nb_dtype_is_float(t))
+        return -1;
+    for (int64_t i = 0; i < n; i++) {
+        double x = t == NB_F64   ? ((const double *)buf)[i]
+                   : t == NB_F32 ? (double)((const float *)buf)[i]
+                   : t == NB_F16 ? (double)nb_f16_to_f32(((const uint16_t *)buf)[i])
+                                 : (double)nb_bf16_to_f32(((const uint16_t *)buf)[i]);
+        if (!isfinite(x)) {
+            *v = x;
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* forward check: out of op `name` (future node index `idx`) given its inputs */
+static nb_status check_forward(const char *name, int idx, const nb_tensor *out,
+                               nb_tensor *const *in, int n_in)
+{
+    double v;
+    /* the fused loss never reads padded rows, so garbage there is not an anomaly: its output
+     * is checked below like any other */
+    bool skip_inputs = strncmp(name, "cross_entropy", 13) == 0;
+    for (int i = 0; i < n_in && !skip_inputs; i++) {
+        if (!in[i])
+            continue;
+        int64_t k = first_nonfinite(in[i]->dtype, in[i]->data, in[i]->numel, &v);
+        if (k >= 0)
+            return nb_error(NB_ERR_ANOMALY,
+                            "anomaly: input %d of op '%s' (node %d) holds %g at element %lld; it "
+                            "came from %s",
+                            i, name, idx, v, (long long)k,
+                            in[i]->node < 0 ? "outside the graph (data or parameters)"
+                                            : "an earlier op that was not checked");
+    }
+    int64_t k = first_nonfinite(out->dtype, out->data, out->numel, &v);
+    if (k >= 0) {
+        char extra[128] = "";
+        if (n_in >= 1 && in[0] && k < in[0]->numel)
+            snprintf(extra, sizeof extra, " (input 0 there: %g)", nb_tensor_get(in[0], k));
+        return nb_error(NB_ERR_ANOMALY,
+                        "anomaly: op '%s' (node %d) produced %g in its output at element %lld from "
+                        "finite inputs%s",
+                        name, idx, v, (long long)k, extra);
+    }
+    return NB_OK;
+}
 int nb_graph_size(const nb_graph *g) { return g ? g->n_nodes : 0; }
 uint64_t nb_graph_generation(const nb_graph *g) { return g ? g->generation : 0; }
 uint64_t nb_graph_arena_allocations(const nb_graph *g) { return g ? g->n_system_allocs : 0; }
@@ -275,6 +336,11 @@ nb_status nb_graph_record(nb_graph *g, const nb_opdef *op, nb_tensor *out, nb_te
                           int n_in, nb_node **node)
 {
     *node = NULL;
+    if (g->detect_anomaly) {
+        nb_status s = check_forward(op->name, g->n_nodes, out, in, n_in);
+        if (s != NB_OK)
+            return s;
+    }
     if (!g->grad_enabled)
         return NB_OK;
     bool any = false;
@@ -388,6 +454,27 @@ nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
         s = n->op->backward(g, n);
         if (s != NB_OK)
             return s;
+        if (g->detect_anomaly) {
+            double gv = 0.0;
+            int64_t k = first_nonfinite(n->out->dtype == NB_F64 ? NB_F64 : NB_F32, n->out->grad,
+                                        n->out->numel, &gv);
+            if (k >= 0)
+                return nb_error(NB_ERR_ANOMALY,
+                                "anomaly in backward: the gradient reaching op '%s' (node %d) "
+                                "holds %g at output element %lld",
+                                n->op->name, i, gv, (long long)k);
+            for (int j = 0; j < n->n_in; j++) {
+                nb_tensor *x = n->in[j];
+                if (!x || !x->grad)
+                    continue;
+                k = first_nonfinite(nb_dtype_compute(x->dtype), x->grad, x->numel, &gv);
+                if (k >= 0)
+                    return nb_error(NB_ERR_ANOMALY,
+                                    "anomaly in backward: op '%s' (node %d) wrote %g into the "
+                                    "gradient of its input %d at element %lld (input value %g)",
+                                    n->op->name, i, gv, j, (long long)k, nb_tensor_get(x, k));
+            }
+        }
     }
     return NB_OK;
 }

@@ -40,6 +40,7 @@ const char *nb_status_name(nb_status s)
     case NB_ERR_FORMAT: return "bad file format";
     case NB_ERR_STALE: return "stale tensor";
     case NB_ERR_STATE: return "invalid state";
+    case NB_ERR_ANOMALY: return "non-finite value";
     }
     return "unknown status";
 }
