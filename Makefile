@@ -12,7 +12,7 @@ JOBS     ?= 2
 PREFIX   ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test sanitize bench install clean format
+.PHONY: all deps build run test sanitize bench install clean format fuzz fuzz-ci
 
 all: build
 
@@ -49,6 +49,17 @@ bench: build
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# libFuzzer harnesses for the readers (fuzz/, clang), in build-fuzz/: each for FUZZ_SECONDS;
+# fuzz-ci is the short run CI does. A crash fails the target and names the saved input.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@sh scripts/install-deps.sh build fuzz
+	sh scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-ci:
+	@sh scripts/install-deps.sh build fuzz
+	sh scripts/fuzz.sh 30
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

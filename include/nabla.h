@@ -29,5 +29,6 @@
 #include "nabla/checkpoint.h"
 #include "nabla/npy.h"
 #include "nabla/data.h"
+#include "nabla/seqdata.h"
 
 #endif

@@ -3,7 +3,8 @@
 #
 # Groups: build (compiler, CMake, OpenBLAS, cmocka, zlib, cJSON), plot (PLplot + its cairo PNG
 #         driver, for `nabla plot` and `train --plot`), data (Fashion-MNIST),
-#         sanitize (clang's sanitizer runtime, valgrind), python (only for regenerating golden data).
+#         sanitize (clang's sanitizer runtime, valgrind), fuzz (clang + its libFuzzer runtime, for
+#         `make fuzz`), python (only for regenerating golden data).
 # As root: installs what is missing with apt-get (running `apt-get update` first when needed).
 # Otherwise: prints the exact apt-get line and exits 1. Optional groups (data) never fail.
 set -eu
@@ -14,6 +15,7 @@ pkgs_for() {
     plot) echo "libplplot-dev plplot-driver-cairo" ;;
     data) echo "dataset-fashion-mnist" ;;
     sanitize) echo "valgrind" ;;
+    fuzz) echo "clang libclang-rt-14-dev" ;;
     python) echo "python3-torch python3-scipy python3-numpy" ;;
     *) echo "install-deps.sh: unknown group '$1'" >&2; exit 2 ;;
     esac

@@ -693,6 +693,8 @@ static void test_header_rejects(void **state)
         {"{" E("a", "I8", "[1]", 0, 1) "}", 1, "unsupported dtype 'I8'"},
         {"{\"a\":{\"dtype\":4,\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
          "tensor 'a': dtype is a number, not a string"},
+        {"{\"a\":{\"dtype\":true,\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+         "tensor 'a': dtype is a boolean, not a string"},
         {"{\"a\\u0001b\":{\"dtype\":\"X\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
          "tensor 'a?b': unsupported dtype 'X'"},
         /* shape */
@@ -803,6 +805,19 @@ static void test_header_extremes(void **state)
     img = make_image(hb, NULL, 1, &len);
     assert_parse_fails(img, len, NB_ERR_FORMAT, "nnnnnnnn...': unsupported dtype 'Q'");
     assert_true(strlen(nb_last_error()) < 300);
+    free(img);
+    free(hb);
+
+    /* a long name of two-byte characters is cut between characters, not inside one */
+    char wide[601];
+    for (int i = 0; i < 300; i++)
+        memcpy(wide + 2 * i, "\xc3\xa9", 2);
+    wide[600] = '\0';
+    hb = malloc(800);
+    assert_non_null(hb);
+    snprintf(hb, 800, "{\"x%s\":{\"dtype\":\"Q\",\"shape\":[],\"data_offsets\":[0,1]}}", wide);
+    img = make_image(hb, NULL, 1, &len);
+    assert_parse_fails(img, len, NB_ERR_FORMAT, "\xc3\xa9...': unsupported dtype 'Q'");
     free(img);
     free(hb);
 
@@ -977,6 +992,20 @@ static void test_save_overwrites(void **state)
     assert_null(nb_safetensors_get(st, "a"));
     assert_same_tensor(nb_safetensors_get(st, "b"), b);
     nb_safetensors_free(st);
+
+    /* a path without a directory part is written to the current directory */
+    char cwd[512];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(tmp_dir), 0);
+    nb_status s = nb_safetensors_save("rel.safetensors", (nb_named_tensor[]){{"a", a}}, 1, NULL);
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(s, NB_OK);
+    tmp_path(p, sizeof p, "rel.safetensors");
+    st = nb_safetensors_load(p);
+    assert_non_null(st);
+    assert_same_tensor(nb_safetensors_get(st, "a"), a);
+    nb_safetensors_free(st);
+    assert_int_equal(count_entries(tmp_dir), 2);
     nb_tensor_free(a);
     nb_tensor_free(b);
 }
@@ -1009,6 +1038,8 @@ static void test_save_failures_leave_nothing(void **state)
     bad_numel.numel = 4;
     nb_tensor no_data = *a;
     no_data.data = NULL;
+    nb_tensor negative = *a;
+    negative.shape[0] = -3;
     const char *meta_no_value[] = {"k", NULL};
     const char *meta_dup[] = {"k", "1", "k", "2", NULL};
     const char *meta_bad_utf8[] = {"k", "\xff", NULL};
@@ -1031,6 +1062,7 @@ static void test_save_failures_leave_nothing(void **state)
         {"bad UTF-8 meta", NB_ERR_ARG, "metadata 'k': the value is not valid UTF-8"},
         {"negative count", NB_ERR_ARG, "tensor count -1 is negative"},
         {"NULL tensors", NB_ERR_ARG, "tensors is NULL but the count is 2"},
+        {"negative dim", NB_ERR_SHAPE, "tensor 'a': dimension 0 has negative size -3"},
         {"target is a directory", NB_ERR_IO, "renaming the temporary file onto the target"},
     };
     enum { NCASE = sizeof expect / sizeof expect[0] };
@@ -1054,9 +1086,10 @@ static void test_save_failures_leave_nothing(void **state)
         case 11: meta = meta_bad_utf8; break;
         case 12: n = -1; break;
         case 13: n = 2; break;
-        case 14: target = dir_path; break;
+        case 14: nt[0].tensor = &negative; break;
+        case 15: target = dir_path; break;
         }
-        if (c == 14) { /* rename onto a directory fails after the data is written */
+        if (c == 15) { /* rename onto a directory fails after the data is written */
             tmp_path(dir_path, sizeof dir_path, "a_dir");
             assert_int_equal(mkdir(dir_path, 0700), 0);
         }
@@ -1072,7 +1105,7 @@ static void test_save_failures_leave_nothing(void **state)
         assert_int_equal(after_len, before_len);
         assert_memory_equal(after, before, before_len);
         free(after);
-        assert_int_equal(count_entries(tmp_dir), c == 14 ? 2 : 1);
+        assert_int_equal(count_entries(tmp_dir), c == 15 ? 2 : 1);
     }
     assert_int_equal(rmdir(dir_path), 0);
     assert_int_equal(nb_safetensors_save(NULL, NULL, 0, NULL), NB_ERR_ARG);

@@ -30,6 +30,16 @@ typedef struct nb_model_info {
 nb_status nb_model_save(const char *path, const nb_mlp *m, const nb_model_info *info,
                         const nb_optim *optim);
 
+/* As nb_model_save, plus up to NB_CHECKPOINT_MAX_EXTRA extra metadata pairs (key, value, ...,
+ * NULL) such as a training run's position for exact resume. */
+#define NB_CHECKPOINT_MAX_EXTRA 24
+nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_info *info,
+                           const nb_optim *optim, const char *const *extra);
+
+/* Loads weights into an existing model of the same architecture (and, if optim is non-NULL,
+ * the optimiser state and step count). Nothing is changed unless everything fits. */
+nb_status nb_model_load_into(const char *path, nb_mlp *m, nb_model_info *info, nb_optim *optim);
+
 /* Loads the model (a new nb_mlp in eval mode, f32) and its info. If optim is non-NULL and the
  * file holds optimiser state of the same kind and shapes, it is restored into it. */
 nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim);

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include "nabla.h"
+
 int nb_cmd_gradcheck(int argc, char **argv);
 int nb_cmd_xent(int argc, char **argv);
 int nb_cmd_demo(int argc, char **argv);
@@ -13,6 +15,7 @@ int nb_cmd_eval(int argc, char **argv);
 int nb_cmd_predict(int argc, char **argv);
 int nb_cmd_plot(int argc, char **argv);
 int nb_cmd_bench(int argc, char **argv);
+int nb_cmd_diff(int argc, char **argv);
 
 #include <stdint.h>
 struct nb_dataset;
@@ -21,6 +24,10 @@ bool nb_cli_mnist_present(const char *dir);
 /* Loads --data SPEC into train and test (test may be NULL); returns an exit status (0 = ok). */
 int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
                      double val_frac, struct nb_dataset *train, struct nb_dataset *test, bool quiet);
+/* Loss sum (sum reduction) and correct count of m over ds in batches of 1000, no gradient;
+ * confusion (K x K, may be NULL) counts [true][predicted]. */
+nb_status nb_cli_evaluate(nb_graph *g, nb_mlp *m, const nb_dataset *ds, double *loss_sum,
+                          int64_t *correct, int64_t *confusion);
 /* Writes a PNG of loss and accuracy curves from a metrics .jsonl file; 0 = ok. */
 int nb_cli_plot_metrics(const char *metrics_path, const char *png_path);
 

@@ -7,14 +7,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <errno.h>
+
 #include "cli.h"
+#include "dist.h"
 #include "nabla.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: nabla train [options]\n"
-            "  --data SPEC          fashion-mnist | mnist | spirals | FILE.csv | X.npy,y.npy\n"
+            "  --data SPEC          fashion-mnist | mnist | spirals | seq-toy | FILE.csv | X.npy,y.npy\n"
             "                       (default: Fashion-MNIST, or spirals when it is not installed)\n"
             "  --data-dir DIR       where the IDX files are (default %s)\n"
             "  --val-frac F         validation fraction for CSV/.npy data (default 0.1)\n"
@@ -38,7 +41,13 @@ static void usage(FILE *f)
             "  --save MODEL.safetensors   checkpoint after every epoch (atomic)\n"
             "  --metrics FILE.jsonl one JSON object per epoch\n"
             "  --plot FILE.png      loss and accuracy curves (needs --metrics or writes its own)\n"
-            "  --quiet              no per-epoch output\n",
+            "  --accum K            split each batch into K micro-batches (gradient\n"
+            "                       accumulation; same gradient as the whole batch)\n"
+            "  --save-every N       also checkpoint every N optimiser steps (with --save)\n"
+            "  --resume CKPT        continue a run from its checkpoint, bit for bit (same options)\n"
+            "  --detect-anomaly     stop at the first op that makes a NaN/inf, naming it\n"
+            "  --quiet              no per-epoch output\n"
+            "Under mpirun -np P, each rank takes 1/P of every global batch (data parallel).\n",
             nb_cli_default_data_dir());
 }
 
@@ -64,50 +73,6 @@ static int parse_sizes(const char *s, int64_t *out, int max)
     return n;
 }
 
-/* Loss sum and correct count of m over ds, in batches, no gradient. */
-static nb_status evaluate(nb_graph *g, nb_mlp *m, const nb_dataset *ds, double *loss_sum,
-                          int64_t *correct, int64_t *confusion)
-{
-    int64_t N = ds->X->shape[0], D = ds->X->shape[1], K = ds->n_classes, B = 1000;
-    bool was = m->training;
-    nb_mlp_set_training(m, false);
-    bool prev = nb_graph_set_grad_enabled(g, false);
-    *loss_sum = 0;
-    *correct = 0;
-    nb_status s = NB_OK;
-    nb_xent_opts o = nb_xent_defaults();
-    o.reduction = NB_REDUCTION_SUM;
-    for (int64_t r0 = 0; r0 < N && s == NB_OK; r0 += B) {
-        int64_t n = N - r0 < B ? N - r0 : B, sx[2] = {n, D}, sy[1] = {n};
-        nb_tensor xv, yv;
-        nb_tensor_view(&xv, NB_F32, 2, sx, (float *)ds->X->data + r0 * D);
-        nb_tensor_view(&yv, NB_I32, 1, sy, (int32_t *)ds->y->data + r0);
-        nb_graph_reset(g);
-        nb_tensor *logits = nb_mlp_forward(g, m, &xv);
-        nb_tensor *L = nb_cross_entropy(g, logits, &yv, &o);
-        if (!L) {
-            s = nb_last_status();
-            break;
-        }
-        *loss_sum += nb_tensor_get(L, 0);
-        const float *lv = logits->data;
-        for (int64_t i = 0; i < n; i++) {
-            int64_t best = 0;
-            for (int64_t c = 1; c < K; c++)
-                if (lv[i * K + c] > lv[i * K + best])
-                    best = c;
-            int32_t y = ((int32_t *)yv.data)[i];
-            *correct += best == y;
-            if (confusion)
-                confusion[y * K + best]++;
-        }
-    }
-    nb_graph_reset(g);
-    nb_graph_set_grad_enabled(g, prev);
-    nb_mlp_set_training(m, was);
-    return s;
-}
-
 static void progress(int epoch, int epochs, int64_t b, int64_t nb, double t0, double loss)
 {
     double el = now() - t0, rate = el > 0 ? (double)b / el : 0;
@@ -122,220 +87,496 @@ static void progress(int epoch, int epochs, int64_t b, int64_t nb, double t0, do
     fflush(stderr);
 }
 
-int nb_cmd_train(int argc, char **argv)
+/* ---- the training run ---- */
+
+typedef struct cfg {
+    const char *data, *dir, *save, *metrics, *plot, *hidden, *resume;
+    nb_activation act;
+    nb_init init;
+    nb_optim_kind okind;
+    nb_sched_kind skind;
+    long long epochs, batch, warmup, seed, threads, save_every, accum;
+    double lr, wd, momentum, smoothing, clip, dropout, val;
+    bool nesterov, quiet, anomaly;
+} cfg;
+
+/* what a checkpoint must hold, beyond weights and optimiser, to continue bit for bit */
+typedef struct run_state {
+    long long epoch; /* the epoch in progress (1-based) */
+    double loss_sum, weight_sum, correct;
+} run_state;
+
+static void config_string(const cfg *c, const nb_optim_config *oc, char *buf, size_t len)
 {
-    const char *data = "auto", *dir = NULL, *save = NULL, *metrics = NULL, *plot = NULL;
-    const char *hidden = "256,128";
-    nb_activation act = NB_ACT_RELU;
-    nb_init init = NB_INIT_DEFAULT;
-    nb_optim_kind okind = NB_OPTIM_ADAMW;
-    nb_sched_kind skind = NB_SCHED_COSINE;
-    long long epochs = 10, batch = 128, warmup = 200, seed = 1, threads = 1;
-    double lr = -1, wd = -1, momentum = -1, smoothing = 0.1, clip = 0, dropout = 0, val = 0.1;
-    bool nesterov = false, quiet = false;
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i];
-        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(k, "--nesterov")) {
-            nesterov = true;
-            continue;
-        }
-        if (!strcmp(k, "--quiet")) {
-            quiet = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "nabla train: unknown option or missing value: '%s'\n", k);
-            return 2;
-        }
-        const char *v = argv[++i];
-        bool ok = true;
-        if (!strcmp(k, "--data"))
-            data = v;
-        else if (!strcmp(k, "--data-dir"))
-            dir = v;
-        else if (!strcmp(k, "--save"))
-            save = v;
-        else if (!strcmp(k, "--metrics"))
-            metrics = v;
-        else if (!strcmp(k, "--plot"))
-            plot = v;
-        else if (!strcmp(k, "--hidden"))
-            hidden = v;
-        else if (!strcmp(k, "--activation"))
-            ok = nb_activation_parse(v, &act);
-        else if (!strcmp(k, "--init"))
-            ok = nb_init_parse(v, &init);
-        else if (!strcmp(k, "--optim"))
-            ok = nb_optim_kind_parse(v, &okind);
-        else if (!strcmp(k, "--schedule"))
-            ok = nb_sched_kind_parse(v, &skind);
-        else if (!strcmp(k, "--epochs"))
-            ok = nb_cli_parse_int("train", k, v, &epochs) && epochs >= 1 && epochs <= 100000;
-        else if (!strcmp(k, "--batch"))
-            ok = nb_cli_parse_int("train", k, v, &batch) && batch >= 1 && batch <= 1000000;
-        else if (!strcmp(k, "--warmup"))
-            ok = nb_cli_parse_int("train", k, v, &warmup) && warmup >= 0;
-        else if (!strcmp(k, "--seed"))
-            ok = nb_cli_parse_int("train", k, v, &seed);
-        else if (!strcmp(k, "--threads"))
-            ok = nb_cli_parse_int("train", k, v, &threads) && threads >= 1 && threads <= 256;
-        else if (!strcmp(k, "--lr"))
-            ok = nb_cli_parse_double("train", k, v, &lr) && lr > 0 && isfinite(lr);
-        else if (!strcmp(k, "--weight-decay"))
-            ok = nb_cli_parse_double("train", k, v, &wd) && wd >= 0 && isfinite(wd);
-        else if (!strcmp(k, "--momentum"))
-            ok = nb_cli_parse_double("train", k, v, &momentum) && momentum >= 0 && momentum < 1;
-        else if (!strcmp(k, "--label-smoothing"))
-            ok = nb_cli_parse_double("train", k, v, &smoothing) && smoothing >= 0 && smoothing < 1;
-        else if (!strcmp(k, "--clip-norm"))
-            ok = nb_cli_parse_double("train", k, v, &clip) && clip > 0 && isfinite(clip);
-        else if (!strcmp(k, "--dropout"))
-            ok = nb_cli_parse_double("train", k, v, &dropout) && dropout >= 0 && dropout < 1;
-        else if (!strcmp(k, "--val-frac"))
-            ok = nb_cli_parse_double("train", k, v, &val) && val > 0 && val < 1;
+    snprintf(buf, len,
+             "data=%s hidden=%s act=%s init=%d optim=%s lr=%.17g wd=%.17g momentum=%.17g "
+             "nesterov=%d schedule=%d warmup=%lld epochs=%lld batch=%lld accum=%lld "
+             "smoothing=%.17g clip=%.17g dropout=%.17g seed=%lld val=%.17g",
+             c->data, c->hidden, nb_activation_name(c->act), (int)c->init,
+             nb_optim_kind_name(c->okind), oc->lr, oc->weight_decay, oc->momentum, oc->nesterov,
+             (int)c->skind, c->warmup, c->epochs, c->batch, c->accum, c->smoothing, c->clip,
+             c->dropout, c->seed, c->val);
+}
+
+static void rng_string(const nb_rng *r, char *buf, size_t len)
+{
+    snprintf(buf, len, "%016llx,%016llx,%016llx,%016llx", (unsigned long long)r->s[0],
+             (unsigned long long)r->s[1], (unsigned long long)r->s[2], (unsigned long long)r->s[3]);
+}
+
+static bool rng_parse(const char *s, nb_rng *r)
+{
+    unsigned long long v[4];
+    char tail;
+    if (!s || sscanf(s, "%llx,%llx,%llx,%llx%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4)
+        return false;
+    for (int i = 0; i < 4; i++)
+        r->s[i] = v[i];
+    r->has_spare = false;
+    r->spare = 0.0;
+    return true;
+}
+
+/* Saves weights, optimiser and the run's position. */
+static nb_status save_checkpoint(const char *path, const nb_mlp *m, const nb_model_info *info,
+                                 const nb_optim *opt, const nb_batcher *bt, const run_state *rs,
+                                 const char *config)
+{
+    char v[8][128];
+    snprintf(v[0], 128, "%lld", rs->epoch);
+    snprintf(v[1], 128, "%lld", (long long)bt->epoch);
+    snprintf(v[2], 128, "%lld", (long long)bt->pos);
+    rng_string(&bt->rng, v[3], 128);
+    rng_string(&m->rng, v[4], 128);
+    snprintf(v[5], 128, "%.17g", rs->loss_sum);
+    snprintf(v[6], 128, "%.17g", rs->weight_sum);
+    snprintf(v[7], 128, "%.17g", rs->correct);
+    const char *extra[] = {"run_epoch",       v[0], "run_batcher_epoch", v[1], "run_batcher_pos",
+                           v[2],              "run_batcher_rng", v[3], "run_dropout_rng",
+                           v[4],              "run_loss_sum",    v[5], "run_weight_sum",
+                           v[6],              "run_correct",     v[7], "run_config",
+                           config,            NULL};
+    return nb_model_save_ex(path, m, info, opt, extra);
+}
+
+static bool meta_ll(const nb_safetensors *st, const char *key, long long *out)
+{
+    const char *s = nb_safetensors_meta(st, key);
+    char *end;
+    if (!s)
+        return false;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool meta_d(const nb_safetensors *st, const char *key, double *out)
+{
+    const char *s = nb_safetensors_meta(st, key);
+    char *end;
+    if (!s)
+        return false;
+    double v = strtod(s, &end);
+    if (end == s || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Restores a run from a checkpoint made by save_checkpoint with the same configuration. */
+static int resume_run(const char *path, const char *config, nb_mlp *m, nb_optim *opt,
+                      nb_batcher *bt, run_state *rs)
+{
+    nb_safetensors *st = nb_safetensors_load(path);
+    if (!st) {
+        fprintf(stderr, "nabla train: --resume %s: %s\n", path, nb_last_error());
+        return 1;
+    }
+    const char *saved = nb_safetensors_meta(st, "run_config");
+    long long be, bp;
+    nb_rng brng, drng;
+    int rc = 1;
+    if (!saved) {
+        fprintf(stderr, "nabla train: --resume %s: not a training checkpoint (no run state; it "
+                        "was not written by nabla train --save)\n",
+                path);
+    } else if (strcmp(saved, config)) {
+        fprintf(stderr,
+                "nabla train: --resume %s: the checkpoint was made with other options; resume "
+                "with the same ones.\n  checkpoint: %s\n  now:        %s\n",
+                path, saved, config);
+    } else if (!meta_ll(st, "run_epoch", &rs->epoch) || !meta_ll(st, "run_batcher_epoch", &be) ||
+               !meta_ll(st, "run_batcher_pos", &bp) ||
+               !rng_parse(nb_safetensors_meta(st, "run_batcher_rng"), &brng) ||
+               !rng_parse(nb_safetensors_meta(st, "run_dropout_rng"), &drng) ||
+               !meta_d(st, "run_loss_sum", &rs->loss_sum) ||
+               !meta_d(st, "run_weight_sum", &rs->weight_sum) ||
+               !meta_d(st, "run_correct", &rs->correct)) {
+        fprintf(stderr, "nabla train: --resume %s: the run state in its metadata is incomplete\n",
+                path);
+    } else {
+        nb_model_info info;
+        if (nb_model_load_into(path, m, &info, opt) != NB_OK ||
+            nb_batcher_seek(bt, be, bp, &brng) != NB_OK)
+            fprintf(stderr, "nabla train: --resume %s: %s\n", path, nb_last_error());
         else {
-            fprintf(stderr, "nabla train: unknown option '%s'\n", k);
-            usage(stderr);
-            return 2;
-        }
-        if (!ok) {
-            fprintf(stderr, "nabla train: bad value for %s: '%s' (see nabla train --help)\n", k, v);
-            return 2;
+            m->rng = drng;
+            rc = 0;
         }
     }
+    nb_safetensors_free(st);
+    return rc;
+}
+
+/* On resume, keep only the metrics lines of epochs before `first` (a run killed after writing
+ * an epoch's line but before its checkpoint would otherwise repeat it). */
+static int trim_metrics(const char *path, long long first)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0; /* nothing yet */
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *o = fopen(tmp, "w");
+    if (!o) {
+        fclose(f);
+        fprintf(stderr, "nabla train: cannot rewrite --metrics %s\n", path);
+        return 1;
+    }
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        long long e;
+        if (sscanf(line, "{\"epoch\": %lld", &e) == 1 && e < first)
+            fputs(line, o);
+    }
+    fclose(f);
+    if (fclose(o) != 0 || rename(tmp, path) != 0) {
+        remove(tmp);
+        fprintf(stderr, "nabla train: cannot rewrite --metrics %s\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+/* Can a file be created next to path? Checked before training so a bad --save fails at once. */
+static bool writable_dir(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.probe.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return false;
+    fclose(f);
+    remove(tmp);
+    return true;
+}
+
+/* Sequence data (seq-toy) rides on the ordinary batcher: the data set's rows are whole
+ * sequences (features [T * F]) and its "label" is the sequence's index, through which the
+ * per-token targets [T] are fetched. */
+typedef struct seqset {
+    nb_tensor *Y; /* i32 [n_seq, T] */
+    int64_t T, F, V;
+} seqset;
+
+static int load_seq_toy(uint64_t seed, nb_dataset *tr, nb_dataset *te, seqset *sq)
+{
+    const int64_t T = 12, V = 8, n_train = 6000, n_test = 1000;
+    nb_tensor *X = NULL, *Y = NULL, *Xt = NULL, *Yt = NULL, *ids = NULL, *Xf = NULL, *yf = NULL;
+    int rc = 1;
+    if (nb_seq_toy(n_train, T, V, seed, &X, &Y) != NB_OK ||
+        nb_seq_toy(n_test, T, V, seed + 7919, &Xt, &Yt) != NB_OK)
+        goto out;
+    int64_t sx[2] = {n_train, T * 2 * V}, si[1] = {n_train};
+    ids = nb_tensor_empty(NB_I32, 1, si);
+    if (!ids)
+        goto out;
+    for (int64_t i = 0; i < n_train; i++)
+        ((int32_t *)ids->data)[i] = (int32_t)i;
+    nb_tensor Xv;
+    nb_tensor_view(&Xv, NB_F32, 2, sx, X->data);
+    if (nb_dataset_from_tensors(&Xv, ids, n_train, tr) != NB_OK)
+        goto out;
+    /* the test set: every real token of the test sequences, as plain classification rows */
+    int64_t ntok = 0;
+    for (int64_t i = 0; i < Yt->numel; i++)
+        ntok += ((int32_t *)Yt->data)[i] >= 0;
+    int64_t sf[2] = {ntok, 2 * V}, sl[1] = {ntok};
+    Xf = nb_tensor_empty(NB_F32, 2, sf);
+    yf = nb_tensor_empty(NB_I32, 1, sl);
+    if (!Xf || !yf)
+        goto out;
+    for (int64_t i = 0, k = 0; i < Yt->numel; i++)
+        if (((int32_t *)Yt->data)[i] >= 0) {
+            memcpy((float *)Xf->data + k * 2 * V, (float *)Xt->data + i * 2 * V,
+                   sizeof(float) * (size_t)(2 * V));
+            ((int32_t *)yf->data)[k++] = ((int32_t *)Yt->data)[i];
+        }
+    if (nb_dataset_from_tensors(Xf, yf, V, te) != NB_OK)
+        goto out;
+    snprintf(tr->name, sizeof tr->name, "seq-toy");
+    snprintf(te->name, sizeof te->name, "seq-toy");
+    sq->Y = Y;
+    Y = NULL;
+    sq->T = T;
+    sq->F = 2 * V;
+    sq->V = V;
+    rc = 0;
+out:
+    if (rc)
+        fprintf(stderr, "nabla train: seq-toy: %s\n", nb_last_error());
+    nb_tensor_free(X);
+    nb_tensor_free(Y);
+    nb_tensor_free(Xt);
+    nb_tensor_free(Yt);
+    nb_tensor_free(ids);
+    nb_tensor_free(Xf);
+    nb_tensor_free(yf);
+    return rc;
+}
+
+/* argmax hits of logits [n, K] against targets (negative = padding, not counted) */
+static int64_t count_correct(const nb_tensor *logits, const int32_t *y, int64_t n)
+{
+    int64_t K = logits->shape[logits->ndim - 1], hits = 0;
+    const float *lg = logits->data;
+    for (int64_t i = 0; i < n; i++) {
+        if (y[i] < 0)
+            continue;
+        int64_t best = 0;
+        for (int64_t c = 1; c < K; c++)
+            if (lg[i * K + c] > lg[i * K + best])
+                best = c;
+        hits += best == y[i];
+    }
+    return hits;
+}
+
+static int train_run(cfg *c)
+{
+    nb_dist dist;
+    int dargc = 0;
+    char **dargv = NULL;
+    nb_dist_init(&dargc, &dargv, &dist);
+    bool lead = dist.rank == 0, quiet = c->quiet || !lead;
     int64_t sizes[NB_MLP_MAX_LAYERS + 1];
-    int nh = parse_sizes(hidden, sizes + 1, NB_MLP_MAX_LAYERS - 1);
+    int nh = parse_sizes(c->hidden, sizes + 1, NB_MLP_MAX_LAYERS - 1);
     if (nh < 0) {
-        fprintf(stderr, "nabla train: --hidden '%s': expected sizes like 256,128\n", hidden);
+        fprintf(stderr, "nabla train: --hidden '%s': expected sizes like 256,128\n", c->hidden);
+        nb_dist_finalize(&dist);
         return 2;
     }
-    nb_set_num_threads((int)threads);
-
+    if (c->save && lead && !writable_dir(c->save)) {
+        fprintf(stderr, "nabla train: --save %s: cannot create files there (%s)\n", c->save,
+                strerror(errno));
+        nb_dist_finalize(&dist);
+        return 1;
+    }
+    nb_set_num_threads((int)c->threads);
+    bool seq = !strcmp(c->data, "seq-toy");
+    seqset sq = {NULL, 1, 0, 0};
     nb_dataset tr, te;
-    int rc = nb_cli_load_data("train", data, dir, (uint64_t)seed, val, &tr, &te, quiet);
-    if (rc)
+    memset(&tr, 0, sizeof tr);
+    memset(&te, 0, sizeof te);
+    int rc = seq ? load_seq_toy((uint64_t)c->seed, &tr, &te, &sq)
+                 : nb_cli_load_data("train", c->data, c->dir, (uint64_t)c->seed, c->val, &tr, &te,
+                                    quiet);
+    if (rc) {
+        nb_dist_finalize(&dist);
         return rc;
-    sizes[0] = tr.X->shape[1];
-    sizes[nh + 1] = tr.n_classes > te.n_classes ? tr.n_classes : te.n_classes;
-    nb_mlp *m = nb_mlp_new(sizes, nh + 2, act, init, dropout, NB_F32, (uint64_t)seed);
+    }
+    int64_t F = seq ? sq.F : tr.X->shape[1], T = sq.T; /* features per token, tokens per row */
+    sizes[0] = F;
+    sizes[nh + 1] = seq ? sq.V : (tr.n_classes > te.n_classes ? tr.n_classes : te.n_classes);
+    nb_mlp *m = nb_mlp_new(sizes, nh + 2, c->act, c->init, c->dropout, NB_F32, (uint64_t)c->seed);
     nb_tensor *params[2 * NB_MLP_MAX_LAYERS];
-    int np = nb_mlp_param_count(m);
+    int np = m ? nb_mlp_param_count(m) : 0;
     for (int i = 0; i < np; i++)
         params[i] = nb_mlp_param(m, i, NULL, 0);
-    nb_optim_config oc = nb_optim_defaults(okind);
-    if (okind == NB_OPTIM_ADAMW)
+    nb_optim_config oc = nb_optim_defaults(c->okind);
+    oc.lr = c->okind == NB_OPTIM_SGD ? 0.05 : 2e-3;
+    if (c->okind == NB_OPTIM_ADAMW)
         oc.weight_decay = 1e-4;
-    if (okind == NB_OPTIM_SGD)
-        oc.momentum = 0.9, oc.lr = 0.05;
-    if (okind != NB_OPTIM_SGD)
-        oc.lr = 2e-3;
-    if (lr > 0)
-        oc.lr = lr;
-    if (wd >= 0)
-        oc.weight_decay = wd;
-    if (momentum >= 0)
-        oc.momentum = momentum;
-    oc.nesterov = nesterov;
+    if (c->okind == NB_OPTIM_SGD)
+        oc.momentum = 0.9;
+    if (c->lr > 0)
+        oc.lr = c->lr;
+    if (c->wd >= 0)
+        oc.weight_decay = c->wd;
+    if (c->momentum >= 0)
+        oc.momentum = c->momentum;
+    oc.nesterov = c->nesterov;
     nb_optim *opt = m ? nb_optim_new(&oc, params, np) : NULL;
-    int64_t N = tr.X->shape[0], D = tr.X->shape[1];
-    int64_t steps_per_epoch = (N + batch - 1) / batch;
-    nb_schedule sched = {skind, oc.lr, warmup, steps_per_epoch * epochs, steps_per_epoch * 3, 0.5,
-                         0.0};
-    int64_t sx[2] = {batch, D}, sy[1] = {batch};
+    int64_t N = tr.X->shape[0], D = tr.X->shape[1], B = c->batch;
+    int64_t steps_per_epoch = (N + B - 1) / B;
+    nb_schedule sched = {c->skind, oc.lr, c->warmup, steps_per_epoch * c->epochs,
+                         steps_per_epoch * 3, 0.5, 0.0};
+    int64_t sx[2] = {B, D}, sy[1] = {B}, st2[2] = {B, T};
     nb_tensor *xb = nb_tensor_zeros(NB_F32, 2, sx), *yb = nb_tensor_zeros(NB_I32, 1, sy);
+    nb_tensor *tb = nb_tensor_zeros(NB_I32, 2, st2); /* per-token targets of the batch */
+    int64_t n_params = m ? nb_mlp_numel(m) : 0;
+    float *flat = dist.size > 1 ? malloc(sizeof(float) * (size_t)(n_params ? n_params : 1)) : NULL;
     nb_graph *g = nb_graph_new();
     nb_batcher bt;
     memset(&bt, 0, sizeof bt);
     FILE *mf = NULL;
-    char tmp_metrics[1100] = "";
-    if (!m || !opt || !xb || !yb || !g ||
-        nb_batcher_init(&bt, &tr, batch, true, (uint64_t)seed) != NB_OK) {
+    char tmp_metrics[1100] = "", config[1024];
+    run_state rs = {1, 0, 0, 0};
+    rc = 1;
+    if (!m || !opt || !xb || !yb || !tb || !g || (dist.size > 1 && !flat) ||
+        nb_batcher_init(&bt, &tr, B, true, (uint64_t)c->seed) != NB_OK) {
         fprintf(stderr, "nabla train: %s\n", nb_last_error());
-        rc = 1;
         goto out;
     }
-    if (plot && !metrics) {
-        snprintf(tmp_metrics, sizeof tmp_metrics, "%s.metrics.jsonl", plot);
-        metrics = tmp_metrics;
-    }
-    if (metrics && !(mf = fopen(metrics, "w"))) {
-        fprintf(stderr, "nabla train: cannot write --metrics %s\n", metrics);
-        rc = 1;
+    nb_graph_detect_anomaly(g, c->anomaly);
+    config_string(c, &oc, config, sizeof config);
+    if (c->resume && resume_run(c->resume, config, m, opt, &bt, &rs) != 0)
         goto out;
+    if (c->plot && !c->metrics) {
+        snprintf(tmp_metrics, sizeof tmp_metrics, "%s.metrics.jsonl", c->plot);
+        c->metrics = tmp_metrics;
+    }
+    if (lead && c->metrics) {
+        if (c->resume && trim_metrics(c->metrics, rs.epoch) != 0)
+            goto out;
+        if (!(mf = fopen(c->metrics, c->resume ? "a" : "w"))) {
+            fprintf(stderr, "nabla train: cannot write --metrics %s (%s)\n", c->metrics,
+                    strerror(errno));
+            goto out;
+        }
     }
     bool tty = !quiet && isatty(fileno(stderr));
     if (!quiet)
-        printf("nabla train: %s, %lld train / %lld test, MLP %s (%lld parameters), %s lr %g, "
-               "%s schedule, batch %lld, smoothing %g, %lld thread%s\n",
-               tr.name, (long long)N, (long long)te.X->shape[0], hidden,
-               (long long)nb_mlp_numel(m), nb_optim_kind_name(okind), oc.lr,
-               skind == NB_SCHED_COSINE ? "cosine" : skind == NB_SCHED_STEP ? "step" : "constant",
-               batch, smoothing, threads, threads == 1 ? "" : "s");
+        printf("nabla train: %s, %lld train / %lld test %s, MLP %s (%lld parameters), %s lr %g, "
+               "%s schedule, batch %lld%s, smoothing %g, %lld thread%s%s\n",
+               tr.name, (long long)N, (long long)te.X->shape[0], seq ? "sequences/tokens" : "",
+               c->hidden, (long long)n_params, nb_optim_kind_name(c->okind), oc.lr,
+               c->skind == NB_SCHED_COSINE ? "cosine" : c->skind == NB_SCHED_STEP ? "step" : "constant",
+               (long long)B, c->accum > 1 ? " (accumulated)" : "", c->smoothing, c->threads,
+               c->threads == 1 ? "" : "s", c->resume ? ", resumed" : "");
+    if (!quiet && dist.size > 1)
+        printf("data-parallel over %d MPI ranks\n", dist.size);
     nb_xent_opts xo = nb_xent_defaults();
-    xo.label_smoothing = smoothing;
-    xo.reduction = NB_REDUCTION_MEAN;
+    xo.label_smoothing = c->smoothing;
     nb_xent_stats stats;
     xo.stats = &stats;
-    int64_t step = 0;
-    for (long long e = 1; e <= epochs; e++) {
-        double t0 = now(), loss_sum = 0;
-        int64_t correct = 0, seen = 0, b = 0;
+    nb_model_info info = {tr.input_scale, tr.input_shift, sizes[nh + 1], 0, ""};
+    snprintf(info.dataset, sizeof info.dataset, "%s", tr.name);
+    for (long long e = rs.epoch; e <= c->epochs; e++) {
+        double t0 = now();
+        int64_t b = bt.pos / B;
         nb_mlp_set_training(m, true);
         while (nb_batcher_next(&bt, xb, yb)) {
-            nb_optim_set_lr(opt, nb_schedule_lr(&sched, step));
-            nb_graph_reset(g);
-            nb_tensor *logits = nb_mlp_forward(g, m, xb);
-            nb_tensor *L = nb_cross_entropy(g, logits, yb, &xo);
-            if (!L || nb_backward(g, L, NULL) != NB_OK) {
-                fprintf(stderr, "\nnabla train: %s\n", nb_last_error());
-                rc = 1;
+            int64_t n = xb->shape[0]; /* rows (sequences) in this global batch */
+            const int32_t *y = yb->data;
+            int32_t *tt = tb->data;
+            if (seq)
+                for (int64_t i = 0; i < n; i++)
+                    memcpy(tt + i * T, (int32_t *)sq.Y->data + (int64_t)y[i] * T,
+                           sizeof(int32_t) * (size_t)T);
+            else
+                memcpy(tt, y, sizeof(int32_t) * (size_t)n);
+            /* this rank's shard of the global batch, split into micro-batches */
+            int64_t lo = n * dist.rank / dist.size, hi = n * (dist.rank + 1) / dist.size;
+            /* the whole global batch's real-token count, known before any backward: every
+             * micro-batch's loss is divided by it, so the accumulated gradient is the mean */
+            double W[3] = {0, 0, 0}; /* real tokens; then loss sum and hits of this step */
+            for (int64_t i = lo * T; i < hi * T; i++)
+                W[0] += tt[i] >= 0;
+            if (!nb_dist_sum_doubles(&dist, W, 1)) {
+                fprintf(stderr, "nabla train: MPI_Allreduce failed\n");
                 goto out;
             }
-            double lv = nb_tensor_get(L, 0);
+            xo.normaliser = W[0];
+            xo.reduction = NB_REDUCTION_MEAN;
+            for (long long k = 0; k < c->accum; k++) {
+                int64_t a0 = lo + (hi - lo) * k / c->accum, a1 = lo + (hi - lo) * (k + 1) / c->accum;
+                if (a1 <= a0)
+                    continue;
+                int64_t rows = (a1 - a0) * T, shx[2] = {rows, F}, sht[2] = {a1 - a0, T};
+                nb_tensor xv, tv;
+                nb_tensor_view(&xv, NB_F32, 2, shx, (float *)xb->data + a0 * T * F);
+                nb_tensor_view(&tv, NB_I32, seq ? 2 : 1, seq ? sht : sht + 0, tt + a0 * T);
+                if (!seq)
+                    tv.shape[0] = a1 - a0, tv.numel = a1 - a0;
+                nb_graph_reset(g);
+                nb_tensor *logits = nb_mlp_forward(g, m, &xv);
+                nb_tensor *z = logits;
+                if (seq && logits) {
+                    int64_t s3[3] = {a1 - a0, T, sq.V};
+                    z = nb_reshape(g, logits, 3, s3);
+                }
+                nb_tensor *L = nb_cross_entropy(g, z, &tv, &xo);
+                if (!L || nb_backward(g, L, NULL) != NB_OK) {
+                    fprintf(stderr, "%snabla train: %s\n", tty ? "\n" : "", nb_last_error());
+                    goto out;
+                }
+                W[1] += stats.loss_sum;
+                W[2] += (double)count_correct(logits, tt + a0 * T, rows);
+            }
+            if (dist.size > 1) { /* sum gradients over ranks: one call, one flat buffer */
+                int64_t off = 0;
+                for (int i = 0; i < np; i++) {
+                    memcpy(flat + off, params[i]->grad, sizeof(float) * (size_t)params[i]->numel);
+                    off += params[i]->numel;
+                }
+                if (!nb_dist_sum_floats(&dist, flat, n_params) ||
+                    !nb_dist_sum_doubles(&dist, W + 1, 2)) {
+                    fprintf(stderr, "nabla train: MPI_Allreduce failed\n");
+                    goto out;
+                }
+                off = 0;
+                for (int i = 0; i < np; i++) {
+                    memcpy(params[i]->grad, flat + off, sizeof(float) * (size_t)params[i]->numel);
+                    off += params[i]->numel;
+                }
+            }
+            double lv = W[0] > 0 ? W[1] / W[0] : 0.0;
             if (!isfinite(lv)) {
-                fprintf(stderr, "\nnabla train: loss became %g at epoch %lld step %lld; stopping "
-                                "(the last checkpoint, if any, is kept). Try a lower --lr or "
-                                "--clip-norm.\n",
-                        lv, e, (long long)step);
-                rc = 1;
+                fprintf(stderr,
+                        "%snabla train: loss became %g at epoch %lld step %lld; stopping (the "
+                        "last checkpoint, if any, is kept). Try a lower --lr, --clip-norm, or "
+                        "--detect-anomaly to find where it started.\n",
+                        tty ? "\n" : "", lv, e, (long long)nb_optim_step_count(opt));
                 goto out;
             }
-            if (clip > 0)
-                nb_clip_grad_norm(params, np, clip, NULL);
+            if (c->clip > 0)
+                nb_clip_grad_norm(params, np, c->clip, NULL);
+            nb_optim_set_lr(opt, nb_schedule_lr(&sched, nb_optim_step_count(opt)));
             nb_optim_step(opt);
             nb_optim_zero_grad(opt);
-            step++;
+            rs.loss_sum += W[1];
+            rs.weight_sum += W[0];
+            rs.correct += W[2];
             b++;
-            int64_t n = xb->shape[0], K = logits->shape[1];
-            loss_sum += lv * (double)n;
-            const float *lg = logits->data;
-            for (int64_t i = 0; i < n; i++) {
-                int64_t best = 0;
-                for (int64_t c = 1; c < K; c++)
-                    if (lg[i * K + c] > lg[i * K + best])
-                        best = c;
-                correct += best == ((int32_t *)yb->data)[i];
-            }
-            seen += n;
             if (tty && (b % 20 == 0 || b == steps_per_epoch))
-                progress((int)e, (int)epochs, b, steps_per_epoch, t0, loss_sum / (double)seen);
+                progress((int)e, (int)c->epochs, b, steps_per_epoch, t0,
+                         rs.loss_sum / (rs.weight_sum > 0 ? rs.weight_sum : 1));
+            if (lead && c->save && c->save_every &&
+                nb_optim_step_count(opt) % c->save_every == 0) {
+                rs.epoch = e;
+                info.epoch = e - 1;
+                if (save_checkpoint(c->save, m, &info, opt, &bt, &rs, config) != NB_OK) {
+                    fprintf(stderr, "%snabla train: --save %s: %s\n", tty ? "\n" : "", c->save,
+                            nb_last_error());
+                    goto out;
+                }
+            }
         }
         double train_s = now() - t0;
         if (tty)
             fprintf(stderr, "\r%*s\r", 100, "");
-        double test_loss;
-        int64_t test_correct;
-        if (evaluate(g, m, &te, &test_loss, &test_correct, NULL) != NB_OK) {
+        double test_loss = 0;
+        int64_t test_correct = 0;
+        if (lead && nb_cli_evaluate(g, m, &te, &test_loss, &test_correct, NULL) != NB_OK) {
             fprintf(stderr, "nabla train: %s\n", nb_last_error());
-            rc = 1;
             goto out;
         }
         int64_t NT = te.X->shape[0];
-        double tr_loss = loss_sum / (double)seen, tr_acc = (double)correct / (double)seen;
+        double tr_loss = rs.loss_sum / (rs.weight_sum > 0 ? rs.weight_sum : 1);
+        double tr_acc = rs.correct / (rs.weight_sum > 0 ? rs.weight_sum : 1);
         double te_loss = test_loss / (double)NT, te_acc = (double)test_correct / (double)NT;
         if (!quiet)
             printf("epoch %3lld  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.2fs  lr %.3g\n",
@@ -348,236 +589,130 @@ int nb_cmd_train(int argc, char **argv)
                     e, tr_loss, tr_acc, te_loss, te_acc, train_s, nb_optim_lr(opt));
             fflush(mf);
         }
-        if (save) {
-            nb_model_info info = {tr.input_scale, tr.input_shift, sizes[nh + 1], e, ""};
-            snprintf(info.dataset, sizeof info.dataset, "%s", tr.name);
-            if (nb_model_save(save, m, &info, opt) != NB_OK) {
-                fprintf(stderr, "nabla train: --save %s: %s\n", save, nb_last_error());
-                rc = 1;
-                goto out;
-            }
-        }
-    }
-    if (save && !quiet)
-        printf("saved %s\n", save);
-    if (mf) {
-        if (fclose(mf) != 0) {
-            mf = NULL;
-            fprintf(stderr, "nabla train: error writing %s\n", metrics);
-            rc = 1;
+        rs = (run_state){e + 1, 0, 0, 0};
+        info.epoch = e;
+        if (lead && c->save && save_checkpoint(c->save, m, &info, opt, &bt, &rs, config) != NB_OK) {
+            fprintf(stderr, "nabla train: --save %s: %s\n", c->save, nb_last_error());
             goto out;
         }
-        mf = NULL;
     }
-    if (plot) {
-        rc = nb_cli_plot_metrics(metrics, plot);
+    if (c->save && !quiet)
+        printf("saved %s\n", c->save);
+    if (mf) {
+        FILE *f = mf;
+        mf = NULL;
+        if (fclose(f) != 0) {
+            fprintf(stderr, "nabla train: error writing %s\n", c->metrics);
+            goto out;
+        }
+    }
+    rc = 0;
+    if (lead && c->plot) {
+        rc = nb_cli_plot_metrics(c->metrics, c->plot);
         if (rc == 0 && !quiet)
-            printf("plotted %s\n", plot);
+            printf("plotted %s\n", c->plot);
     }
 out:
     if (mf)
         fclose(mf);
+    free(flat);
     nb_batcher_free(&bt);
     nb_graph_free(g);
     nb_tensor_free(xb);
     nb_tensor_free(yb);
+    nb_tensor_free(tb);
+    nb_tensor_free(sq.Y);
     nb_optim_free(opt);
     nb_mlp_free(m);
     nb_dataset_free(&tr);
     nb_dataset_free(&te);
+    nb_dist_finalize(&dist);
     return rc;
 }
 
-/* ---- eval ---- */
-
-int nb_cmd_eval(int argc, char **argv)
+int nb_cmd_train(int argc, char **argv)
 {
-    const char *model = NULL, *data = NULL, *dir = NULL, *split = "test";
+    cfg c = {"auto", NULL, NULL, NULL, NULL, "256,128", NULL, NB_ACT_RELU, NB_INIT_DEFAULT,
+             NB_OPTIM_ADAMW, NB_SCHED_COSINE, 10, 128, 200, 1, 1, 0, 1, -1, -1, -1, 0.1, 0, 0,
+             0.1, false, false, false};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: nabla eval --model MODEL.safetensors [--data SPEC] [--data-dir DIR] "
-                   "[--split test|train]\n"
-                   "  Loss, accuracy, per-class accuracy and the confusion matrix.\n"
-                   "  --data defaults to the data set the model was trained on.\n");
+        const char *k = argv[i];
+        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
+            usage(stdout);
             return 0;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "nabla eval: unknown option or missing value: '%s'\n", argv[i]);
-            return 2;
-        }
-        if (!strcmp(argv[i], "--model"))
-            model = argv[++i];
-        else if (!strcmp(argv[i], "--data"))
-            data = argv[++i];
-        else if (!strcmp(argv[i], "--data-dir"))
-            dir = argv[++i];
-        else if (!strcmp(argv[i], "--split")) {
-            split = argv[++i];
-            if (strcmp(split, "test") && strcmp(split, "train")) {
-                fprintf(stderr, "nabla eval: --split '%s': expected test or train\n", split);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "nabla eval: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!model) {
-        fprintf(stderr, "nabla eval: --model is required\n");
-        return 2;
-    }
-    nb_model_info info;
-    nb_mlp *m = nb_model_load(model, &info, NULL);
-    if (!m) {
-        fprintf(stderr, "nabla eval: %s\n", nb_last_error());
-        return 1;
-    }
-    if (!data)
-        data = info.dataset[0] ? info.dataset : "auto";
-    if (!strcmp(data, "fashion-mnist-train"))
-        data = "fashion-mnist";
-    nb_dataset tr, te;
-    int rc = nb_cli_load_data("eval", data, dir, 1, 0.1, &tr, &te, false);
-    if (rc) {
-        nb_mlp_free(m);
-        return rc;
-    }
-    nb_dataset *ds = !strcmp(split, "train") ? &tr : &te;
-    int64_t K = m->sizes[m->n_layers], N = ds->X->shape[0];
-    int64_t *conf = calloc((size_t)(K * K), sizeof *conf);
-    nb_graph *g = nb_graph_new();
-    double loss;
-    int64_t correct;
-    rc = 1;
-    if (ds->X->shape[1] != m->sizes[0]) {
-        fprintf(stderr, "nabla eval: the data has %lld features but the model %s expects %lld\n",
-                (long long)ds->X->shape[1], model, (long long)m->sizes[0]);
-    } else if (ds->n_classes > K) {
-        fprintf(stderr, "nabla eval: the data has %lld classes but the model has %lld outputs\n",
-                (long long)ds->n_classes, (long long)K);
-    } else if (!conf || !g || evaluate(g, m, ds, &loss, &correct, conf) != NB_OK) {
-        fprintf(stderr, "nabla eval: %s\n", nb_last_error());
-    } else {
-        printf("model %s (epoch %lld), %s split of %s: %lld samples\n", model,
-               (long long)info.epoch, split, ds->name, (long long)N);
-        printf("loss %.4f  accuracy %.4f\n", loss / (double)N, (double)correct / (double)N);
-        printf("per-class accuracy:\n");
-        for (int64_t c = 0; c < K; c++) {
-            int64_t tot = 0;
-            for (int64_t j = 0; j < K; j++)
-                tot += conf[c * K + j];
-            printf("  class %2lld: %.4f (%lld)\n", (long long)c,
-                   tot ? (double)conf[c * K + c] / (double)tot : 0.0, (long long)tot);
-        }
-        printf("confusion matrix (rows: true class, columns: predicted):\n      ");
-        for (int64_t j = 0; j < K; j++)
-            printf("%6lld", (long long)j);
-        printf("\n");
-        for (int64_t c = 0; c < K; c++) {
-            printf("%6lld", (long long)c);
-            for (int64_t j = 0; j < K; j++)
-                printf("%6lld", (long long)conf[c * K + j]);
-            printf("\n");
-        }
-        rc = 0;
-    }
-    free(conf);
-    nb_graph_free(g);
-    nb_mlp_free(m);
-    nb_dataset_free(&tr);
-    nb_dataset_free(&te);
-    return rc;
-}
-
-/* ---- predict ---- */
-
-int nb_cmd_predict(int argc, char **argv)
-{
-    const char *model = NULL, *input = NULL, *out = NULL;
-    bool probs = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: nabla predict --model MODEL.safetensors --input X.npy --out OUT.npy "
-                   "[--probs]\n"
-                   "  X: raw inputs as the model was trained on (uint8 [N,784] or [N,28,28], or\n"
-                   "  float); the model's recorded normalisation is applied. Writes f32 logits\n"
-                   "  [N,K], or probabilities with --probs.\n");
-            return 0;
-        }
-        if (!strcmp(argv[i], "--probs")) {
-            probs = true;
+        if (!strcmp(k, "--nesterov") || !strcmp(k, "--quiet") || !strcmp(k, "--detect-anomaly")) {
+            *(k[2] == 'n' ? &c.nesterov : k[2] == 'q' ? &c.quiet : &c.anomaly) = true;
             continue;
         }
         if (i + 1 >= argc) {
-            fprintf(stderr, "nabla predict: unknown option or missing value: '%s'\n", argv[i]);
+            fprintf(stderr, "nabla train: unknown option or missing value: '%s'\n", k);
             return 2;
         }
-        if (!strcmp(argv[i], "--model"))
-            model = argv[++i];
-        else if (!strcmp(argv[i], "--input"))
-            input = argv[++i];
-        else if (!strcmp(argv[i], "--out"))
-            out = argv[++i];
+        const char *v = argv[++i];
+        bool ok = true;
+        if (!strcmp(k, "--data"))
+            c.data = v;
+        else if (!strcmp(k, "--data-dir"))
+            c.dir = v;
+        else if (!strcmp(k, "--save"))
+            c.save = v;
+        else if (!strcmp(k, "--resume"))
+            c.resume = v;
+        else if (!strcmp(k, "--metrics"))
+            c.metrics = v;
+        else if (!strcmp(k, "--plot"))
+            c.plot = v;
+        else if (!strcmp(k, "--hidden"))
+            c.hidden = v;
+        else if (!strcmp(k, "--activation"))
+            ok = nb_activation_parse(v, &c.act);
+        else if (!strcmp(k, "--init"))
+            ok = nb_init_parse(v, &c.init);
+        else if (!strcmp(k, "--optim"))
+            ok = nb_optim_kind_parse(v, &c.okind);
+        else if (!strcmp(k, "--schedule"))
+            ok = nb_sched_kind_parse(v, &c.skind);
+        else if (!strcmp(k, "--epochs"))
+            ok = nb_cli_parse_int("train", k, v, &c.epochs) && c.epochs >= 1 && c.epochs <= 100000;
+        else if (!strcmp(k, "--batch"))
+            ok = nb_cli_parse_int("train", k, v, &c.batch) && c.batch >= 1 && c.batch <= 1000000;
+        else if (!strcmp(k, "--accum"))
+            ok = nb_cli_parse_int("train", k, v, &c.accum) && c.accum >= 1 && c.accum <= 4096;
+        else if (!strcmp(k, "--warmup"))
+            ok = nb_cli_parse_int("train", k, v, &c.warmup) && c.warmup >= 0;
+        else if (!strcmp(k, "--save-every"))
+            ok = nb_cli_parse_int("train", k, v, &c.save_every) && c.save_every >= 1;
+        else if (!strcmp(k, "--seed"))
+            ok = nb_cli_parse_int("train", k, v, &c.seed);
+        else if (!strcmp(k, "--threads"))
+            ok = nb_cli_parse_int("train", k, v, &c.threads) && c.threads >= 1 && c.threads <= 256;
+        else if (!strcmp(k, "--lr"))
+            ok = nb_cli_parse_double("train", k, v, &c.lr) && c.lr > 0 && isfinite(c.lr);
+        else if (!strcmp(k, "--weight-decay"))
+            ok = nb_cli_parse_double("train", k, v, &c.wd) && c.wd >= 0 && isfinite(c.wd);
+        else if (!strcmp(k, "--momentum"))
+            ok = nb_cli_parse_double("train", k, v, &c.momentum) && c.momentum >= 0 &&
+                 c.momentum < 1;
+        else if (!strcmp(k, "--label-smoothing"))
+            ok = nb_cli_parse_double("train", k, v, &c.smoothing) && c.smoothing >= 0 &&
+                 c.smoothing < 1;
+        else if (!strcmp(k, "--clip-norm"))
+            ok = nb_cli_parse_double("train", k, v, &c.clip) && c.clip > 0 && isfinite(c.clip);
+        else if (!strcmp(k, "--dropout"))
+            ok = nb_cli_parse_double("train", k, v, &c.dropout) && c.dropout >= 0 &&
+                 c.dropout < 1;
+        else if (!strcmp(k, "--val-frac"))
+            ok = nb_cli_parse_double("train", k, v, &c.val) && c.val > 0 && c.val < 1;
         else {
-            fprintf(stderr, "nabla predict: unknown option '%s'\n", argv[i]);
+            fprintf(stderr, "nabla train: unknown option '%s'\n", k);
+            usage(stderr);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "nabla train: bad value for %s: '%s' (see nabla train --help)\n", k, v);
             return 2;
         }
     }
-    if (!model || !input || !out) {
-        fprintf(stderr, "nabla predict: --model, --input and --out are required\n");
-        return 2;
-    }
-    nb_model_info info;
-    nb_mlp *m = nb_model_load(model, &info, NULL);
-    if (!m) {
-        fprintf(stderr, "nabla predict: %s\n", nb_last_error());
-        return 1;
-    }
-    int rc = 1;
-    nb_tensor *x = nb_npy_load(input), *xf = NULL, *res = NULL;
-    nb_graph *g = NULL;
-    if (!x) {
-        fprintf(stderr, "nabla predict: --input %s: %s\n", input, nb_last_error());
-        goto done;
-    }
-    int64_t N = x->ndim ? x->shape[0] : 0, D = N ? x->numel / N : 0;
-    if (x->ndim < 1 || x->ndim > 3 || D != m->sizes[0] ||
-        (x->dtype != NB_U8 && !nb_dtype_is_float(x->dtype))) {
-        char s[64];
-        fprintf(stderr, "nabla predict: --input %s is %s %s; the model expects uint8 or float "
-                        "[N, %lld] (or [N, H, W] with H W = %lld)\n",
-                input, nb_dtype_name(x->dtype), nb_shape_str(x, s, sizeof s),
-                (long long)m->sizes[0], (long long)m->sizes[0]);
-        goto done;
-    }
-    int64_t sx[2] = {N, D};
-    xf = nb_tensor_empty(NB_F32, 2, sx);
-    g = nb_graph_new();
-    if (!xf || !g)
-        goto fail;
-    for (int64_t i = 0; i < x->numel; i++)
-        ((float *)xf->data)[i] =
-            (float)(nb_tensor_get(x, i) * info.input_scale + info.input_shift);
-    nb_graph_set_grad_enabled(g, false);
-    nb_tensor *logits = nb_mlp_forward(g, m, xf);
-    if (!logits)
-        goto fail;
-    res = probs ? nb_tensor_empty(NB_F32, 2, logits->shape) : NULL;
-    if (probs && (!res || nb_softmax_rows(logits, res) != NB_OK))
-        goto fail;
-    if (nb_npy_save(out, probs ? res : logits) != NB_OK) {
-        fprintf(stderr, "nabla predict: --out %s: %s\n", out, nb_last_error());
-        goto done;
-    }
-    rc = 0;
-    goto done;
-fail:
-    fprintf(stderr, "nabla predict: %s\n", nb_last_error());
-done:
-    nb_graph_free(g);
-    nb_tensor_free(x);
-    nb_tensor_free(xf);
-    nb_tensor_free(res);
-    nb_mlp_free(m);
-    return rc;
+    return train_run(&c);
 }

@@ -55,6 +55,7 @@ static void usage(FILE *f)
             "  xent        fused cross-entropy on .npy logits/targets: loss, gradient, naive "
             "comparison\n"
             "  bench       speed of the fused loss, a training step and memory copy\n"
+            "  diff        compare the tensors of two checkpoints\n"
             "  demo        train a small MLP on generated spirals data\n"
             "  version     print the version\n",
             NABLA_VERSION);
@@ -116,6 +117,8 @@ int main(int argc, char **argv)
         return nb_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict"))
         return nb_cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "diff"))
+        return nb_cmd_diff(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench"))
         return nb_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "plot"))

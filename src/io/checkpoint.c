@@ -15,6 +15,12 @@
 nb_status nb_model_save(const char *path, const nb_mlp *m, const nb_model_info *info,
                         const nb_optim *optim)
 {
+    return nb_model_save_ex(path, m, info, optim, NULL);
+}
+
+nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_info *info,
+                           const nb_optim *optim, const char *const *extra)
+{
     if (!path || !m || !info)
         return nb_error(NB_ERR_ARG, "nb_model_save: NULL path, model or info");
     /* refuse what nb_model_load would reject, so a good checkpoint at path is never replaced by
@@ -63,7 +69,7 @@ nb_status nb_model_save(const char *path, const nb_mlp *m, const nb_model_info *
     snprintf(num[2], 64, "%lld", (long long)info->n_classes);
     snprintf(num[3], 64, "%lld", (long long)info->epoch);
     snprintf(num[4], 64, "%.17g", m->dropout);
-    const char *meta[32] = {"format",      "nabla-mlp",  "nabla_version", NABLA_VERSION,
+    const char *meta[32 + 2 * NB_CHECKPOINT_MAX_EXTRA + 1] = {"format",      "nabla-mlp",  "nabla_version", NABLA_VERSION,
                             "sizes",       sizes,        "activation",    nb_activation_name(m->act),
                             "dropout",     num[4],       "n_classes",     num[2],
                             "input_scale", num[0],       "input_shift",   num[1],
@@ -78,6 +84,13 @@ nb_status nb_model_save(const char *path, const nb_mlp *m, const nb_model_info *
         meta[k++] = num[5];
         meta[k++] = "lr";
         meta[k++] = num[6];
+    }
+    for (int e = 0; extra && extra[e] && extra[e + 1]; e += 2) {
+        if (e >= 2 * NB_CHECKPOINT_MAX_EXTRA)
+            return nb_error(NB_ERR_ARG, "nb_model_save: %s: more than %d extra metadata pairs",
+                            path, NB_CHECKPOINT_MAX_EXTRA);
+        meta[k++] = extra[e];
+        meta[k++] = extra[e + 1];
     }
     meta[k] = NULL;
     return nb_safetensors_save(path, ts, n, meta);
@@ -244,4 +257,36 @@ fail:
 out:
     nb_safetensors_free(st);
     return m;
+}
+
+nb_status nb_model_load_into(const char *path, nb_mlp *m, nb_model_info *info, nb_optim *optim)
+{
+    if (!path || !m || !info)
+        return nb_error(NB_ERR_ARG, "nb_model_load_into: NULL path, model or info");
+    nb_model_info tmp;
+    nb_mlp *l = nb_model_load(path, &tmp, NULL); /* check the architecture before touching m */
+    if (!l)
+        return nb_last_status();
+    bool same = l->n_layers == m->n_layers && l->act == m->act;
+    for (int i = 0; same && i <= m->n_layers; i++)
+        same = l->sizes[i] == m->sizes[i];
+    if (!same || m->dtype != NB_F32) {
+        nb_mlp_free(l);
+        return nb_error(NB_ERR_FORMAT, "%s: the checkpoint's architecture differs from the model "
+                                       "it is loaded into (sizes, activation or dtype)",
+                        path);
+    }
+    if (optim) { /* restores the optimiser state only if all of it is there */
+        nb_mlp_free(l);
+        l = nb_model_load(path, &tmp, optim);
+        if (!l)
+            return nb_last_status();
+    }
+    for (int i = 0; i < nb_mlp_param_count(m); i++) {
+        nb_tensor *dst = nb_mlp_param(m, i, NULL, 0), *src = nb_mlp_param(l, i, NULL, 0);
+        memcpy(dst->data, src->data, (size_t)dst->numel * nb_dtype_size(dst->dtype));
+    }
+    nb_mlp_free(l);
+    *info = tmp;
+    return NB_OK;
 }
