@@ -17,7 +17,7 @@ CMAKE_FLAGS ?=
 all: build
 
 deps:
-	@sh scripts/install-deps.sh build plot
+	@sh scripts/install-deps.sh build plot mpi
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)

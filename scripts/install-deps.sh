@@ -3,7 +3,8 @@
 #
 # Groups: build (compiler, CMake, OpenBLAS, cmocka, zlib, cJSON), plot (PLplot + its cairo PNG
 #         driver, for `nabla plot` and `train --plot`), data (Fashion-MNIST),
-#         sanitize (clang's sanitizer runtime, valgrind), fuzz (clang + its libFuzzer runtime, for
+#         mpi (Open MPI, for mpirun -np P nabla train and its test),
+#         sanitize (valgrind), fuzz (clang + its libFuzzer runtime, for
 #         `make fuzz`), python (only for regenerating golden data).
 # As root: installs what is missing with apt-get (running `apt-get update` first when needed).
 # Otherwise: prints the exact apt-get line and exits 1. Optional groups (data) never fail.
@@ -13,6 +14,7 @@ pkgs_for() {
     case "$1" in
     build) echo "gcc make cmake pkg-config libopenblas-dev libcmocka-dev zlib1g-dev libcjson-dev" ;;
     plot) echo "libplplot-dev plplot-driver-cairo" ;;
+    mpi) echo "openmpi-bin libopenmpi-dev" ;;
     data) echo "dataset-fashion-mnist" ;;
     sanitize) echo "valgrind" ;;
     fuzz) echo "clang libclang-rt-14-dev" ;;
@@ -26,36 +28,35 @@ installed() {
 }
 
 [ $# -gt 0 ] || set -- build
-status=0
+required=""
+optional=""
 for group in "$@"; do
-    missing=""
     for p in $(pkgs_for "$group"); do
-        installed "$p" || missing="$missing $p"
+        installed "$p" && continue
+        if [ "$group" = data ]; then optional="$optional $p"; else required="$required $p"; fi
     done
-    [ -n "$missing" ] || continue
-    if [ "$(id -u)" -eq 0 ]; then
-        echo "install-deps: installing$missing"
-        export DEBIAN_FRONTEND=noninteractive
-        # a fresh machine has no package lists yet: update once, then install
-        if ! apt-get install -y --no-install-recommends $missing; then
-            apt-get update
-            if ! apt-get install -y --no-install-recommends $missing; then
-                if [ "$group" = data ]; then
-                    echo "install-deps: could not install$missing; continuing without it" >&2
-                else
-                    status=1
-                fi
-            fi
-        fi
-    else
-        if [ "$group" = data ]; then
-            echo "install-deps: optional data package missing; to install it run:" >&2
-            echo "  sudo apt-get install -y$missing" >&2
-        else
-            echo "install-deps: missing Debian packages for '$group'. Run:" >&2
-            echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
-            status=1
-        fi
-    fi
 done
+[ -n "$required$optional" ] || exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    if [ -n "$required" ]; then
+        echo "install-deps: missing Debian packages. Run:" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y$required$optional" >&2
+        exit 1
+    fi
+    echo "install-deps: optional data set not installed (falling back); to install it run:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y$optional" >&2
+    exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+# a new machine has no (or stale) package lists: update once, then install
+echo "install-deps: installing$required$optional"
+apt-get update || true
+status=0
+if [ -n "$required" ] && ! apt-get install -y --no-install-recommends $required; then
+    echo "install-deps: could not install$required" >&2
+    status=1
+fi
+if [ -n "$optional" ] && ! apt-get install -y --no-install-recommends $optional; then
+    echo "install-deps: could not install$optional; continuing without it" >&2
+fi
 exit $status

@@ -778,31 +778,20 @@ static bool write_data(FILE *f, const nb_tensor *x, size_t bytes)
     return true;
 }
 
-/* Makes the rename itself durable; best effort, the data is already safe in the file. */
-static void sync_parent_dir(const char *path)
+/* Makes the rename itself durable; best effort, the data is already safe in the file. The
+ * directory name is built in `buf` (room for strlen(path) + 2 bytes: the caller's temporary-name
+ * buffer), so nothing is allocated after the rename and a save cannot skip this silently. */
+static void sync_parent_dir(const char *path, char *buf)
 {
     const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) {
-        dir = malloc(2);
-        if (dir)
-            memcpy(dir, ".", 2);
-    } else {
-        size_t n = slash == path ? 1 : (size_t)(slash - path);
-        dir = malloc(n + 1);
-        if (dir) {
-            memcpy(dir, path, n);
-            dir[n] = '\0';
-        }
-    }
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    memcpy(buf, slash ? path : ".", n);
+    buf[n] = '\0';
+    int fd = open(buf, O_RDONLY | O_DIRECTORY);
     if (fd >= 0) {
         (void)fsync(fd);
         (void)close(fd);
     }
-    free(dir);
 }
 
 static nb_status check_saveable(const nb_tensor *x, size_t *bytes)
@@ -898,7 +887,7 @@ nb_status nb_npy_save(const char *path, const nb_tensor *x)
         free(tmp);
         return st;
     }
+    sync_parent_dir(path, tmp);
     free(tmp);
-    sync_parent_dir(path);
     return NB_OK;
 }

@@ -1172,25 +1172,20 @@ static bool write_data(FILE *f, const nb_tensor *x)
     return true;
 }
 
-/* Makes the rename itself durable; best effort, the data is already safe in the file. */
-static void sync_parent_dir(const char *path)
+/* Makes the rename itself durable; best effort, the data is already safe in the file. The
+ * directory name is built in `buf` (room for strlen(path) + 2 bytes: the caller's temporary-name
+ * buffer), so nothing is allocated after the rename and a save cannot skip this silently. */
+static void sync_parent_dir(const char *path, char *buf)
 {
     const char *slash = strrchr(path, '/');
     size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
-    char *dir = malloc(n + 1);
-    if (!dir)
-        return;
-    if (!slash)
-        dir[0] = '.';
-    else
-        memcpy(dir, path, n);
-    dir[n] = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    memcpy(buf, slash ? path : ".", n);
+    buf[n] = '\0';
+    int fd = open(buf, O_RDONLY | O_DIRECTORY);
     if (fd >= 0) {
         (void)fsync(fd);
         (void)close(fd);
     }
-    free(dir);
 }
 
 nb_status nb_safetensors_save(const char *path, const nb_named_tensor *tensors, int n,
@@ -1249,7 +1244,7 @@ nb_status nb_safetensors_save(const char *path, const nb_named_tensor *tensors, 
         free(tmp);
         return nb_error(NB_ERR_IO, "safetensors: '%s': %s failed: %s", path, failed, strerror(e));
     }
+    sync_parent_dir(path, tmp);
     free(tmp);
-    sync_parent_dir(path);
     return NB_OK;
 }
