@@ -3,6 +3,7 @@
 #   make run       install missing Debian packages (as root), build, run the main job
 #   make test      build and run the whole ctest suite
 #   make sanitize  the suite again under AddressSanitizer + UBSan, in build-sanitize/
+#   make valgrind  valgrind memcheck over the core tests
 #   make bench     benchmarks
 #   make install   install into PREFIX (default /usr/local)
 
@@ -12,7 +13,7 @@ JOBS     ?= 2
 PREFIX   ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test sanitize bench install clean format fuzz fuzz-ci
+.PHONY: all deps build run test sanitize valgrind bench install clean format fuzz fuzz-ci
 
 all: build
 
@@ -43,6 +44,11 @@ sanitize: deps
 	cmake --build $(SANITIZE) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir $(SANITIZE) --output-on-failure -j $(JOBS)
+
+# valgrind memcheck over the core tests (Release build): zero errors, zero leaks
+valgrind: build
+	@sh scripts/install-deps.sh sanitize
+	sh scripts/valgrind.sh $(BUILD)
 
 bench: build
 	sh scripts/bench.sh ./$(BUILD)/nabla $(BUILD)/bench
