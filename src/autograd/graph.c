@@ -303,9 +303,8 @@ nb_status nb_graph_check(const nb_graph *g, const nb_tensor *x)
         return nb_error(NB_ERR_ARG, "tensor belongs to another graph");
     if ((x->flags & NB_TFLAG_STALE) || x->generation != g->generation)
         return nb_error(NB_ERR_STALE,
-                        "tensor made by '%s' in graph generation %llu used after nb_graph_reset "
-                        "(graph is now at generation %llu)",
-                        (x->flags & NB_TFLAG_STALE) ? "a reset step" : nb_tensor_op_name(x),
+                        "tensor from graph generation %llu used after nb_graph_reset (the graph "
+                        "is now at generation %llu); op outputs live only until the next reset",
                         (unsigned long long)x->generation, (unsigned long long)g->generation);
     return NB_OK;
 }

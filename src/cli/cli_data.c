@@ -89,13 +89,10 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
             s = nb_dataset_load_npy(xp, comma + 1, &all);
         } else if (ends_with(spec, ".csv")) {
             s = nb_dataset_load_csv(spec, -1, false, &all);
-            if (s != NB_OK) { /* retry with a header line */
-                nb_status s2 = nb_dataset_load_csv(spec, -1, true, &all);
-                if (s2 == NB_OK)
-                    s = NB_OK;
-                else
-                    nb_dataset_load_csv(spec, -1, false, &all); /* restore the first message */
-            }
+            /* a first line that is not numbers is taken as a header: read again without it,
+             * and report that attempt's problem if it has one */
+            if (s != NB_OK && strstr(nb_last_error(), "line 1,"))
+                s = nb_dataset_load_csv(spec, -1, true, &all);
         } else {
             fprintf(stderr,
                     "nabla %s: --data '%s': expected fashion-mnist, mnist, spirals, FILE.csv or "
