@@ -520,7 +520,8 @@ static nb_status parse_header(const char *text, size_t n, uint64_t buf_len, st_h
         near[left] = '\0';
         char shown_near[32];
         return nb_error(NB_ERR_FORMAT,
-                        "header is not valid JSON (parse error at offset %zu of %zu, near \"%s\")",
+                        "header is not valid JSON, or memory ran out parsing it (parse error at offset %zu of "
+                        "%zu, near \"%s\")",
                         at, n, shown(shown_near, sizeof shown_near, near));
     }
     h->root = root;

@@ -339,10 +339,10 @@ static double row_loss(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor
 
 nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
                                const nb_xent_opts *o, nb_tensor *loss, double *lse_out,
-                               double *shift_out, nb_xent_stats *st_out)
+                               double *shift_out, double *scratch, nb_xent_stats *st_out)
 {
     int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
-    double *rowL = malloc(sizeof(double) * 2 * (size_t)(N ? N : 1));
+    double *rowL = scratch ? scratch : malloc(sizeof(double) * 2 * (size_t)(N ? N : 1));
     if (!rowL)
         return nb_error(NB_ERR_NOMEM, "cross_entropy: out of memory for %lld row losses",
                         (long long)N);
@@ -374,7 +374,8 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
         st.weight_sum += probs ? 1.0 : weight_at(o, target_at(tgt, n));
         st.n_tokens++;
     }
-    free(rowL);
+    if (!scratch)
+        free(rowL);
     if (o->reduction != NB_REDUCTION_NONE) {
         double W = o->normaliser > 0.0 ? o->normaliser : st.weight_sum;
         double total = o->reduction == NB_REDUCTION_SUM ? st.loss_sum
@@ -420,7 +421,7 @@ static nb_status forward_entry(const nb_tensor *logits, const nb_tensor *tgt, bo
     if (s != NB_OK)
         return s;
     return nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss,
-                                lse ? lse->data : NULL, NULL, stats);
+                                lse ? lse->data : NULL, NULL, NULL, stats);
 }
 
 nb_status nb_xent_forward(const nb_tensor *logits, const nb_tensor *targets,
@@ -704,7 +705,7 @@ nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *tar
         if (!shift)
             return nb_error(NB_ERR_NOMEM, "cross_entropy: out of memory for %lld row shifts",
                             (long long)N);
-        s = nb_xent_forward_impl(logits, targets, NULL, o, loss, NULL, shift, stats);
+        s = nb_xent_forward_impl(logits, targets, NULL, o, loss, NULL, shift, NULL, stats);
         if (s == NB_OK)
             s = nb_xent_backward_impl(dlogits->data, false, logits, targets, NULL, o, NULL, shift,
                                       NULL);

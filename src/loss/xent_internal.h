@@ -16,10 +16,11 @@ nb_status nb_xent_validate_soft(const nb_tensor *logits, const nb_tensor *probs,
                                 const nb_xent_opts *opts);
 
 /* Validated inputs; exactly one of tgt/probs is non-NULL. lse_out: N doubles, shift_out: 2N
- * doubles (m, log s per row); either may be NULL. */
+ * doubles (m, log s per row); either may be NULL. scratch: 2N doubles of working space, or NULL
+ * to allocate it here (the graph op passes arena memory, so a training step does not malloc). */
 nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
                                const nb_xent_opts *o, nb_tensor *loss, double *lse_out,
-                               double *shift_out, nb_xent_stats *st_out);
+                               double *shift_out, double *scratch, nb_xent_stats *st_out);
 /* dz in the compute dtype; accumulate adds to it instead of overwriting. shift_in (2N, from the
  * forward) is preferred, else lse_in (N), else both are recomputed; dloss NULL means 1. */
 nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,

@@ -32,9 +32,10 @@ static nb_tensor *xent_op(nb_graph *g, nb_tensor *logits, const nb_tensor *tgt, 
                           : nb_graph_new_tensor(g, ct, 0, NULL);
     saved_xent *sv = nb_arena_alloc(g, sizeof *sv);
     double *shift = nb_arena_alloc(g, (size_t)N * 2 * sizeof(double));
-    if (!loss || !sv || !shift)
+    double *scratch = nb_arena_alloc(g, (size_t)N * 2 * sizeof(double)); /* no malloc per step */
+    if (!loss || !sv || !shift || !scratch)
         return NULL;
-    if (nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss, NULL, shift, NULL) !=
+    if (nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss, NULL, shift, scratch, NULL) !=
         NB_OK)
         return NULL;
     nb_node *n;
