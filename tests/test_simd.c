@@ -98,6 +98,15 @@ static void test_paths_agree(void **state)
         k->grad(d1, x, N, 30.0f, 0.25f, 0.5f, 0.01f, w, 0);
         for (int i = 0; i < N; i++)
             assert_true(fabsf(d0[i] - d1[i]) <= 2e-7f * fabsf(d0[i]) + 1e-12f);
+        /* f16 widening: all 65536 halves, bit for bit (NaNs: still NaN) */
+        static uint16_t h[65536];
+        static float a[65536], bb[65536];
+        for (int i = 0; i < 65536; i++)
+            h[i] = (uint16_t)i;
+        s->f16_to_f32(a, h, 65536);
+        k->f16_to_f32(bb, h, 65536);
+        for (int i = 0; i < 65536; i++)
+            assert_true(isnan(a[i]) ? isnan(bb[i]) : memcmp(&a[i], &bb[i], 4) == 0);
         float nan_row[20];
         for (int i = 0; i < 20; i++)
             nan_row[i] = (float)i;

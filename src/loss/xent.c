@@ -86,9 +86,9 @@ static const float *load_f32(const nb_tensor *z, int64_t off, int64_t cnt, float
     if (z->dtype == NB_F32)
         return (const float *)z->data + off;
     const uint16_t *h = (const uint16_t *)z->data + off;
+    const nb_xent_simd *k = nb_xent_simd_get();
     if (z->dtype == NB_F16)
-        for (int64_t i = 0; i < cnt; i++)
-            tmp[i] = nb_f16_to_f32(h[i]);
+        k->f16_to_f32(tmp, h, cnt);
     else
         for (int64_t i = 0; i < cnt; i++)
             tmp[i] = nb_bf16_to_f32(h[i]);

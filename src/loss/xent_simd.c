@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "nabla/tensor.h"
 #include "xent_simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -125,9 +126,16 @@ static void gradstore_scalar(float *dz, const float *e, int64_t n, float scale, 
         dz[i] = scale * e[i] - sw * (w ? w[i] : 1.0f);
 }
 
+static void f16_scalar(float *y, const uint16_t *h, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = nb_f16_to_f32(h[i]);
+}
+
 static const nb_xent_simd simd_scalar = {"scalar",    max_scalar,      sumexp_scalar,
                                          sumdiff_scalar, grad_scalar,  vexp_scalar,
-                                         expstore_scalar, scale_scalar, gradstore_scalar};
+                                         expstore_scalar, scale_scalar, gradstore_scalar,
+                                         f16_scalar};
 
 #ifdef NB_X86
 /* ---- AVX2 + FMA, 8 lanes ---- */
@@ -284,9 +292,19 @@ AVX2 static void gradstore_avx2(float *dz, const float *e, int64_t n, float scal
     gradstore_scalar(dz + i, e + i, n - i, scale, sw, w ? w + i : NULL);
 }
 
+__attribute__((target("avx2,fma,f16c"))) static void f16_avx2(float *y, const uint16_t *h,
+                                                               int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    f16_scalar(y + i, h + i, n - i);
+}
+
 static const nb_xent_simd simd_avx2 = {"avx2",    max_avx2,      sumexp_avx2,
                                        sumdiff_avx2, grad_avx2,  vexp_avx2,
-                                       expstore_avx2, scale_avx2,  gradstore_avx2};
+                                       expstore_avx2, scale_avx2,  gradstore_avx2,
+                                       f16_avx2};
 
 /* ---- AVX-512F, 16 lanes ---- */
 
@@ -445,9 +463,18 @@ AVX512 static void gradstore_avx512(float *dz, const float *e, int64_t n, float 
     gradstore_scalar(dz + i, e + i, n - i, scale, sw, w ? w + i : NULL);
 }
 
+AVX512 static void f16_avx512(float *y, const uint16_t *h, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+    f16_scalar(y + i, h + i, n - i);
+}
+
 static const nb_xent_simd simd_avx512 = {"avx512",      max_avx512,     sumexp_avx512,
                                          sumdiff_avx512, grad_avx512,    vexp_avx512,
-                                         expstore_avx512, scale_avx512,  gradstore_avx512};
+                                         expstore_avx512, scale_avx512,  gradstore_avx512,
+                                         f16_avx512};
 #endif
 
 static const nb_xent_simd *forced;
@@ -462,7 +489,8 @@ const nb_xent_simd *nb_xent_simd_get(void)
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f"))
             best = &simd_avx512;
-        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                 __builtin_cpu_supports("f16c"))
             best = &simd_avx2;
         else
             best = &simd_scalar;
@@ -479,7 +507,8 @@ const nb_xent_simd *nb_xent_simd_by_name(const char *name)
         return name ? &simd_scalar : NULL;
 #ifdef NB_X86
     __builtin_cpu_init();
-    if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
         return &simd_avx2;
     if (!strcmp(name, "avx512") && __builtin_cpu_supports("avx512f"))
         return &simd_avx512;

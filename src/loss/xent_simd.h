@@ -27,6 +27,8 @@ typedef struct nb_xent_simd {
     void (*scale)(float *dz, int64_t n, float scale, float sw, const float *w);
     /* dz_i = scale e_i - sw w_i, with non-temporal stores where the ISA has them */
     void (*gradstore)(float *dz, const float *e, int64_t n, float scale, float sw, const float *w);
+    /* widen IEEE half to float (exact) */
+    void (*f16_to_f32)(float *y, const uint16_t *h, int64_t n);
 } nb_xent_simd;
 
 /* The best table this CPU supports (AVX-512F, else AVX2+FMA, else scalar). */
