@@ -50,7 +50,36 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
         }
     }
     nb_status s = NB_OK;
-    if (!strcmp(spec, "fashion-mnist") || !strcmp(spec, "mnist")) {
+    if (!strcmp(spec, "seq-toy")) { /* every real token as a classification row */
+        for (int part = 0; part < (test ? 2 : 1) && s == NB_OK; part++) {
+            nb_tensor *X = NULL, *Y = NULL, *Xf = NULL, *yf = NULL;
+            s = nb_seq_toy(part ? 1000 : 6000, 12, 8, part ? seed + 7919 : seed, &X, &Y);
+            int64_t ntok = 0, F = X ? X->shape[2] : 0;
+            for (int64_t i = 0; s == NB_OK && i < Y->numel; i++)
+                ntok += ((int32_t *)Y->data)[i] >= 0;
+            int64_t sf[2] = {ntok, F}, sl[1] = {ntok};
+            if (s == NB_OK) {
+                Xf = nb_tensor_empty(NB_F32, 2, sf);
+                yf = nb_tensor_empty(NB_I32, 1, sl);
+                s = Xf && yf ? NB_OK : nb_last_status();
+            }
+            for (int64_t i = 0, k = 0; s == NB_OK && i < Y->numel; i++)
+                if (((int32_t *)Y->data)[i] >= 0) {
+                    memcpy((float *)Xf->data + k * F, (float *)X->data + i * F,
+                           sizeof(float) * (size_t)F);
+                    ((int32_t *)yf->data)[k++] = ((int32_t *)Y->data)[i];
+                }
+            nb_dataset *d = part ? test : train;
+            if (s == NB_OK)
+                s = nb_dataset_from_tensors(Xf, yf, 8, d);
+            if (s == NB_OK)
+                snprintf(d->name, sizeof d->name, "seq-toy");
+            nb_tensor_free(X);
+            nb_tensor_free(Y);
+            nb_tensor_free(Xf);
+            nb_tensor_free(yf);
+        }
+    } else if (!strcmp(spec, "fashion-mnist") || !strcmp(spec, "mnist")) {
         s = nb_dataset_load_mnist(dir, "train", train);
         if (s == NB_OK && test)
             s = nb_dataset_load_mnist(dir, "test", test);
@@ -95,8 +124,8 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
                 s = nb_dataset_load_csv(spec, -1, true, &all);
         } else {
             fprintf(stderr,
-                    "nabla %s: --data '%s': expected fashion-mnist, mnist, spirals, FILE.csv or "
-                    "X.npy,y.npy\n",
+                    "nabla %s: --data '%s': expected fashion-mnist, mnist, spirals, seq-toy, FILE.csv "
+                    "or X.npy,y.npy\n",
                     cmd, spec);
             return 2;
         }
