@@ -8,8 +8,9 @@
 # The build goes to $FUZZ_BUILD (default build-fuzz), configured with clang and -DNABLA_FUZZ=ON
 # (-O1 -g, asserts on). Each harness runs for SECONDS on its own copy of the committed seeds,
 # $FUZZ_BUILD/corpus/NAME (new inputs the fuzzer finds go there, never into fuzz/corpus/), plus
-# fuzz/regressions/NAME read-only. Crashing inputs are written to $FUZZ_BUILD/crashes/NAME/ and
-# the full log to $FUZZ_BUILD/logs/NAME.log. Prints one line per harness: executions and verdict.
+# fuzz/regressions/NAME read-only, with the tokens of fuzz/dict/NAME.dict. Crashing inputs are
+# written to $FUZZ_BUILD/crashes/NAME/ and the full log to $FUZZ_BUILD/logs/NAME.log. Prints one
+# line per harness: executions and verdict.
 # Exit status: 0 when no harness crashed, 1 on any crash (or a harness that did not run), 2 on bad
 # arguments.
 set -eu
@@ -41,19 +42,21 @@ cc=${FUZZ_CC:-clang}
 # ---- the tools: clang, and a libFuzzer runtime it can link ----
 if ! command -v "$cc" >/dev/null 2>&1; then
     echo "fuzz.sh: '$cc' not found. Fuzzing needs clang and its libFuzzer runtime; on Debian:" >&2
-    echo "  sudo apt-get install -y clang libclang-rt-14-dev   (or: sh scripts/install-deps.sh fuzz)" >&2
+    echo "  sudo apt-get install -y clang libclang-rt-14-dev" >&2
+    echo "(or, as root: sh scripts/install-deps.sh fuzz)" >&2
     exit 1
 fi
 probe=$(mktemp -d)
 trap 'rm -rf "$probe"' EXIT
-printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)\n{ (void)d; (void)n; return 0; }\n' \
-    >"$probe/probe.c"
+printf '%s\n' 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)' \
+    '{ (void)d; (void)n; return 0; }' >"$probe/probe.c"
 if ! "$cc" -fsanitize=fuzzer,address,undefined "$probe/probe.c" -o "$probe/probe" \
     >"$probe/log" 2>&1; then
     echo "fuzz.sh: '$cc' cannot link a libFuzzer program (-fsanitize=fuzzer,address,undefined):" >&2
     sed 's/^/  /' "$probe/log" | head -n 5 >&2
     echo "The libFuzzer/sanitizer runtime is missing; on Debian:" >&2
-    echo "  sudo apt-get install -y libclang-rt-14-dev   (or: sh scripts/install-deps.sh fuzz)" >&2
+    echo "  sudo apt-get install -y libclang-rt-14-dev" >&2
+    echo "(or, as root: sh scripts/install-deps.sh fuzz)" >&2
     exit 1
 fi
 
@@ -87,6 +90,10 @@ for n in $names; do
     if [ -d "fuzz/regressions/$n" ] && [ -n "$(ls "fuzz/regressions/$n")" ]; then
         extra="fuzz/regressions/$n"
     fi
+    dict=""
+    if [ -f "fuzz/dict/$n.dict" ]; then
+        dict="-dict=fuzz/dict/$n.dict"
+    fi
     if [ ! -x "$build/fuzz_$n" ]; then
         echo "fuzz_$n: $build/fuzz_$n was not built" >&2
         failed=1
@@ -94,9 +101,10 @@ for n in $names; do
     fi
     echo "fuzz_$n: running for $secs s on $corpus ${extra:+and $extra }..."
     rc=0
-    # shellcheck disable=SC2086 # extra is empty or one directory without spaces
+    # shellcheck disable=SC2086 # dict and extra are empty or one word without spaces
     "$build/fuzz_$n" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -timeout=10 \
-        -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" $extra >"$log" 2>&1 || rc=$?
+        -print_final_stats=1 -artifact_prefix="$crashes/" $dict "$corpus" $extra >"$log" 2>&1 ||
+        rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
     artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
     if [ "$rc" -eq 0 ]; then

@@ -17,8 +17,16 @@
 #include "xent_simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define NB_X86 1
+
+/* F16C from CPUID leaf 1, ECX bit 29: clang before 16 has no "f16c" for __builtin_cpu_supports. */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
 #endif
 
 #define LOG2E 1.44269504088896341f
@@ -490,7 +498,7 @@ const nb_xent_simd *nb_xent_simd_get(void)
         if (__builtin_cpu_supports("avx512f"))
             best = &simd_avx512;
         else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                 __builtin_cpu_supports("f16c"))
+                 cpu_has_f16c())
             best = &simd_avx2;
         else
             best = &simd_scalar;
@@ -508,7 +516,7 @@ const nb_xent_simd *nb_xent_simd_by_name(const char *name)
 #ifdef NB_X86
     __builtin_cpu_init();
     if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
+        cpu_has_f16c())
         return &simd_avx2;
     if (!strcmp(name, "avx512") && __builtin_cpu_supports("avx512f"))
         return &simd_avx512;
