@@ -248,6 +248,42 @@ static void test_forward_backward_matches(void **state)
     nb_tensor_free(mask);
 }
 
+/* Rows longer than one chunk whose target sits in a chunk far below the row's max: that
+ * chunk's scale underflows to 0, and the gradient at the target must still be -1 (times the
+ * scale), not 0. Compared with the double reference. */
+static void test_forward_backward_far_chunks(void **state)
+{
+    (void)state;
+    const int64_t V = 2 * NB_XCHUNK + 100;
+    int64_t sz[2] = {2, V}, st[1] = {2};
+    nb_tensor *z = nb_tensor_full(NB_F32, 2, sz, -300.0);
+    for (int64_t j = NB_XCHUNK; j < V; j++) /* the later chunks hold the row's max */
+        nb_tensor_set(z, j, (double)(j % 7) - 3.0), nb_tensor_set(z, V + j, 2.0);
+    int32_t yv[2] = {5, (int32_t)(NB_XCHUNK + 3)}; /* row 0: target in the low chunk */
+    nb_tensor *y = nb_tensor_from_buffer(NB_I32, 1, st, yv);
+    nb_tensor *L = nb_tensor_zeros(NB_F32, 0, NULL), *d = nb_tensor_zeros(NB_F32, 2, sz);
+    nb_tensor *Lr = nb_tensor_zeros(NB_F64, 0, NULL), *dr = nb_tensor_zeros(NB_F64, 2, sz);
+    for (int smooth = 0; smooth < 2; smooth++) {
+        nb_xent_opts o = nb_xent_defaults();
+        o.label_smoothing = smooth ? 0.05 : 0.0;
+        assert_int_equal(nb_xent_forward_backward(z, y, &o, L, d, NULL), NB_OK);
+        assert_int_equal(nb_xent_reference(z, y, &o, Lr, dr), NB_OK);
+        assert_true(fabs(nb_tensor_get(L, 0) - nb_tensor_get(Lr, 0)) <=
+                    1e-5 * nb_tensor_get(Lr, 0));
+        for (int64_t i = 0; i < d->numel; i++)
+            if (!(fabs(nb_tensor_get(d, i) - nb_tensor_get(dr, i)) <= 1e-6))
+                fail_msg("element %lld: %.9g vs %.9g", (long long)i, nb_tensor_get(d, i),
+                         nb_tensor_get(dr, i));
+        assert_true(nb_tensor_get(d, 5) < -0.4); /* -(1 - a)/2 (mean over 2 rows) */
+    }
+    nb_tensor_free(z);
+    nb_tensor_free(y);
+    nb_tensor_free(L);
+    nb_tensor_free(d);
+    nb_tensor_free(Lr);
+    nb_tensor_free(dr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_fused_on_every_path),
         cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_forward_backward_matches),
+        cmocka_unit_test(test_forward_backward_far_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -669,13 +669,25 @@ static double fused_row_f32(const nb_tensor *z, const nb_tensor *tgt, const nb_x
     L += *zl;
     double base = c * ((1.0 - a) * wy + a / (double)V * Wc + 2.0 * o->z_loss * lse);
     float sw = (float)(c * a / (double)V);
+    double hit = c * (1.0 - a) * wy;
+    bool fix_after = false;
     nc = 0;
     for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK, nc++) {
         int64_t cnt = V - j0 < NB_XCHUNK ? V - j0 : NB_XCHUNK;
         float sc = (float)(base * exp(((double)cm[nc] - (double)m) - logs));
+        /* the target's "- hit" is folded into its e before the streaming store: reading d[y]
+         * back after a non-temporal store would wait for memory */
+        if (y >= j0 && y < j0 + cnt && hit != 0.0) {
+            double adj = hit / (double)sc;
+            if (sc != 0.0f && isfinite(adj))
+                e[y] = (float)((double)e[y] - adj);
+            else
+                fix_after = true;
+        }
         k->gradstore(d + j0, e + j0, cnt, sc, sw, w ? w + j0 : NULL);
     }
-    d[y] -= (float)(c * (1.0 - a) * wy);
+    if (fix_after) /* the target's chunk scale underflowed: rare, correct, slower */
+        d[y] -= (float)hit;
     return L;
 }
 
