@@ -37,7 +37,8 @@ static void usage(FILE *f)
             "  --label-smoothing A  (default 0.1)\n"
             "  --clip-norm C        clip the global gradient norm to C (default off)\n"
             "  --seed S             (default 1)\n"
-            "  --threads T          OpenBLAS threads (default 1)\n"
+            "  --threads T          threads for matrix products and the loss (default 2, or 1 on a\n"
+            "                       one-core machine; bitwise reproducible per thread count)\n"
             "  --save MODEL.safetensors   checkpoint after every epoch (atomic)\n"
             "  --metrics FILE.jsonl one JSON object per epoch\n"
             "  --plot FILE.png      loss and accuracy curves (needs --metrics or writes its own)\n"
@@ -633,8 +634,12 @@ out:
 int nb_cmd_train(int argc, char **argv)
 {
     cfg c = {"auto", NULL, NULL, NULL, NULL, "256,128", NULL, NB_ACT_RELU, NB_INIT_DEFAULT,
-             NB_OPTIM_ADAMW, NB_SCHED_COSINE, 10, 128, 200, 1, 1, 0, 1, -1, -1, -1, 0.1, 0, 0,
+             NB_OPTIM_ADAMW, NB_SCHED_COSINE, 10, 128, 200, 1, 0, 0, 1, -1, -1, -1, 0.1, 0, 0,
              0.1, false, false, false};
+    /* default threads: 2 when the machine has them (measured: 0.82 vs 1.09 ms per step of the
+     * default MLP on 2 cores); runs are bitwise reproducible for a given thread count */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    c.threads = ncpu >= 2 ? 2 : 1;
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
