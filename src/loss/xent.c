@@ -278,7 +278,7 @@ double nb_xent_row_lse(const nb_tensor *z, int64_t n, int64_t V)
 /* sum_c q_c (lse - z_c) for q = w (hard targets, smoothing term) or q = w t' (soft), each
  * term computed as (m - z_c) + log s so that a huge shift m does not swallow log s. */
 static double row_weighted_nll(const nb_tensor *z, int64_t n, int64_t V, double m, double logs,
-                               const nb_xent_opts *o, const nb_tensor *probs, double a)
+                               const nb_xent_opts *o, const nb_tensor *probs, double a, double Wc)
 {
     double acc = 0.0;
     if (!probs && z->dtype != NB_F64 && (!o->weight || o->weight->dtype == NB_F32)) {
@@ -286,15 +286,12 @@ static double row_weighted_nll(const nb_tensor *z, int64_t n, int64_t V, double 
         const nb_xent_simd *k = nb_xent_simd_get();
         const float *w = o->weight ? (const float *)o->weight->data : NULL;
         float ctmp[z->dtype == NB_F32 ? 1 : NB_XCHUNK];
-        double wsum = 0.0;
         for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK) {
             int64_t cnt = V - j0 < NB_XCHUNK ? V - j0 : NB_XCHUNK;
             const float *x = load_f32(z, n * V + j0, cnt, ctmp);
             acc += k->sumdiff(x, cnt, (float)m, w ? w + j0 : NULL);
         }
-        for (int64_t c = 0; c < V; c++)
-            wsum += weight_at(o, c);
-        return acc + wsum * logs;
+        return acc + Wc * logs; /* Wc = sum_c w_c, computed once per call */
     }
     float tmp[BLK];
     for (int64_t j0 = 0; j0 < V; j0 += BLK) {
@@ -313,19 +310,20 @@ static double row_weighted_nll(const nb_tensor *z, int64_t n, int64_t V, double 
     return acc;
 }
 
-/* Per-row loss L_n of a real row, lse = m + logs. */
+/* Per-row loss L_n of a real row, lse = m + logs; Wc = sum_c w_c. */
 static double row_loss(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
-                       int64_t n, int64_t V, double m, double logs, const nb_xent_opts *o)
+                       int64_t n, int64_t V, double m, double logs, const nb_xent_opts *o,
+                       double Wc)
 {
     double a = o->label_smoothing, L;
     if (probs) {
-        L = row_weighted_nll(z, n, V, m, logs, o, probs, a);
+        L = row_weighted_nll(z, n, V, m, logs, o, probs, a, Wc);
     } else {
         int64_t y = target_at(tgt, n);
         double zy = nb_tensor_get(z, n * V + y);
         L = (1.0 - a) * weight_at(o, y) * ((m - zy) + logs);
         if (a > 0.0)
-            L += a / (double)V * row_weighted_nll(z, n, V, m, logs, o, NULL, 0.0);
+            L += a / (double)V * row_weighted_nll(z, n, V, m, logs, o, NULL, 0.0, Wc);
     }
     return L;
 }
@@ -346,7 +344,9 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
     if (!rowL)
         return nb_error(NB_ERR_NOMEM, "cross_entropy: out of memory for %lld row losses",
                         (long long)N);
-    double *rowZ = rowL + N;
+    double *rowZ = rowL + N, Wc = 0.0;
+    for (int64_t c = 0; c < V; c++)
+        Wc += weight_at(o, c);
 #pragma omp parallel for schedule(static) if (N * V >= PAR_MIN_ELEMS && N > 1)
     for (int64_t n = 0; n < N; n++) {
         double L = 0.0, zl = 0.0, m = 0.0, logs = 0.0;
@@ -354,7 +354,7 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
             nb_xent_row_shift(z, n, V, &m, &logs);
             double lse = m + logs;
             zl = o->z_loss * lse * lse;
-            L = row_loss(z, tgt, probs, n, V, m, logs, o) + zl;
+            L = row_loss(z, tgt, probs, n, V, m, logs, o, Wc) + zl;
         }
         rowL[n] = L;
         rowZ[n] = zl;
@@ -606,7 +606,7 @@ nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits,
 
 /* ---- forward and backward in one pass over each row ---- */
 
-#define FB_MAX_CHUNKS 128 /* rows up to 128 x NB_XCHUNK logits take the one-exp path */
+#define FB_MAX_CHUNKS 512 /* rows up to 512 x NB_XCHUNK logits take the one-exp path */
 
 /* One real row, f32 arithmetic, hard target, f32 or no weights. The forward pass stores
  * e_j = exp(z_j - m_c) into a per-thread scratch row e (m_c = the running max when chunk c was

@@ -6,7 +6,7 @@
 
 /* Rows are processed in chunks of this many logits (32 KiB of f32: stays in L1/L2 between the
  * max and the exp passes over a chunk, so memory sees each logit once). */
-#define NB_XCHUNK 8192
+#define NB_XCHUNK 2048
 
 typedef struct nb_xent_simd {
     const char *name;
