@@ -3,7 +3,7 @@
 # (definitely or indirectly lost) or the run fails. OpenBLAS keeps its thread pool and buffers
 # for the life of the process: those are "still reachable", not leaks.
 set -eu
-build=$1
+build=$(cd "$1" && pwd)
 status=0
 for t in test_tensor test_graph test_ops test_gradcheck test_logsoftmax test_cross_entropy \
          test_npy test_safetensors test_checkpoint test_optim test_accum; do
