@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "nabla/npy.h"
+#include "../tensor/fileio.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
 
@@ -55,29 +56,6 @@ typedef struct npy_info {
     int64_t numel;
     size_t data_bytes;
 } npy_info;
-
-static bool host_is_little_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-
-/* Reverses each `size`-byte element of buf in place (used only on big-endian hosts). */
-static void swap_elements(unsigned char *buf, size_t count, size_t size)
-{
-    if (size < 2)
-        return;
-    for (size_t i = 0; i < count; i++) {
-        unsigned char *e = buf + i * size;
-        for (size_t a = 0, b = size - 1; a < b; a++, b--) {
-            unsigned char t = e[a];
-            e[a] = e[b];
-            e[b] = t;
-        }
-    }
-}
 
 /* Copies s (at most n bytes of it) into out with anything outside printable ASCII shown as '?',
  * so error messages never carry control bytes from a corrupt file. */
@@ -515,8 +493,8 @@ static void fix_up_data(nb_tensor *t)
         for (size_t i = 0; i < n; i++)
             b[i] = b[i] != 0;
     }
-    if (!host_is_little_endian())
-        swap_elements(t->data, n, nb_dtype_size(t->dtype));
+    if (!nb_host_little_endian())
+        nb_swap_elements(t->data, n, nb_dtype_size(t->dtype));
 }
 
 static nb_tensor *new_tensor(const npy_info *info, nb_status *st)
@@ -757,41 +735,16 @@ static size_t build_header(char *out, size_t cap, const nb_tensor *x)
     return total;
 }
 
-/* Writes the data in little-endian order. */
-static bool write_data(FILE *f, const nb_tensor *x, size_t bytes)
-{
-    if (bytes == 0)
-        return true;
-    size_t esize = nb_dtype_size(x->dtype);
-    if (host_is_little_endian() || esize == 1)
-        return fwrite(x->data, 1, bytes, f) == bytes;
-    unsigned char chunk[4096];
-    const unsigned char *src = x->data;
-    for (size_t off = 0; off < bytes;) {
-        size_t n = bytes - off < sizeof chunk ? bytes - off : sizeof chunk;
-        memcpy(chunk, src + off, n);
-        swap_elements(chunk, n / esize, esize);
-        if (fwrite(chunk, 1, n, f) != n)
-            return false;
-        off += n;
-    }
-    return true;
-}
+typedef struct npy_out {
+    const char *header;
+    size_t hbytes;
+    const nb_tensor *x;
+} npy_out;
 
-/* Makes the rename itself durable; best effort, the data is already safe in the file. The
- * directory name is built in `buf` (room for strlen(path) + 2 bytes: the caller's temporary-name
- * buffer), so nothing is allocated after the rename and a save cannot skip this silently. */
-static void sync_parent_dir(const char *path, char *buf)
+static bool fill_npy(FILE *f, void *ctx)
 {
-    const char *slash = strrchr(path, '/');
-    size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
-    memcpy(buf, slash ? path : ".", n);
-    buf[n] = '\0';
-    int fd = open(buf, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        (void)close(fd);
-    }
+    const npy_out *o = ctx;
+    return fwrite(o->header, 1, o->hbytes, f) == o->hbytes && nb_write_tensor_le(f, o->x);
 }
 
 static nb_status check_saveable(const nb_tensor *x, size_t *bytes)
@@ -846,48 +799,7 @@ nb_status nb_npy_save(const char *path, const nb_tensor *x)
         return st;
     }
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp) {
-        st = nb_error(NB_ERR_NOMEM, "out of memory for a temporary file name");
-        prefix_error(st, path);
-        return st;
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int e = errno;
-        st = nb_error(NB_ERR_IO, "cannot create temporary file '%s': %s", tmp, strerror(e));
-        prefix_error(st, path);
-        free(tmp);
-        return st;
-    }
-    const char *failed = NULL; /* the step that failed, for the message */
-    if (fwrite(header, 1, hbytes, f) != hbytes)
-        failed = "writing the header";
-    else if (!write_data(f, x, bytes))
-        failed = "writing the data";
-    else if (fflush(f) != 0)
-        failed = "flushing";
-    else if (fsync(fileno(f)) != 0)
-        failed = "fsync";
-    int e = errno;
-    if (fclose(f) != 0 && !failed) {
-        failed = "closing";
-        e = errno;
-    }
-    if (!failed && rename(tmp, path) != 0) {
-        failed = "renaming the temporary file onto the target";
-        e = errno;
-    }
-    if (failed) {
-        (void)unlink(tmp);
-        st = nb_error(NB_ERR_IO, "npy: '%s': %s failed: %s", path, failed, strerror(e));
-        free(tmp);
-        return st;
-    }
-    sync_parent_dir(path, tmp);
-    free(tmp);
-    return NB_OK;
+    npy_out o = {header, hbytes, x};
+    (void)bytes;
+    return nb_write_atomically(path, "npy", fill_npy, &o);
 }

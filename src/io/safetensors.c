@@ -46,6 +46,7 @@
 #include <cJSON.h>
 
 #include "nabla/safetensors.h"
+#include "../tensor/fileio.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
 
@@ -74,27 +75,6 @@ struct nb_safetensors {
 /* ------------------------------------------------------------------------------------------ */
 /* Small helpers.                                                                             */
 
-static bool host_is_little_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-
-static void swap_elements(unsigned char *buf, size_t count, size_t size)
-{
-    if (size < 2)
-        return;
-    for (size_t i = 0; i < count; i++) {
-        unsigned char *e = buf + i * size;
-        for (size_t a = 0, b = size - 1; a < b; a++, b--) {
-            unsigned char t = e[a];
-            e[a] = e[b];
-            e[b] = t;
-        }
-    }
-}
 
 /* Length of the valid UTF-8 sequence starting at s (n bytes available), 0 if invalid. Rejects
  * overlong forms, surrogates and code points above U+10FFFF, as JSON text must. */
@@ -768,8 +748,8 @@ static nb_status build_result(const st_header *h, const st_source *src, nb_safet
             for (int64_t j = 0; j < t->numel; j++)
                 p[j] = p[j] != 0;
         }
-        if (!host_is_little_endian())
-            swap_elements(t->data, (size_t)t->numel, nb_dtype_size(t->dtype));
+        if (!nb_host_little_endian())
+            nb_swap_elements(t->data, (size_t)t->numel, nb_dtype_size(t->dtype));
     }
     st->count = h->n;
     *out = st;
@@ -1146,47 +1126,22 @@ static nb_status build_header(const nb_named_tensor *tensors, int n, const char 
     return NB_OK;
 }
 
-/* Writes a tensor's bytes little-endian, bools as clean 0/1. */
-static bool write_data(FILE *f, const nb_tensor *x)
-{
-    size_t esize = nb_dtype_size(x->dtype);
-    size_t bytes = (size_t)x->numel * esize;
-    if (bytes == 0)
-        return true;
-    bool as_is = x->dtype != NB_BOOL && (host_is_little_endian() || esize == 1);
-    if (as_is)
-        return fwrite(x->data, 1, bytes, f) == bytes;
-    unsigned char chunk[4096];
-    const unsigned char *src = x->data;
-    for (size_t off = 0; off < bytes;) {
-        size_t n = bytes - off < sizeof chunk ? bytes - off : sizeof chunk;
-        memcpy(chunk, src + off, n);
-        if (x->dtype == NB_BOOL)
-            for (size_t i = 0; i < n; i++)
-                chunk[i] = chunk[i] != 0;
-        else
-            swap_elements(chunk, n / esize, esize);
-        if (fwrite(chunk, 1, n, f) != n)
-            return false;
-        off += n;
-    }
-    return true;
-}
+typedef struct st_out {
+    const char *header;
+    size_t hbytes;
+    const nb_named_tensor *tensors;
+    int n;
+} st_out;
 
-/* Makes the rename itself durable; best effort, the data is already safe in the file. The
- * directory name is built in `buf` (room for strlen(path) + 2 bytes: the caller's temporary-name
- * buffer), so nothing is allocated after the rename and a save cannot skip this silently. */
-static void sync_parent_dir(const char *path, char *buf)
+static bool fill_safetensors(FILE *f, void *ctx)
 {
-    const char *slash = strrchr(path, '/');
-    size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
-    memcpy(buf, slash ? path : ".", n);
-    buf[n] = '\0';
-    int fd = open(buf, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        (void)close(fd);
-    }
+    const st_out *o = ctx;
+    if (fwrite(o->header, 1, o->hbytes, f) != o->hbytes)
+        return false;
+    for (int i = 0; i < o->n; i++)
+        if (!nb_write_tensor_le(f, o->tensors[i].tensor))
+            return false;
+    return true;
 }
 
 nb_status nb_safetensors_save(const char *path, const nb_named_tensor *tensors, int n,
@@ -1202,50 +1157,8 @@ nb_status nb_safetensors_save(const char *path, const nb_named_tensor *tensors, 
         return s;
     }
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp) {
-        free(header);
-        s = nb_error(NB_ERR_NOMEM, "out of memory for a temporary file name");
-        prefix_error(s, path);
-        return s;
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        int e = errno;
-        free(header);
-        s = nb_error(NB_ERR_IO, "cannot create temporary file '%s': %s", tmp, strerror(e));
-        prefix_error(s, path);
-        free(tmp);
-        return s;
-    }
-    const char *failed = NULL; /* the step that failed, for the message */
-    if (fwrite(header, 1, hbytes, f) != hbytes)
-        failed = "writing the header";
-    for (int i = 0; !failed && i < n; i++)
-        if (!write_data(f, tensors[i].tensor))
-            failed = "writing the data";
-    if (!failed && fflush(f) != 0)
-        failed = "flushing";
-    if (!failed && fsync(fileno(f)) != 0)
-        failed = "fsync";
-    int e = errno;
+    st_out o = {header, hbytes, tensors, n};
+    s = nb_write_atomically(path, "safetensors", fill_safetensors, &o);
     free(header);
-    if (fclose(f) != 0 && !failed) {
-        failed = "closing";
-        e = errno;
-    }
-    if (!failed && rename(tmp, path) != 0) {
-        failed = "renaming the temporary file onto the target";
-        e = errno;
-    }
-    if (failed) {
-        (void)unlink(tmp);
-        free(tmp);
-        return nb_error(NB_ERR_IO, "safetensors: '%s': %s failed: %s", path, failed, strerror(e));
-    }
-    sync_parent_dir(path, tmp);
-    free(tmp);
-    return NB_OK;
+    return s;
 }
