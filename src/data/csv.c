@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "nabla/dataset.h"
+#include "../tensor/fileio.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
 
@@ -268,16 +269,6 @@ static nb_status parse_csv(const char *buf, size_t len, int label_col, bool has_
     return NB_OK;
 }
 
-/* Re-emits the current error with a "csv: " (or "csv: 'path': ") prefix. */
-static void prefix_error(nb_status st, const char *path)
-{
-    char msg[768];
-    snprintf(msg, sizeof msg, "%s", nb_last_error());
-    if (path)
-        nb_error(st, "csv: '%s': %s", path, msg);
-    else
-        nb_error(st, "csv: %s", msg);
-}
 
 nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, bool has_header,
                                nb_dataset *out)
@@ -289,7 +280,7 @@ nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, bool 
         return nb_error(NB_ERR_ARG, "csv: buffer is NULL but length is %zu", len);
     nb_status st = parse_csv(buf ? buf : "", len, label_col, has_header, out);
     if (st != NB_OK)
-        prefix_error(st, NULL);
+        nb_error_prefix(st, "csv", NULL);
     return st;
 }
 
@@ -349,7 +340,7 @@ nb_status nb_dataset_load_csv(const char *path, int label_col, bool has_header, 
         st = parse_csv(buf, len, label_col, has_header, out);
     free(buf);
     if (st != NB_OK) {
-        prefix_error(st, path);
+        nb_error_prefix(st, "csv", path);
         nb_dataset_free(out);
         return st;
     }

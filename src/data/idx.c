@@ -30,6 +30,7 @@
 #include <zlib.h>
 
 #include "nabla/dataset.h"
+#include "../tensor/fileio.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
 
@@ -399,16 +400,6 @@ static nb_status parse_any(const unsigned char *buf, size_t len, nb_tensor **out
     return st;
 }
 
-/* Re-emits the current error with an "idx: " (or "idx: 'path': ") prefix. */
-static void prefix_error(nb_status st, const char *path)
-{
-    char msg[768];
-    snprintf(msg, sizeof msg, "%s", nb_last_error());
-    if (path)
-        nb_error(st, "idx: '%s': %s", path, msg);
-    else
-        nb_error(st, "idx: %s", msg);
-}
 
 nb_tensor *nb_idx_parse(const void *buf, size_t len)
 {
@@ -420,7 +411,7 @@ nb_tensor *nb_idx_parse(const void *buf, size_t len)
     nb_tensor *t = NULL;
     nb_status st = parse_any(buf ? buf : nothing, len, &t);
     if (st != NB_OK) {
-        prefix_error(st, NULL);
+        nb_error_prefix(st, "idx", NULL);
         return NULL;
     }
     return t;
@@ -429,19 +420,6 @@ nb_tensor *nb_idx_parse(const void *buf, size_t len)
 /* ------------------------------------------------------------------------------------------ */
 /* Files                                                                                        */
 
-/* Reads exactly n bytes or fails with a message saying why. */
-static nb_status read_exact(FILE *f, void *dst, size_t n, const char *what)
-{
-    if (n == 0)
-        return NB_OK;
-    size_t got = fread(dst, 1, n, f);
-    if (got == n)
-        return NB_OK;
-    if (ferror(f))
-        return nb_error(NB_ERR_IO, "read error in the %s: %s", what, strerror(errno));
-    return nb_error(NB_ERR_FORMAT, "truncated: end of file inside the %s (%zu of %zu bytes)", what,
-                    got, n);
-}
 
 /* A plain file: the header from `pre`, then the data decoded piece by piece straight into the
  * tensor, after its length has been checked against the file size. */
@@ -472,7 +450,7 @@ static nb_status load_plain(FILE *f, const unsigned char *pre, size_t npre, size
         size_t want = sizeof chunk - kept;
         if (want > remaining)
             want = remaining;
-        st = read_exact(f, chunk + kept, want, "data");
+        st = nb_read_exact(f, chunk + kept, want, "data");
         if (st != NB_OK)
             break;
         remaining -= want;
@@ -496,18 +474,14 @@ static nb_status load_plain(FILE *f, const unsigned char *pre, size_t npre, size
 
 static nb_status load_file(FILE *f, nb_tensor **out)
 {
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0)
-        return nb_error(NB_ERR_IO, "cannot stat: %s", strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return nb_error(NB_ERR_IO, "not a regular file");
-    if (sb.st_size < 0 || (uintmax_t)sb.st_size > (uintmax_t)SIZE_MAX)
-        return nb_error(NB_ERR_IO, "file size %jd is not addressable", (intmax_t)sb.st_size);
-    size_t size = (size_t)sb.st_size;
+    size_t size;
+    nb_status fs = nb_regular_file_size(f, &size);
+    if (fs != NB_OK)
+        return fs;
 
     unsigned char pre[IDX_MAX_HEADER];
     size_t npre = size < sizeof pre ? size : sizeof pre;
-    nb_status st = read_exact(f, pre, npre, "header");
+    nb_status st = nb_read_exact(f, pre, npre, "header");
     if (st != NB_OK)
         return st;
     if (!is_gzip(pre, npre))
@@ -518,7 +492,7 @@ static nb_status load_file(FILE *f, nb_tensor **out)
     if (!buf)
         return nb_error(NB_ERR_NOMEM, "out of memory for the %zu-byte compressed file", size);
     memcpy(buf, pre, npre);
-    st = read_exact(f, buf + npre, size - npre, "gzip data");
+    st = nb_read_exact(f, buf + npre, size - npre, "gzip data");
     if (st == NB_OK && fgetc(f) != EOF)
         st = nb_error(NB_ERR_FORMAT, "file grew while it was being read");
     if (st == NB_OK)
@@ -548,7 +522,7 @@ nb_tensor *nb_idx_load(const char *path)
         st = nb_error(NB_ERR_IO, "cannot close: %s", strerror(e));
     }
     if (st != NB_OK) {
-        prefix_error(st, path);
+        nb_error_prefix(st, "idx", path);
         return NULL;
     }
     return t;

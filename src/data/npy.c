@@ -508,16 +508,6 @@ static nb_tensor *new_tensor(const npy_info *info, nb_status *st)
     return t;
 }
 
-/* Re-emits the current error with a "npy: " (or "npy: 'path': ") prefix. */
-static void prefix_error(nb_status st, const char *path)
-{
-    char msg[768];
-    snprintf(msg, sizeof msg, "%s", nb_last_error());
-    if (path)
-        nb_error(st, "npy: '%s': %s", path, msg);
-    else
-        nb_error(st, "npy: %s", msg);
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Public: parse an in-memory image.                                                          */
@@ -555,7 +545,7 @@ nb_tensor *nb_npy_parse(const void *buf, size_t len)
     nb_tensor *t = NULL;
     nb_status st = parse_image(buf ? buf : nothing, len, &t);
     if (st != NB_OK) {
-        prefix_error(st, NULL);
+        nb_error_prefix(st, "npy", NULL);
         return NULL;
     }
     return t;
@@ -564,35 +554,18 @@ nb_tensor *nb_npy_parse(const void *buf, size_t len)
 /* ------------------------------------------------------------------------------------------ */
 /* Public: load a file.                                                                       */
 
-/* Reads exactly n bytes or fails with a message saying why. */
-static nb_status read_exact(FILE *f, void *dst, size_t n, const char *what)
-{
-    if (n == 0)
-        return NB_OK;
-    size_t got = fread(dst, 1, n, f);
-    if (got == n)
-        return NB_OK;
-    if (ferror(f))
-        return nb_error(NB_ERR_IO, "read error in the %s: %s", what, strerror(errno));
-    return nb_error(NB_ERR_FORMAT, "truncated: end of file inside the %s (%zu of %zu bytes)", what,
-                    got, n);
-}
 
 static nb_status load_file(FILE *f, nb_tensor **out)
 {
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0)
-        return nb_error(NB_ERR_IO, "cannot stat: %s", strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return nb_error(NB_ERR_IO, "not a regular file");
-    if (sb.st_size < 0 || (uintmax_t)sb.st_size > (uintmax_t)SIZE_MAX)
-        return nb_error(NB_ERR_IO, "file size %jd is not addressable", (intmax_t)sb.st_size);
-    size_t size = (size_t)sb.st_size;
+    size_t size;
+    nb_status fs = nb_regular_file_size(f, &size);
+    if (fs != NB_OK)
+        return fs;
 
     /* The preamble is at most 12 bytes; read what there is and let parse_preamble judge it. */
     unsigned char pre[12];
     size_t npre = size < sizeof pre ? size : sizeof pre;
-    nb_status st = read_exact(f, pre, npre, "preamble");
+    nb_status st = nb_read_exact(f, pre, npre, "preamble");
     if (st != NB_OK)
         return st;
     size_t at = 0, hlen = 0;
@@ -607,7 +580,7 @@ static nb_status load_file(FILE *f, nb_tensor **out)
     if (have > hlen)
         have = hlen;
     memcpy(hdr, pre + at, have);
-    st = read_exact(f, hdr + have, hlen - have, "header");
+    st = nb_read_exact(f, hdr + have, hlen - have, "header");
     npy_info info;
     memset(&info, 0, sizeof info);
     if (st == NB_OK)
@@ -626,7 +599,7 @@ static nb_status load_file(FILE *f, nb_tensor **out)
     unsigned char *data = t->data;
     if (consumed > 0)
         memcpy(data, pre + at + hlen, consumed);
-    st = read_exact(f, data + consumed, info.data_bytes - consumed, "data");
+    st = nb_read_exact(f, data + consumed, info.data_bytes - consumed, "data");
     if (st == NB_OK && fgetc(f) != EOF)
         st = nb_error(NB_ERR_FORMAT, "file grew while it was being read");
     if (st != NB_OK) {
@@ -659,7 +632,7 @@ nb_tensor *nb_npy_load(const char *path)
         st = nb_error(NB_ERR_IO, "cannot close: %s", strerror(e));
     }
     if (st != NB_OK) {
-        prefix_error(st, path);
+        nb_error_prefix(st, "npy", path);
         return NULL;
     }
     return t;
@@ -788,14 +761,14 @@ nb_status nb_npy_save(const char *path, const nb_tensor *x)
         return nb_error(NB_ERR_ARG, "npy: save path is NULL");
     size_t bytes = 0;
     if ((st = check_saveable(x, &bytes)) != NB_OK) {
-        prefix_error(st, path);
+        nb_error_prefix(st, "npy", path);
         return st;
     }
     char header[512];
     size_t hbytes = build_header(header, sizeof header, x);
     if (hbytes == 0) {
         st = nb_error(NB_ERR_SHAPE, "header does not fit");
-        prefix_error(st, path);
+        nb_error_prefix(st, "npy", path);
         return st;
     }
 

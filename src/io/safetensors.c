@@ -206,16 +206,6 @@ static const char *json_value_text(char *out, size_t cap, const cJSON *x)
     return out;
 }
 
-/* Re-emits the current error with a "safetensors: " (or "safetensors: 'path': ") prefix. */
-static void prefix_error(nb_status st, const char *path)
-{
-    char msg[768];
-    snprintf(msg, sizeof msg, "%s", nb_last_error());
-    if (path)
-        nb_error(st, "safetensors: '%s': %s", path, msg);
-    else
-        nb_error(st, "safetensors: %s", msg);
-}
 
 /* Strings sorted with their original index, to find duplicates and to look names up. */
 typedef struct st_key {
@@ -813,39 +803,23 @@ nb_safetensors *nb_safetensors_parse(const void *buf, size_t len)
     nb_safetensors *st = NULL;
     nb_status s = parse_image(buf ? buf : nothing, len, &st);
     if (s != NB_OK) {
-        prefix_error(s, NULL);
+        nb_error_prefix(s, "safetensors", NULL);
         return NULL;
     }
     return st;
 }
 
-static nb_status read_exact(FILE *f, void *dst, size_t n, const char *what)
-{
-    if (n == 0)
-        return NB_OK;
-    size_t got = fread(dst, 1, n, f);
-    if (got == n)
-        return NB_OK;
-    if (ferror(f))
-        return nb_error(NB_ERR_IO, "read error in the %s: %s", what, strerror(errno));
-    return nb_error(NB_ERR_FORMAT, "truncated: end of file inside the %s (%zu of %zu bytes)", what,
-                    got, n);
-}
 
 static nb_status load_file(FILE *f, nb_safetensors **out)
 {
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0)
-        return nb_error(NB_ERR_IO, "cannot stat: %s", strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return nb_error(NB_ERR_IO, "not a regular file");
-    if (sb.st_size < 0 || (uintmax_t)sb.st_size > (uintmax_t)SIZE_MAX)
-        return nb_error(NB_ERR_IO, "file size %jd is not addressable", (intmax_t)sb.st_size);
-    size_t size = (size_t)sb.st_size;
+    size_t size;
+    nb_status fs = nb_regular_file_size(f, &size);
+    if (fs != NB_OK)
+        return fs;
 
     unsigned char pre[8];
     size_t npre = size < 8 ? size : 8;
-    nb_status s = read_exact(f, pre, npre, "header length");
+    nb_status s = nb_read_exact(f, pre, npre, "header length");
     uint64_t hlen = 0;
     if (s == NB_OK)
         s = check_length(pre, npre, size, &hlen);
@@ -854,7 +828,7 @@ static nb_status load_file(FILE *f, nb_safetensors **out)
     char *text = malloc(hlen > 0 ? (size_t)hlen : 1); /* <= 100 MB, checked */
     if (!text)
         return nb_error(NB_ERR_NOMEM, "out of memory for a %" PRIu64 "-byte header", hlen);
-    s = read_exact(f, text, (size_t)hlen, "header");
+    s = nb_read_exact(f, text, (size_t)hlen, "header");
     st_header h;
     memset(&h, 0, sizeof h);
     if (s == NB_OK)
@@ -894,7 +868,7 @@ nb_safetensors *nb_safetensors_load(const char *path)
         s = nb_error(NB_ERR_IO, "cannot close: %s", strerror(e));
     }
     if (s != NB_OK) {
-        prefix_error(s, path);
+        nb_error_prefix(s, "safetensors", path);
         return NULL;
     }
     return st;
@@ -1153,7 +1127,7 @@ nb_status nb_safetensors_save(const char *path, const nb_named_tensor *tensors, 
     size_t hbytes = 0;
     nb_status s = build_header(tensors, n, meta, &header, &hbytes);
     if (s != NB_OK) {
-        prefix_error(s, path);
+        nb_error_prefix(s, "safetensors", path);
         return s;
     }
 

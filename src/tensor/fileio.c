@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -112,4 +114,40 @@ nb_status nb_write_atomically(const char *path, const char *who, bool (*fill)(FI
     sync_parent_dir(path, tmp);
     free(tmp);
     return NB_OK;
+}
+
+nb_status nb_read_exact(FILE *f, void *dst, size_t n, const char *what)
+{
+    if (n == 0)
+        return NB_OK;
+    size_t got = fread(dst, 1, n, f);
+    if (got == n)
+        return NB_OK;
+    if (ferror(f))
+        return nb_error(NB_ERR_IO, "read error in the %s: %s", what, strerror(errno));
+    return nb_error(NB_ERR_FORMAT, "truncated: end of file inside the %s (%zu of %zu bytes)", what,
+                    got, n);
+}
+
+nb_status nb_regular_file_size(FILE *f, size_t *size)
+{
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0)
+        return nb_error(NB_ERR_IO, "cannot stat: %s", strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return nb_error(NB_ERR_IO, "not a regular file");
+    if (sb.st_size < 0 || (uintmax_t)sb.st_size > (uintmax_t)SIZE_MAX)
+        return nb_error(NB_ERR_IO, "file size %jd is not addressable", (intmax_t)sb.st_size);
+    *size = (size_t)sb.st_size;
+    return NB_OK;
+}
+
+void nb_error_prefix(nb_status st, const char *who, const char *path)
+{
+    char msg[768];
+    snprintf(msg, sizeof msg, "%s", nb_last_error());
+    if (path)
+        nb_error(st, "%s: '%s': %s", who, path, msg);
+    else
+        nb_error(st, "%s: %s", who, msg);
 }
