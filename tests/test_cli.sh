@@ -336,8 +336,21 @@ absent p.npy
 check "predict: --out missing" 2 "$nabla" predict --model M.safetensors --input x.npy
 err_has "--out"
 
+# ---------------------------------------------------------------- a run that diverges
+# lr 1e30: the first step makes the weights huge, the next forward overflows. The run stops with
+# a message, exit 1, and the checkpoint written before it (--save-every 1) stays loadable.
+check "train: diverging run stops" 1 "$nabla" train --data spirals --optim sgd --lr 1e30 \
+    --epochs 2 --quiet --save nan.safetensors --save-every 1
+err_has "loss became"
+err_has "last checkpoint"
+check "eval of the checkpoint kept after divergence" 0 "$nabla" eval --model nan.safetensors \
+    --data spirals
+check "train --detect-anomaly names the op" 1 "$nabla" train --data spirals --optim sgd \
+    --lr 1e30 --epochs 1 --quiet --detect-anomaly
+err_has "anomaly: op 'linear'"
+
 # ---------------------------------------------------------------- --help everywhere
-for cmd in xent gradcheck train eval predict demo; do
+for cmd in xent gradcheck train eval predict demo bench diff plot; do
     check "$cmd --help" 0 "$nabla" "$cmd" --help
     out_has "usage: nabla $cmd"
 done
