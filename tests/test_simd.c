@@ -284,6 +284,58 @@ static void test_forward_backward_far_chunks(void **state)
     nb_tensor_free(dr);
 }
 
+/* bf16 and f16 logits: read as stored, computed in f32, gradient in f32; compared with the
+ * double reference on the same (rounded) values. */
+static void test_half_logits(void **state)
+{
+    (void)state;
+    nb_rng r;
+    nb_rng_seed(&r, 8);
+    int64_t sz[2] = {16, 300}, st[1] = {16};
+    nb_tensor *z32 = nb_tensor_randn(NB_F32, 2, sz, &r, 0, 4);
+    nb_tensor *y = nb_tensor_empty(NB_I32, 1, st);
+    for (int i = 0; i < 16; i++)
+        nb_tensor_set(y, i, i == 3 ? -100 : (double)nb_rng_below(&r, 300));
+    nb_dtype types[2] = {NB_BF16, NB_F16};
+    for (int t = 0; t < 2; t++) {
+        nb_tensor *zh = nb_tensor_to_dtype(z32, types[t]);
+        nb_tensor *z64 = nb_tensor_to_dtype(zh, NB_F64); /* the exact stored values */
+        nb_tensor *L = nb_tensor_zeros(NB_F32, 0, NULL), *d = nb_tensor_zeros(NB_F32, 2, sz);
+        nb_tensor *Lr = nb_tensor_zeros(NB_F64, 0, NULL), *dr = nb_tensor_zeros(NB_F64, 2, sz);
+        nb_xent_opts o = nb_xent_defaults();
+        o.label_smoothing = 0.1;
+        assert_int_equal(nb_xent_forward_backward(zh, y, &o, L, d, NULL), NB_OK);
+        assert_int_equal(nb_xent_reference(z64, y, &o, Lr, dr), NB_OK);
+        assert_true(fabs(nb_tensor_get(L, 0) - nb_tensor_get(Lr, 0)) <=
+                    2e-5 * nb_tensor_get(Lr, 0));
+        double gmax = 0;
+        for (int64_t i = 0; i < d->numel; i++)
+            gmax = fmax(gmax, fabs(nb_tensor_get(dr, i)));
+        for (int64_t i = 0; i < d->numel; i++)
+            assert_true(fabs(nb_tensor_get(d, i) - nb_tensor_get(dr, i)) <=
+                        2e-5 * fabs(nb_tensor_get(dr, i)) + 1e-7 * gmax);
+        /* and through the graph: an f16/bf16 leaf gets an f32 gradient */
+        nb_graph *g = nb_graph_new();
+        nb_tensor_set_requires_grad(zh, true);
+        nb_tensor *Lg = nb_cross_entropy(g, zh, y, &o);
+        assert_non_null(Lg);
+        assert_int_equal(Lg->dtype, NB_F32);
+        assert_int_equal(nb_backward(g, Lg, NULL), NB_OK);
+        for (int64_t i = 0; i < d->numel; i++)
+            assert_true(fabs(nb_tensor_grad_get(zh, i) - nb_tensor_get(dr, i)) <=
+                        2e-5 * fabs(nb_tensor_get(dr, i)) + 1e-7 * gmax);
+        nb_graph_free(g);
+        nb_tensor_free(zh);
+        nb_tensor_free(z64);
+        nb_tensor_free(L);
+        nb_tensor_free(d);
+        nb_tensor_free(Lr);
+        nb_tensor_free(dr);
+    }
+    nb_tensor_free(z32);
+    nb_tensor_free(y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_forward_backward_matches),
         cmocka_unit_test(test_forward_backward_far_chunks),
+        cmocka_unit_test(test_half_logits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
