@@ -389,6 +389,19 @@ nb_status nb_grad_buffer(nb_graph *g, nb_tensor *t, void **buf)
     return NB_OK;
 }
 
+nb_status nb_grad_buffer_for_write(nb_graph *g, nb_tensor *t, void **buf, bool *overwrite)
+{
+    *overwrite = false;
+    if (t && t->requires_grad && !t->grad && (t->flags & NB_TFLAG_ARENA)) {
+        size_t bytes = (size_t)t->numel * nb_dtype_size(nb_dtype_compute(t->dtype));
+        t->grad = nb_arena_alloc(g, bytes);
+        if (!t->grad)
+            return nb_last_status();
+        *overwrite = true;
+    }
+    return nb_grad_buffer(g, t, buf);
+}
+
 const char *nb_tensor_op_name(const nb_tensor *x)
 {
     if (!x || x->node < 0 || !x->graph)

@@ -48,4 +48,9 @@ nb_status nb_graph_record(nb_graph *g, const nb_opdef *op, nb_tensor *out, nb_te
  * first use for arena tensors. *buf = NULL when t does not take a gradient. */
 nb_status nb_grad_buffer(nb_graph *g, nb_tensor *t, void **buf);
 
+/* As nb_grad_buffer, for a backward that computes its input's whole gradient in one go: when
+ * the buffer does not exist yet it is allocated without zeroing and *overwrite is set, and the
+ * caller must write every element (=) instead of accumulating (+=). */
+nb_status nb_grad_buffer_for_write(nb_graph *g, nb_tensor *t, void **buf, bool *overwrite);
+
 #endif

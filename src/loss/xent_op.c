@@ -70,10 +70,11 @@ nb_status nb_xent_op_backward(nb_graph *g, nb_node *n)
     const saved_xent *sv = n->saved;
     bool soft = n->op == &nb_opdefs[NB_OPK_CROSS_ENTROPY_SOFT];
     void *gz;
-    nb_status s = nb_grad_buffer(g, z, &gz);
+    bool overwrite; /* logits made by an op (a Linear): their gradient is ours alone to write */
+    nb_status s = nb_grad_buffer_for_write(g, z, &gz, &overwrite);
     if (s != NB_OK || !gz)
         return s;
     const nb_tensor *t = n->aux[0];
-    return nb_xent_backward_impl(gz, true, z, soft ? NULL : t, soft ? t : NULL, &sv->opts, NULL,
-                                 sv->shift, loss->grad);
+    return nb_xent_backward_impl(gz, !overwrite, z, soft ? NULL : t, soft ? t : NULL, &sv->opts,
+                                 NULL, sv->shift, loss->grad);
 }
