@@ -9,10 +9,11 @@ work=$2
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
-opts="--data spirals --epochs 25 --batch 32 --hidden 64,64 --seed 5 --quiet"
+E=150
+opts="--data spirals --epochs $E --batch 32 --hidden 64,64 --seed 5 --quiet"
 
 "$nabla" train $opts --save ref.st --metrics ref.jsonl
-[ "$(wc -l < ref.jsonl)" -eq 25 ] || { echo "FAIL: reference metrics"; exit 1; }
+[ "$(wc -l < ref.jsonl)" -eq $E ] || { echo "FAIL: reference metrics"; exit 1; }
 
 kills=0
 attempt=0
@@ -21,10 +22,10 @@ while [ $kills -lt 3 ] && [ $attempt -lt 20 ]; do
     attempt=$((attempt + 1))
     resume=""
     [ -f run.st ] && resume="--resume run.st"
-    "$nabla" train $opts --save run.st --save-every 5 --metrics run.jsonl $resume &
+    "$nabla" train $opts --save run.st --save-every 3 --metrics run.jsonl $resume &
     pid=$!
-    # a pseudo-random moment in the first ~0.4 s (the whole run takes a few seconds)
-    delay=$(awk -v s="$attempt" 'BEGIN { srand(s * 7919); printf "%.3f", 0.05 + rand() * 0.35 }')
+    # a pseudo-random moment in the first ~0.5 s (the whole run takes a few seconds)
+    delay=$(awk -v s="$attempt" 'BEGIN { srand(s * 7919); printf "%.3f", 0.02 + rand() * 0.5 }')
     sleep "$delay"
     if kill -9 $pid 2>/dev/null; then
         wait $pid 2>/dev/null || true
@@ -37,28 +38,29 @@ while [ $kills -lt 3 ] && [ $attempt -lt 20 ]; do
         fi
     else
         wait $pid || { echo "FAIL: run exited with an error"; exit 1; }
-        echo "run finished before the kill"
-        break
+        echo "run finished before the kill: starting over"
+        rm -f run.st run.jsonl
+        kills=0
     fi
 done
 [ $kills -ge 1 ] || { echo "FAIL: never managed to kill the run"; exit 1; }
 if [ -f run.st ]; then
-    "$nabla" train $opts --save run.st --save-every 5 --metrics run.jsonl --resume run.st
+    "$nabla" train $opts --save run.st --save-every 3 --metrics run.jsonl --resume run.st
 else
-    "$nabla" train $opts --save run.st --save-every 5 --metrics run.jsonl
+    "$nabla" train $opts --save run.st --save-every 3 --metrics run.jsonl
 fi
 # bitwise: weights and optimiser state
 "$nabla" diff ref.st run.st --tol 0 ||
     { echo "FAIL: resumed run differs from the uninterrupted one"; exit 1; }
 # each epoch reported exactly once
 n=$(wc -l < run.jsonl)
-[ "$n" -eq 25 ] || { echo "FAIL: metrics has $n lines, expected 25"; cat run.jsonl; exit 1; }
-for e in $(seq 1 25); do
+[ "$n" -eq $E ] || { echo "FAIL: metrics has $n lines, expected $E"; cat run.jsonl; exit 1; }
+for e in $(seq 1 $E); do
     c=$(grep -c "^{\"epoch\": $e," run.jsonl || true)
     [ "$c" -eq 1 ] || { echo "FAIL: epoch $e appears $c times in the metrics"; exit 1; }
 done
 # resuming with other options is refused, naming the difference
-if "$nabla" train --data spirals --epochs 25 --batch 64 --hidden 64,64 --seed 5 --quiet \
+if "$nabla" train --data spirals --epochs $E --batch 64 --hidden 64,64 --seed 5 --quiet \
     --resume run.st 2> err.txt; then
     echo "FAIL: resume with another batch size accepted"; exit 1
 fi

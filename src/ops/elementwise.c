@@ -79,6 +79,75 @@ static double unary_df(nb_opkind k, double x, double y, double p)
     }
 }
 
+/* f32 kernels of the activations an MLP uses, in f32 arithmetic (the f64 path above is the
+ * reference they are tested against); the rest go through the double formulas. */
+static void unary_f32(nb_opkind k, float *y, const float *x, int64_t n, float p)
+{
+    switch (k) {
+    case NB_OPK_RELU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        return;
+    case NB_OPK_LEAKY_RELU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] > 0.0f ? x[i] : p * x[i];
+        return;
+    case NB_OPK_TANH:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = tanhf(x[i]);
+        return;
+    case NB_OPK_SIGMOID:
+        for (int64_t i = 0; i < n; i++) {
+            float e = expf(-fabsf(x[i])); /* never exp of a large positive number */
+            y[i] = x[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+        }
+        return;
+    case NB_OPK_GELU:
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i];
+            y[i] = 0.5f * v * (1.0f + tanhf((float)GELU_K * (v + (float)GELU_C * v * v * v)));
+        }
+        return;
+    default:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = (float)unary_f(k, x[i], p);
+    }
+}
+
+/* g += gy f'(x, y) in f32 */
+static void unary_df_f32(nb_opkind k, float *g, const float *gy, const float *x, const float *y,
+                         int64_t n, float p)
+{
+    switch (k) {
+    case NB_OPK_RELU:
+        for (int64_t i = 0; i < n; i++)
+            g[i] += x[i] > 0.0f ? gy[i] : 0.0f;
+        return;
+    case NB_OPK_LEAKY_RELU:
+        for (int64_t i = 0; i < n; i++)
+            g[i] += x[i] > 0.0f ? gy[i] : p * gy[i];
+        return;
+    case NB_OPK_TANH:
+        for (int64_t i = 0; i < n; i++)
+            g[i] += gy[i] * (1.0f - y[i] * y[i]);
+        return;
+    case NB_OPK_SIGMOID:
+        for (int64_t i = 0; i < n; i++)
+            g[i] += gy[i] * y[i] * (1.0f - y[i]);
+        return;
+    case NB_OPK_GELU:
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i], t = tanhf((float)GELU_K * (v + (float)GELU_C * v * v * v));
+            float du = (float)GELU_K * (1.0f + 3.0f * (float)GELU_C * v * v);
+            g[i] += gy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
+        }
+        return;
+    default:
+        for (int64_t i = 0; i < n; i++)
+            g[i] += (float)((double)gy[i] * unary_df(k, x[i], y[i], p));
+    }
+}
+
 static nb_status unary_backward(nb_graph *g, nb_node *n)
 {
     nb_tensor *x = n->in[0], *y = n->out;
@@ -94,10 +163,7 @@ static nb_status unary_backward(nb_graph *g, nb_node *n)
         for (int64_t i = 0; i < x->numel; i++)
             g64[i] += gy[i] * unary_df(k, xv[i], yv[i], p);
     } else {
-        const float *xv = x->data, *yv = y->data, *gy = y->grad;
-        float *g32 = gx;
-        for (int64_t i = 0; i < x->numel; i++)
-            g32[i] += (float)((double)gy[i] * unary_df(k, xv[i], yv[i], p));
+        unary_df_f32(k, gx, y->grad, x->data, y->data, x->numel, (float)p);
     }
     return NB_OK;
 }
@@ -118,13 +184,7 @@ static nb_tensor *unary(nb_graph *g, nb_opkind k, nb_tensor *x, double p)
     } else {
         const float *xv = x->data;
         float *yv = y->data;
-        if (k == NB_OPK_RELU) { /* the hot one in an MLP: keep it in f32 */
-            for (int64_t i = 0; i < x->numel; i++)
-                yv[i] = xv[i] > 0.0f ? xv[i] : 0.0f;
-        } else {
-            for (int64_t i = 0; i < x->numel; i++)
-                yv[i] = (float)unary_f(k, xv[i], p);
-        }
+        unary_f32(k, yv, xv, x->numel, (float)p);
     }
     nb_node *n;
     if (nb_graph_record(g, &nb_opdefs[k], y, &x, 1, &n) != NB_OK)
