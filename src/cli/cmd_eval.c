@@ -98,7 +98,7 @@ int nb_cmd_eval(int argc, char **argv)
     }
     if (!data)
         data = info.dataset[0] ? info.dataset : "auto";
-    if (!strcmp(data, "fashion-mnist-train"))
+    if (!strcmp(data, "fashion-mnist-train")) /* models saved before the spec was recorded */
         data = "fashion-mnist";
     nb_dataset tr, te;
     int rc = nb_cli_load_data("eval", data, dir, 1, 0.1, &tr, &te, false);

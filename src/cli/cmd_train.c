@@ -464,7 +464,12 @@ static int train_run(cfg *c)
     nb_xent_stats stats;
     xo.stats = &stats;
     nb_model_info info = {tr.input_scale, tr.input_shift, sizes[nh + 1], 0, ""};
-    snprintf(info.dataset, sizeof info.dataset, "%s", tr.name);
+    /* the --data spec, so that `nabla eval --model` finds the same data by itself */
+    const char *spec = c->data;
+    if (!strcmp(spec, "auto"))
+        spec = nb_cli_mnist_present(c->dir ? c->dir : nb_cli_default_data_dir()) ? "fashion-mnist"
+                                                                                 : "spirals";
+    snprintf(info.dataset, sizeof info.dataset, "%s", spec);
     for (long long e = rs.epoch; e <= c->epochs; e++) {
         double t0 = now();
         int64_t b = bt.pos / B;
