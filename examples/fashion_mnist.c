@@ -1,7 +1,7 @@
 /* fashion_mnist.c - the default nabla model through the C API: a 784-256-128-10 ReLU MLP on
  * Fashion-MNIST with AdamW, cosine schedule and label smoothing, evaluated on the test set.
- * Usage: example_fashion_mnist [DATA_DIR] [EPOCHS]   (default /usr/share/datasets/fashion-mnist, 10)
- * Exit status 0 when the test accuracy reaches 0.89. */
+ * Usage: example_fashion_mnist [DATA_DIR] [EPOCHS]   (default /usr/share/datasets/fashion-mnist,
+ * 10) Exit status 0 when the test accuracy reaches 0.89. */
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -21,10 +21,9 @@ int main(void)
     nb_rng r;
     nb_rng_seed(&r, 7);
     int64_t sw[2] = {4, 3}, sb[1] = {4}, sx[2] = {5, 3}, sc[2] = {5, 4};
-    nb_tensor *in[4] = {nb_tensor_randn(NB_F64, 2, sw, &r, 0, 1),
-                        nb_tensor_randn(NB_F64, 1, sb, &r, 0, 1),
-                        nb_tensor_randn(NB_F64, 2, sx, &r, 0, 1),
-                        nb_tensor_randn(NB_F64, 2, sc, &r, 0, 1)};
+    nb_tensor *in[4] = {
+        nb_tensor_randn(NB_F64, 2, sw, &r, 0, 1), nb_tensor_randn(NB_F64, 1, sb, &r, 0, 1),
+        nb_tensor_randn(NB_F64, 2, sx, &r, 0, 1), nb_tensor_randn(NB_F64, 2, sc, &r, 0, 1)};
     /* check W, b and x; c is a constant */
     for (int i = 0; i < 3; i++)
         nb_tensor_set_requires_grad(in[i], true);

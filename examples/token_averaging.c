@@ -36,7 +36,8 @@ static void grads(int K, int exact, double *out, int64_t n)
         if (exact)
             o.normaliser = total;
         nb_graph_reset(g);
-        nb_tensor *L = nb_cross_entropy(g, nb_reshape(g, nb_mlp_forward(g, m, &xv), 3, s3), &yv, &o);
+        nb_tensor *L =
+            nb_cross_entropy(g, nb_reshape(g, nb_mlp_forward(g, m, &xv), 3, s3), &yv, &o);
         if (!exact)
             L = nb_scale(g, L, 1.0 / K);
         if (!L || nb_backward(g, L, NULL) != NB_OK)

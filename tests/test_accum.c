@@ -17,8 +17,8 @@
 enum { B = 8, T = 6, V = 5, F = 2 * V, H = 16 };
 
 typedef struct fixture {
-    nb_tensor *X;  /* [B*T, F] */
-    nb_tensor *Y;  /* [B, T], -100 on padding */
+    nb_tensor *X; /* [B*T, F] */
+    nb_tensor *Y; /* [B, T], -100 on padding */
     nb_mlp *m;
     nb_dtype dt;
 } fixture;
@@ -173,8 +173,8 @@ static void test_stats_combine_exactly(void **state)
         nb_xent_opts o = nb_xent_defaults();
         o.stats = &st;
         nb_graph_reset(g);
-        nb_tensor *L = nb_cross_entropy(g, nb_reshape(g, nb_mlp_forward(g, f.m, &xv), 3, s3), &yv,
-                                        &o);
+        nb_tensor *L =
+            nb_cross_entropy(g, nb_reshape(g, nb_mlp_forward(g, f.m, &xv), 3, s3), &yv, &o);
         assert_non_null(L);
         if (k < 2) {
             loss_sum += st.loss_sum;

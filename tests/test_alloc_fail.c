@@ -1167,8 +1167,7 @@ int main(void)
         cmocka_unit_test(test_train_step),   cmocka_unit_test(test_npy),
         cmocka_unit_test(test_idx),          cmocka_unit_test(test_csv),
         cmocka_unit_test(test_safetensors),  cmocka_unit_test(test_datasets),
-        cmocka_unit_test(test_xent_kernels),
-        cmocka_unit_test(test_steady_step_allocates_nothing),
+        cmocka_unit_test(test_xent_kernels), cmocka_unit_test(test_steady_step_allocates_nothing),
     };
     return cmocka_run_group_tests(tests, setup_fixtures, teardown_fixtures);
 }

@@ -46,7 +46,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-
 static size_t tensor_bytes(const nb_tensor *t)
 {
     return (size_t)t->numel * nb_dtype_size(t->dtype);

@@ -45,8 +45,8 @@ static void test_every_op_passes(void **state)
             if (s != NB_OK)
                 fail_msg("%s %s: %s", t[i].name, desc, nb_last_error());
             if (!(res.max_rel_err < 1e-6))
-                fail_msg("%s %s: max rel err %.3e (analytic %.10g numeric %.10g)", t[i].name,
-                         desc, res.max_rel_err, res.worst_analytic, res.worst_numeric);
+                fail_msg("%s %s: max rel err %.3e (analytic %.10g numeric %.10g)", t[i].name, desc,
+                         res.max_rel_err, res.worst_analytic, res.worst_numeric);
             assert_true(res.n_checked > 0);
             for (int j = 0; j < NB_OP_MAX_INPUTS; j++)
                 nb_tensor_free(in[j]);

@@ -39,7 +39,6 @@ static void data_path(char *out, size_t cap, const char *name)
     snprintf(out, cap, "%s/%s", NB_TEST_DATA_DIR, name);
 }
 
-
 static size_t tensor_bytes(const nb_tensor *t)
 {
     return (size_t)t->numel * nb_dtype_size(t->dtype);

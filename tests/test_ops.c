@@ -112,7 +112,8 @@ static void test_unary_values(void **state)
         double tol = d ? 1e-15 : 1e-7;
         nb_tensor *X = mk(t, 1, s, x);
         nb_graph *g = nb_graph_new();
-        double relu[4] = {0, 0, 0.5, 3}, leaky[4] = {-0.2, -0.05, 0.5, 3}, neg[4] = {2, 0.5, -0.5, -3};
+        double relu[4] = {0, 0, 0.5, 3}, leaky[4] = {-0.2, -0.05, 0.5, 3},
+               neg[4] = {2, 0.5, -0.5, -3};
         expect(nb_relu(g, X), relu, 4, tol);
         expect(nb_leaky_relu(g, X, 0.1), leaky, 4, tol);
         expect(nb_neg(g, X), neg, 4, tol);
@@ -120,7 +121,8 @@ static void test_unary_values(void **state)
         for (int i = 0; i < 4; i++) {
             th[i] = tanh(x[i]);
             sg[i] = 1 / (1 + exp(-x[i]));
-            ge[i] = 0.5 * x[i] * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (x[i] + 0.044715 * pow(x[i], 3))));
+            ge[i] = 0.5 * x[i] *
+                    (1 + tanh(sqrt(2 / 3.14159265358979323846) * (x[i] + 0.044715 * pow(x[i], 3))));
             ex[i] = exp(x[i]);
         }
         expect(nb_tanh(g, X), th, 4, tol);
@@ -249,11 +251,11 @@ static void test_f32_matches_f64(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matmul_values),    cmocka_unit_test(test_linear_values),
-        cmocka_unit_test(test_broadcasting),     cmocka_unit_test(test_unary_values),
-        cmocka_unit_test(test_sigmoid_extremes), cmocka_unit_test(test_reductions),
+        cmocka_unit_test(test_matmul_values),     cmocka_unit_test(test_linear_values),
+        cmocka_unit_test(test_broadcasting),      cmocka_unit_test(test_unary_values),
+        cmocka_unit_test(test_sigmoid_extremes),  cmocka_unit_test(test_reductions),
         cmocka_unit_test(test_reshape_transpose), cmocka_unit_test(test_gather_last),
-        cmocka_unit_test(test_dtype_errors),     cmocka_unit_test(test_f32_matches_f64),
+        cmocka_unit_test(test_dtype_errors),      cmocka_unit_test(test_f32_matches_f64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -121,7 +121,7 @@ static void test_half_conversions(void **state)
     assert_int_equal(nb_f32_to_f16(1.0f), 0x3c00);
     assert_int_equal(nb_f32_to_f16(-2.0f), 0xc000);
     assert_int_equal(nb_f32_to_f16(65504.0f), 0x7bff);
-    assert_int_equal(nb_f32_to_f16(65520.0f), 0x7c00);        /* rounds up to inf */
+    assert_int_equal(nb_f32_to_f16(65520.0f), 0x7c00);          /* rounds up to inf */
     assert_int_equal(nb_f32_to_f16(5.9604644775390625e-8f), 1); /* smallest subnormal */
     assert_int_equal(nb_f32_to_f16(1.0f + 0x1p-11f), 0x3c00);   /* tie to even */
     assert_int_equal(nb_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);
@@ -215,11 +215,11 @@ static void test_to_dtype(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_zeros_ones_full),      cmocka_unit_test(test_from_buffer_copies),
-        cmocka_unit_test(test_zero_dim_and_empty),   cmocka_unit_test(test_bad_shapes_are_errors),
-        cmocka_unit_test(test_view_does_not_copy),   cmocka_unit_test(test_requires_grad_only_float),
-        cmocka_unit_test(test_half_conversions),     cmocka_unit_test(test_rng_reproducible),
-        cmocka_unit_test(test_rng_distributions),    cmocka_unit_test(test_det_log_matches_libm),
+        cmocka_unit_test(test_zeros_ones_full),    cmocka_unit_test(test_from_buffer_copies),
+        cmocka_unit_test(test_zero_dim_and_empty), cmocka_unit_test(test_bad_shapes_are_errors),
+        cmocka_unit_test(test_view_does_not_copy), cmocka_unit_test(test_requires_grad_only_float),
+        cmocka_unit_test(test_half_conversions),   cmocka_unit_test(test_rng_reproducible),
+        cmocka_unit_test(test_rng_distributions),  cmocka_unit_test(test_det_log_matches_libm),
         cmocka_unit_test(test_to_dtype),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,11 +2,11 @@
  *
  * Tensors are named like a PyTorch state_dict: layers.0.weight [out, in], layers.0.bias, ...
  * Optimiser state, when saved, is named optim.<buffer>.<parameter index> (for example
- * optim.exp_avg.0 for layers.0.weight, optim.exp_avg.1 for layers.0.bias). `__metadata__` holds strings:
- *   format "nabla-mlp", nabla_version, sizes "784,256,128,10", activation, dropout, n_classes,
- *   input_scale and input_shift (inputs are fed as x * input_scale + input_shift), epoch, and
- *   with an optimiser: optim, optim_step, lr.
- * Loading in Python:  safetensors.torch.load_file(path)["layers.0.weight"].
+ * optim.exp_avg.0 for layers.0.weight, optim.exp_avg.1 for layers.0.bias). `__metadata__` holds
+ * strings: format "nabla-mlp", nabla_version, sizes "784,256,128,10", activation, dropout,
+ * n_classes, input_scale and input_shift (inputs are fed as x * input_scale + input_shift), epoch,
+ * and with an optimiser: optim, optim_step, lr. Loading in Python:
+ * safetensors.torch.load_file(path)["layers.0.weight"].
  */
 #ifndef NABLA_CHECKPOINT_H
 #define NABLA_CHECKPOINT_H

@@ -67,14 +67,14 @@ typedef struct nb_xent_stats {
 } nb_xent_stats;
 
 typedef struct nb_xent_opts {
-    int64_t ignore_index;     /* targets equal to this are padding (default -100) */
-    const nb_tensor *mask;    /* optional, targets' shape, u8/bool/f32/f64: 0 = padding */
-    const nb_tensor *weight;  /* optional class weights [V], f32 or f64 */
-    double label_smoothing;   /* a in [0, 1) */
-    nb_reduction reduction;   /* mean (default), sum, none */
-    double normaliser;        /* > 0: divide the mean by this instead of W (0 = use W) */
-    double z_loss;            /* zc >= 0, PaLM's z-loss coefficient (default 0) */
-    nb_xent_stats *stats;     /* optional out: filled by every forward */
+    int64_t ignore_index;    /* targets equal to this are padding (default -100) */
+    const nb_tensor *mask;   /* optional, targets' shape, u8/bool/f32/f64: 0 = padding */
+    const nb_tensor *weight; /* optional class weights [V], f32 or f64 */
+    double label_smoothing;  /* a in [0, 1) */
+    nb_reduction reduction;  /* mean (default), sum, none */
+    double normaliser;       /* > 0: divide the mean by this instead of W (0 = use W) */
+    double z_loss;           /* zc >= 0, PaLM's z-loss coefficient (default 0) */
+    nb_xent_stats *stats;    /* optional out: filled by every forward */
 } nb_xent_opts;
 
 /* ignore_index -100, mean, no mask/weight/smoothing/normaliser/z-loss. */
@@ -120,9 +120,9 @@ nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *tar
 nb_status nb_xent_soft_forward(const nb_tensor *logits, const nb_tensor *probs,
                                const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *lse,
                                nb_xent_stats *stats);
-nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits,
-                                const nb_tensor *probs, const nb_xent_opts *opts,
-                                const nb_tensor *lse, const nb_tensor *dloss);
+nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits, const nb_tensor *probs,
+                                const nb_xent_opts *opts, const nb_tensor *lse,
+                                const nb_tensor *dloss);
 
 /* Slow, obvious reference in double (two passes, explicit log_softmax row): the tests compare the
  * fused kernels with it. Same arguments as nb_xent_forward / nb_xent_backward. */

@@ -57,8 +57,8 @@ nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs, int n_inputs
         if (any_req && !x->requires_grad)
             continue;
         if (x->dtype != NB_F64)
-            return nb_error(NB_ERR_DTYPE, "nb_gradcheck: input %d is %s; gradcheck runs in f64",
-                            i, nb_dtype_name(x->dtype));
+            return nb_error(NB_ERR_DTYPE, "nb_gradcheck: input %d is %s; gradcheck runs in f64", i,
+                            nb_dtype_name(x->dtype));
         if (!x->requires_grad && nb_tensor_set_requires_grad(x, true) != NB_OK)
             return nb_last_status();
         checked[i] = true;

@@ -115,7 +115,10 @@ bool nb_graph_set_grad_enabled(nb_graph *g, bool enabled)
     return prev;
 }
 
-bool nb_graph_grad_enabled(const nb_graph *g) { return g && g->grad_enabled; }
+bool nb_graph_grad_enabled(const nb_graph *g)
+{
+    return g && g->grad_enabled;
+}
 
 void nb_graph_detect_anomaly(nb_graph *g, bool on)
 {
@@ -123,7 +126,10 @@ void nb_graph_detect_anomaly(nb_graph *g, bool on)
         g->detect_anomaly = on;
 }
 
-bool nb_graph_anomaly_detection(const nb_graph *g) { return g && g->detect_anomaly; }
+bool nb_graph_anomaly_detection(const nb_graph *g)
+{
+    return g && g->detect_anomaly;
+}
 
 /* index of the first non-finite element of a float buffer of dtype t (-1 if none) */
 static int64_t first_nonfinite(nb_dtype t, const void *buf, int64_t n, double *v)
@@ -175,9 +181,18 @@ static nb_status check_forward(const char *name, int idx, const nb_tensor *out,
     }
     return NB_OK;
 }
-int nb_graph_size(const nb_graph *g) { return g ? g->n_nodes : 0; }
-uint64_t nb_graph_generation(const nb_graph *g) { return g ? g->generation : 0; }
-uint64_t nb_graph_arena_allocations(const nb_graph *g) { return g ? g->n_system_allocs : 0; }
+int nb_graph_size(const nb_graph *g)
+{
+    return g ? g->n_nodes : 0;
+}
+uint64_t nb_graph_generation(const nb_graph *g)
+{
+    return g ? g->generation : 0;
+}
+uint64_t nb_graph_arena_allocations(const nb_graph *g)
+{
+    return g ? g->n_system_allocs : 0;
+}
 
 size_t nb_graph_arena_capacity(const nb_graph *g)
 {
@@ -434,15 +449,17 @@ nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
     if (upstream) {
         if (!nb_shape_equal(upstream, root) || upstream->dtype != gt) {
             char a[64], b[64];
-            return nb_error(NB_ERR_SHAPE, "nb_backward: upstream gradient %s %s does not match root "
-                                          "%s %s",
+            return nb_error(NB_ERR_SHAPE,
+                            "nb_backward: upstream gradient %s %s does not match root "
+                            "%s %s",
                             nb_dtype_name(upstream->dtype), nb_shape_str(upstream, a, sizeof a),
                             nb_dtype_name(gt), nb_shape_str(root, b, sizeof b));
         }
     } else if (root->numel != 1) {
         char a[64];
-        return nb_error(NB_ERR_SHAPE, "nb_backward: root has shape %s; a root that is not a scalar "
-                                      "needs an upstream gradient",
+        return nb_error(NB_ERR_SHAPE,
+                        "nb_backward: root has shape %s; a root that is not a scalar "
+                        "needs an upstream gradient",
                         nb_shape_str(root, a, sizeof a));
     }
     void *rg;

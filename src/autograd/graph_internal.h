@@ -22,9 +22,9 @@ struct nb_node {
     nb_tensor *in[NB_OP_MAX_INPUTS];
     int n_in;
     nb_tensor *out;
-    double p[4];   /* scalar parameters (slope, scale, smoothing, ...) */
-    int64_t ip[4]; /* integer parameters (transpose flags, ignore_index, ...) */
-    void *saved;   /* arena memory the op keeps for backward */
+    double p[4];        /* scalar parameters (slope, scale, smoothing, ...) */
+    int64_t ip[4];      /* integer parameters (transpose flags, ignore_index, ...) */
+    void *saved;        /* arena memory the op keeps for backward */
     const void *aux[4]; /* non-differentiable tensors (targets, mask, weight) */
 };
 

@@ -23,7 +23,8 @@ const char *nb_cli_default_data_dir(void);
 bool nb_cli_mnist_present(const char *dir);
 /* Loads --data SPEC into train and test (test may be NULL); returns an exit status (0 = ok). */
 int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
-                     double val_frac, struct nb_dataset *train, struct nb_dataset *test, bool quiet);
+                     double val_frac, struct nb_dataset *train, struct nb_dataset *test,
+                     bool quiet);
 /* Loss sum (sum reduction) and correct count of m over ds in batches of 1000, no gradient;
  * confusion (K x K, may be NULL) counts [true][predicted]. */
 nb_status nb_cli_evaluate(nb_graph *g, nb_mlp *m, const nb_dataset *ds, double *loss_sum,

@@ -8,7 +8,10 @@
 
 #define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
 
-const char *nb_cli_default_data_dir(void) { return DEFAULT_DATA_DIR; }
+const char *nb_cli_default_data_dir(void)
+{
+    return DEFAULT_DATA_DIR;
+}
 
 static bool ends_with(const char *s, const char *suf)
 {
@@ -123,10 +126,11 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
             if (s != NB_OK && strstr(nb_last_error(), "line 1,"))
                 s = nb_dataset_load_csv(spec, -1, true, &all);
         } else {
-            fprintf(stderr,
-                    "nabla %s: --data '%s': expected fashion-mnist, mnist, spirals, seq-toy, FILE.csv "
-                    "or X.npy,y.npy\n",
-                    cmd, spec);
+            fprintf(
+                stderr,
+                "nabla %s: --data '%s': expected fashion-mnist, mnist, spirals, seq-toy, FILE.csv "
+                "or X.npy,y.npy\n",
+                cmd, spec);
             return 2;
         }
         if (s == NB_OK) {

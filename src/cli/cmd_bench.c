@@ -36,14 +36,18 @@ static timing summarise(double *t, int n)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: nabla bench xent   [--n N] [--v V] [--threads T] [--variant mean|ignore25|smooth01]\n"
-            "                          [--dtype f32|f16] [--impl fused|unfused|all] [--repeat R] [--json]\n"
-            "       nabla bench train  [--hidden 256,128] [--batch B] [--threads T] [--steps S] [--json]\n"
-            "       nabla bench memcpy [--mb MB] [--threads T] [--repeat R] [--json]\n"
-            "       nabla bench        (all three with their defaults)\n"
-            "Times are min/median/max over R runs after one warm-up. gbps counts the minimal\n"
-            "traffic: one read of the logits (fwd), plus one write of the f32 gradient (fwd_bwd).\n");
+    fprintf(
+        f,
+        "usage: nabla bench xent   [--n N] [--v V] [--threads T] [--variant "
+        "mean|ignore25|smooth01]\n"
+        "                          [--dtype f32|f16] [--impl fused|unfused|all] [--repeat R] "
+        "[--json]\n"
+        "       nabla bench train  [--hidden 256,128] [--batch B] [--threads T] [--steps S] "
+        "[--json]\n"
+        "       nabla bench memcpy [--mb MB] [--threads T] [--repeat R] [--json]\n"
+        "       nabla bench        (all three with their defaults)\n"
+        "Times are min/median/max over R runs after one warm-up. gbps counts the minimal\n"
+        "traffic: one read of the logits (fwd), plus one write of the f32 gradient (fwd_bwd).\n");
 }
 
 typedef struct bargs {
@@ -107,8 +111,7 @@ static int parse(int argc, char **argv, bargs *a)
     return -1;
 }
 
-static void report_xent(const bargs *a, const char *impl, const char *mode, timing t,
-                        double bytes)
+static void report_xent(const bargs *a, const char *impl, const char *mode, timing t, double bytes)
 {
     double gbps = bytes / (t.median * 1e-3) / 1e9;
     if (a->json)
@@ -281,7 +284,8 @@ static int bench_train(bargs *a)
         timing tm = summarise(t, (int)a->steps);
         bool steady = nb_graph_arena_allocations(g) == allocs;
         if (a->json)
-            printf("{\"bench\": \"train\", \"impl\": \"nabla\", \"hidden\": \"%s\", \"batch\": %lld, \"threads\": %lld, "
+            printf("{\"bench\": \"train\", \"impl\": \"nabla\", \"hidden\": \"%s\", \"batch\": "
+                   "%lld, \"threads\": %lld, "
                    "\"steps\": %lld, \"ms_per_step\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, "
                    "\"gflops\": %.2f, \"steady_state_allocations\": %s}\n",
                    a->hidden, a->batch, a->threads, a->steps, tm.median, tm.min, tm.max,

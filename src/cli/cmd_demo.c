@@ -50,12 +50,10 @@ int nb_cmd_demo(int argc, char **argv)
     const int64_t H = 64;
     int64_t s1[2] = {H, 2}, s2[2] = {H, H}, s3[2] = {K, H}, b1[1] = {H}, b3[1] = {K};
     double a1 = 1 / sqrt(2.0), a2 = 1 / sqrt((double)H); /* PyTorch's Linear init bounds */
-    nb_tensor *p[6] = {nb_tensor_rand(NB_F32, 2, s1, &r, -a1, a1),
-                       nb_tensor_rand(NB_F32, 1, b1, &r, -a1, a1),
-                       nb_tensor_rand(NB_F32, 2, s2, &r, -a2, a2),
-                       nb_tensor_rand(NB_F32, 1, b1, &r, -a2, a2),
-                       nb_tensor_rand(NB_F32, 2, s3, &r, -a2, a2),
-                       nb_tensor_rand(NB_F32, 1, b3, &r, -a2, a2)};
+    nb_tensor *p[6] = {
+        nb_tensor_rand(NB_F32, 2, s1, &r, -a1, a1), nb_tensor_rand(NB_F32, 1, b1, &r, -a1, a1),
+        nb_tensor_rand(NB_F32, 2, s2, &r, -a2, a2), nb_tensor_rand(NB_F32, 1, b1, &r, -a2, a2),
+        nb_tensor_rand(NB_F32, 2, s3, &r, -a2, a2), nb_tensor_rand(NB_F32, 1, b3, &r, -a2, a2)};
     nb_graph *g = nb_graph_new();
     int rc = 0;
     for (int i = 0; i < 6; i++)
@@ -72,8 +70,7 @@ int nb_cmd_demo(int argc, char **argv)
         h = nb_relu(g, nb_linear(g, h, p[2], p[3]));
         nb_tensor *logits = nb_linear(g, h, p[4], p[5]);
         nb_tensor *loss = nb_cross_entropy(g, logits, y, NULL);
-        if (!loss || nb_backward(g, loss, NULL) != NB_OK ||
-            nb_sgd_step(p, 6, lr, 0.0) != NB_OK) {
+        if (!loss || nb_backward(g, loss, NULL) != NB_OK || nb_sgd_step(p, 6, lr, 0.0) != NB_OK) {
             fprintf(stderr, "nabla demo: %s\n", nb_last_error());
             rc = 1;
             break;

@@ -208,8 +208,9 @@ int nb_cmd_predict(int argc, char **argv)
     if (x->ndim < 1 || x->ndim > 3 || D != m->sizes[0] ||
         (x->dtype != NB_U8 && !nb_dtype_is_float(x->dtype))) {
         char s[64];
-        fprintf(stderr, "nabla predict: --input %s is %s %s; the model expects uint8 or float "
-                        "[N, %lld] (or [N, H, W] with H W = %lld)\n",
+        fprintf(stderr,
+                "nabla predict: --input %s is %s %s; the model expects uint8 or float "
+                "[N, %lld] (or [N, H, W] with H W = %lld)\n",
                 input, nb_dtype_name(x->dtype), nb_shape_str(x, s, sizeof s),
                 (long long)m->sizes[0], (long long)m->sizes[0]);
         goto done;
@@ -220,8 +221,7 @@ int nb_cmd_predict(int argc, char **argv)
     if (!xf || !g)
         goto fail;
     for (int64_t i = 0; i < x->numel; i++)
-        ((float *)xf->data)[i] =
-            (float)(nb_tensor_get(x, i) * info.input_scale + info.input_shift);
+        ((float *)xf->data)[i] = (float)(nb_tensor_get(x, i) * info.input_scale + info.input_shift);
     nb_graph_set_grad_enabled(g, false);
     nb_tensor *logits = nb_mlp_forward(g, m, xf);
     if (!logits)

@@ -15,41 +15,43 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: nabla train [options]\n"
-            "  --data SPEC          fashion-mnist | mnist | spirals | seq-toy | FILE.csv | X.npy,y.npy\n"
-            "                       (default: Fashion-MNIST, or spirals when it is not installed)\n"
-            "  --data-dir DIR       where the IDX files are (default %s)\n"
-            "  --val-frac F         validation fraction for CSV/.npy data (default 0.1)\n"
-            "  --hidden 256,128     hidden layer sizes (default 256,128)\n"
-            "  --activation A       relu | tanh | gelu | sigmoid | leaky_relu (default relu)\n"
-            "  --init I             default (PyTorch) | xavier | he\n"
-            "  --dropout P          dropout after each hidden layer (default 0)\n"
-            "  --epochs E           (default 10)\n"
-            "  --batch B            (default 128)\n"
-            "  --optim O            adam | adamw | sgd (default adamw)\n"
-            "  --lr LR              peak learning rate (default 2e-3)\n"
-            "  --weight-decay W     (default 1e-4 for adamw, 0 otherwise)\n"
-            "  --momentum M         SGD momentum (default 0.9 for sgd)\n"
-            "  --nesterov           SGD Nesterov momentum\n"
-            "  --schedule S         constant | step | cosine (default cosine)\n"
-            "  --warmup STEPS       linear warm-up steps (default 200)\n"
-            "  --label-smoothing A  (default 0.1)\n"
-            "  --clip-norm C        clip the global gradient norm to C (default off)\n"
-            "  --seed S             (default 1)\n"
-            "  --threads T          threads for matrix products and the loss (default 2, or 1 on a\n"
-            "                       one-core machine; bitwise reproducible per thread count)\n"
-            "  --save MODEL.safetensors   checkpoint after every epoch (atomic)\n"
-            "  --metrics FILE.jsonl one JSON object per epoch\n"
-            "  --plot FILE.png      loss and accuracy curves (needs --metrics or writes its own)\n"
-            "  --accum K            split each batch into K micro-batches (gradient\n"
-            "                       accumulation; same gradient as the whole batch)\n"
-            "  --save-every N       also checkpoint every N optimiser steps (with --save)\n"
-            "  --resume CKPT        continue a run from its checkpoint, bit for bit (same options)\n"
-            "  --detect-anomaly     stop at the first op that makes a NaN/inf, naming it\n"
-            "  --quiet              no per-epoch output\n"
-            "Under mpirun -np P, each rank takes 1/P of every global batch (data parallel).\n",
-            nb_cli_default_data_dir());
+    fprintf(
+        f,
+        "usage: nabla train [options]\n"
+        "  --data SPEC          fashion-mnist | mnist | spirals | seq-toy | FILE.csv | "
+        "X.npy,y.npy\n"
+        "                       (default: Fashion-MNIST, or spirals when it is not installed)\n"
+        "  --data-dir DIR       where the IDX files are (default %s)\n"
+        "  --val-frac F         validation fraction for CSV/.npy data (default 0.1)\n"
+        "  --hidden 256,128     hidden layer sizes (default 256,128)\n"
+        "  --activation A       relu | tanh | gelu | sigmoid | leaky_relu (default relu)\n"
+        "  --init I             default (PyTorch) | xavier | he\n"
+        "  --dropout P          dropout after each hidden layer (default 0)\n"
+        "  --epochs E           (default 10)\n"
+        "  --batch B            (default 128)\n"
+        "  --optim O            adam | adamw | sgd (default adamw)\n"
+        "  --lr LR              peak learning rate (default 2e-3)\n"
+        "  --weight-decay W     (default 1e-4 for adamw, 0 otherwise)\n"
+        "  --momentum M         SGD momentum (default 0.9 for sgd)\n"
+        "  --nesterov           SGD Nesterov momentum\n"
+        "  --schedule S         constant | step | cosine (default cosine)\n"
+        "  --warmup STEPS       linear warm-up steps (default 200)\n"
+        "  --label-smoothing A  (default 0.1)\n"
+        "  --clip-norm C        clip the global gradient norm to C (default off)\n"
+        "  --seed S             (default 1)\n"
+        "  --threads T          threads for matrix products and the loss (default 2, or 1 on a\n"
+        "                       one-core machine; bitwise reproducible per thread count)\n"
+        "  --save MODEL.safetensors   checkpoint after every epoch (atomic)\n"
+        "  --metrics FILE.jsonl one JSON object per epoch\n"
+        "  --plot FILE.png      loss and accuracy curves (needs --metrics or writes its own)\n"
+        "  --accum K            split each batch into K micro-batches (gradient\n"
+        "                       accumulation; same gradient as the whole batch)\n"
+        "  --save-every N       also checkpoint every N optimiser steps (with --save)\n"
+        "  --resume CKPT        continue a run from its checkpoint, bit for bit (same options)\n"
+        "  --detect-anomaly     stop at the first op that makes a NaN/inf, naming it\n"
+        "  --quiet              no per-epoch output\n"
+        "Under mpirun -np P, each rank takes 1/P of every global batch (data parallel).\n",
+        nb_cli_default_data_dir());
 }
 
 static double now(void)
@@ -152,11 +154,25 @@ static nb_status save_checkpoint(const char *path, const nb_mlp *m, const nb_mod
     snprintf(v[5], 128, "%.17g", rs->loss_sum);
     snprintf(v[6], 128, "%.17g", rs->weight_sum);
     snprintf(v[7], 128, "%.17g", rs->correct);
-    const char *extra[] = {"run_epoch",       v[0], "run_batcher_epoch", v[1], "run_batcher_pos",
-                           v[2],              "run_batcher_rng", v[3], "run_dropout_rng",
-                           v[4],              "run_loss_sum",    v[5], "run_weight_sum",
-                           v[6],              "run_correct",     v[7], "run_config",
-                           config,            NULL};
+    const char *extra[] = {"run_epoch",
+                           v[0],
+                           "run_batcher_epoch",
+                           v[1],
+                           "run_batcher_pos",
+                           v[2],
+                           "run_batcher_rng",
+                           v[3],
+                           "run_dropout_rng",
+                           v[4],
+                           "run_loss_sum",
+                           v[5],
+                           "run_weight_sum",
+                           v[6],
+                           "run_correct",
+                           v[7],
+                           "run_config",
+                           config,
+                           NULL};
     return nb_model_save_ex(path, m, info, opt, extra);
 }
 
@@ -200,8 +216,9 @@ static int resume_run(const char *path, const char *config, nb_mlp *m, nb_optim 
     nb_rng brng, drng;
     int rc = 1;
     if (!saved) {
-        fprintf(stderr, "nabla train: --resume %s: not a training checkpoint (no run state; it "
-                        "was not written by nabla train --save)\n",
+        fprintf(stderr,
+                "nabla train: --resume %s: not a training checkpoint (no run state; it "
+                "was not written by nabla train --save)\n",
                 path);
     } else if (strcmp(saved, config)) {
         fprintf(stderr,
@@ -412,8 +429,8 @@ static int train_run(cfg *c)
     nb_optim *opt = m ? nb_optim_new(&oc, params, np) : NULL;
     int64_t N = tr.X->shape[0], D = tr.X->shape[1], B = c->batch;
     int64_t steps_per_epoch = (N + B - 1) / B;
-    nb_schedule sched = {c->skind, oc.lr, c->warmup, steps_per_epoch * c->epochs,
-                         steps_per_epoch * 3, 0.5, 0.0};
+    nb_schedule sched = {
+        c->skind, oc.lr, c->warmup, steps_per_epoch * c->epochs, steps_per_epoch * 3, 0.5, 0.0};
     int64_t sx[2] = {B, D}, sy[1] = {B}, st2[2] = {B, T};
     nb_tensor *xb = nb_tensor_zeros(NB_F32, 2, sx), *yb = nb_tensor_zeros(NB_I32, 1, sy);
     nb_tensor *tb = nb_tensor_zeros(NB_I32, 2, st2); /* per-token targets of the batch */
@@ -454,7 +471,9 @@ static int train_run(cfg *c)
                "%s schedule, batch %lld%s, smoothing %g, %lld thread%s%s\n",
                tr.name, (long long)N, (long long)te.X->shape[0], seq ? "sequences/tokens" : "",
                c->hidden, (long long)n_params, nb_optim_kind_name(c->okind), oc.lr,
-               c->skind == NB_SCHED_COSINE ? "cosine" : c->skind == NB_SCHED_STEP ? "step" : "constant",
+               c->skind == NB_SCHED_COSINE ? "cosine"
+               : c->skind == NB_SCHED_STEP ? "step"
+                                           : "constant",
                (long long)B, c->accum > 1 ? " (accumulated)" : "", c->smoothing, c->threads,
                c->threads == 1 ? "" : "s", c->resume ? ", resumed" : "");
     if (!quiet && dist.size > 1)
@@ -498,7 +517,8 @@ static int train_run(cfg *c)
             xo.normaliser = W[0];
             xo.reduction = NB_REDUCTION_MEAN;
             for (long long k = 0; k < c->accum; k++) {
-                int64_t a0 = lo + (hi - lo) * k / c->accum, a1 = lo + (hi - lo) * (k + 1) / c->accum;
+                int64_t a0 = lo + (hi - lo) * k / c->accum,
+                        a1 = lo + (hi - lo) * (k + 1) / c->accum;
                 if (a1 <= a0)
                     continue;
                 int64_t rows = (a1 - a0) * T, shx[2] = {rows, F}, sht[2] = {a1 - a0, T};
@@ -560,8 +580,7 @@ static int train_run(cfg *c)
             if (tty && (b % 20 == 0 || b == steps_per_epoch))
                 progress((int)e, (int)c->epochs, b, steps_per_epoch, t0,
                          rs.loss_sum / (rs.weight_sum > 0 ? rs.weight_sum : 1));
-            if (lead && c->save && c->save_every &&
-                nb_optim_step_count(opt) % c->save_every == 0) {
+            if (lead && c->save && c->save_every && nb_optim_step_count(opt) % c->save_every == 0) {
                 rs.epoch = e;
                 info.epoch = e - 1;
                 if (save_checkpoint(c->save, m, &info, opt, &bt, &rs, config) != NB_OK) {
@@ -585,8 +604,9 @@ static int train_run(cfg *c)
         double tr_acc = rs.correct / (rs.weight_sum > 0 ? rs.weight_sum : 1);
         double te_loss = test_loss / (double)NT, te_acc = (double)test_correct / (double)NT;
         if (!quiet)
-            printf("epoch %3lld  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.2fs  lr %.3g\n",
-                   e, tr_loss, tr_acc, te_loss, te_acc, train_s, nb_optim_lr(opt));
+            printf(
+                "epoch %3lld  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.2fs  lr %.3g\n",
+                e, tr_loss, tr_acc, te_loss, te_acc, train_s, nb_optim_lr(opt));
         fflush(stdout);
         if (mf) {
             fprintf(mf,
@@ -638,9 +658,34 @@ out:
 
 int nb_cmd_train(int argc, char **argv)
 {
-    cfg c = {"auto", NULL, NULL, NULL, NULL, "256,128", NULL, NB_ACT_RELU, NB_INIT_DEFAULT,
-             NB_OPTIM_ADAMW, NB_SCHED_COSINE, 10, 128, 200, 1, 0, 0, 1, -1, -1, -1, 0.1, 0, 0,
-             0.1, false, false, false};
+    cfg c = {"auto",
+             NULL,
+             NULL,
+             NULL,
+             NULL,
+             "256,128",
+             NULL,
+             NB_ACT_RELU,
+             NB_INIT_DEFAULT,
+             NB_OPTIM_ADAMW,
+             NB_SCHED_COSINE,
+             10,
+             128,
+             200,
+             1,
+             0,
+             0,
+             1,
+             -1,
+             -1,
+             -1,
+             0.1,
+             0,
+             0,
+             0.1,
+             false,
+             false,
+             false};
     /* default threads: 2 when the machine has them (measured: 0.82 vs 1.09 ms per step of the
      * default MLP on 2 cores); runs are bitwise reproducible for a given thread count */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -710,8 +755,7 @@ int nb_cmd_train(int argc, char **argv)
         else if (!strcmp(k, "--clip-norm"))
             ok = nb_cli_parse_double("train", k, v, &c.clip) && c.clip > 0 && isfinite(c.clip);
         else if (!strcmp(k, "--dropout"))
-            ok = nb_cli_parse_double("train", k, v, &c.dropout) && c.dropout >= 0 &&
-                 c.dropout < 1;
+            ok = nb_cli_parse_double("train", k, v, &c.dropout) && c.dropout >= 0 && c.dropout < 1;
         else if (!strcmp(k, "--val-frac"))
             ok = nb_cli_parse_double("train", k, v, &c.val) && c.val > 0 && c.val < 1;
         else {

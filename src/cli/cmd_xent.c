@@ -12,28 +12,29 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: nabla xent --logits L.npy --targets T.npy [options]\n"
-            "\n"
-            "Fused cross-entropy from logits (stable log-sum-exp; gradient = softmax - target).\n"
-            "  --logits L.npy          <f2/<f4/<f8, shape [N,V] or [B,T,V]\n"
-            "  --targets T.npy         <i4/<i8 class ids shaped like the logits without V, or\n"
-            "                          float probabilities shaped like the logits (soft targets)\n"
-            "  --mask M.npy            |b1/|u1/<f4/<f8 shaped like the targets; 0 = padding\n"
-            "  --weight W.npy          class weights, float [V]\n"
-            "  --ignore-index I        targets equal to I are padding (default -100)\n"
-            "  --label-smoothing A     in [0, 1) (default 0)\n"
-            "  --reduction R           mean (default) | sum | none\n"
-            "  --z-loss C              PaLM's z-loss coefficient (default 0)\n"
-            "  --normaliser W          divide the mean by W instead of the real-token count\n"
-            "  --loss-out LOSS.npy     write the loss (0-d for mean/sum, targets' shape for none)\n"
-            "  --grad-out GRAD.npy     write dL/dlogits for upstream gradient 1 (for none: of the\n"
-            "                          sum of per-token losses), f32 (f64 for f64 logits)\n"
-            "  --naive                 also compute the textbook log(softmax) in the same\n"
-            "                          precision, per row, flag rows where it is inf/NaN, and\n"
-            "                          print the largest gradient difference\n"
-            "Without --loss-out the loss and the token count are printed.\n"
-            "Exit status: 0 ok, 1 bad input (message on stderr, no output file written), 2 usage.\n");
+    fprintf(
+        f,
+        "usage: nabla xent --logits L.npy --targets T.npy [options]\n"
+        "\n"
+        "Fused cross-entropy from logits (stable log-sum-exp; gradient = softmax - target).\n"
+        "  --logits L.npy          <f2/<f4/<f8, shape [N,V] or [B,T,V]\n"
+        "  --targets T.npy         <i4/<i8 class ids shaped like the logits without V, or\n"
+        "                          float probabilities shaped like the logits (soft targets)\n"
+        "  --mask M.npy            |b1/|u1/<f4/<f8 shaped like the targets; 0 = padding\n"
+        "  --weight W.npy          class weights, float [V]\n"
+        "  --ignore-index I        targets equal to I are padding (default -100)\n"
+        "  --label-smoothing A     in [0, 1) (default 0)\n"
+        "  --reduction R           mean (default) | sum | none\n"
+        "  --z-loss C              PaLM's z-loss coefficient (default 0)\n"
+        "  --normaliser W          divide the mean by W instead of the real-token count\n"
+        "  --loss-out LOSS.npy     write the loss (0-d for mean/sum, targets' shape for none)\n"
+        "  --grad-out GRAD.npy     write dL/dlogits for upstream gradient 1 (for none: of the\n"
+        "                          sum of per-token losses), f32 (f64 for f64 logits)\n"
+        "  --naive                 also compute the textbook log(softmax) in the same\n"
+        "                          precision, per row, flag rows where it is inf/NaN, and\n"
+        "                          print the largest gradient difference\n"
+        "Without --loss-out the loss and the token count are printed.\n"
+        "Exit status: 0 ok, 1 bad input (message on stderr, no output file written), 2 usage.\n");
 }
 
 typedef struct xargs {
@@ -270,8 +271,9 @@ int nb_cmd_xent(int argc, char **argv)
         goto fail;
     nb_dtype ct = nb_dtype_compute(z->dtype);
     int64_t V = z->ndim ? z->shape[z->ndim - 1] : 0;
-    loss = a.o.reduction == NB_REDUCTION_NONE ? nb_tensor_zeros(ct, z->ndim ? z->ndim - 1 : 0, z->shape)
-                                              : nb_tensor_zeros(ct, 0, NULL);
+    loss = a.o.reduction == NB_REDUCTION_NONE
+               ? nb_tensor_zeros(ct, z->ndim ? z->ndim - 1 : 0, z->shape)
+               : nb_tensor_zeros(ct, 0, NULL);
     if (!loss)
         goto fail;
     nb_xent_stats st;

@@ -69,7 +69,10 @@ void nb_dist_init(int *argc, char ***argv, nb_dist *d)
     d->mpi = false;
 }
 
-void nb_dist_finalize(nb_dist *d) { (void)d; }
+void nb_dist_finalize(nb_dist *d)
+{
+    (void)d;
+}
 
 bool nb_dist_sum_doubles(const nb_dist *d, double *v, int n)
 {

@@ -269,7 +269,6 @@ static nb_status parse_csv(const char *buf, size_t len, int label_col, bool has_
     return NB_OK;
 }
 
-
 nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, bool has_header,
                                nb_dataset *out)
 {

@@ -400,7 +400,6 @@ static nb_status parse_any(const unsigned char *buf, size_t len, nb_tensor **out
     return st;
 }
 
-
 nb_tensor *nb_idx_parse(const void *buf, size_t len)
 {
     if (!buf && len > 0) {
@@ -419,7 +418,6 @@ nb_tensor *nb_idx_parse(const void *buf, size_t len)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Files                                                                                        */
-
 
 /* A plain file: the header from `pre`, then the data decoded piece by piece straight into the
  * tensor, after its length has been checked against the file size. */

@@ -508,7 +508,6 @@ static nb_tensor *new_tensor(const npy_info *info, nb_status *st)
     return t;
 }
 
-
 /* ------------------------------------------------------------------------------------------ */
 /* Public: parse an in-memory image.                                                          */
 
@@ -553,7 +552,6 @@ nb_tensor *nb_npy_parse(const void *buf, size_t len)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Public: load a file.                                                                       */
-
 
 static nb_status load_file(FILE *f, nb_tensor **out)
 {

@@ -10,8 +10,9 @@ nb_status nb_spirals(int64_t n_per_class, int64_t K, double noise, uint64_t seed
         return nb_error(NB_ERR_ARG, "nb_spirals: X or y is NULL");
     *X = *y = NULL;
     if (n_per_class < 1 || K < 2 || K > 1000 || n_per_class > 10000000)
-        return nb_error(NB_ERR_ARG, "nb_spirals: need n_per_class >= 1 and 2 <= K <= 1000 (got %lld, "
-                                    "%lld)",
+        return nb_error(NB_ERR_ARG,
+                        "nb_spirals: need n_per_class >= 1 and 2 <= K <= 1000 (got %lld, "
+                        "%lld)",
                         (long long)n_per_class, (long long)K);
     if (!(noise >= 0.0) || isinf(noise))
         return nb_error(NB_ERR_ARG, "nb_spirals: noise %g must be finite and >= 0", noise);

@@ -69,11 +69,12 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
     snprintf(num[2], 64, "%lld", (long long)info->n_classes);
     snprintf(num[3], 64, "%lld", (long long)info->epoch);
     snprintf(num[4], 64, "%.17g", m->dropout);
-    const char *meta[32 + 2 * NB_CHECKPOINT_MAX_EXTRA + 1] = {"format",      "nabla-mlp",  "nabla_version", NABLA_VERSION,
-                            "sizes",       sizes,        "activation",    nb_activation_name(m->act),
-                            "dropout",     num[4],       "n_classes",     num[2],
-                            "input_scale", num[0],       "input_shift",   num[1],
-                            "epoch",       num[3],       "dataset",       info->dataset};
+    const char *meta[32 + 2 * NB_CHECKPOINT_MAX_EXTRA + 1] = {
+        "format",      "nabla-mlp", "nabla_version", NABLA_VERSION,
+        "sizes",       sizes,       "activation",    nb_activation_name(m->act),
+        "dropout",     num[4],      "n_classes",     num[2],
+        "input_scale", num[0],      "input_shift",   num[1],
+        "epoch",       num[3],      "dataset",       info->dataset};
     int k = 20;
     if (optim) {
         snprintf(num[5], 64, "%lld", (long long)nb_optim_step_count(optim));
@@ -157,8 +158,8 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
     if (!parse_num(nb_safetensors_meta(st, "input_scale"), &scale) ||
         !parse_num(nb_safetensors_meta(st, "input_shift"), &shift) ||
         !parse_num(nb_safetensors_meta(st, "n_classes"), &ncls) || ncls < 1) {
-        nb_error(NB_ERR_FORMAT, "%s: metadata input_scale, input_shift and n_classes must be numbers",
-                 path);
+        nb_error(NB_ERR_FORMAT,
+                 "%s: metadata input_scale, input_shift and n_classes must be numbers", path);
         goto out;
     }
     parse_num(nb_safetensors_meta(st, "epoch"), &epoch);
@@ -272,8 +273,9 @@ nb_status nb_model_load_into(const char *path, nb_mlp *m, nb_model_info *info, n
         same = l->sizes[i] == m->sizes[i];
     if (!same || m->dtype != NB_F32) {
         nb_mlp_free(l);
-        return nb_error(NB_ERR_FORMAT, "%s: the checkpoint's architecture differs from the model "
-                                       "it is loaded into (sizes, activation or dtype)",
+        return nb_error(NB_ERR_FORMAT,
+                        "%s: the checkpoint's architecture differs from the model "
+                        "it is loaded into (sizes, activation or dtype)",
                         path);
     }
     if (optim) { /* restores the optimiser state only if all of it is there */

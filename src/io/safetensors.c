@@ -75,7 +75,6 @@ struct nb_safetensors {
 /* ------------------------------------------------------------------------------------------ */
 /* Small helpers.                                                                             */
 
-
 /* Length of the valid UTF-8 sequence starting at s (n bytes available), 0 if invalid. Rejects
  * overlong forms, surrogates and code points above U+10FFFF, as JSON text must. */
 static size_t utf8_sequence(const unsigned char *s, size_t n)
@@ -205,7 +204,6 @@ static const char *json_value_text(char *out, size_t cap, const cJSON *x)
         snprintf(out, cap, "%s", json_kind(x));
     return out;
 }
-
 
 /* Strings sorted with their original index, to find duplicates and to look names up. */
 typedef struct st_key {
@@ -489,10 +487,11 @@ static nb_status parse_header(const char *text, size_t n, uint64_t buf_len, st_h
         memcpy(near, text + at, left);
         near[left] = '\0';
         char shown_near[32];
-        return nb_error(NB_ERR_FORMAT,
-                        "header is not valid JSON, or memory ran out parsing it (parse error at offset %zu of "
-                        "%zu, near \"%s\")",
-                        at, n, shown(shown_near, sizeof shown_near, near));
+        return nb_error(
+            NB_ERR_FORMAT,
+            "header is not valid JSON, or memory ran out parsing it (parse error at offset %zu of "
+            "%zu, near \"%s\")",
+            at, n, shown(shown_near, sizeof shown_near, near));
     }
     h->root = root;
     for (size_t i = (size_t)(end - text); i < n; i++)
@@ -808,7 +807,6 @@ nb_safetensors *nb_safetensors_parse(const void *buf, size_t len)
     }
     return st;
 }
-
 
 static nb_status load_file(FILE *f, nb_safetensors **out)
 {

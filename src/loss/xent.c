@@ -115,7 +115,8 @@ static nb_status check_common(const nb_tensor *logits, const nb_tensor *tgt, boo
                         nb_shp(logits));
     if (soft) {
         if (!nb_dtype_is_float(tgt->dtype))
-            return nb_error(NB_ERR_DTYPE, "cross_entropy: probability targets must be float, got %s",
+            return nb_error(NB_ERR_DTYPE,
+                            "cross_entropy: probability targets must be float, got %s",
                             nb_dtype_name(tgt->dtype));
         if (!nb_shape_equal(tgt, logits))
             return nb_error(NB_ERR_SHAPE,
@@ -136,7 +137,8 @@ static nb_status check_common(const nb_tensor *logits, const nb_tensor *tgt, boo
     if (o->mask) {
         const nb_tensor *m = o->mask;
         if (m->dtype != NB_U8 && m->dtype != NB_BOOL && m->dtype != NB_F32 && m->dtype != NB_F64)
-            return nb_error(NB_ERR_DTYPE, "cross_entropy: mask must be u8, bool, f32 or f64, got %s",
+            return nb_error(NB_ERR_DTYPE,
+                            "cross_entropy: mask must be u8, bool, f32 or f64, got %s",
                             nb_dtype_name(m->dtype));
         if (m->ndim != logits->ndim - 1 ||
             memcmp(m->shape, logits->shape, sizeof(int64_t) * (size_t)m->ndim) != 0)
@@ -162,8 +164,9 @@ static nb_status check_common(const nb_tensor *logits, const nb_tensor *tgt, boo
         o->reduction != NB_REDUCTION_NONE)
         return nb_error(NB_ERR_ARG, "cross_entropy: unknown reduction %d", (int)o->reduction);
     if (!(o->normaliser >= 0.0) || isinf(o->normaliser))
-        return nb_error(NB_ERR_ARG, "cross_entropy: normaliser %g must be finite and >= 0 (0 = "
-                                    "use the count of real tokens)",
+        return nb_error(NB_ERR_ARG,
+                        "cross_entropy: normaliser %g must be finite and >= 0 (0 = "
+                        "use the count of real tokens)",
                         o->normaliser);
     if (!(o->z_loss >= 0.0) || isinf(o->z_loss))
         return nb_error(NB_ERR_ARG, "cross_entropy: z_loss coefficient %g must be finite and >= 0",
@@ -207,8 +210,7 @@ nb_status nb_xent_validate_soft(const nb_tensor *logits, const nb_tensor *probs,
 
 /* Online log-sum-exp of row [off, off+V) in f32: per chunk (in cache) its max, rescale the
  * running sum if the max grew, add the chunk's sum of exps (f32 lanes, carried in double). */
-static void row_shift_f32(const nb_tensor *z, int64_t off, int64_t V, double *m_out,
-                          double *logs)
+static void row_shift_f32(const nb_tensor *z, int64_t off, int64_t V, double *m_out, double *logs)
 {
     const nb_xent_simd *k = nb_xent_simd_get();
     float tmp[z->dtype == NB_F32 ? 1 : NB_XCHUNK];
@@ -311,9 +313,8 @@ static double row_weighted_nll(const nb_tensor *z, int64_t n, int64_t V, double 
 }
 
 /* Per-row loss L_n of a real row, lse = m + logs; Wc = sum_c w_c. */
-static double row_loss(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
-                       int64_t n, int64_t V, double m, double logs, const nb_xent_opts *o,
-                       double Wc)
+static double row_loss(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs, int64_t n,
+                       int64_t V, double m, double logs, const nb_xent_opts *o, double Wc)
 {
     double a = o->label_smoothing, L;
     if (probs) {
@@ -396,8 +397,8 @@ static nb_status check_out(const char *what, const nb_tensor *t, nb_dtype dt, in
     if (!t)
         return nb_error(NB_ERR_ARG, "cross_entropy: %s tensor is NULL", what);
     if (t->dtype != dt)
-        return nb_error(NB_ERR_DTYPE, "cross_entropy: %s must be %s, got %s",
-                        what, nb_dtype_name(dt), nb_dtype_name(t->dtype));
+        return nb_error(NB_ERR_DTYPE, "cross_entropy: %s must be %s, got %s", what,
+                        nb_dtype_name(dt), nb_dtype_name(t->dtype));
     if (t->numel != numel)
         return nb_error(NB_ERR_SHAPE, "cross_entropy: %s %s has %lld elements, expected %lld (%s)",
                         what, nb_shp(t), (long long)t->numel, (long long)numel, nb_shp(like));
@@ -455,9 +456,8 @@ double nb_xent_normaliser(const nb_tensor *z, const nb_tensor *tgt, const nb_ten
     return W;
 }
 
-nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
-                                const nb_tensor *tgt, const nb_tensor *probs,
-                                const nb_xent_opts *o, const double *lse_in,
+nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, const nb_tensor *tgt,
+                                const nb_tensor *probs, const nb_xent_opts *o, const double *lse_in,
                                 const double *shift_in, const void *dloss)
 {
     int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
@@ -502,7 +502,8 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
         if (probs) {
             double sq = 0.0;
             for (int64_t j = 0; j < V; j++)
-                sq += weight_at(o, j) * ((1.0 - a) * nb_tensor_get(probs, n * V + j) + a / (double)V);
+                sq +=
+                    weight_at(o, j) * ((1.0 - a) * nb_tensor_get(probs, n * V + j) + a / (double)V);
             base = c * (sq + 2.0 * o->z_loss * lse);
             sw = c;
         } else {
@@ -586,9 +587,8 @@ static nb_status backward_entry(nb_tensor *dlogits, const nb_tensor *logits, con
         s = check_out("dloss", dloss, ct, o->reduction == NB_REDUCTION_NONE ? N : 1, logits);
     if (s != NB_OK)
         return s;
-    return nb_xent_backward_impl(dlogits->data, false, logits, soft ? NULL : tgt,
-                                 soft ? tgt : NULL, o, lse ? lse->data : NULL, NULL,
-                                 dloss ? dloss->data : NULL);
+    return nb_xent_backward_impl(dlogits->data, false, logits, soft ? NULL : tgt, soft ? tgt : NULL,
+                                 o, lse ? lse->data : NULL, NULL, dloss ? dloss->data : NULL);
 }
 
 nb_status nb_xent_backward(nb_tensor *dlogits, const nb_tensor *logits, const nb_tensor *targets,
@@ -597,9 +597,9 @@ nb_status nb_xent_backward(nb_tensor *dlogits, const nb_tensor *logits, const nb
     return backward_entry(dlogits, logits, targets, false, opts, lse, dloss);
 }
 
-nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits,
-                                const nb_tensor *probs, const nb_xent_opts *opts,
-                                const nb_tensor *lse, const nb_tensor *dloss)
+nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits, const nb_tensor *probs,
+                                const nb_xent_opts *opts, const nb_tensor *lse,
+                                const nb_tensor *dloss)
 {
     return backward_entry(dlogits, logits, probs, true, opts, lse, dloss);
 }
@@ -726,8 +726,8 @@ nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *tar
     }
     /* The mean's normaliser depends on the targets only, so it is known before any row is
      * read, and each row's gradient is finished while the row is in cache. */
-    double W = o->reduction == NB_REDUCTION_MEAN ? nb_xent_normaliser(logits, targets, NULL, o)
-                                                 : 1.0;
+    double W =
+        o->reduction == NB_REDUCTION_MEAN ? nb_xent_normaliser(logits, targets, NULL, o) : 1.0;
     double c = W != 0.0 ? 1.0 / W : 0.0, Wc = 0.0;
     for (int64_t j = 0; j < V; j++)
         Wc += weight_at(o, j);
@@ -752,8 +752,7 @@ nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *tar
             if (!keep || !e)
                 memset(dz + n * V, 0, sizeof(float) * (size_t)V);
             else
-                rowL[n] = fused_row_f32(logits, targets, o, n, V, c, Wc, dz + n * V, e,
-                                        &rowZ[n]);
+                rowL[n] = fused_row_f32(logits, targets, o, n, V, c, Wc, dz + n * V, e, &rowZ[n]);
         }
         free(e);
     }

@@ -23,9 +23,8 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
                                double *shift_out, double *scratch, nb_xent_stats *st_out);
 /* dz in the compute dtype; accumulate adds to it instead of overwriting. shift_in (2N, from the
  * forward) is preferred, else lse_in (N), else both are recomputed; dloss NULL means 1. */
-nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z,
-                                const nb_tensor *tgt, const nb_tensor *probs,
-                                const nb_xent_opts *o, const double *lse_in,
+nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, const nb_tensor *tgt,
+                                const nb_tensor *probs, const nb_xent_opts *o, const double *lse_in,
                                 const double *shift_in, const void *dloss);
 
 #endif

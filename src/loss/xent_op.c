@@ -35,8 +35,8 @@ static nb_tensor *xent_op(nb_graph *g, nb_tensor *logits, const nb_tensor *tgt, 
     double *scratch = nb_arena_alloc(g, (size_t)N * 2 * sizeof(double)); /* no malloc per step */
     if (!loss || !sv || !shift || !scratch)
         return NULL;
-    if (nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss, NULL, shift, scratch, NULL) !=
-        NB_OK)
+    if (nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss, NULL, shift,
+                             scratch, NULL) != NB_OK)
         return NULL;
     nb_node *n;
     nb_opkind k = soft ? NB_OPK_CROSS_ENTROPY_SOFT : NB_OPK_CROSS_ENTROPY;

@@ -57,8 +57,8 @@ nb_status nb_xent_reference(const nb_tensor *logits, const nb_tensor *targets,
         for (int64_t n = 0; n < N; n++)
             nb_tensor_set(loss, n, Ls[n]);
     else
-        nb_tensor_set(loss, 0,
-                      o->reduction == NB_REDUCTION_SUM ? total : (norm != 0.0 ? total / norm : 0.0));
+        nb_tensor_set(
+            loss, 0, o->reduction == NB_REDUCTION_SUM ? total : (norm != 0.0 ? total / norm : 0.0));
     if (dlogits) {
         double scale = o->reduction == NB_REDUCTION_MEAN ? (norm != 0.0 ? 1.0 / norm : 0.0) : 1.0;
         for (int64_t n = 0; n < N; n++) {

@@ -140,10 +140,9 @@ static void f16_scalar(float *y, const uint16_t *h, int64_t n)
         y[i] = nb_f16_to_f32(h[i]);
 }
 
-static const nb_xent_simd simd_scalar = {"scalar",    max_scalar,      sumexp_scalar,
-                                         sumdiff_scalar, grad_scalar,  vexp_scalar,
-                                         expstore_scalar, scale_scalar, gradstore_scalar,
-                                         f16_scalar};
+static const nb_xent_simd simd_scalar = {
+    "scalar",    max_scalar,      sumexp_scalar, sumdiff_scalar,   grad_scalar,
+    vexp_scalar, expstore_scalar, scale_scalar,  gradstore_scalar, f16_scalar};
 
 #ifdef NB_X86
 /* ---- AVX2 + FMA, 8 lanes ---- */
@@ -301,7 +300,7 @@ AVX2 static void gradstore_avx2(float *dz, const float *e, int64_t n, float scal
 }
 
 __attribute__((target("avx2,fma,f16c"))) static void f16_avx2(float *y, const uint16_t *h,
-                                                               int64_t n)
+                                                              int64_t n)
 {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -309,10 +308,9 @@ __attribute__((target("avx2,fma,f16c"))) static void f16_avx2(float *y, const ui
     f16_scalar(y + i, h + i, n - i);
 }
 
-static const nb_xent_simd simd_avx2 = {"avx2",    max_avx2,      sumexp_avx2,
-                                       sumdiff_avx2, grad_avx2,  vexp_avx2,
-                                       expstore_avx2, scale_avx2,  gradstore_avx2,
-                                       f16_avx2};
+static const nb_xent_simd simd_avx2 = {"avx2",         max_avx2,  sumexp_avx2,   sumdiff_avx2,
+                                       grad_avx2,      vexp_avx2, expstore_avx2, scale_avx2,
+                                       gradstore_avx2, f16_avx2};
 
 /* ---- AVX-512F, 16 lanes ---- */
 
@@ -408,7 +406,8 @@ AVX512 static void grad_avx512(float *dz, const float *x, int64_t n, float c, fl
     }
     if (n - i > 0) {
         __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-        __m512 p = exp_avx512(_mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vc), vr));
+        __m512 p =
+            exp_avx512(_mm512_sub_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vc), vr));
         __m512 q = w ? _mm512_mul_ps(vsw, _mm512_maskz_loadu_ps(k, w + i)) : vsw;
         __m512 v = _mm512_fmsub_ps(vb, p, q);
         if (accumulate)
@@ -479,10 +478,9 @@ AVX512 static void f16_avx512(float *y, const uint16_t *h, int64_t n)
     f16_scalar(y + i, h + i, n - i);
 }
 
-static const nb_xent_simd simd_avx512 = {"avx512",      max_avx512,     sumexp_avx512,
-                                         sumdiff_avx512, grad_avx512,    vexp_avx512,
-                                         expstore_avx512, scale_avx512,  gradstore_avx512,
-                                         f16_avx512};
+static const nb_xent_simd simd_avx512 = {
+    "avx512",    max_avx512,      sumexp_avx512, sumdiff_avx512,   grad_avx512,
+    vexp_avx512, expstore_avx512, scale_avx512,  gradstore_avx512, f16_avx512};
 #endif
 
 static const nb_xent_simd *forced;
@@ -497,8 +495,7 @@ const nb_xent_simd *nb_xent_simd_get(void)
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f"))
             best = &simd_avx512;
-        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                 cpu_has_f16c())
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c())
             best = &simd_avx2;
         else
             best = &simd_scalar;
@@ -524,4 +521,7 @@ const nb_xent_simd *nb_xent_simd_by_name(const char *name)
     return NULL;
 }
 
-void nb_xent_simd_force(const nb_xent_simd *k) { forced = k; }
+void nb_xent_simd_force(const nb_xent_simd *k)
+{
+    forced = k;
+}

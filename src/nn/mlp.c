@@ -145,8 +145,9 @@ nb_tensor *nb_mlp_forward(nb_graph *g, nb_mlp *m, nb_tensor *x)
     }
     if (x && (x->ndim != 2 || x->shape[1] != m->sizes[0])) {
         char s[64];
-        nb_error(NB_ERR_SHAPE, "mlp forward: input %s does not match the model's input size %lld "
-                               "(need [N, %lld])",
+        nb_error(NB_ERR_SHAPE,
+                 "mlp forward: input %s does not match the model's input size %lld "
+                 "(need [N, %lld])",
                  nb_shape_str(x, s, sizeof s), (long long)m->sizes[0], (long long)m->sizes[0]);
         return NULL;
     }
@@ -162,7 +163,10 @@ nb_tensor *nb_mlp_forward(nb_graph *g, nb_mlp *m, nb_tensor *x)
     return h;
 }
 
-int nb_mlp_param_count(const nb_mlp *m) { return m ? 2 * m->n_layers : 0; }
+int nb_mlp_param_count(const nb_mlp *m)
+{
+    return m ? 2 * m->n_layers : 0;
+}
 
 nb_tensor *nb_mlp_param(const nb_mlp *m, int i, char *name, size_t name_len)
 {

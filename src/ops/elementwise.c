@@ -21,8 +21,9 @@ nb_status nb_check_float_same(const char *opname, nb_tensor *const *in, int n)
 {
     for (int i = 0; i < n; i++) {
         if (in[i]->dtype != NB_F32 && in[i]->dtype != NB_F64)
-            return nb_error(NB_ERR_DTYPE, "%s: input %d has dtype %s; only f32 and f64 are supported",
-                            opname, i, nb_dtype_name(in[i]->dtype));
+            return nb_error(NB_ERR_DTYPE,
+                            "%s: input %d has dtype %s; only f32 and f64 are supported", opname, i,
+                            nb_dtype_name(in[i]->dtype));
         if (in[i]->dtype != in[0]->dtype)
             return nb_error(NB_ERR_DTYPE, "%s: inputs have different dtypes (%s and %s)", opname,
                             nb_dtype_name(in[0]->dtype), nb_dtype_name(in[i]->dtype));
@@ -194,20 +195,47 @@ static nb_tensor *unary(nb_graph *g, nb_opkind k, nb_tensor *x, double p)
     return y;
 }
 
-nb_status nb_unary_backward_entry(nb_graph *g, nb_node *n) { return unary_backward(g, n); }
+nb_status nb_unary_backward_entry(nb_graph *g, nb_node *n)
+{
+    return unary_backward(g, n);
+}
 
-nb_tensor *nb_neg(nb_graph *g, nb_tensor *x) { return unary(g, NB_OPK_NEG, x, 0); }
-nb_tensor *nb_scale(nb_graph *g, nb_tensor *x, double s) { return unary(g, NB_OPK_SCALE, x, s); }
-nb_tensor *nb_relu(nb_graph *g, nb_tensor *x) { return unary(g, NB_OPK_RELU, x, 0); }
+nb_tensor *nb_neg(nb_graph *g, nb_tensor *x)
+{
+    return unary(g, NB_OPK_NEG, x, 0);
+}
+nb_tensor *nb_scale(nb_graph *g, nb_tensor *x, double s)
+{
+    return unary(g, NB_OPK_SCALE, x, s);
+}
+nb_tensor *nb_relu(nb_graph *g, nb_tensor *x)
+{
+    return unary(g, NB_OPK_RELU, x, 0);
+}
 nb_tensor *nb_leaky_relu(nb_graph *g, nb_tensor *x, double neg)
 {
     return unary(g, NB_OPK_LEAKY_RELU, x, neg);
 }
-nb_tensor *nb_tanh(nb_graph *g, nb_tensor *x) { return unary(g, NB_OPK_TANH, x, 0); }
-nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *x) { return unary(g, NB_OPK_SIGMOID, x, 0); }
-nb_tensor *nb_gelu(nb_graph *g, nb_tensor *x) { return unary(g, NB_OPK_GELU, x, 0); }
-nb_tensor *nb_exp(nb_graph *g, nb_tensor *x) { return unary(g, NB_OPK_EXP, x, 0); }
-nb_tensor *nb_log(nb_graph *g, nb_tensor *x) { return unary(g, NB_OPK_LOG, x, 0); }
+nb_tensor *nb_tanh(nb_graph *g, nb_tensor *x)
+{
+    return unary(g, NB_OPK_TANH, x, 0);
+}
+nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *x)
+{
+    return unary(g, NB_OPK_SIGMOID, x, 0);
+}
+nb_tensor *nb_gelu(nb_graph *g, nb_tensor *x)
+{
+    return unary(g, NB_OPK_GELU, x, 0);
+}
+nb_tensor *nb_exp(nb_graph *g, nb_tensor *x)
+{
+    return unary(g, NB_OPK_EXP, x, 0);
+}
+nb_tensor *nb_log(nb_graph *g, nb_tensor *x)
+{
+    return unary(g, NB_OPK_LOG, x, 0);
+}
 
 /* ---- binary with broadcasting ----
  * An operand is FULL (the output's shape), ROW (a vector as long as the output's last dim) or
@@ -359,7 +387,19 @@ nb_status nb_binary_backward_entry(nb_graph *g, nb_node *n)
     return NB_OK;
 }
 
-nb_tensor *nb_add(nb_graph *g, nb_tensor *a, nb_tensor *b) { return binary(g, NB_OPK_ADD, a, b); }
-nb_tensor *nb_sub(nb_graph *g, nb_tensor *a, nb_tensor *b) { return binary(g, NB_OPK_SUB, a, b); }
-nb_tensor *nb_mul(nb_graph *g, nb_tensor *a, nb_tensor *b) { return binary(g, NB_OPK_MUL, a, b); }
-nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b) { return binary(g, NB_OPK_DIV, a, b); }
+nb_tensor *nb_add(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+    return binary(g, NB_OPK_ADD, a, b);
+}
+nb_tensor *nb_sub(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+    return binary(g, NB_OPK_SUB, a, b);
+}
+nb_tensor *nb_mul(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+    return binary(g, NB_OPK_MUL, a, b);
+}
+nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+    return binary(g, NB_OPK_DIV, a, b);
+}

@@ -21,9 +21,15 @@ void nb_set_num_threads(int n)
 #endif
 }
 
-int nb_get_num_threads(void) { return openblas_get_num_threads(); }
+int nb_get_num_threads(void)
+{
+    return openblas_get_num_threads();
+}
 
-const char *nb_blas_core_name(void) { return openblas_get_corename(); }
+const char *nb_blas_core_name(void)
+{
+    return openblas_get_corename();
+}
 
 /* out[M,N] (row-major, leading dim N) = alpha op(A) op(B) + beta out, A/B given as stored with
  * their own leading dims. */
@@ -34,8 +40,8 @@ static void gemm(nb_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, 
     if (M == 0 || N == 0)
         return;
     if (t == NB_F64)
-        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0, A,
-                    (blasint)lda, B, (blasint)ldb, beta, C, (blasint)N);
+        cblas_dgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0, A, (blasint)lda,
+                    B, (blasint)ldb, beta, C, (blasint)N);
     else
         cblas_sgemm(CblasRowMajor, TA, TB, (blasint)M, (blasint)N, (blasint)K, 1.0f, A,
                     (blasint)lda, B, (blasint)ldb, (float)beta, C, (blasint)N);
@@ -129,8 +135,9 @@ nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b)
     if (!nb_op_inputs_ok(g, "linear", in, n_in) || nb_check_float_same("linear", in, n_in) != NB_OK)
         return NULL;
     if (x->ndim != 2 || w->ndim != 2 || x->shape[1] != w->shape[1]) {
-        nb_error(NB_ERR_SHAPE, "linear: input %s does not match weight %s (need x [N,in], W [out,in])",
-                 nb_shp(x), nb_shp(w));
+        nb_error(NB_ERR_SHAPE,
+                 "linear: input %s does not match weight %s (need x [N,in], W [out,in])", nb_shp(x),
+                 nb_shp(w));
         return NULL;
     }
     if (b && !(b->ndim == 1 && b->shape[0] == w->shape[0])) {

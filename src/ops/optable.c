@@ -288,10 +288,10 @@ enum {
     XC_COUNT
 };
 static const char *const xc_names[XC_COUNT] = {
-    "mean",         "ignore_index=0",        "[B,T,V] u8 mask",   "f64 mask",
-    "weights",      "smoothing 0.1",         "weights+smooth+pad", "sum",
-    "none + pad",   "normaliser 7",          "z_loss+all options", "all padding",
-    "V=1",          "logits from an op"};
+    "mean",       "ignore_index=0",   "[B,T,V] u8 mask",    "f64 mask",
+    "weights",    "smoothing 0.1",    "weights+smooth+pad", "sum",
+    "none + pad", "normaliser 7",     "z_loss+all options", "all padding",
+    "V=1",        "logits from an op"};
 
 static nb_status mk_xent(int k, nb_rng *r, nb_tensor **in, int *n, char *d, size_t dl)
 {
@@ -381,7 +381,9 @@ static nb_status mk_xent_soft(int k, nb_rng *r, nb_tensor **in, int *n, char *d,
         in[3] = nb_tensor_rand(NB_F64, 1, sw, r, 0.2, 2.0);
     *n = 4;
     describe(d, dl, in, 1,
-             k == XS_PLAIN ? "probabilities" : k == XS_SMOOTH_WEIGHT ? "smooth+weights" : "mask+z_loss");
+             k == XS_PLAIN           ? "probabilities"
+             : k == XS_SMOOTH_WEIGHT ? "smooth+weights"
+                                     : "mask+z_loss");
     for (int i = 0; i < 2; i++)
         if (!in[i]) {
             for (int j = 0; j < 4; j++)

@@ -83,10 +83,22 @@ nb_status nb_reduce_backward(nb_graph *g, nb_node *n)
     return NB_OK;
 }
 
-nb_tensor *nb_sum(nb_graph *g, nb_tensor *x) { return reduce(g, NB_OPK_SUM, x); }
-nb_tensor *nb_mean(nb_graph *g, nb_tensor *x) { return reduce(g, NB_OPK_MEAN, x); }
-nb_tensor *nb_sum_last(nb_graph *g, nb_tensor *x) { return reduce(g, NB_OPK_SUM_LAST, x); }
-nb_tensor *nb_mean_last(nb_graph *g, nb_tensor *x) { return reduce(g, NB_OPK_MEAN_LAST, x); }
+nb_tensor *nb_sum(nb_graph *g, nb_tensor *x)
+{
+    return reduce(g, NB_OPK_SUM, x);
+}
+nb_tensor *nb_mean(nb_graph *g, nb_tensor *x)
+{
+    return reduce(g, NB_OPK_MEAN, x);
+}
+nb_tensor *nb_sum_last(nb_graph *g, nb_tensor *x)
+{
+    return reduce(g, NB_OPK_SUM_LAST, x);
+}
+nb_tensor *nb_mean_last(nb_graph *g, nb_tensor *x)
+{
+    return reduce(g, NB_OPK_MEAN_LAST, x);
+}
 
 /* ---- reshape, transpose ---- */
 
@@ -130,8 +142,7 @@ nb_status nb_reshape_backward(nb_graph *g, nb_node *n)
 
 nb_tensor *nb_transpose(nb_graph *g, nb_tensor *x)
 {
-    if (!nb_op_inputs_ok(g, "transpose", &x, 1) ||
-        nb_check_float_same("transpose", &x, 1) != NB_OK)
+    if (!nb_op_inputs_ok(g, "transpose", &x, 1) || nb_check_float_same("transpose", &x, 1) != NB_OK)
         return NULL;
     if (x->ndim != 2) {
         nb_error(NB_ERR_SHAPE, "transpose: needs a 2-D tensor, got %s", nb_shp(x));
@@ -252,7 +263,7 @@ static nb_tensor *softmax_family(nb_graph *g, nb_opkind k, nb_tensor *z)
                                          : nb_graph_new_tensor(g, z->dtype, z->ndim, z->shape);
     if (!y)
         return NULL;
-    nb_status s = k == NB_OPK_LOGSUMEXP  ? nb_logsumexp_rows(z, y)
+    nb_status s = k == NB_OPK_LOGSUMEXP ? nb_logsumexp_rows(z, y)
                   : k == NB_OPK_SOFTMAX ? nb_softmax_rows(z, y)
                                         : nb_log_softmax_rows(z, y);
     if (s != NB_OK)
@@ -263,12 +274,18 @@ static nb_tensor *softmax_family(nb_graph *g, nb_opkind k, nb_tensor *z)
     return y;
 }
 
-nb_tensor *nb_logsumexp(nb_graph *g, nb_tensor *z) { return softmax_family(g, NB_OPK_LOGSUMEXP, z); }
+nb_tensor *nb_logsumexp(nb_graph *g, nb_tensor *z)
+{
+    return softmax_family(g, NB_OPK_LOGSUMEXP, z);
+}
 nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *z)
 {
     return softmax_family(g, NB_OPK_LOG_SOFTMAX, z);
 }
-nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z) { return softmax_family(g, NB_OPK_SOFTMAX, z); }
+nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z)
+{
+    return softmax_family(g, NB_OPK_SOFTMAX, z);
+}
 
 /* logsumexp:   dz_j += dy p_j,                    p = exp(z - y)
  * log_softmax: dz_j += dy_j - p_j sum_k dy_k,     p = exp(y)

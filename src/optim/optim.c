@@ -68,8 +68,9 @@ static nb_status check_config(const nb_optim_config *c)
         if (!(c->dampening >= 0.0 && c->dampening <= 1.0))
             return nb_error(NB_ERR_ARG, "sgd: dampening %g outside [0, 1]", c->dampening);
         if (c->nesterov && (c->momentum <= 0.0 || c->dampening != 0.0))
-            return nb_error(NB_ERR_ARG, "sgd: Nesterov momentum needs momentum > 0 and dampening "
-                                        "0 (got %g, %g)",
+            return nb_error(NB_ERR_ARG,
+                            "sgd: Nesterov momentum needs momentum > 0 and dampening "
+                            "0 (got %g, %g)",
                             c->momentum, c->dampening);
     } else {
         if (!(c->beta1 >= 0.0 && c->beta1 < 1.0) || !(c->beta2 >= 0.0 && c->beta2 < 1.0))
@@ -92,8 +93,9 @@ nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int
     for (int i = 0; i < n; i++)
         if (!params[i] || (params[i]->dtype != NB_F32 && params[i]->dtype != NB_F64) ||
             !params[i]->grad || !params[i]->requires_grad) {
-            nb_error(NB_ERR_ARG, "nb_optim_new: parameter %d must be an f32/f64 tensor with "
-                                 "requires_grad set",
+            nb_error(NB_ERR_ARG,
+                     "nb_optim_new: parameter %d must be an f32/f64 tensor with "
+                     "requires_grad set",
                      i);
             return NULL;
         }
@@ -150,9 +152,18 @@ void nb_optim_set_lr(nb_optim *o, double lr)
     if (o)
         o->cfg.lr = lr;
 }
-double nb_optim_lr(const nb_optim *o) { return o ? o->cfg.lr : 0.0; }
-const nb_optim_config *nb_optim_get_config(const nb_optim *o) { return o ? &o->cfg : NULL; }
-int64_t nb_optim_step_count(const nb_optim *o) { return o ? o->t : 0; }
+double nb_optim_lr(const nb_optim *o)
+{
+    return o ? o->cfg.lr : 0.0;
+}
+const nb_optim_config *nb_optim_get_config(const nb_optim *o)
+{
+    return o ? &o->cfg : NULL;
+}
+int64_t nb_optim_step_count(const nb_optim *o)
+{
+    return o ? o->t : 0;
+}
 void nb_optim_set_step_count(nb_optim *o, int64_t t)
 {
     if (o) {
@@ -161,7 +172,10 @@ void nb_optim_set_step_count(nb_optim *o, int64_t t)
     }
 }
 
-int nb_optim_state_count(const nb_optim *o) { return o ? o->n * o->n_bufs : 0; }
+int nb_optim_state_count(const nb_optim *o)
+{
+    return o ? o->n * o->n_bufs : 0;
+}
 
 nb_tensor *nb_optim_state_tensor(const nb_optim *o, int i, const char **name)
 {

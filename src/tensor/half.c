@@ -43,7 +43,7 @@ uint16_t nb_f32_to_f16(float f)
         return (uint16_t)(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u | ((a >> 13) & 0x3ffu) : 0));
     if (a >= 0x477ff000u) /* rounds to >= 65520: overflow to inf */
         return (uint16_t)(sign | 0x7c00u);
-    if (a < 0x38800000u) { /* below 2^-14: subnormal half or zero */
+    if (a < 0x38800000u) {   /* below 2^-14: subnormal half or zero */
         if (a < 0x33000000u) /* < 2^-25: rounds to zero */
             return sign;
         uint32_t e = a >> 23;
@@ -63,7 +63,10 @@ uint16_t nb_f32_to_f16(float f)
     return (uint16_t)(sign | q);
 }
 
-float nb_bf16_to_f32(uint16_t h) { return float_of((uint32_t)h << 16); }
+float nb_bf16_to_f32(uint16_t h)
+{
+    return float_of((uint32_t)h << 16);
+}
 
 uint16_t nb_f32_to_bf16(float f)
 {

@@ -22,7 +22,10 @@ void nb_rng_seed(nb_rng *r, uint64_t seed)
     r->spare = 0.0;
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 uint64_t nb_rng_u64(nb_rng *r)
 {
@@ -38,7 +41,10 @@ uint64_t nb_rng_u64(nb_rng *r)
     return result;
 }
 
-double nb_rng_uniform(nb_rng *r) { return (double)(nb_rng_u64(r) >> 11) * 0x1.0p-53; }
+double nb_rng_uniform(nb_rng *r)
+{
+    return (double)(nb_rng_u64(r) >> 11) * 0x1.0p-53;
+}
 
 uint64_t nb_rng_below(nb_rng *r, uint64_t n)
 {

@@ -7,9 +7,15 @@
 static _Thread_local char last_msg[1024];
 static _Thread_local nb_status last_code = NB_OK;
 
-const char *nb_last_error(void) { return last_msg; }
+const char *nb_last_error(void)
+{
+    return last_msg;
+}
 
-nb_status nb_last_status(void) { return last_code; }
+nb_status nb_last_status(void)
+{
+    return last_code;
+}
 
 void nb_clear_error(void)
 {

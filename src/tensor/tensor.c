@@ -16,7 +16,10 @@ static const size_t dtype_sizes[NB_DTYPE_COUNT] = {4, 8, 2, 2, 4, 8, 1, 1};
 static const char *const dtype_names[NB_DTYPE_COUNT] = {"f32", "f64", "f16", "bf16",
                                                         "i32", "i64", "u8",  "bool"};
 
-size_t nb_dtype_size(nb_dtype t) { return (unsigned)t < NB_DTYPE_COUNT ? dtype_sizes[t] : 0; }
+size_t nb_dtype_size(nb_dtype t)
+{
+    return (unsigned)t < NB_DTYPE_COUNT ? dtype_sizes[t] : 0;
+}
 
 const char *nb_dtype_name(nb_dtype t)
 {
@@ -28,7 +31,10 @@ bool nb_dtype_is_float(nb_dtype t)
     return t == NB_F32 || t == NB_F64 || t == NB_F16 || t == NB_BF16;
 }
 
-nb_dtype nb_dtype_compute(nb_dtype t) { return t == NB_F64 ? NB_F64 : NB_F32; }
+nb_dtype nb_dtype_compute(nb_dtype t)
+{
+    return t == NB_F64 ? NB_F64 : NB_F32;
+}
 
 nb_status nb_shape_numel(int ndim, const int64_t *shape, nb_dtype t, int64_t *numel)
 {
