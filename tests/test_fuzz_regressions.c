@@ -31,6 +31,8 @@
 
 #include <cmocka.h>
 
+#include "test_files.h"
+
 #include "nabla/dataset.h"
 #include "nabla/npy.h"
 #include "nabla/safetensors.h"
@@ -45,29 +47,6 @@
 /* Files seen over all the directories (checked at the end, so a wrong path cannot pass). */
 static int total_files;
 
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s: %s", path, strerror(errno));
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 4096;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    assert_int_equal(ferror(f), 0);
-    assert_int_equal(fclose(f), 0);
-    *len = n;
-    return buf;
-}
 
 /* numel matches the shape (a zero dimension makes it 0, whatever the others are) and every
  * element can be read; returns their sum so the reads are not optimised away. */

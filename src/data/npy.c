@@ -718,7 +718,7 @@ static bool fill_npy(FILE *f, void *ctx)
     return fwrite(o->header, 1, o->hbytes, f) == o->hbytes && nb_write_tensor_le(f, o->x);
 }
 
-static nb_status check_saveable(const nb_tensor *x, size_t *bytes)
+static nb_status check_saveable(const nb_tensor *x)
 {
     if (!x)
         return nb_error(NB_ERR_ARG, "tensor is NULL");
@@ -746,8 +746,7 @@ static nb_status check_saveable(const nb_tensor *x, size_t *bytes)
     size_t esize = nb_dtype_size(x->dtype);
     if ((uint64_t)numel > SIZE_MAX / esize)
         return nb_error(NB_ERR_SHAPE, "tensor of %" PRId64 " elements is too large", numel);
-    *bytes = (size_t)numel * esize;
-    if (*bytes > 0 && !x->data)
+    if (numel > 0 && !x->data)
         return nb_error(NB_ERR_ARG, "tensor data is NULL");
     return NB_OK;
 }
@@ -757,8 +756,7 @@ nb_status nb_npy_save(const char *path, const nb_tensor *x)
     nb_status st;
     if (!path)
         return nb_error(NB_ERR_ARG, "npy: save path is NULL");
-    size_t bytes = 0;
-    if ((st = check_saveable(x, &bytes)) != NB_OK) {
+    if ((st = check_saveable(x)) != NB_OK) {
         nb_error_prefix(st, "npy", path);
         return st;
     }
@@ -771,6 +769,5 @@ nb_status nb_npy_save(const char *path, const nb_tensor *x)
     }
 
     npy_out o = {header, hbytes, x};
-    (void)bytes;
     return nb_write_atomically(path, "npy", fill_npy, &o);
 }
