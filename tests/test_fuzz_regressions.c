@@ -47,7 +47,6 @@
 /* Files seen over all the directories (checked at the end, so a wrong path cannot pass). */
 static int total_files;
 
-
 /* numel matches the shape (a zero dimension makes it 0, whatever the others are) and every
  * element can be read; returns their sum so the reads are not optimised away. */
 static double check_tensor(const char *file, const nb_tensor *t)
