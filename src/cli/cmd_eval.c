@@ -8,16 +8,21 @@
 #include "cli.h"
 #include "nabla.h"
 
-/* Loss sum and correct count of m over ds, in batches, no gradient. */
+/* Loss sum and correct count of m over ds, in batches, no gradient. The confusion matrix, when
+ * asked for, is [K, K] with K the model's outputs (which may exceed the data's classes). */
 nb_status nb_cli_evaluate(nb_graph *g, nb_mlp *m, const nb_dataset *ds, double *loss_sum,
                           int64_t *correct, int64_t *confusion)
 {
-    int64_t N = ds->X->shape[0], D = ds->X->shape[1], K = ds->n_classes, B = 1000;
+    int64_t N = ds->X->shape[0], D = ds->X->shape[1], B = 1000;
+    *loss_sum = 0;
+    *correct = 0;
+    int64_t *pred = malloc(sizeof *pred * (size_t)(N < B ? (N > 0 ? N : 1) : B));
+    if (!pred)
+        return nb_error(NB_ERR_NOMEM, "eval: cannot allocate %lld predictions",
+                        (long long)(N < B ? N : B));
     bool was = m->training;
     nb_mlp_set_training(m, false);
     bool prev = nb_graph_set_grad_enabled(g, false);
-    *loss_sum = 0;
-    *correct = 0;
     nb_status s = NB_OK;
     nb_xent_opts o = nb_xent_defaults();
     o.reduction = NB_REDUCTION_SUM;
@@ -29,26 +34,23 @@ nb_status nb_cli_evaluate(nb_graph *g, nb_mlp *m, const nb_dataset *ds, double *
         nb_graph_reset(g);
         nb_tensor *logits = nb_mlp_forward(g, m, &xv);
         nb_tensor *L = nb_cross_entropy(g, logits, &yv, &o);
-        if (!L) {
+        if (!L || (s = nb_argmax_rows(logits, pred, n)) != NB_OK) {
             s = nb_last_status();
             break;
         }
         *loss_sum += nb_tensor_get(L, 0);
-        const float *lv = logits->data;
+        int64_t K = logits->shape[1]; /* the model's outputs: the row stride of the logits */
         for (int64_t i = 0; i < n; i++) {
-            int64_t best = 0;
-            for (int64_t c = 1; c < K; c++)
-                if (lv[i * K + c] > lv[i * K + best])
-                    best = c;
             int32_t y = ((int32_t *)yv.data)[i];
-            *correct += best == y;
+            *correct += pred[i] == y;
             if (confusion)
-                confusion[y * K + best]++;
+                confusion[y * K + pred[i]]++;
         }
     }
     nb_graph_reset(g);
     nb_graph_set_grad_enabled(g, prev);
     nb_mlp_set_training(m, was);
+    free(pred);
     return s;
 }
 

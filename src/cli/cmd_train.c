@@ -355,23 +355,6 @@ out:
     return rc;
 }
 
-/* argmax hits of logits [n, K] against targets (negative = padding, not counted) */
-static int64_t count_correct(const nb_tensor *logits, const int32_t *y, int64_t n)
-{
-    int64_t K = logits->shape[logits->ndim - 1], hits = 0;
-    const float *lg = logits->data;
-    for (int64_t i = 0; i < n; i++) {
-        if (y[i] < 0)
-            continue;
-        int64_t best = 0;
-        for (int64_t c = 1; c < K; c++)
-            if (lg[i * K + c] > lg[i * K + best])
-                best = c;
-        hits += best == y[i];
-    }
-    return hits;
-}
-
 static int train_run(cfg *c)
 {
     nb_dist dist;
@@ -539,8 +522,15 @@ static int train_run(cfg *c)
                     fprintf(stderr, "%snabla train: %s\n", tty ? "\n" : "", nb_last_error());
                     goto out;
                 }
+                int64_t srow[1] = {rows}, hits, counted;
+                nb_tensor trow; /* the targets as one per logits row */
+                nb_tensor_view(&trow, NB_I32, 1, srow, tt + a0 * T);
+                if (nb_accuracy(logits, &trow, xo.ignore_index, &hits, &counted) != NB_OK) {
+                    fprintf(stderr, "%snabla train: %s\n", tty ? "\n" : "", nb_last_error());
+                    goto out;
+                }
                 W[1] += stats.loss_sum;
-                W[2] += (double)count_correct(logits, tt + a0 * T, rows);
+                W[2] += (double)hits;
             }
             if (dist.size > 1) { /* sum gradients over ranks: one call, one flat buffer */
                 int64_t off = 0;
