@@ -21,6 +21,10 @@ int nb_cmd_diff(int argc, char **argv);
 struct nb_dataset;
 const char *nb_cli_default_data_dir(void);
 bool nb_cli_mnist_present(const char *dir);
+/* --header yes|no|auto: how nb_cli_load_data reads line 1 of a FILE.csv spec (default auto, see
+ * nb_csv_header); a process-wide CLI setting. False, after "nabla CMD: ..." on stderr, for any
+ * other value. */
+bool nb_cli_csv_header_option(const char *cmd, const char *value);
 /* Loads --data SPEC into train and test (test may be NULL); returns an exit status (0 = ok). */
 int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
                      double val_frac, struct nb_dataset *train, struct nb_dataset *test,

@@ -60,7 +60,7 @@ int nb_cmd_eval(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: nabla eval --model MODEL.safetensors [--data SPEC] [--data-dir DIR] "
-                   "[--split test|train]\n"
+                   "[--split test|train] [--header yes|no|auto]\n"
                    "  Loss, accuracy, per-class accuracy and the confusion matrix.\n"
                    "  --data defaults to the data set the model was trained on.\n");
             return 0;
@@ -75,7 +75,10 @@ int nb_cmd_eval(int argc, char **argv)
             data = argv[++i];
         else if (!strcmp(argv[i], "--data-dir"))
             dir = argv[++i];
-        else if (!strcmp(argv[i], "--split")) {
+        else if (!strcmp(argv[i], "--header")) {
+            if (!nb_cli_csv_header_option("eval", argv[++i]))
+                return 2;
+        } else if (!strcmp(argv[i], "--split")) {
             split = argv[++i];
             if (strcmp(split, "test") && strcmp(split, "train")) {
                 fprintf(stderr, "nabla eval: --split '%s': expected test or train\n", split);
