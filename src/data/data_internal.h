@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "nabla/status.h"
+#include "nabla/tensor.h"
 
 /* Checks the class count labels y[0..n) imply (K = max label + 1, labels already checked to be
  * in [0, NB_DATASET_MAX_CLASSES)) against what the data supports: above NB_DATASET_SPARSE_CLASSES
@@ -14,5 +15,12 @@
  * for lack of memory (a K-bit table). */
 nb_status nb_labels_class_check(const int32_t *y, int64_t n, bool *sparse, int64_t *max_label,
                                 int64_t *max_at, int64_t *distinct);
+
+/* What an IDX file's header says, read without loading (or inflating) the data: the dtype it
+ * would load as, and its shape. For gzip input only the first bytes are inflated. Checks the
+ * header and, cheaply, that the file can hold what it claims (a plain file's size; for gzip the
+ * most deflate can expand the compressed bytes to). Errors as nb_idx_load ("idx: '<path>': ...").
+ */
+nb_status nb_idx_peek(const char *path, nb_dtype *dtype, int *ndim, int64_t shape[NB_MAX_DIMS]);
 
 #endif

@@ -334,8 +334,10 @@ static nb_status find_file(const char *dir, const char *base, char **path)
     return st;
 }
 
-static nb_status mnist_check(const nb_tensor *img, const nb_tensor *lab, const char *img_path,
-                             const char *lab_path)
+/* The shapes of the images and labels, from the headers (before anything is loaded) or from the
+ * loaded tensors: u8 [N, 28, 28] and u8 [N], the same N >= 1. */
+static nb_status mnist_check_shapes(const nb_tensor *img, const nb_tensor *lab,
+                                    const char *img_path, const char *lab_path)
 {
     char s[96];
     if (img->dtype != NB_U8 || img->ndim != 3 || img->shape[1] != MNIST_SIDE ||
@@ -351,6 +353,31 @@ static nb_status mnist_check(const nb_tensor *img, const nb_tensor *lab, const c
                         img_path, img->shape[0], lab_path, lab->shape[0]);
     if (img->shape[0] == 0)
         return nb_error(NB_ERR_FORMAT, "mnist: '%s' holds no images", img_path);
+    return NB_OK;
+}
+
+/* The cheap check first: both headers (only their first bytes inflated), before a byte of image
+ * data is inflated or allocated. A gzip bomb whose header claims millions of images against
+ * 60000 labels is refused in microseconds. */
+static nb_status mnist_check_headers(const char *img_path, const char *lab_path)
+{
+    nb_tensor hi, hl; /* shape-only views: no data */
+    memset(&hi, 0, sizeof hi);
+    memset(&hl, 0, sizeof hl);
+    nb_status st = nb_idx_peek(img_path, &hi.dtype, &hi.ndim, hi.shape);
+    if (st == NB_OK)
+        st = nb_idx_peek(lab_path, &hl.dtype, &hl.ndim, hl.shape);
+    if (st != NB_OK)
+        return st;
+    return mnist_check_shapes(&hi, &hl, img_path, lab_path);
+}
+
+static nb_status mnist_check(const nb_tensor *img, const nb_tensor *lab, const char *img_path,
+                             const char *lab_path)
+{
+    nb_status st = mnist_check_shapes(img, lab, img_path, lab_path);
+    if (st != NB_OK)
+        return st;
     const unsigned char *l = lab->data;
     for (int64_t i = 0; i < lab->numel; i++)
         if (l[i] >= MNIST_CLASSES)
@@ -383,6 +410,8 @@ nb_status nb_dataset_load_mnist(const char *dir, const char *split, nb_dataset *
     nb_status st = find_file(dir, img_base, &img_path);
     if (st == NB_OK)
         st = find_file(dir, lab_base, &lab_path);
+    if (st == NB_OK)
+        st = mnist_check_headers(img_path, lab_path);
     if (st == NB_OK && !(img = nb_idx_load(img_path))) /* idx messages name the file */
         st = nb_last_status();
     if (st == NB_OK && !(lab = nb_idx_load(lab_path)))
