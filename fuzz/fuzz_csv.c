@@ -2,8 +2,8 @@
  *
  * The first input byte picks the options, the rest is the CSV text:
  *   bit 0: label column 0 (set) or -1, the last one (clear)
- *   bit 1: has_header
- * so one corpus file exercises one combination and the fuzzer reaches all four.
+ *   bits 1-2: the header mode (0 no, 1 yes, 2 or 3 auto)
+ * so one corpus file exercises one combination and the fuzzer reaches all six.
  * Build and run: scripts/fuzz.sh SECONDS (or `make fuzz`). Seeds: fuzz/corpus/csv/. */
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,13 +18,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     int label_col = (data[0] & 1) ? 0 : -1;
-    bool has_header = (data[0] & 2) != 0;
+    unsigned hm = (data[0] >> 1) & 3;
+    nb_csv_header header = hm == 0   ? NB_CSV_HEADER_NO
+                           : hm == 1 ? NB_CSV_HEADER_YES
+                                     : NB_CSV_HEADER_AUTO;
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
 
     nb_dataset ds;
     nb_clear_error();
-    nb_status st = nb_dataset_parse_csv(text, len, label_col, has_header, &ds);
+    nb_status st = nb_dataset_parse_csv(text, len, label_col, header, &ds);
     if (st != NB_OK) {
         fuzz_check_error();
         if (ds.X || ds.y)

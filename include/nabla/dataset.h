@@ -67,26 +67,47 @@ nb_tensor *nb_idx_parse(const void *buf, size_t len);
  * same N, every label < 10; any error message names the file. */
 nb_status nb_dataset_load_mnist(const char *dir, const char *split, nb_dataset *out);
 
+/* Whether the first line of a CSV is a header. NO and YES keep the values of the bool this
+ * parameter used to be (false, true). AUTO: line 1 is a header only when none of its fields
+ * parses as a number (all of them are names); otherwise it is data, and a bad value in it is an
+ * error like anywhere else (never silently dropped as if it were a header). */
+typedef enum nb_csv_header {
+    NB_CSV_HEADER_NO = 0,
+    NB_CSV_HEADER_YES = 1,
+    NB_CSV_HEADER_AUTO = 2
+} nb_csv_header;
+
+/* Above this many classes (max label + 1), at least half of the labels 0..K-1 must occur in the
+ * data; a sparse huge label (a typo, an id column) would otherwise build a model with millions
+ * of outputs. */
+#define NB_DATASET_SPARSE_CLASSES 1024
+
 /* CSV: one row per sample, the label in column label_col (0-based; -1 = the last column), the
  * other columns features (decimal floats as strtod reads them, finite and within f32 range).
- * has_header: skip the first line. Accepts \n and \r\n line ends, blank lines at the end, and
- * spaces or tabs around fields; no quoting. Every row has the field count of the first line.
- * Labels must be non-negative integers (written "3" or "3.0") below NB_DATASET_MAX_CLASSES;
- * n_classes = max label + 1. Errors name the line and column, both 1-based
+ * header: see nb_csv_header. A UTF-8 byte-order mark at the start of the text is skipped.
+ * Accepts \n, \r\n and (old Mac, when the text has no \n at all) \r-only line ends,
+ * blank lines at the end, and spaces or tabs around fields; no quoting. Every row has the field
+ * count of the first line. Labels must be non-negative integers (written "3" or "3.0") below
+ * NB_DATASET_MAX_CLASSES; n_classes = max label + 1, and more than NB_DATASET_SPARSE_CLASSES
+ * classes need at least half of them present. Errors name the line and column, both 1-based
  * ("line 7, column 3: 'abc' is not a number"; "line 9 has 4 fields, expected 5"), and for
- * nb_dataset_load_csv the file. No scaling (scale 1, shift 0). */
-nb_status nb_dataset_load_csv(const char *path, int label_col, bool has_header, nb_dataset *out);
-nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, bool has_header,
+ * nb_dataset_load_csv the file. No scaling (scale 1, shift 0). The file must be a regular file
+ * (a FIFO or device is refused without blocking) no larger than the machine's memory. */
+nb_status nb_dataset_load_csv(const char *path, int label_col, nb_csv_header header,
+                              nb_dataset *out);
+nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, nb_csv_header header,
                                nb_dataset *out);
 
 /* A .npy pair: X [N, D], [N, H, W] or [N, C, H, W] (f32, f64, f16, bf16 or u8; u8 is scaled by
  * 1/255 and that is recorded in input_scale), y [N] integer (i32, i64 or u8) with labels >= 0;
- * n_classes = max label + 1. Errors name the file and the shapes. */
+ * n_classes = max label + 1 (over NB_DATASET_SPARSE_CLASSES, at least half of the classes must
+ * occur). Errors name the file and the shapes. */
 nb_status nb_dataset_load_npy(const char *x_path, const char *y_path, nb_dataset *out);
 
 /* Builds a data set from raw tensors, copying them. X is float or u8 [N, ...] (2 to 4 dims,
  * flattened to [N, D]; u8 is divided by 255), y is i32, i64 or u8 [N]. n_classes > 0 is checked
- * against every label; n_classes == 0 means max label + 1. Non-finite features are rejected. */
+ * against every label; n_classes == 0 means max label + 1 (over NB_DATASET_SPARSE_CLASSES, at
+ * least half of the classes must occur). Non-finite features are rejected. */
 nb_status nb_dataset_from_tensors(const nb_tensor *X, const nb_tensor *y, int64_t n_classes,
                                   nb_dataset *out);
 

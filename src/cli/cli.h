@@ -21,6 +21,10 @@ int nb_cmd_diff(int argc, char **argv);
 struct nb_dataset;
 const char *nb_cli_default_data_dir(void);
 bool nb_cli_mnist_present(const char *dir);
+/* --header yes|no|auto: how nb_cli_load_data reads line 1 of a FILE.csv spec (default auto, see
+ * nb_csv_header); a process-wide CLI setting. False, after "nabla CMD: ..." on stderr, for any
+ * other value. */
+bool nb_cli_csv_header_option(const char *cmd, const char *value);
 /* What identifies a run's data, recorded in its checkpoints so that `nabla eval --model`
  * rebuilds exactly the run's held-out rows (and notices when the file changed since). */
 typedef struct nb_cli_data_id {

@@ -24,6 +24,24 @@ static bool ends_with(const char *s, const char *suf)
     return a >= b && !strcmp(s + a - b, suf);
 }
 
+/* --header; auto unless a command's option said otherwise */
+static nb_csv_header csv_header = NB_CSV_HEADER_AUTO;
+
+bool nb_cli_csv_header_option(const char *cmd, const char *value)
+{
+    if (!strcmp(value, "yes"))
+        csv_header = NB_CSV_HEADER_YES;
+    else if (!strcmp(value, "no"))
+        csv_header = NB_CSV_HEADER_NO;
+    else if (!strcmp(value, "auto"))
+        csv_header = NB_CSV_HEADER_AUTO;
+    else {
+        fprintf(stderr, "nabla %s: --header '%s': expected yes, no or auto\n", cmd, value);
+        return false;
+    }
+    return true;
+}
+
 bool nb_cli_mnist_present(const char *dir)
 {
     char p[1024];
@@ -153,11 +171,7 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
             xp[n] = '\0';
             s = nb_dataset_load_npy(xp, comma + 1, &all);
         } else if (ends_with(spec, ".csv")) {
-            s = nb_dataset_load_csv(spec, -1, false, &all);
-            /* a first line that is not numbers is taken as a header: read again without it,
-             * and report that attempt's problem if it has one */
-            if (s != NB_OK && strstr(nb_last_error(), "line 1,"))
-                s = nb_dataset_load_csv(spec, -1, true, &all);
+            s = nb_dataset_load_csv(spec, -1, csv_header, &all);
         } else {
             fprintf(
                 stderr,

@@ -140,7 +140,7 @@ int nb_cmd_eval(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: nabla eval --model MODEL.safetensors [--data SPEC] [--data-dir DIR] "
-                   "[--split test|train]\n"
+                   "[--split test|train] [--header yes|no|auto]\n"
                    "  Loss, accuracy, per-class accuracy and the confusion matrix.\n"
                    "  Without --data: the data the model was trained on; for a CSV or .npy run,\n"
                    "  exactly the rows the run held out (--split train: the rows it trained on),\n"
@@ -159,7 +159,10 @@ int nb_cmd_eval(int argc, char **argv)
             data = argv[++i];
         else if (!strcmp(argv[i], "--data-dir"))
             dir = argv[++i];
-        else if (!strcmp(argv[i], "--split")) {
+        else if (!strcmp(argv[i], "--header")) {
+            if (!nb_cli_csv_header_option("eval", argv[++i]))
+                return 2;
+        } else if (!strcmp(argv[i], "--split")) {
             split = argv[++i];
             split_given = true;
             if (strcmp(split, "test") && strcmp(split, "train")) {

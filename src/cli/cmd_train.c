@@ -23,6 +23,8 @@ static void usage(FILE *f)
         "                       (default: Fashion-MNIST, or spirals when it is not installed)\n"
         "  --data-dir DIR       where the IDX files are (default %s)\n"
         "  --val-frac F         validation fraction for CSV/.npy data (default 0.1)\n"
+        "  --header yes|no|auto whether line 1 of a CSV is a header (default auto: only when\n"
+        "                       none of its fields is a number)\n"
         "  --hidden 256,128     hidden layer sizes (default 256,128)\n"
         "  --activation A       relu | tanh | gelu | sigmoid | leaky_relu (default relu)\n"
         "  --init I             default (PyTorch) | xavier | he\n"
@@ -713,7 +715,10 @@ int nb_cmd_train(int argc, char **argv)
             c.data = v;
         else if (!strcmp(k, "--data-dir"))
             c.dir = v;
-        else if (!strcmp(k, "--save"))
+        else if (!strcmp(k, "--header")) {
+            if (!nb_cli_csv_header_option("train", v))
+                return 2;
+        } else if (!strcmp(k, "--save"))
             c.save = v;
         else if (!strcmp(k, "--resume"))
             c.resume = v;

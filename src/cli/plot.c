@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tensor/fileread.h"
 
 static void usage(FILE *f)
 {
@@ -101,7 +102,9 @@ enum { M_EPOCH, M_TRAIN_LOSS, M_TRAIN_ACC, M_TEST_LOSS, M_TEST_ACC, M_SECONDS, M
 static const char *const metric_keys[M_NCOLS] = {
     "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "train_seconds", "lr"};
 
-#define NB_PLOT_MAX_EPOCHS 10000000 /* far beyond any run; keeps counts inside PLINT */
+#define NB_PLOT_MAX_EPOCHS 10000000          /* far beyond any run; keeps counts inside PLINT */
+#define NB_PLOT_MAX_LINE 65536               /* bytes per line; a real one is ~200 */
+#define NB_PLOT_MAX_FILE ((size_t)256000000) /* bytes per metrics file (256 MB) */
 
 /* One column per key, n rows (epochs). Owned by the struct; free with metrics_free. */
 typedef struct metrics {
@@ -187,22 +190,70 @@ static int parse_line(const char *path, long lineno, const char *line, size_t le
     return rc;
 }
 
-/* Reads every non-blank line of path into m (zeroed by the caller). 0 ok, -1 after a message. */
+/* Reads the next line of f (its '\n' included) into buf[0..cap), which holds at most
+ * NB_PLOT_MAX_LINE bytes. Returns the length, 0 at the end of the file, -1 for a line longer
+ * than the buffer (the rest of it is not read). */
+static long read_line(FILE *f, char *buf, size_t cap)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc(f)) != EOF) {
+        if (n == cap)
+            return -1;
+        buf[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    return (long)n;
+}
+
+/* Reads every non-blank line of path into m (zeroed by the caller). 0 ok, -1 after a message.
+ * Bounded: the file must be a regular file of at most NB_PLOT_MAX_FILE bytes (a FIFO or device
+ * is refused at open, without blocking) and no line may exceed NB_PLOT_MAX_LINE bytes. */
 static int read_metrics(const char *path, metrics *m)
 {
-    FILE *f = fopen(path, "rb");
+    size_t size = 0;
+    FILE *f = nb_open_regular(path, "nabla plot", &size);
     if (!f) {
-        fprintf(stderr, "nabla plot: cannot open %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s\n", nb_last_error());
         return -1;
     }
-    char *line = NULL;
-    size_t linecap = 0;
-    ssize_t len;
+    char have[32], lim[32];
+    if (size > NB_PLOT_MAX_FILE) {
+        fprintf(stderr, "nabla plot: '%s': file is %s, limit %s for a metrics file\n", path,
+                nb_bytes_str(have, sizeof have, size),
+                nb_bytes_str(lim, sizeof lim, NB_PLOT_MAX_FILE));
+        fclose(f); /* read-only: nothing to lose */
+        return -1;
+    }
+    char *line = malloc(NB_PLOT_MAX_LINE);
+    if (!line) {
+        fprintf(stderr, "nabla plot: out of memory for a %d-byte line buffer\n", NB_PLOT_MAX_LINE);
+        fclose(f);
+        return -1;
+    }
+    long len;
     long lineno = 0;
+    size_t total = 0;
     int rc = 0;
     errno = 0;
-    while (rc == 0 && (len = getline(&line, &linecap, f)) >= 0) {
+    while (rc == 0 && (len = read_line(f, line, NB_PLOT_MAX_LINE)) != 0) {
         lineno++;
+        if (len < 0) {
+            fprintf(stderr,
+                    "nabla plot: %s:%ld: line %ld longer than %d bytes (a metrics line is one "
+                    "JSON object of a few hundred bytes)\n",
+                    path, lineno, lineno, NB_PLOT_MAX_LINE);
+            rc = -1;
+            break;
+        }
+        total += (size_t)len;
+        if (total > NB_PLOT_MAX_FILE) { /* it grew while we read it */
+            fprintf(stderr, "nabla plot: '%s': file grew past the limit of %s while being read\n",
+                    path, nb_bytes_str(lim, sizeof lim, NB_PLOT_MAX_FILE));
+            rc = -1;
+            break;
+        }
         if (is_blank(line, line + len))
             continue;
         double row[M_NCOLS];
@@ -365,7 +416,7 @@ static int png_complete(const char *path)
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
     unsigned char head[8], tail[12];
-    FILE *f = fopen(path, "rb");
+    FILE *f = nb_open_regular(path, "nabla plot", NULL);
     if (!f)
         return 0;
     int ok = fread(head, 1, 8, f) == 8 && !memcmp(head, sig, 8) && fseek(f, -12, SEEK_END) == 0 &&

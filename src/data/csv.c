@@ -1,8 +1,11 @@
 /* csv.c - a labelled data set from comma-separated text.
  *
  * One row per sample: numbers separated by ',', one column (label_col) holding the class id, the
- * others the features. No quoting, no comments. Lines end in \n or \r\n; the last one may lack its
- * end; blank lines (empty or only spaces/tabs) may follow the data but not interrupt it.
+ * others the features. No quoting, no comments. Lines end in \n or \r\n, or in \r alone (old Mac
+ * text: a \r and no \n anywhere); the last one may lack its
+ * end; blank lines (empty or only spaces/tabs) may follow the data but not interrupt it. A UTF-8
+ * byte-order mark at the start is skipped. Line 1 is a header when asked, or in AUTO mode when
+ * none of its fields is a number; otherwise it is data like every other line.
  *
  * Two passes over the bytes. The first finds the lines, checks that every one has the field
  * count of the first line, and counts the rows, so the tensors it then allocates are bounded by
@@ -26,8 +29,10 @@
 
 #include "nabla/dataset.h"
 #include "../tensor/fileio.h"
+#include "../tensor/fileread.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
+#include "data_internal.h"
 
 /* Longest field we convert (a double needs far fewer characters; longer is an error). */
 #define CSV_MAX_FIELD 127
@@ -38,15 +43,23 @@ typedef struct csv_line {
     size_t n;
 } csv_line;
 
-/* Returns the line starting at *pos (advancing *pos past its '\n') without '\r\n' / '\n'. */
-static csv_line next_line(const char *buf, size_t len, size_t *pos)
+/* The line end of the text: '\r' for old Mac text (a '\r' and no '\n' anywhere), else '\n' (with
+ * an optional '\r' before it; a '\r' elsewhere is then an error in its field). */
+static char line_end_of(const char *buf, size_t len)
+{
+    return !memchr(buf, '\n', len) && memchr(buf, '\r', len) ? '\r' : '\n';
+}
+
+/* Returns the line starting at *pos (advancing *pos past its end `eol`) without the line end
+ * ('\r\n' or '\n' when eol is '\n', '\r' when eol is '\r'). */
+static csv_line next_line(const char *buf, size_t len, size_t *pos, char eol)
 {
     csv_line l = {buf + *pos, 0};
-    const char *nl = memchr(buf + *pos, '\n', len - *pos);
+    const char *nl = memchr(buf + *pos, eol, len - *pos);
     size_t end = nl ? (size_t)(nl - buf) : len;
     l.n = end - *pos;
     *pos = nl ? end + 1 : len;
-    if (l.n > 0 && l.p[l.n - 1] == '\r')
+    if (eol == '\n' && l.n > 0 && l.p[l.n - 1] == '\r')
         l.n--;
     return l;
 }
@@ -70,6 +83,21 @@ static size_t count_fields(csv_line l)
     for (size_t i = 0; i < l.n; i++)
         n += l.p[i] == ',';
     return n;
+}
+
+/* Splits a line's field c (0-based) out, trimmed of spaces and tabs: [*a, *b). */
+static void field_bounds(csv_line l, size_t *at, size_t *a, size_t *b)
+{
+    size_t start = *at;
+    while (*at < l.n && l.p[*at] != ',')
+        (*at)++;
+    *a = start;
+    *b = *at;
+    while (*a < *b && is_blank_char(l.p[*a]))
+        (*a)++;
+    while (*b > *a && is_blank_char(l.p[*b - 1]))
+        (*b)--;
+    (*at)++; /* past the ',' */
 }
 
 /* Copies a field for a message, with non-printable bytes shown as '?' and long fields cut. */
@@ -117,14 +145,14 @@ static nb_status parse_number(const char *s, size_t n, size_t line, size_t col, 
 }
 
 /* Pass 1: checks the line structure and counts fields and rows. */
-static nb_status scan(const char *buf, size_t len, bool has_header, size_t *n_fields,
+static nb_status scan(const char *buf, size_t len, char eol, bool has_header, size_t *n_fields,
                       int64_t *n_rows)
 {
     size_t pos = 0, lineno = 0, first_blank = 0, fields = 0;
     int64_t rows = 0;
     bool first = true;
     while (pos < len) {
-        csv_line l = next_line(buf, len, &pos);
+        csv_line l = next_line(buf, len, &pos, eol);
         lineno++;
         if (line_is_blank(l)) {
             if (first_blank == 0)
@@ -161,15 +189,15 @@ static nb_status scan(const char *buf, size_t len, bool has_header, size_t *n_fi
 }
 
 /* Pass 2: converts every field. X is [rows, fields - 1], y [rows]. */
-static nb_status convert(const char *buf, size_t len, bool has_header, size_t fields,
-                         size_t label_at, float *X, int32_t *y, int64_t *max_label)
+static nb_status convert(const char *buf, size_t len, char eol, bool has_header, size_t fields,
+                         size_t label_at, float *X, int32_t *y, size_t *max_line)
 {
     size_t pos = 0, lineno = 0;
     int64_t row = 0;
     bool skip = has_header;
-    *max_label = -1;
+    int64_t max_label = -1;
     while (pos < len) {
-        csv_line l = next_line(buf, len, &pos);
+        csv_line l = next_line(buf, len, &pos, eol);
         lineno++;
         if (line_is_blank(l))
             continue; /* only trailing ones remain after scan() */
@@ -180,15 +208,8 @@ static nb_status convert(const char *buf, size_t len, bool has_header, size_t fi
         float *xr = X + (size_t)row * (fields - 1);
         size_t at = 0;
         for (size_t c = 0; c < fields; c++) {
-            size_t start = at;
-            while (at < l.n && l.p[at] != ',')
-                at++;
-            size_t a = start, b = at;
-            while (a < b && is_blank_char(l.p[a]))
-                a++;
-            while (b > a && is_blank_char(l.p[b - 1]))
-                b--;
-            at++; /* past the ',' */
+            size_t a, b;
+            field_bounds(l, &at, &a, &b);
             double v;
             char show[48];
             if (c == label_at) {
@@ -207,8 +228,10 @@ static nb_status convert(const char *buf, size_t len, bool has_header, size_t fi
                                     lineno, c + 1, shown(show, sizeof show, l.p + a, b - a),
                                     NB_DATASET_MAX_CLASSES);
                 y[row] = (int32_t)v;
-                if (y[row] > *max_label)
-                    *max_label = y[row];
+                if (y[row] > max_label) {
+                    max_label = y[row];
+                    *max_line = lineno;
+                }
             } else {
                 nb_status st = parse_number(l.p + a, b - a, lineno, c + 1, "feature", &v);
                 if (st != NB_OK)
@@ -225,36 +248,90 @@ static nb_status convert(const char *buf, size_t len, bool has_header, size_t fi
     return NB_OK;
 }
 
-static nb_status parse_csv(const char *buf, size_t len, int label_col, bool has_header,
+/* Whether the text s[0..n) is a number to strtod (all of it). */
+static bool is_number(const char *s, size_t n)
+{
+    if (n == 0 || n > CSV_MAX_FIELD)
+        return false;
+    char tmp[CSV_MAX_FIELD + 1];
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    char *end = NULL;
+    (void)strtod(tmp, &end);
+    return end == tmp + n;
+}
+
+/* AUTO header rule: the first non-blank line is a header when none of its fields is a number. */
+static bool first_line_is_header(const char *buf, size_t len, char eol)
+{
+    size_t pos = 0;
+    while (pos < len) {
+        csv_line l = next_line(buf, len, &pos, eol);
+        if (line_is_blank(l))
+            continue; /* scan() reports a leading blank line */
+        size_t at = 0, a, b, fields = count_fields(l);
+        for (size_t c = 0; c < fields; c++) {
+            field_bounds(l, &at, &a, &b);
+            if (is_number(l.p + a, b - a))
+                return false;
+        }
+        return true;
+    }
+    return false;
+}
+
+static nb_status parse_csv(const char *buf, size_t len, int label_col, nb_csv_header header,
                            nb_dataset *out)
 {
-    size_t fields = 0;
-    int64_t rows = 0;
-    nb_status st = scan(buf, len, has_header, &fields, &rows);
-    if (st != NB_OK)
-        return st;
-    if (label_col < -1 || (label_col >= 0 && (size_t)label_col >= fields))
-        return nb_error(NB_ERR_ARG,
-                        "label column %d is out of range for %zu columns (0-based; -1 = last)",
-                        label_col, fields);
-    size_t label_at = label_col == -1 ? fields - 1 : (size_t)label_col;
-    int64_t sx[2] = {rows, (int64_t)fields - 1}, sy[1] = {rows};
-    nb_tensor *X = nb_tensor_empty(NB_F32, 2, sx);
-    nb_tensor *y = X ? nb_tensor_empty(NB_I32, 1, sy) : NULL;
-    if (!X || !y) {
-        nb_tensor_free(X);
-        return nb_last_status() != NB_OK ? nb_last_status() : NB_ERR_NOMEM;
+    if (header != NB_CSV_HEADER_NO && header != NB_CSV_HEADER_YES && header != NB_CSV_HEADER_AUTO)
+        return nb_error(NB_ERR_ARG, "header mode %d is not NO (0), YES (1) or AUTO (2)",
+                        (int)header);
+    /* A UTF-8 byte-order mark (spreadsheets write one) is not part of the first value. */
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+        buf += 3;
+        len -= 3;
     }
-
     /* strtod in the C locale, so '.' is the decimal point whatever setlocale said. */
     locale_t c_loc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     locale_t old = c_loc ? uselocale(c_loc) : (locale_t)0;
-    int64_t max_label = -1;
-    st = convert(buf, len, has_header, fields, label_at, X->data, y->data, &max_label);
+    nb_status st = NB_OK;
+    char eol = line_end_of(buf, len);
+    bool has_header = header == NB_CSV_HEADER_YES ||
+                      (header == NB_CSV_HEADER_AUTO && first_line_is_header(buf, len, eol));
+    size_t fields = 0;
+    int64_t rows = 0;
+    st = scan(buf, len, eol, has_header, &fields, &rows);
+    if (st == NB_OK && (label_col < -1 || (label_col >= 0 && (size_t)label_col >= fields)))
+        st = nb_error(NB_ERR_ARG,
+                      "label column %d is out of range for %zu columns (0-based; -1 = last)",
+                      label_col, fields);
+    nb_tensor *X = NULL, *y = NULL;
+    size_t label_at = label_col == -1 ? fields - 1 : (size_t)label_col;
+    if (st == NB_OK) {
+        int64_t sx[2] = {rows, (int64_t)fields - 1}, sy[1] = {rows};
+        X = nb_tensor_empty(NB_F32, 2, sx);
+        y = X ? nb_tensor_empty(NB_I32, 1, sy) : NULL;
+        if (!X || !y)
+            st = nb_last_status() != NB_OK ? nb_last_status() : NB_ERR_NOMEM;
+    }
+    size_t max_line = 0;
+    if (st == NB_OK)
+        st = convert(buf, len, eol, has_header, fields, label_at, X->data, y->data, &max_line);
     if (c_loc) {
         uselocale(old);
         freelocale(c_loc);
     }
+    bool sparse = false;
+    int64_t max_label = -1, max_at, distinct;
+    if (st == NB_OK)
+        st = nb_labels_class_check(y->data, rows, &sparse, &max_label, &max_at, &distinct);
+    if (st == NB_OK && sparse)
+        st = nb_error(NB_ERR_RANGE,
+                      "line %zu, column %zu: label %" PRId64 " implies %" PRId64
+                      " classes but only %" PRId64 " distinct labels occur (labels are class ids "
+                      "0..K-1; above %d classes at least half of them must occur)",
+                      max_line, label_at + 1, max_label, max_label + 1, distinct,
+                      NB_DATASET_SPARSE_CLASSES);
     if (st != NB_OK) {
         nb_tensor_free(X);
         nb_tensor_free(y);
@@ -269,7 +346,7 @@ static nb_status parse_csv(const char *buf, size_t len, int label_col, bool has_
     return NB_OK;
 }
 
-nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, bool has_header,
+nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, nb_csv_header header,
                                nb_dataset *out)
 {
     if (!out)
@@ -277,23 +354,22 @@ nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, bool 
     memset(out, 0, sizeof *out);
     if (!buf && len > 0)
         return nb_error(NB_ERR_ARG, "csv: buffer is NULL but length is %zu", len);
-    nb_status st = parse_csv(buf ? buf : "", len, label_col, has_header, out);
+    nb_status st = parse_csv(buf ? buf : "", len, label_col, header, out);
     if (st != NB_OK)
         nb_error_prefix(st, "csv", NULL);
     return st;
 }
 
-/* Reads a whole regular file into a malloc'd buffer (bounded by the file's real size). */
-static nb_status read_file(FILE *f, char **out, size_t *len)
+/* Reads a whole regular file of `size` bytes (its size at open) into a malloc'd buffer; a file
+ * larger than the machine's memory is refused before anything is allocated. */
+static nb_status read_file(FILE *f, size_t size, char **out, size_t *len)
 {
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0)
-        return nb_error(NB_ERR_IO, "cannot stat: %s", strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return nb_error(NB_ERR_IO, "not a regular file");
-    if (sb.st_size < 0 || (uintmax_t)sb.st_size >= (uintmax_t)SIZE_MAX)
-        return nb_error(NB_ERR_IO, "file size %jd is not addressable", (intmax_t)sb.st_size);
-    size_t size = (size_t)sb.st_size;
+    uint64_t mem = nb_physical_memory();
+    if ((uint64_t)size > mem) {
+        char a[32], b[32];
+        return nb_error(NB_ERR_NOMEM, "file is %s, more than this machine's %s of memory",
+                        nb_bytes_str(a, sizeof a, size), nb_bytes_str(b, sizeof b, mem));
+    }
     char *buf = malloc(size > 0 ? size : 1);
     if (!buf)
         return nb_error(NB_ERR_NOMEM, "out of memory for the %zu-byte file", size);
@@ -316,27 +392,27 @@ static nb_status read_file(FILE *f, char **out, size_t *len)
     return NB_OK;
 }
 
-nb_status nb_dataset_load_csv(const char *path, int label_col, bool has_header, nb_dataset *out)
+nb_status nb_dataset_load_csv(const char *path, int label_col, nb_csv_header header,
+                              nb_dataset *out)
 {
     if (!out)
         return nb_error(NB_ERR_ARG, "csv: output data set is NULL");
     memset(out, 0, sizeof *out);
     if (!path)
         return nb_error(NB_ERR_ARG, "csv: load path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        return nb_error(NB_ERR_IO, "csv: cannot open '%s': %s", path, strerror(e));
-    }
+    size_t size = 0;
+    FILE *f = nb_open_regular(path, "csv", &size); /* refuses FIFOs, devices, directories */
+    if (!f)
+        return nb_last_status();
     char *buf = NULL;
     size_t len = 0;
-    nb_status st = read_file(f, &buf, &len);
+    nb_status st = read_file(f, size, &buf, &len);
     if (fclose(f) != 0 && st == NB_OK) {
         int e = errno;
         st = nb_error(NB_ERR_IO, "cannot close: %s", strerror(e));
     }
     if (st == NB_OK)
-        st = parse_csv(buf, len, label_col, has_header, out);
+        st = parse_csv(buf, len, label_col, header, out);
     free(buf);
     if (st != NB_OK) {
         nb_error_prefix(st, "csv", path);

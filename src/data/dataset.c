@@ -26,6 +26,7 @@
 #include "nabla/npy.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
+#include "data_internal.h"
 
 #define MNIST_SIDE 28
 #define MNIST_CLASSES 10
@@ -37,6 +38,41 @@ void nb_dataset_free(nb_dataset *ds)
     nb_tensor_free(ds->X);
     nb_tensor_free(ds->y);
     memset(ds, 0, sizeof *ds);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Class count                                                                                  */
+
+nb_status nb_labels_class_check(const int32_t *y, int64_t n, bool *sparse, int64_t *max_label,
+                                int64_t *max_at, int64_t *distinct)
+{
+    *sparse = false;
+    *max_label = -1;
+    *max_at = -1;
+    *distinct = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (y[i] > *max_label) {
+            *max_label = y[i];
+            *max_at = i;
+        }
+    int64_t K = *max_label + 1;
+    if (K <= NB_DATASET_SPARSE_CLASSES)
+        return NB_OK;
+    /* K < 2^24 (labels are below NB_DATASET_MAX_CLASSES): a table of at most 2 MB. */
+    unsigned char *seen = calloc((size_t)K / 8 + 1, 1);
+    if (!seen)
+        return nb_error(NB_ERR_NOMEM, "out of memory for a %" PRId64 "-class label table", K);
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)y[i];
+        unsigned char bit = (unsigned char)(1u << (v % 8));
+        if (!(seen[v / 8] & bit)) {
+            seen[v / 8] |= bit;
+            (*distinct)++;
+        }
+    }
+    free(seen);
+    *sparse = 2 * *distinct < K;
+    return NB_OK;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -179,6 +215,22 @@ static nb_status build(const nb_tensor *X, const nb_tensor *y, int64_t n_classes
     int32_t *yv = yo->data;
     for (int64_t i = 0; i < N; i++)
         yv[i] = (int32_t)label_at(y, i);
+    if (n_classes == 0) { /* inferred: only as many classes as the labels really describe */
+        bool sparse;
+        int64_t mx, at, distinct;
+        st = nb_labels_class_check(yv, N, &sparse, &mx, &at, &distinct);
+        if (st == NB_OK && sparse)
+            st = nb_error(NB_ERR_RANGE,
+                          "%s: label %" PRId64 " at row %" PRId64 " implies %" PRId64
+                          " classes but only %" PRId64 " distinct labels occur (labels are class "
+                          "ids 0..K-1; above %d classes at least half of them must occur)",
+                          yd, mx, at, mx + 1, distinct, NB_DATASET_SPARSE_CLASSES);
+        if (st != NB_OK) {
+            nb_tensor_free(Xo);
+            nb_tensor_free(yo);
+            return st;
+        }
+    }
     out->X = Xo;
     out->y = yo;
     out->n_classes = n_classes > 0 ? n_classes : max_label + 1;
@@ -282,8 +334,10 @@ static nb_status find_file(const char *dir, const char *base, char **path)
     return st;
 }
 
-static nb_status mnist_check(const nb_tensor *img, const nb_tensor *lab, const char *img_path,
-                             const char *lab_path)
+/* The shapes of the images and labels, from the headers (before anything is loaded) or from the
+ * loaded tensors: u8 [N, 28, 28] and u8 [N], the same N >= 1. */
+static nb_status mnist_check_shapes(const nb_tensor *img, const nb_tensor *lab,
+                                    const char *img_path, const char *lab_path)
 {
     char s[96];
     if (img->dtype != NB_U8 || img->ndim != 3 || img->shape[1] != MNIST_SIDE ||
@@ -299,6 +353,31 @@ static nb_status mnist_check(const nb_tensor *img, const nb_tensor *lab, const c
                         img_path, img->shape[0], lab_path, lab->shape[0]);
     if (img->shape[0] == 0)
         return nb_error(NB_ERR_FORMAT, "mnist: '%s' holds no images", img_path);
+    return NB_OK;
+}
+
+/* The cheap check first: both headers (only their first bytes inflated), before a byte of image
+ * data is inflated or allocated. A gzip bomb whose header claims millions of images against
+ * 60000 labels is refused in microseconds. */
+static nb_status mnist_check_headers(const char *img_path, const char *lab_path)
+{
+    nb_tensor hi, hl; /* shape-only views: no data */
+    memset(&hi, 0, sizeof hi);
+    memset(&hl, 0, sizeof hl);
+    nb_status st = nb_idx_peek(img_path, &hi.dtype, &hi.ndim, hi.shape);
+    if (st == NB_OK)
+        st = nb_idx_peek(lab_path, &hl.dtype, &hl.ndim, hl.shape);
+    if (st != NB_OK)
+        return st;
+    return mnist_check_shapes(&hi, &hl, img_path, lab_path);
+}
+
+static nb_status mnist_check(const nb_tensor *img, const nb_tensor *lab, const char *img_path,
+                             const char *lab_path)
+{
+    nb_status st = mnist_check_shapes(img, lab, img_path, lab_path);
+    if (st != NB_OK)
+        return st;
     const unsigned char *l = lab->data;
     for (int64_t i = 0; i < lab->numel; i++)
         if (l[i] >= MNIST_CLASSES)
@@ -331,6 +410,8 @@ nb_status nb_dataset_load_mnist(const char *dir, const char *split, nb_dataset *
     nb_status st = find_file(dir, img_base, &img_path);
     if (st == NB_OK)
         st = find_file(dir, lab_base, &lab_path);
+    if (st == NB_OK)
+        st = mnist_check_headers(img_path, lab_path);
     if (st == NB_OK && !(img = nb_idx_load(img_path))) /* idx messages name the file */
         st = nb_last_status();
     if (st == NB_OK && !(lab = nb_idx_load(lab_path)))

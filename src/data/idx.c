@@ -31,8 +31,10 @@
 
 #include "nabla/dataset.h"
 #include "../tensor/fileio.h"
+#include "../tensor/fileread.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
+#include "data_internal.h"
 
 #define IDX_MAX_HEADER (4 + 4 * NB_MAX_DIMS)
 /* zlib counts in uInt; feed and drain it in pieces well below 4 GiB. */
@@ -270,6 +272,27 @@ static bool is_gzip(const unsigned char *buf, size_t len)
     return len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b;
 }
 
+/* Deflate codes a 258-byte match in no fewer than 2 bits (a 1-bit length code and a 1-bit distance
+ * code), so n compressed bytes inflate to at most 1032 n bytes (plus a few for a first literal).
+ * A header that claims more than that lies, and is refused before any of its data is inflated. */
+#define IDX_DEFLATE_MAX_RATIO 1032u
+
+static nb_status check_deflate_bound(const idx_info *info, size_t in_len)
+{
+    uint64_t most = (uint64_t)in_len > (UINT64_MAX - 1024) / IDX_DEFLATE_MAX_RATIO
+                        ? UINT64_MAX
+                        : (uint64_t)in_len * IDX_DEFLATE_MAX_RATIO + 1024;
+    uint64_t need = (uint64_t)info->header + info->data_bytes;
+    char dims[96];
+    if (need > most)
+        return nb_error(NB_ERR_FORMAT,
+                        "dimensions %s imply %" PRIu64 " bytes, but %zu bytes of gzip data "
+                        "inflate to at most %" PRIu64 " (deflate expands at most %u:1)",
+                        dims_str(dims, sizeof dims, info), need, in_len, most,
+                        IDX_DEFLATE_MAX_RATIO);
+    return NB_OK;
+}
+
 /* Inflates gzip bytes (one or more members) into a new malloc'd buffer, watching the IDX header
  * as it appears: a bad header stops inflation at once, and the output may never exceed
  * header + data bytes (nor NB_IDX_MAX_INFLATED). The buffer grows by doubling as output arrives. */
@@ -332,6 +355,8 @@ static nb_status inflate_idx(const unsigned char *in, size_t in_len, unsigned ch
                                   NB_IDX_MAX_INFLATED);
                     break;
                 }
+                if ((st = check_deflate_bound(&info, in_len)) != NB_OK)
+                    break;
                 limit = info.header + info.data_bytes;
                 header_known = true;
             }
@@ -499,18 +524,99 @@ static nb_status load_file(FILE *f, nb_tensor **out)
     return st;
 }
 
+/* The header of an open file of `size` bytes, inflating only as much gzip as it takes. */
+static nb_status peek_file(FILE *f, size_t size, idx_info *info)
+{
+    unsigned char pre[IDX_MAX_HEADER];
+    size_t npre = size < sizeof pre ? size : sizeof pre;
+    bool need_more;
+    nb_status st = nb_read_exact(f, pre, npre, "header");
+    if (st != NB_OK)
+        return st;
+    if (!is_gzip(pre, npre)) {
+        if ((st = parse_header(pre, npre, info, &need_more)) != NB_OK)
+            return st;
+        if (need_more)
+            return truncated_header(pre, npre, "file");
+        return check_data_length(info, size - info->header, "file");
+    }
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    int rc = inflateInit2(&zs, 15 + 16);
+    if (rc != Z_OK)
+        return nb_error(rc == Z_MEM_ERROR ? NB_ERR_NOMEM : NB_ERR_FORMAT,
+                        "cannot start zlib inflate (code %d)", rc);
+    unsigned char in[4096], out[IDX_MAX_HEADER];
+    size_t have = 0;
+    zs.next_in = pre;
+    zs.avail_in = (uInt)npre;
+    for (;;) {
+        zs.next_out = out + have;
+        zs.avail_out = (uInt)(sizeof out - have);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        have = sizeof out - zs.avail_out;
+        if ((st = parse_header(out, have, info, &need_more)) != NB_OK || !need_more)
+            break;
+        if (rc == Z_STREAM_END) { /* another member may follow (gzip -c a b > ab.gz) */
+            if (inflateReset(&zs) != Z_OK) {
+                st = nb_error(NB_ERR_FORMAT, "cannot reset zlib inflate");
+                break;
+            }
+            if (zs.avail_in > 0)
+                continue;
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            st = nb_error(rc == Z_MEM_ERROR ? NB_ERR_NOMEM : NB_ERR_FORMAT,
+                          "corrupt gzip data in the IDX header: %s",
+                          zs.msg ? zs.msg : "inflate failed");
+            break;
+        }
+        if (zs.avail_in == 0) {
+            size_t n = fread(in, 1, sizeof in, f);
+            if (n == 0) {
+                st = ferror(f)
+                         ? nb_error(NB_ERR_IO, "read error in the gzip data: %s", strerror(errno))
+                         : truncated_header(out, have, "inflated data");
+                break;
+            }
+            zs.next_in = in;
+            zs.avail_in = (uInt)n;
+        }
+    }
+    inflateEnd(&zs);
+    if (st == NB_OK)
+        st = check_deflate_bound(info, size);
+    return st;
+}
+
+nb_status nb_idx_peek(const char *path, nb_dtype *dtype, int *ndim, int64_t shape[NB_MAX_DIMS])
+{
+    size_t size = 0;
+    FILE *f = nb_open_regular(path, "idx", &size);
+    if (!f)
+        return nb_last_status();
+    idx_info info;
+    memset(&info, 0, sizeof info);
+    nb_status st = peek_file(f, size, &info);
+    fclose(f); /* read-only: nothing to lose */
+    if (st != NB_OK) {
+        nb_error_prefix(st, "idx", path);
+        return st;
+    }
+    *dtype = info.dtype;
+    *ndim = info.ndim;
+    memcpy(shape, info.shape, sizeof info.shape);
+    return NB_OK;
+}
+
 nb_tensor *nb_idx_load(const char *path)
 {
     if (!path) {
         nb_error(NB_ERR_ARG, "idx: load path is NULL");
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        nb_error(NB_ERR_IO, "idx: cannot open '%s': %s", path, strerror(e));
+    FILE *f = nb_open_regular(path, "idx", NULL); /* refuses FIFOs, devices, directories */
+    if (!f)
         return NULL;
-    }
     nb_tensor *t = NULL;
     nb_status st = load_file(f, &t);
     if (fclose(f) != 0 && st == NB_OK) {

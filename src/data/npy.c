@@ -35,6 +35,7 @@
 
 #include "nabla/npy.h"
 #include "../tensor/fileio.h"
+#include "../tensor/fileread.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
 
@@ -615,12 +616,9 @@ nb_tensor *nb_npy_load(const char *path)
         nb_error(NB_ERR_ARG, "npy: load path is NULL");
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        nb_error(NB_ERR_IO, "npy: cannot open '%s': %s", path, strerror(e));
+    FILE *f = nb_open_regular(path, "npy", NULL); /* refuses FIFOs, devices, directories */
+    if (!f)
         return NULL;
-    }
     nb_tensor *t = NULL;
     nb_status st = load_file(f, &t);
     if (fclose(f) != 0 && st == NB_OK) {

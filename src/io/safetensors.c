@@ -47,6 +47,7 @@
 
 #include "nabla/safetensors.h"
 #include "../tensor/fileio.h"
+#include "../tensor/fileread.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
 
@@ -851,12 +852,9 @@ nb_safetensors *nb_safetensors_load(const char *path)
         nb_error(NB_ERR_ARG, "safetensors: load path is NULL");
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        nb_error(NB_ERR_IO, "safetensors: cannot open '%s': %s", path, strerror(e));
+    FILE *f = nb_open_regular(path, "safetensors", NULL); /* refuses FIFOs, devices, dirs */
+    if (!f)
         return NULL;
-    }
     nb_safetensors *st = NULL;
     nb_status s = load_file(f, &st);
     if (fclose(f) != 0 && s == NB_OK) {

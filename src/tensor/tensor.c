@@ -11,6 +11,7 @@
 
 #include "nabla/tensor.h"
 #include "tensor_internal.h"
+#include "fileread.h"
 
 static const size_t dtype_sizes[NB_DTYPE_COUNT] = {4, 8, 2, 2, 4, 8, 1, 1};
 static const char *const dtype_names[NB_DTYPE_COUNT] = {"f32", "f64", "f16", "bf16",
@@ -79,10 +80,28 @@ void *nb_aligned_alloc(size_t bytes)
     return aligned_alloc(64, rounded);
 }
 
+/* A tensor larger than the machine's memory fails up front with its size, rather than after
+ * the kernel's overcommit lets it in and the first touch of its pages kills the process. */
+static bool fits_in_memory(nb_dtype t, int ndim, const int64_t *shape, size_t bytes)
+{
+    uint64_t mem = nb_physical_memory();
+    if ((uint64_t)bytes <= mem)
+        return true;
+    nb_tensor view = {.dtype = t, .ndim = ndim};
+    memcpy(view.shape, shape, (size_t)ndim * sizeof *shape);
+    char s[96], need[32], have[32];
+    nb_error(NB_ERR_NOMEM, "tensor %s %s needs %s, more than this machine's %s of memory",
+             nb_shape_str(&view, s, sizeof s), nb_dtype_name(t),
+             nb_bytes_str(need, sizeof need, bytes), nb_bytes_str(have, sizeof have, mem));
+    return false;
+}
+
 nb_tensor *nb_tensor_empty(nb_dtype t, int ndim, const int64_t *shape)
 {
     int64_t numel;
     if (nb_shape_numel(ndim, shape, t, &numel) != NB_OK)
+        return NULL;
+    if (!fits_in_memory(t, ndim, shape, (size_t)numel * nb_dtype_size(t)))
         return NULL;
     nb_tensor *x = calloc(1, sizeof *x);
     if (!x) {
