@@ -426,7 +426,7 @@ static void print_pitfalls(const study_pitfall *pf, int n)
 {
     printf("pitfalls: each bug measured on a concrete input, beside nabla's result on the same "
            "input (truth: long double / closed form)\n\n");
-    printf("%-19s %-50s %-48s %-36s %-46s %s\n", "pitfall", "the bug", "input",
+    printf("%-19s %-50s %-50s %-36s %-46s %s\n", "pitfall", "the bug", "input",
            "symptom (measured)", "cure", "nabla");
     for (int i = 0; i < n; i++) {
         const study_pitfall *p = &pf[i];
@@ -441,7 +441,7 @@ static void print_pitfalls(const study_pitfall *pf, int n)
                      rel_err(p->bug_value, p->truth));
         snprintf(nab, sizeof nab, "%.6f (rel err %.1e)", p->nabla_value,
                  rel_err(p->nabla_value, p->truth));
-        printf("%-19s %-50s %-48s %-36s %-46s %s\n", p->name, p->bug, p->input, sym, p->cure, nab);
+        printf("%-19s %-50s %-50s %-36s %-46s %s\n", p->name, p->bug, p->input, sym, p->cure, nab);
     }
 }
 
