@@ -5,10 +5,16 @@
 
 #include <stdint.h>
 
+#include "nabla.h"
+
 /* ---- precision sweep ---- */
 enum { ST_F16, ST_BF16, ST_F32, ST_F64, ST_NPREC };
 enum { SM_NAIVE, SM_STABLE, SM_FUSED, SM_NMETH };
 #define ST_NSCALES 39 /* 1e0 .. 1e38 */
+/* the swept row: scale * study_sweep_base, target class ST_SWEEP_Y (not the largest logit) */
+#define ST_SWEEP_V 8
+#define ST_SWEEP_Y 3
+extern const double study_sweep_base[ST_SWEEP_V];
 
 typedef struct study_precision {
     double scale[ST_NSCALES];
@@ -46,6 +52,11 @@ typedef struct study_gradient {
     double target[2][ST_GV]; /* [0]: no smoothing, [1]: with */
     double dz[2][ST_GV];
 } study_gradient;
+
+/* Measurements (study_measure.c): NB_OK, or an error from the kernels / out of memory. */
+nb_status study_measure_precision(study_precision *d);
+nb_status study_measure_pitfalls(study_pitfall *pf); /* ST_NPITFALLS entries */
+nb_status study_measure_gradient(study_gradient *d);
 
 /* PNGs (study_plot.c). Return 0 ok, 1 after a message. */
 int nb_study_plot_precision(const char *png, const study_precision *d);
