@@ -118,8 +118,10 @@ out_has "z-loss zc lse^2 = $zl"
 # ---- bad row lists ----
 check "explain row out of range" 1 xent --logits z.npy --targets t.npy --explain 1,5
 err_has "--explain 1,5: row 5 out of range for 3 rows"
-check "explain bad spec" 1 xent --logits z.npy --targets t.npy --explain 0,x
+check "explain bad spec" 2 xent --logits z.npy --targets t.npy --explain 0,x
 err_has "--explain '0,x': expected row numbers and ranges like 0,3,5-7"
-check "explain reversed range" 1 xent --logits z.npy --targets t.npy --explain 2-1
+check "explain reversed range" 2 xent --logits z.npy --targets t.npy --explain 2-1
 err_has "expected row numbers and ranges"
+check "explain too many rows" 2 xent --logits z.npy --targets t.npy --explain 0-99
+err_has "--explain 0-99: more than 64 rows"
 echo "test_xent_explain: ok"

@@ -18,6 +18,7 @@
  * unscaled gradient against its largest entry, above the tolerance, both with a floor of 1e-3
  * in the denominator (as nb_gradcheck) so a loss of 1e-9 rounding to 0 is not "wrong". */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,13 +32,21 @@
 #define NAIVE_SHOW_OK 10
 #define REL_FLOOR 1e-3
 
+static int parse_rows(const char *spec, int64_t N, int64_t *rows, int *n_rows);
+
 int nb_xent_explain_parse(int argc, char **argv, int *i, nb_xent_explain_args *a)
 {
     const char *k = argv[*i];
     if (!strcmp(k, "--explain")) {
         a->explain = true;
-        if (*i + 1 < argc && argv[*i + 1][0] >= '0' && argv[*i + 1][0] <= '9')
+        if (*i + 1 < argc && argv[*i + 1][0] >= '0' && argv[*i + 1][0] <= '9') {
+            /* the syntax and the count now (usage error); the range once the rows are known */
+            int64_t rows[EXPLAIN_MAX_ROWS];
+            int n;
             a->rows = argv[++*i];
+            if (parse_rows(a->rows, INT64_MAX, rows, &n) != 0)
+                return -1;
+        }
         return 1;
     }
     if (!strcmp(k, "--naive")) {
@@ -233,7 +242,7 @@ static int parse_rows(const char *spec, int64_t N, int64_t *rows, int *n_rows)
                     hi, (long long)N);
             return -1;
         }
-        if (hi - lo + 1 > EXPLAIN_MAX_ROWS - *n_rows) {
+        if (hi - lo >= (long long)(EXPLAIN_MAX_ROWS - *n_rows)) { /* lo >= 0: no overflow */
             fprintf(stderr, "nabla xent: --explain %s: more than %d rows\n", spec,
                     EXPLAIN_MAX_ROWS);
             return -1;
