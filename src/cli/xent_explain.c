@@ -17,6 +17,7 @@
  * finite or where it is finite but wrong: relative error of the row loss, or of the row's
  * unscaled gradient against its largest entry, above the tolerance, both with a floor of 1e-3
  * in the denominator (as nb_gradcheck) so a loss of 1e-9 rounding to 0 is not "wrong". */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,7 +45,7 @@ int nb_xent_explain_parse(int argc, char **argv, int *i, nb_xent_explain_args *a
             int64_t rows[EXPLAIN_MAX_ROWS];
             int n;
             a->rows = argv[++*i];
-            if (parse_rows(a->rows, INT64_MAX, rows, &n) != 0)
+            if (parse_rows(a->rows, -1, rows, &n) != 0)
                 return -1;
         }
         return 1;
@@ -215,21 +216,23 @@ static double row_rel_err(const ctx *c, double L, double Lref, const double *dz,
 
 /* ---- --explain ---- */
 
-/* "0,3,5-7" -> sorted-as-given list of row indices, each < N, at most EXPLAIN_MAX_ROWS */
+/* "0,3,5-7" -> the row indices in the order given, each < N (N < 0: not checked yet), at most
+ * EXPLAIN_MAX_ROWS of them */
 static int parse_rows(const char *spec, int64_t N, int64_t *rows, int *n_rows)
 {
     *n_rows = 0;
     const char *s = spec;
     while (*s) {
         char *end;
+        errno = 0;
         long long lo = strtoll(s, &end, 10), hi;
-        if (end == s || lo < 0)
+        if (end == s || lo < 0 || errno == ERANGE)
             goto bad;
         hi = lo;
         s = end;
         if (*s == '-') {
             hi = strtoll(s + 1, &end, 10);
-            if (end == s + 1 || hi < lo)
+            if (end == s + 1 || hi < lo || errno == ERANGE)
                 goto bad;
             s = end;
         }
@@ -237,7 +240,7 @@ static int parse_rows(const char *spec, int64_t N, int64_t *rows, int *n_rows)
             s++;
         else if (*s)
             goto bad;
-        if (hi >= N) {
+        if (N >= 0 && hi >= N) {
             fprintf(stderr, "nabla xent: --explain %s: row %lld out of range for %lld rows\n", spec,
                     hi, (long long)N);
             return -1;
