@@ -3,6 +3,7 @@
  *   tensor    nabla/tensor.h    tensors, dtypes, seeded RNG
  *   autograd  nabla/graph.h     the tape, backward, arena
  *             nabla/gradcheck.h central-difference gradient checks
+ *             nabla/custom_op.h ops with your own forward and backward
  *   ops       nabla/ops.h       differentiable ops and the op table
  *   loss      nabla/loss.h      log-softmax family and the fused cross-entropy
  *   optim     nabla/optim.h     optimisers
@@ -20,6 +21,7 @@
 #include "nabla/tensor.h"
 #include "nabla/graph.h"
 #include "nabla/gradcheck.h"
+#include "nabla/custom_op.h"
 #include "nabla/ops.h"
 #include "nabla/loss.h"
 #include "nabla/optim.h"

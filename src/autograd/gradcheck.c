@@ -5,6 +5,7 @@
  * graph in no-grad mode. Truncation error is O(eps^2 f'''), rounding error O(u |s| / eps) with
  * u = 2^-53; at eps = 1e-6 both are ~1e-10 for inputs and outputs of order 1. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,43 +32,118 @@ static nb_status eval_projection(nb_gradcheck_fn f, nb_graph *g, nb_tensor *cons
     return NB_OK;
 }
 
-nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs, int n_inputs, void *ctx,
+/* index -> coordinates in x's shape (row-major) */
+static void fill_element(nb_gradcheck_element *e, int input, const nb_tensor *x, int64_t k,
+                         double an, double num, double abs_err, double rel)
+{
+    e->input = input;
+    e->index = k;
+    e->ndim = x->ndim;
+    int64_t rest = k;
+    for (int d = x->ndim - 1; d >= 0; d--) {
+        int64_t n = x->shape[d] > 0 ? x->shape[d] : 1;
+        e->coords[d] = rest % n;
+        rest /= n;
+    }
+    e->analytic = an;
+    e->numeric = num;
+    e->abs_err = abs_err;
+    e->rel_err = rel;
+}
+
+/* keeps res->worst sorted by rel_err (largest first), at most k entries */
+static void keep_worst(nb_gradcheck_result *res, int k, const nb_gradcheck_element *e)
+{
+    if (k <= 0)
+        return;
+    int n = res->n_worst;
+    if (n == k && !(e->rel_err > res->worst[n - 1].rel_err))
+        return;
+    int pos = n < k ? n : k - 1;
+    while (pos > 0 && e->rel_err > res->worst[pos - 1].rel_err) {
+        res->worst[pos] = res->worst[pos - 1];
+        pos--;
+    }
+    res->worst[pos] = *e;
+    if (n < k)
+        res->n_worst++;
+}
+
+nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs_in, int n_inputs, void *ctx,
                        const nb_gradcheck_opts *opts, nb_gradcheck_result *res)
 {
-    if (!f || !inputs || n_inputs <= 0 || !res)
+    if (!f || !inputs_in || n_inputs <= 0 || !res)
         return nb_error(NB_ERR_ARG, "nb_gradcheck: NULL function, inputs or result");
+    if (n_inputs > NB_GRADCHECK_MAX_INPUTS)
+        return nb_error(NB_ERR_ARG, "nb_gradcheck: %d inputs; at most %d", n_inputs,
+                        NB_GRADCHECK_MAX_INPUTS);
     double eps = opts && opts->eps > 0 ? opts->eps : 1e-6;
     double floor_ = opts && opts->rel_floor > 0 ? opts->rel_floor : 1e-3;
     uint64_t seed = opts && opts->seed ? opts->seed : 1;
+    int k_worst = opts ? opts->k_worst : 0;
+    bool promote = opts && opts->promote_f32;
+    if (k_worst < 0 || k_worst > NB_GRADCHECK_MAX_WORST)
+        return nb_error(NB_ERR_ARG, "nb_gradcheck: k_worst %d outside [0, %d]", k_worst,
+                        NB_GRADCHECK_MAX_WORST);
     memset(res, 0, sizeof *res);
     res->worst_input = -1;
+    res->n_inputs = n_inputs;
 
     bool any_req = false;
     for (int i = 0; i < n_inputs; i++)
-        if (inputs[i] && inputs[i]->requires_grad)
+        if (inputs_in[i] && inputs_in[i]->requires_grad)
             any_req = true;
-    bool checked[NB_OP_MAX_INPUTS * 4] = {false};
-    if (n_inputs > (int)(sizeof checked / sizeof checked[0]))
-        return nb_error(NB_ERR_ARG, "nb_gradcheck: at most %d inputs",
-                        (int)(sizeof checked / sizeof checked[0]));
-    for (int i = 0; i < n_inputs; i++) {
-        nb_tensor *x = inputs[i];
+    bool checked[NB_GRADCHECK_MAX_INPUTS] = {false};
+    /* the tensors f runs on: the caller's, or f64 copies of the non-f64 float ones */
+    nb_tensor *inputs[NB_GRADCHECK_MAX_INPUTS] = {0};
+    nb_tensor *copies[NB_GRADCHECK_MAX_INPUTS] = {0};
+    nb_status s = NB_OK;
+    for (int i = 0; i < n_inputs && s == NB_OK; i++) {
+        nb_tensor *x = inputs_in[i];
+        inputs[i] = x;
         if (!x || !nb_dtype_is_float(x->dtype))
             continue;
-        if (any_req && !x->requires_grad)
+        bool check = !any_req || x->requires_grad;
+        if (x->dtype != NB_F64) {
+            if (!promote) {
+                if (check)
+                    s = nb_error(NB_ERR_DTYPE,
+                                 "nb_gradcheck: input %d is %s; gradcheck runs in f64 (set "
+                                 "opts.promote_f32 to check the function on f64 copies)",
+                                 i, nb_dtype_name(x->dtype));
+                continue;
+            }
+            copies[i] = nb_tensor_to_dtype(x, NB_F64);
+            if (!copies[i]) {
+                s = nb_last_status();
+                break;
+            }
+            inputs[i] = copies[i];
+            res->per_input[i].promoted = check;
+            res->promoted |= check;
+        }
+        if (!check)
             continue;
-        if (x->dtype != NB_F64)
-            return nb_error(NB_ERR_DTYPE, "nb_gradcheck: input %d is %s; gradcheck runs in f64", i,
-                            nb_dtype_name(x->dtype));
-        if (!x->requires_grad && nb_tensor_set_requires_grad(x, true) != NB_OK)
-            return nb_last_status();
+        if (!inputs[i]->requires_grad && nb_tensor_set_requires_grad(inputs[i], true) != NB_OK) {
+            s = nb_last_status();
+            break;
+        }
         checked[i] = true;
+        res->per_input[i].checked = true;
+        res->per_input[i].worst.input = i;
+    }
+    if (s != NB_OK) {
+        for (int i = 0; i < n_inputs; i++)
+            nb_tensor_free(copies[i]);
+        return s;
     }
 
     nb_graph *g = nb_graph_new();
-    if (!g)
+    if (!g) {
+        for (int i = 0; i < n_inputs; i++)
+            nb_tensor_free(copies[i]);
         return nb_last_status();
-    nb_status s = NB_OK;
+    }
     double *r = NULL, *analytic = NULL;
     nb_tensor *y = f(g, inputs, n_inputs, ctx);
     if (!y) {
@@ -107,6 +183,7 @@ nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs, int n_inputs
         if (!checked[i])
             continue;
         nb_tensor *x = inputs[i];
+        nb_gradcheck_input_result *pr = &res->per_input[i];
         free(analytic);
         analytic = malloc(sizeof(double) * (size_t)(x->numel ? x->numel : 1));
         if (!analytic) {
@@ -131,24 +208,94 @@ nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs, int n_inputs
             double rel = abs_err / denom;
             if (isnan(rel))
                 rel = INFINITY;
+            if (isnan(abs_err))
+                abs_err = INFINITY;
+            nb_gradcheck_element e;
+            fill_element(&e, i, x, k, an, num, abs_err, rel);
             res->n_checked++;
-            if (abs_err > res->max_abs_err || isnan(abs_err))
-                res->max_abs_err = isnan(abs_err) ? INFINITY : abs_err;
+            pr->n_checked++;
+            if (abs_err > res->max_abs_err)
+                res->max_abs_err = abs_err;
+            if (abs_err > pr->max_abs_err)
+                pr->max_abs_err = abs_err;
+            if (rel > pr->max_rel_err || pr->n_checked == 1) {
+                pr->max_rel_err = rel;
+                pr->worst = e;
+            }
             if (rel > res->max_rel_err || res->worst_input < 0) {
                 res->max_rel_err = rel;
                 res->worst_input = i;
                 res->worst_index = k;
                 res->worst_analytic = an;
                 res->worst_numeric = num;
+                res->worst_ndim = e.ndim;
+                memcpy(res->worst_coords, e.coords, sizeof e.coords);
             }
+            keep_worst(res, k_worst, &e);
         }
     }
 out:
     for (int i = 0; i < n_inputs; i++)
         if (checked[i])
             nb_tensor_zero_grad(inputs[i]);
+    for (int i = 0; i < n_inputs; i++)
+        nb_tensor_free(copies[i]);
     free(analytic);
     free(r);
     nb_graph_free(g);
     return s;
+}
+
+char *nb_gradcheck_coords_str(const nb_gradcheck_element *e, char *buf, size_t len)
+{
+    if (!buf || len == 0)
+        return buf;
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; e && d < e->ndim && d < NB_MAX_DIMS && used < len; d++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", d ? ", " : "",
+                                 (long long)e->coords[d]);
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+    return buf;
+}
+
+void nb_gradcheck_print(FILE *out, const nb_gradcheck_result *res, const char *const *names,
+                        double rel_bar)
+{
+    if (!out || !res)
+        return;
+    char c[96], nm[64];
+    for (int i = 0; i < res->n_inputs && i < NB_GRADCHECK_MAX_INPUTS; i++) {
+        const nb_gradcheck_input_result *p = &res->per_input[i];
+        if (!p->checked)
+            continue;
+        if (names && names[i])
+            snprintf(nm, sizeof nm, "%s", names[i]);
+        else
+            snprintf(nm, sizeof nm, "input %d", i);
+        fprintf(out,
+                "%-10s %6lld elements  max abs err %.3e  max rel err %.3e  worst at %s: "
+                "analytic %.10g numeric %.10g%s%s%s\n",
+                nm, (long long)p->n_checked, p->max_abs_err, p->max_rel_err,
+                nb_gradcheck_coords_str(&p->worst, c, sizeof c), p->worst.analytic,
+                p->worst.numeric, p->promoted ? " (f32 promoted to f64)" : "",
+                rel_bar > 0 ? "  " : "",
+                rel_bar > 0 ? (p->max_rel_err < rel_bar ? "ok" : "FAIL") : "");
+    }
+    if (res->n_worst > 0) {
+        fprintf(out, "%d worst element%s:\n", res->n_worst, res->n_worst == 1 ? "" : "s");
+        for (int j = 0; j < res->n_worst; j++) {
+            const nb_gradcheck_element *e = &res->worst[j];
+            if (names && e->input >= 0 && e->input < res->n_inputs && names[e->input])
+                snprintf(nm, sizeof nm, "%s", names[e->input]);
+            else
+                snprintf(nm, sizeof nm, "input %d", e->input);
+            fprintf(out, "  %-10s %-14s analytic %16.10g  numeric %16.10g  rel err %.3e\n", nm,
+                    nb_gradcheck_coords_str(e, c, sizeof c), e->analytic, e->numeric, e->rel_err);
+        }
+    }
+    if (res->promoted)
+        fprintf(out, "note: f32 inputs were checked on f64 copies: this verifies the derivation "
+                     "(backward is the derivative of forward), not the rounding of f32 "
+                     "arithmetic.\n");
 }

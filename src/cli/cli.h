@@ -16,6 +16,7 @@ int nb_cmd_predict(int argc, char **argv);
 int nb_cmd_plot(int argc, char **argv);
 int nb_cmd_bench(int argc, char **argv);
 int nb_cmd_diff(int argc, char **argv);
+int nb_cmd_study(int argc, char **argv);
 
 #include <stdint.h>
 struct nb_dataset;

@@ -22,9 +22,13 @@ static nb_tensor *apply(nb_graph *g, nb_tensor *const *in, int n, void *ctx)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: nabla gradcheck [--op NAME] [--seed S] [--list]\n"
-               "  Checks each op's analytic gradient against central differences in float64\n"
-               "  (max relative error must be < 1e-6). Prints one line per op and case.\n");
+    fprintf(f,
+            "usage: nabla gradcheck [--op NAME] [--seed S] [--worst K] [--list]\n"
+            "  Checks each op's analytic gradient against central differences in float64\n"
+            "  (max relative error must be < 1e-6). Prints one line per op and case.\n"
+            "  --worst K   also print, per case, each input's max errors and worst element\n"
+            "              (coordinates, analytic, numeric) and the K worst elements (0..%d)\n",
+            NB_GRADCHECK_MAX_WORST);
 }
 
 int nb_cmd_gradcheck(int argc, char **argv)
@@ -32,6 +36,7 @@ int nb_cmd_gradcheck(int argc, char **argv)
     const char *only = NULL;
     long long seed = 42;
     bool list = false;
+    long long worst = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -41,6 +46,14 @@ int nb_cmd_gradcheck(int argc, char **argv)
         } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             if (!nb_cli_parse_int("gradcheck", "--seed", argv[++i], &seed))
                 return 2;
+        } else if (!strcmp(argv[i], "--worst") && i + 1 < argc) {
+            if (!nb_cli_parse_int("gradcheck", "--worst", argv[++i], &worst))
+                return 2;
+            if (worst < 0 || worst > NB_GRADCHECK_MAX_WORST) {
+                fprintf(stderr, "nabla gradcheck: --worst %lld outside [0, %d]\n", worst,
+                        NB_GRADCHECK_MAX_WORST);
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--list")) {
             list = true;
         } else {
@@ -83,7 +96,9 @@ int nb_cmd_gradcheck(int argc, char **argv)
             }
             gc_ctx c = {op, k};
             nb_gradcheck_result r;
-            nb_status s = nb_gradcheck(apply, in, n, &c, NULL, &r);
+            nb_gradcheck_opts o = {0};
+            o.k_worst = worst > 0 ? (int)worst : 0;
+            nb_status s = nb_gradcheck(apply, in, n, &c, &o, &r);
             checked++;
             if (s != NB_OK) {
                 printf("%-20s %-40s %12s  FAIL (%s)\n", op->name, desc, "-", nb_last_error());
@@ -91,10 +106,18 @@ int nb_cmd_gradcheck(int argc, char **argv)
             } else {
                 bool ok = r.max_rel_err < GC_BAR;
                 printf("%-20s %-40s %12.3e  %s", op->name, desc, r.max_rel_err, ok ? "ok" : "FAIL");
-                if (!ok)
-                    printf(" (input %d element %lld: analytic %.10g numeric %.10g)", r.worst_input,
-                           (long long)r.worst_index, r.worst_analytic, r.worst_numeric);
+                if (!ok) {
+                    nb_gradcheck_element e = {0};
+                    e.ndim = r.worst_ndim;
+                    memcpy(e.coords, r.worst_coords, sizeof e.coords);
+                    char at[96];
+                    printf(" (input %d at %s: analytic %.10g numeric %.10g)", r.worst_input,
+                           nb_gradcheck_coords_str(&e, at, sizeof at), r.worst_analytic,
+                           r.worst_numeric);
+                }
                 printf("\n");
+                if (worst >= 0)
+                    nb_gradcheck_print(stdout, &r, NULL, GC_BAR);
                 failed += !ok;
             }
             for (int j = 0; j < NB_OP_MAX_INPUTS; j++)

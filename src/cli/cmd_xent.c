@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "nabla.h"
+#include "xent_explain.h"
 
 static void usage(FILE *f)
 {
@@ -30,9 +31,15 @@ static void usage(FILE *f)
         "  --loss-out LOSS.npy     write the loss (0-d for mean/sum, targets' shape for none)\n"
         "  --grad-out GRAD.npy     write dL/dlogits for upstream gradient 1 (for none: of the\n"
         "                          sum of per-token losses), f32 (f64 for f64 logits)\n"
-        "  --naive                 also compute the textbook log(softmax) in the same\n"
-        "                          precision, per row, flag rows where it is inf/NaN, and\n"
-        "                          print the largest gradient difference\n"
+        "  --explain [ROWS]        per row (default 0-2; ROWS like 0,3,5-7): z, p = softmax(z),\n"
+        "                          the smoothed, weighted target, dL/dz, m, log s, lse and the\n"
+        "                          row's loss terms, from an f64 reference beside the kernel's\n"
+        "  --naive                 also compute the textbook log(softmax) in the logits' compute\n"
+        "                          precision, flag every row where it is not finite or is finite\n"
+        "                          but wrong against the f64 reference, and print the largest\n"
+        "                          gradient difference over the finite rows\n"
+        "  --naive-tol T           relative error that flags a naive row (default 1e-4, f64: "
+        "1e-9)\n"
         "Without --loss-out the loss and the token count are printed.\n"
         "Exit status: 0 ok, 1 bad input (message on stderr, no output file written), 2 usage.\n");
 }
@@ -40,7 +47,7 @@ static void usage(FILE *f)
 typedef struct xargs {
     const char *logits, *targets, *mask, *weight, *loss_out, *grad_out;
     nb_xent_opts o;
-    bool naive;
+    nb_xent_explain_args ex;
 } xargs;
 
 static int parse(int argc, char **argv, xargs *a)
@@ -53,10 +60,11 @@ static int parse(int argc, char **argv, xargs *a)
             usage(stdout);
             return 0;
         }
-        if (!strcmp(k, "--naive")) {
-            a->naive = true;
+        int ex = nb_xent_explain_parse(argc, argv, &i, &a->ex);
+        if (ex < 0)
+            return 2;
+        if (ex > 0)
             continue;
-        }
         if (i + 1 >= argc) {
             fprintf(stderr, "nabla xent: unknown option or missing value: '%s'\n", k);
             usage(stderr);
@@ -138,104 +146,13 @@ static nb_tensor *load(const char *what, const char *path)
     return t;
 }
 
-/* The textbook computation in the compute precision, one row: softmax = exp(z)/sum exp(z),
- * log p = log(softmax). Fills the row loss and (if dz) the gradient with the fused formula's
- * structure but the naive p. */
-static double naive_row(const nb_tensor *z, int64_t n, int64_t V, int64_t y, const nb_xent_opts *o,
-                        double c, double *dz)
-{
-    bool f64 = z->dtype == NB_F64;
-    double a = o->label_smoothing, sum = 0.0, L = 0.0, Wc = 0.0;
-    float sumf = 0.0f;
-    for (int64_t j = 0; j < V; j++) {
-        double zj = nb_tensor_get(z, n * V + j);
-        if (f64)
-            sum += exp(zj);
-        else
-            sumf += expf((float)zj);
-    }
-    if (!f64)
-        sum = sumf;
-    double wy = o->weight ? nb_tensor_get(o->weight, y) : 1.0;
-    for (int64_t j = 0; j < V; j++) {
-        double zj = nb_tensor_get(z, n * V + j), p, lp;
-        double wj = o->weight ? nb_tensor_get(o->weight, j) : 1.0;
-        Wc += wj;
-        if (f64) {
-            p = exp(zj) / sum;
-            lp = log(p);
-        } else {
-            p = expf((float)zj) / (float)sum;
-            lp = logf((float)p);
-        }
-        L -= a / (double)V * wj * lp;
-        if (j == y)
-            L -= (1.0 - a) * wy * lp;
-    }
-    double lse = f64 ? log(sum) : (double)logf((float)sum);
-    L += o->z_loss * lse * lse;
-    if (dz)
-        for (int64_t j = 0; j < V; j++) {
-            double zj = nb_tensor_get(z, n * V + j);
-            double p = f64 ? exp(zj) / sum : (double)(expf((float)zj) / (float)sum);
-            double wj = o->weight ? nb_tensor_get(o->weight, j) : 1.0;
-            dz[j] = c * (p * ((1.0 - a) * wy + a / (double)V * Wc + 2.0 * o->z_loss * lse) -
-                         a / (double)V * wj - (j == y ? (1.0 - a) * wy : 0.0));
-        }
-    return L;
-}
-
-static int run_naive(const nb_tensor *z, const nb_tensor *t, const nb_xent_opts *o,
-                     const nb_tensor *loss_rows, const nb_tensor *grad, double W)
-{
-    int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
-    double *dz = malloc(sizeof(double) * (size_t)V);
-    if (!dz) {
-        fprintf(stderr, "nabla xent: out of memory\n");
-        return 1;
-    }
-    double c = o->reduction == NB_REDUCTION_MEAN ? (W != 0.0 ? 1.0 / W : 0.0) : 1.0;
-    double max_diff = 0.0;
-    int64_t flagged = 0, shown = 0;
-    printf("%8s %22s %22s  %s\n", "row", "fused", "naive log(softmax)", "");
-    for (int64_t n = 0; n < N; n++) {
-        bool keep = (!o->mask || nb_tensor_get(o->mask, n) != 0.0) &&
-                    (int64_t)nb_tensor_get(t, n) != o->ignore_index;
-        if (!keep)
-            continue;
-        int64_t y = (int64_t)nb_tensor_get(t, n);
-        double Lf = nb_tensor_get(loss_rows, n);
-        double Ln = naive_row(z, n, V, y, o, c, dz);
-        bool bad = !isfinite(Ln);
-        flagged += bad;
-        for (int64_t j = 0; j < V; j++) {
-            double d = fabs(dz[j] - nb_tensor_get(grad, n * V + j));
-            if (isnan(d) || d > max_diff)
-                max_diff = isnan(d) ? NAN : d;
-            if (isnan(max_diff))
-                break;
-        }
-        if (shown < 100) {
-            printf("%8lld %22.12g %22.12g  %s\n", (long long)n, Lf, Ln,
-                   bad ? "<- naive is not finite" : "");
-            shown++;
-        }
-    }
-    if (shown == 100)
-        printf("... (rows after the first 100 real ones not shown)\n");
-    printf("naive rows not finite: %lld\n", (long long)flagged);
-    printf("largest |grad fused - grad naive|: %.6g\n", max_diff);
-    free(dz);
-    return 0;
-}
-
 int nb_cmd_xent(int argc, char **argv)
 {
     xargs a;
     int rc = parse(argc, argv, &a);
     if (rc >= 0)
         return rc;
-    nb_tensor *z = NULL, *t = NULL, *m = NULL, *w = NULL, *loss = NULL, *rows = NULL, *grad = NULL;
+    nb_tensor *z = NULL, *t = NULL, *m = NULL, *w = NULL, *loss = NULL, *grad = NULL;
     char *loss_tmp = NULL; /* --loss-out's temporary name while --grad-out is written */
     rc = 1;
     z = load("logits", a.logits);
@@ -262,10 +179,6 @@ int nb_cmd_xent(int argc, char **argv)
     a.o.mask = m;
     a.o.weight = w;
     bool soft = nb_dtype_is_float(t->dtype);
-    if (soft && a.naive) {
-        fprintf(stderr, "nabla xent: --naive needs integer class targets, not probabilities\n");
-        goto out;
-    }
     nb_status s = soft ? NB_OK : nb_xent_validate(z, t, &a.o);
     if (s != NB_OK)
         goto fail;
@@ -281,7 +194,7 @@ int nb_cmd_xent(int argc, char **argv)
              : nb_xent_forward(z, t, &a.o, loss, NULL, &st);
     if (s != NB_OK)
         goto fail;
-    if (a.grad_out || a.naive) {
+    if (a.grad_out) {
         grad = nb_tensor_zeros(ct, z->ndim, z->shape);
         if (!grad)
             goto fail;
@@ -290,16 +203,8 @@ int nb_cmd_xent(int argc, char **argv)
         if (s != NB_OK)
             goto fail;
     }
-    if (a.naive) {
-        nb_xent_opts ro = a.o;
-        ro.reduction = NB_REDUCTION_NONE;
-        rows = nb_tensor_zeros(ct, z->ndim - 1, z->shape);
-        if (!rows || nb_xent_forward(z, t, &ro, rows, NULL, NULL) != NB_OK)
-            goto fail;
-        double W = a.o.normaliser > 0 ? a.o.normaliser : st.weight_sum;
-        if (run_naive(z, t, &a.o, rows, grad, W) != 0)
-            goto out;
-    }
+    if (nb_xent_explain_run(&a.ex, z, t, &a.o, &st) != 0)
+        goto out;
     /* Outputs last, each written atomically (nb_npy_save). With both, the loss goes first to a
      * temporary name beside --loss-out and is renamed into place only once the gradient is
      * written, so a failure leaves neither new file and never removes a file that was already
@@ -352,7 +257,6 @@ out:
     nb_tensor_free(m);
     nb_tensor_free(w);
     nb_tensor_free(loss);
-    nb_tensor_free(rows);
     nb_tensor_free(grad);
     free(loss_tmp);
     return rc;

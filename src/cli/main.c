@@ -56,6 +56,7 @@ static void usage(FILE *f)
             "comparison\n"
             "  bench       speed of the fused loss, a training step and memory copy\n"
             "  diff        compare the tensors of two checkpoints\n"
+            "  study       measured cross-entropy pitfalls: precision sweep, bugs, gradient\n"
             "  demo        train a small MLP on generated spirals data\n"
             "  version     print the version\n",
             NABLA_VERSION);
@@ -121,6 +122,8 @@ int main(int argc, char **argv)
         return nb_cmd_diff(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench"))
         return nb_cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "study"))
+        return nb_cmd_study(argc - 1, argv + 1);
     if (!strcmp(cmd, "plot"))
         return nb_cmd_plot(argc - 1, argv + 1);
     fprintf(stderr, "nabla: unknown command '%s'\n\n", cmd);

@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "tensor/fileread.h"
+#include "plot.h"
 
 static void usage(FILE *f)
 {
@@ -84,6 +85,17 @@ int nb_cli_plot_metrics(const char *metrics_path, const char *png_path)
             "nabla plot: cannot write %s: this build has no PLplot support (install "
             "libplplot-dev)\n",
             png_path);
+    return 1;
+}
+
+int nb_cli_png_write(const char *cmd, const char *png_path, int width, int height,
+                     int (*draw)(void *ctx), void *ctx)
+{
+    (void)width, (void)height, (void)draw, (void)ctx;
+    fprintf(stderr,
+            "nabla %s: cannot write %s: this build has no PLplot support (install "
+            "libplplot-dev)\n",
+            cmd, png_path);
     return 1;
 }
 
@@ -284,13 +296,20 @@ static int read_metrics(const char *path, metrics *m)
 /* ---- drawing ---- */
 
 /* cmap0 entries, set before plinit (0 is the page background). */
-enum { COL_BG = 0, COL_FG = 1, COL_TRAIN = 2, COL_TEST = 3, COL_GRID = 4, COL_N = 16 };
+enum {
+    COL_BG = NB_PLOT_COL_BG,
+    COL_FG = NB_PLOT_COL_FG,
+    COL_TRAIN = NB_PLOT_COL_BLUE,
+    COL_TEST = NB_PLOT_COL_ORANGE,
+    COL_GRID = NB_PLOT_COL_GRID,
+    COL_N = 16
+};
 
 /* [lo, hi] of a and b together, widened by frac of the span on each side; a flat range (one
  * epoch, or a constant curve) is widened to at least +-min_half so PLplot gets a real window.
  * Returns -1 when the window is not finite (values near DBL_MAX). */
-static int value_range(const double *a, const double *b, int n, double frac, double min_half,
-                       double *lo, double *hi)
+int nb_cli_plot_range(const double *a, const double *b, int n, double frac, double min_half,
+                      double *lo, double *hi)
 {
     double l = a[0], h = a[0];
     for (int i = 0; i < n; i++) {
@@ -371,7 +390,7 @@ static void draw_panel(const double vp[4], const double win[4], const double *x,
 
 /* Copies s into out (cap bytes) for PLplot text: '#' is PLplot's escape character, so it is
  * doubled; bytes outside printable ASCII become '?' so a file name cannot upset the fonts. */
-static void plplot_text(char *out, size_t cap, const char *s)
+void nb_cli_plot_text(char *out, size_t cap, const char *s)
 {
     size_t j = 0;
     for (; *s && j + 3 < cap; s++) {
@@ -385,13 +404,14 @@ static void plplot_text(char *out, size_t cap, const char *s)
 
 /* ---- writing the PNG ---- */
 
-static const char *plot_tmp_path; /* the temporary file while PLplot is initialised */
+static const char *plot_tmp_path;     /* the temporary file while PLplot is initialised */
+static const char *plot_cmd = "plot"; /* the subcommand, for messages */
 
 /* PLplot calls this from plexit() before it calls plend() and exit(): drop the half-written
  * temporary file so a fatal PLplot error never leaves a PNG behind. */
 static int on_plplot_exit(const char *msg)
 {
-    fprintf(stderr, "nabla plot: PLplot failed: %s\n", msg);
+    fprintf(stderr, "nabla %s: PLplot failed: %s\n", plot_cmd, msg);
     if (plot_tmp_path)
         remove(plot_tmp_path);
     return 1;
@@ -425,14 +445,24 @@ static int png_complete(const char *path)
     return ok;
 }
 
-/* Draws m into tmp with PLplot. 0 ok, -1 after a message. */
-static int render(const metrics *m, const char *metrics_path, const char *tmp)
+/* What the metrics page's draw callback needs. */
+typedef struct metrics_page {
+    const metrics *m;
+    const double *acc;
+    double win_loss[4], win_acc[4];
+    const char *title;
+} metrics_page;
+
+static int draw_metrics(void *vpage);
+
+/* Draws m into png_path. 0 ok, 1 after a message. */
+static int render(const metrics *m, const char *metrics_path, const char *png_path)
 {
     int n = m->n;
     double *acc = malloc((size_t)n * 2 * sizeof *acc); /* train, test accuracy in percent */
     if (!acc) {
         fprintf(stderr, "nabla plot: out of memory for %d epochs\n", n);
-        return -1;
+        return 1;
     }
     for (int i = 0; i < n; i++) {
         acc[i] = 100.0 * m->col[M_TRAIN_ACC][i];
@@ -440,16 +470,16 @@ static int render(const metrics *m, const char *metrics_path, const char *tmp)
     }
     const char *base = strrchr(metrics_path, '/');
     char name[256], title[400];
-    plplot_text(name, sizeof name, base ? base + 1 : metrics_path);
+    nb_cli_plot_text(name, sizeof name, base ? base + 1 : metrics_path);
     /* data windows: epochs padded by 3%, values by 6% (flat ranges by 0.05 loss, 0.5 points) */
     double win_loss[4], win_acc[4];
-    if (value_range(m->col[M_EPOCH], NULL, n, 0.03, 1.0, &win_loss[0], &win_loss[1]) != 0 ||
-        value_range(m->col[M_TRAIN_LOSS], m->col[M_TEST_LOSS], n, 0.06, 0.05, &win_loss[2],
-                    &win_loss[3]) != 0 ||
-        value_range(acc, acc + n, n, 0.06, 0.5, &win_acc[2], &win_acc[3]) != 0) {
+    if (nb_cli_plot_range(m->col[M_EPOCH], NULL, n, 0.03, 1.0, &win_loss[0], &win_loss[1]) != 0 ||
+        nb_cli_plot_range(m->col[M_TRAIN_LOSS], m->col[M_TEST_LOSS], n, 0.06, 0.05, &win_loss[2],
+                          &win_loss[3]) != 0 ||
+        nb_cli_plot_range(acc, acc + n, n, 0.06, 0.5, &win_acc[2], &win_acc[3]) != 0) {
         fprintf(stderr, "nabla plot: %s: values too large to plot\n", metrics_path);
         free(acc);
-        return -1;
+        return 1;
     }
     win_acc[0] = win_loss[0];
     win_acc[1] = win_loss[1];
@@ -460,27 +490,25 @@ static int render(const metrics *m, const char *metrics_path, const char *tmp)
              "%s: %d epoch%s, final test loss %.4g, test accuracy %.2f%% (best %.2f%%)", name, n,
              n == 1 ? "" : "s", m->col[M_TEST_LOSS][n - 1], acc[2 * n - 1], best);
 
-    plot_tmp_path = tmp;
-    plsdev("pngcairo");
-    plsfnam(tmp);
-    plspage(0.0, 0.0, 1000, 450, 0, 0);
-    /* colours, before plinit so the page background is white: black text, blue train, orange
-     * test, light grey grid */
-    plscmap0n(COL_N);
-    plscol0(COL_BG, 255, 255, 255);
-    plscol0(COL_FG, 0, 0, 0);
-    plscol0(COL_TRAIN, 31, 119, 180);
-    plscol0(COL_TEST, 230, 110, 0);
-    plscol0(COL_GRID, 225, 225, 225);
-    plinit();
-    pladv(0);
-    plschr(0.0, 0.85);
+    metrics_page page = {m, acc, {0}, {0}, title};
+    memcpy(page.win_loss, win_loss, sizeof win_loss);
+    memcpy(page.win_acc, win_acc, sizeof win_acc);
+    int rc = nb_cli_png_write("plot", png_path, 1000, 450, draw_metrics, &page);
+    free(acc);
+    return rc;
+}
 
+static int draw_metrics(void *vpage)
+{
+    const metrics_page *pg = vpage;
+    const metrics *m = pg->m;
+    const double *acc = pg->acc;
+    int n = m->n;
     static const double vp_loss[4] = {0.07, 0.48, 0.12, 0.84};
     static const double vp_acc[4] = {0.57, 0.98, 0.12, 0.84};
-    draw_panel(vp_loss, win_loss, m->col[M_EPOCH], m->col[M_TRAIN_LOSS], m->col[M_TEST_LOSS], n,
+    draw_panel(vp_loss, pg->win_loss, m->col[M_EPOCH], m->col[M_TRAIN_LOSS], m->col[M_TEST_LOSS], n,
                "loss", "Loss", PL_POSITION_TOP | PL_POSITION_RIGHT);
-    draw_panel(vp_acc, win_acc, m->col[M_EPOCH], acc, acc + n, n, "accuracy (%)", "Accuracy",
+    draw_panel(vp_acc, pg->win_acc, m->col[M_EPOCH], acc, acc + n, n, "accuracy (%)", "Accuracy",
                PL_POSITION_BOTTOM | PL_POSITION_RIGHT);
 
     /* the overall title, across the top of the page */
@@ -488,11 +516,8 @@ static int render(const metrics *m, const char *metrics_path, const char *tmp)
     plwind(0.0, 1.0, 0.0, 1.0);
     plcol0(COL_FG);
     plschr(0.0, 1.0);
-    plmtex("t", -1.6, 0.5, 0.5, title);
+    plmtex("t", -1.6, 0.5, 0.5, pg->title);
 
-    plend(); /* writes the page to tmp and resets PLplot's global state */
-    plot_tmp_path = NULL;
-    free(acc);
     return 0;
 }
 
@@ -504,23 +529,46 @@ int nb_cli_plot_metrics(const char *metrics_path, const char *png_path)
         metrics_free(&m);
         return 1;
     }
+    int rc = render(&m, metrics_path, png_path);
+    metrics_free(&m);
+    return rc;
+}
+
+/* Colours, set before plinit so the page background is white: black text, then the series
+ * colours of plot.h, light grey grid. */
+static void set_palette(void)
+{
+    plscmap0n(COL_N);
+    plscol0(NB_PLOT_COL_BG, 255, 255, 255);
+    plscol0(NB_PLOT_COL_FG, 0, 0, 0);
+    plscol0(NB_PLOT_COL_BLUE, 31, 119, 180);
+    plscol0(NB_PLOT_COL_ORANGE, 230, 110, 0);
+    plscol0(NB_PLOT_COL_GRID, 225, 225, 225);
+    plscol0(NB_PLOT_COL_GREEN, 44, 160, 44);
+    plscol0(NB_PLOT_COL_RED, 214, 39, 40);
+    plscol0(NB_PLOT_COL_PURPLE, 148, 103, 189);
+    plscol0(NB_PLOT_COL_GREY, 127, 127, 127);
+}
+
+int nb_cli_png_write(const char *cmd, const char *png_path, int width, int height,
+                     int (*draw)(void *ctx), void *ctx)
+{
     /* PLplot reads "%n" in a file name as a family member number and would write elsewhere */
     if (strstr(png_path, "%n")) {
-        fprintf(stderr, "nabla plot: cannot write %s: PLplot does not allow '%%n' in file names\n",
-                png_path);
-        metrics_free(&m);
+        fprintf(stderr, "nabla %s: cannot write %s: PLplot does not allow '%%n' in file names\n",
+                cmd, png_path);
         return 1;
     }
     size_t cap = strlen(png_path) + 32;
     char *tmp = malloc(cap);
     if (!tmp) {
-        fprintf(stderr, "nabla plot: out of memory\n");
-        metrics_free(&m);
+        fprintf(stderr, "nabla %s: out of memory\n", cmd);
         return 1;
     }
     snprintf(tmp, cap, "%s.tmp.%ld", png_path, (long)getpid());
 
     int rc = 1;
+    plot_cmd = cmd;
     /* Refuse before plinit what would make PLplot prompt on stdin (no such device) or retry
      * and exit() (an output file it cannot open). */
     plsexit(on_plplot_exit);
@@ -529,31 +577,45 @@ int nb_cli_plot_metrics(const char *metrics_path, const char *png_path)
     FILE *probe = NULL;
     if (!have_device) {
         fprintf(stderr,
-                "nabla plot: cannot write %s: PLplot has no pngcairo device (install "
+                "nabla %s: cannot write %s: PLplot has no pngcairo device (install "
                 "plplot-driver-cairo)\n",
-                png_path);
+                cmd, png_path);
     } else if (!(probe = fopen(tmp, "wb"))) {
-        fprintf(stderr, "nabla plot: cannot write %s (as %s): %s\n", png_path, tmp,
+        fprintf(stderr, "nabla %s: cannot write %s (as %s): %s\n", cmd, png_path, tmp,
                 strerror(errno));
     } else if (fclose(probe) != 0) {
-        fprintf(stderr, "nabla plot: cannot write %s (as %s): %s\n", png_path, tmp,
+        fprintf(stderr, "nabla %s: cannot write %s (as %s): %s\n", cmd, png_path, tmp,
                 strerror(errno));
         remove(tmp);
-    } else if (render(&m, metrics_path, tmp) != 0) {
-        remove(tmp);
-    } else if (!png_complete(tmp)) {
-        fprintf(stderr, "nabla plot: PLplot did not write a complete PNG to %s (disk full?)\n",
-                tmp);
-        remove(tmp);
-    } else if (rename(tmp, png_path) != 0) {
-        fprintf(stderr, "nabla plot: cannot rename %s to %s: %s\n", tmp, png_path, strerror(errno));
-        remove(tmp);
     } else {
-        rc = 0;
+        plot_tmp_path = tmp;
+        plsdev("pngcairo");
+        plsfnam(tmp);
+        plspage(0.0, 0.0, width, height, 0, 0);
+        set_palette();
+        plinit();
+        pladv(0);
+        plschr(0.0, 0.85);
+        int drawn = draw(ctx);
+        plend(); /* writes the page to tmp and resets PLplot's global state */
+        plot_tmp_path = NULL;
+        if (drawn != 0) {
+            remove(tmp);
+        } else if (!png_complete(tmp)) {
+            fprintf(stderr, "nabla %s: PLplot did not write a complete PNG to %s (disk full?)\n",
+                    cmd, tmp);
+            remove(tmp);
+        } else if (rename(tmp, png_path) != 0) {
+            fprintf(stderr, "nabla %s: cannot rename %s to %s: %s\n", cmd, tmp, png_path,
+                    strerror(errno));
+            remove(tmp);
+        } else {
+            rc = 0;
+        }
     }
     plsexit(NULL);
+    plot_cmd = "plot";
     free(tmp);
-    metrics_free(&m);
     return rc;
 }
 
