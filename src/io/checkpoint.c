@@ -210,9 +210,9 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
         !meta_ok(nb_safetensors_meta_int(st, "epoch", 0, NB_CHECKPOINT_MAX_COUNT, &epoch), path))
         goto out;
     if (nb_safetensors_meta(st, "dropout") &&
-        !meta_ok(nb_safetensors_meta_number(st, "dropout", 0, 1, &dropout), path))
+        !meta_ok(nb_safetensors_meta_number(st, "dropout", -DBL_MAX, DBL_MAX, &dropout), path))
         goto out;
-    if (dropout == 1) {
+    if (!(dropout >= 0 && dropout < 1)) {
         nb_error(NB_ERR_FORMAT, "%s: metadata 'dropout' is '%s'; expected a number in [0, 1)", path,
                  nb_safetensors_meta(st, "dropout"));
         goto out;
