@@ -64,9 +64,9 @@ int nb_cmd_diff(int argc, char **argv)
             fprintf(stderr, "nabla diff: tensor '%s' is %s %s in %s but %s %s in %s (%s differ)\n",
                     name, nb_dtype_name(x->dtype), nb_shape_str(x, sx, sizeof sx), a,
                     nb_dtype_name(y->dtype), nb_shape_str(y, sy, sizeof sy), b,
-                    x->dtype != y->dtype && !nb_shape_equal(x, y) ? "dtype and shape"
-                    : x->dtype != y->dtype                        ? "dtype"
-                                                                  : "shape");
+                    x->dtype != y->dtype && !nb_shape_equal(x, y) ? "dtypes and shapes"
+                    : x->dtype != y->dtype                        ? "dtypes"
+                                                                  : "shapes");
             rc = 1;
             continue;
         }
