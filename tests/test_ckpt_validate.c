@@ -348,6 +348,17 @@ static void test_optimiser_state_must_be_valid(void **state)
                     (const char *const[]){"exp_avg_sq.0", "element 2", "-0.25", NULL});
     assert_int_equal(nb_optim_state_check(o, 0, c), NB_OK); /* exp_avg may be negative */
     assert_int_equal(nb_optim_state_check(o, 99, c), NB_ERR_ARG);
+    /* the step count a restore may set: out-of-range values are refused, the count kept */
+    nb_optim_set_step_count(o, 5);
+    nb_clear_error();
+    nb_optim_set_step_count(o, -1);
+    assert_int_equal(nb_last_status(), NB_ERR_RANGE);
+    expect_mentions("step -1", nb_last_error(),
+                    (const char *const[]){"-1", "[0, 9007199254740992]", NULL});
+    nb_optim_set_step_count(o, INT64_MAX);
+    assert_int_equal(nb_optim_step_count(o), 5);
+    nb_optim_set_step_count(o, NB_OPTIM_MAX_STEPS);
+    assert_int_equal(nb_optim_step_count(o), NB_OPTIM_MAX_STEPS);
     assert_int_equal(nb_optim_state_check(o, 0, NULL), NB_ERR_ARG);
     nb_tensor_free(c);
     nb_optim_free(o);

@@ -298,8 +298,9 @@ static int resume_run(const char *path, const char *config, const cfg *c, int64_
                 path, saved, config);
     } else if (read_run_state(st, path, c, bt->ds->X->shape[0], T, &r, &be, &bp, &brng, &drng)) {
         nb_model_info info;
-        if (nb_model_load_into(path, m, &info, opt) != NB_OK ||
-            nb_batcher_seek(bt, be, bp, &brng) != NB_OK)
+        if (nb_model_load_into(path, m, &info, opt) != NB_OK) /* the message names the file */
+            fprintf(stderr, "nabla train: --resume: %s\n", nb_last_error());
+        else if (nb_batcher_seek(bt, be, bp, &brng) != NB_OK)
             fprintf(stderr, "nabla train: --resume %s: %s\n", path, nb_last_error());
         else {
             m->rng = drng;

@@ -947,7 +947,9 @@ nb_status nb_safetensors_meta_number(const nb_safetensors *st, const char *key, 
         return nb_error(NB_ERR_ARG, "nb_safetensors_meta_number: NULL file, key or output");
     const char *s = nb_safetensors_meta(st, key);
     char range[96], shown[96];
-    if (hi >= DBL_MAX)
+    if (lo <= -DBL_MAX && hi >= DBL_MAX)
+        snprintf(range, sizeof range, "a finite number");
+    else if (hi >= DBL_MAX)
         snprintf(range, sizeof range, "a finite number >= %.17g", lo);
     else
         snprintf(range, sizeof range, "a finite number in [%.17g, %.17g]", lo, hi);

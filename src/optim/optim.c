@@ -166,6 +166,11 @@ int64_t nb_optim_step_count(const nb_optim *o)
 }
 void nb_optim_set_step_count(nb_optim *o, int64_t t)
 {
+    if (t < 0 || t > NB_OPTIM_MAX_STEPS) { /* the count is incremented: keep it far from overflow */
+        nb_error(NB_ERR_RANGE, "nb_optim_set_step_count: step count %lld outside [0, %lld]",
+                 (long long)t, (long long)NB_OPTIM_MAX_STEPS);
+        return;
+    }
     if (o) {
         o->t = t;
         o->momentum_started = t > 0;
