@@ -269,6 +269,9 @@ if [ "$have_plot" = 1 ]; then
         [ "$sig" = "89504e470d0a1a0a" ] || fail "curves.png is not a PNG ($sig)"
         check "nabla plot" 0 "$nabla" plot curves.png.metrics.jsonl -o again.png
         [ -s again.png ] || fail "again.png is missing"
+        # the metrics file --plot writes for itself is named after the whole plot path
+        check "train --plot into a ${#longer}-byte directory" 0 "$nabla" train $opts --plot "$longer/c.png"
+        [ -s "$longer/c.png.metrics.jsonl" ] || fail "no $longer/c.png.metrics.jsonl"
     fi
 fi
 

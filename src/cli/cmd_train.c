@@ -504,7 +504,7 @@ static int train_run(cfg *c)
     nb_batcher bt;
     memset(&bt, 0, sizeof bt);
     FILE *mf = NULL;
-    char tmp_metrics[1100] = "", *config = NULL;
+    char *tmp_metrics = NULL, *config = NULL;
     run_state rs = {1, 0, 0, 0};
     rc = 1;
     if (!m || !opt || !xb || !yb || !tb || !g || (dist.size > 1 && !flat) ||
@@ -518,7 +518,12 @@ static int train_run(cfg *c)
     if (c->resume && resume_run(c->resume, config, c, T, m, opt, &bt, &rs) != 0)
         goto out;
     if (c->plot && !c->metrics) {
-        snprintf(tmp_metrics, sizeof tmp_metrics, "%s.metrics.jsonl", c->plot);
+        size_t len = strlen(c->plot) + sizeof ".metrics.jsonl";
+        if (!(tmp_metrics = malloc(len))) {
+            fprintf(stderr, "nabla train: out of memory for a %zu-byte path\n", len);
+            goto out;
+        }
+        snprintf(tmp_metrics, len, "%s.metrics.jsonl", c->plot);
         c->metrics = tmp_metrics;
     }
     if (lead && c->metrics) {
@@ -707,6 +712,7 @@ out:
     if (mf)
         fclose(mf);
     free(config);
+    free(tmp_metrics);
     free(flat);
     nb_batcher_free(&bt);
     nb_graph_free(g);

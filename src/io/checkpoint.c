@@ -106,7 +106,7 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
         ts[n].name = names[n];
         n++;
     }
-    char sizes[256] = "", num[8][64];
+    char sizes[(NB_MLP_MAX_LAYERS + 1) * 21] = "", num[8][64]; /* 20 digits and a comma each */
     for (int i = 0; i <= m->n_layers; i++)
         snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%lld", i ? "," : "",
                  (long long)m->sizes[i]);
