@@ -18,12 +18,19 @@
 extern "C" {
 #endif
 
+/* Bytes of nb_model_info.dataset with its NUL: room for two PATH_MAX paths and a comma (the
+ * longest --data spec, "X.npy,y.npy"). A longer spec is refused, never cut. */
+#define NB_MODEL_DATASET_MAX 8192
+
 typedef struct nb_model_info {
     double input_scale, input_shift;
-    int64_t n_classes;
-    int64_t epoch;
-    char dataset[64];
+    int64_t n_classes; /* 1 <= n_classes <= the model's outputs */
+    int64_t epoch;     /* 0 <= epoch <= NB_CHECKPOINT_MAX_COUNT */
+    char dataset[NB_MODEL_DATASET_MAX];
 } nb_model_info;
+
+/* Largest epoch or step count a checkpoint may hold (2^53: exact as a double). */
+#define NB_CHECKPOINT_MAX_COUNT NB_OPTIM_MAX_STEPS
 
 /* Atomic (temp file, fsync, rename): a crash never leaves a half-written checkpoint at path.
  * optim may be NULL. */
@@ -41,7 +48,14 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
 nb_status nb_model_load_into(const char *path, nb_mlp *m, nb_model_info *info, nb_optim *optim);
 
 /* Loads the model (a new nb_mlp in eval mode, f32) and its info. If optim is non-NULL and the
- * file holds optimiser state of the same kind and shapes, it is restored into it. */
+ * file holds optimiser state of the same kind and shapes, it is restored into it.
+ * The file is treated as possibly crafted: every value read is checked before it is used, and a
+ * load fails (NB_ERR_FORMAT, nothing changed) with a message naming the file, the field, the value
+ * and the limit when a weight or optimiser tensor holds a NaN or infinity (also after conversion
+ * to f32), an exp_avg_sq element is negative, epoch or optim_step is not an integer in
+ * [0, NB_CHECKPOINT_MAX_COUNT], n_classes is not an integer in [1, outputs], input_scale,
+ * input_shift or lr is not finite (lr >= 0), dropout is outside [0, 1), or the dataset spec is
+ * longer than NB_MODEL_DATASET_MAX - 1 bytes. */
 nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim);
 
 #ifdef __cplusplus

@@ -51,12 +51,25 @@ void nb_optim_set_lr(nb_optim *o, double lr);
 double nb_optim_lr(const nb_optim *o);
 const nb_optim_config *nb_optim_get_config(const nb_optim *o);
 int64_t nb_optim_step_count(const nb_optim *o);
+/* Largest step count a restored optimiser accepts (2^53: step counts stay exact in the double
+ * arithmetic of the bias corrections and schedules, and the count can never overflow). */
+#define NB_OPTIM_MAX_STEPS ((int64_t)1 << 53)
+
+/* t must be in [0, NB_OPTIM_MAX_STEPS]; otherwise the count is left as it was and the error
+ * (NB_ERR_RANGE) is set. */
 void nb_optim_set_step_count(nb_optim *o, int64_t t);
 
 /* State for checkpoints: tensor i has a name like "exp_avg.3" (buffer kind . parameter index);
  * the caller may read or overwrite its data (same shape and dtype as the parameter). */
 int nb_optim_state_count(const nb_optim *o);
 nb_tensor *nb_optim_state_tensor(const nb_optim *o, int i, const char **name);
+
+/* Checks that src can be restored as state tensor i (from a checkpoint, say) before anything is
+ * copied: same shape and dtype as the buffer, every element finite, and for Adam's exp_avg_sq
+ * every element >= 0 (it is a running mean of squares: a negative value would make sqrt(v) NaN).
+ * NB_ERR_FORMAT with a message naming the buffer, the first bad element, its value and the rule;
+ * src is not modified. */
+nb_status nb_optim_state_check(const nb_optim *o, int i, const nb_tensor *src);
 
 /* ---- learning-rate schedules ----
  * lr(t) for step t = 0, 1, ...: linear warm-up lr (t + 1) / warmup for t < warmup, then

@@ -65,6 +65,18 @@ const char *nb_safetensors_name(const nb_safetensors *st, int i);
 const nb_tensor *nb_safetensors_get(const nb_safetensors *st, const char *name);
 /* The metadata value for key, NULL if absent. */
 const char *nb_safetensors_meta(const nb_safetensors *st, const char *key);
+/* Numeric metadata, read strictly and range-checked (for files that may be crafted):
+ * _int: the value of key is an integer as "%lld" writes it (an optional '-' and decimal digits,
+ *       nothing else: "1e300", "2.0", " 3" are refused) in [lo, hi];
+ * _number: a finite decimal number (no inf, nan or hex) in [lo, hi] (hi >= DBL_MAX: no upper
+ *       bound), as "%.17g" writes it.
+ * NB_ERR_FORMAT when key is missing or its value is not such a number or is out of range, with
+ * a message naming the key, the value and the range ("metadata 'epoch' is '-5'; expected an
+ * integer in [0, 9007199254740992]"); *out is written only on success. */
+nb_status nb_safetensors_meta_int(const nb_safetensors *st, const char *key, int64_t lo, int64_t hi,
+                                  int64_t *out);
+nb_status nb_safetensors_meta_number(const nb_safetensors *st, const char *key, double lo,
+                                     double hi, double *out);
 /* Number of metadata pairs, and key i of them in header order (NULL if out of range). */
 int nb_safetensors_meta_count(const nb_safetensors *st);
 const char *nb_safetensors_meta_key(const nb_safetensors *st, int i);

@@ -13,11 +13,13 @@ int nb_cmd_diff(int argc, char **argv)
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: nabla diff A.safetensors B.safetensors [--tol REL] [--only PREFIX] "
-                   "[--quiet]\n"
-                   "  Largest absolute and relative difference of each tensor both files hold\n"
-                   "  (relative to the tensor's largest magnitude). Exit 1 if any exceeds --tol\n"
-                   "  (default 0: bitwise equal) or the files hold different tensors.\n");
+            printf(
+                "usage: nabla diff A.safetensors B.safetensors [--tol REL] [--only PREFIX] "
+                "[--quiet]\n"
+                "  Largest absolute and relative difference of each tensor both files hold\n"
+                "  (relative to the tensor's largest magnitude). Exit 1 if any exceeds --tol\n"
+                "  (default 0: bitwise equal), or if a tensor is in one file only or has another\n"
+                "  dtype or shape in the other.\n");
             return 0;
         } else if (!strcmp(argv[i], "--tol") && i + 1 < argc) {
             if (!nb_cli_parse_double("diff", "--tol", argv[++i], &tol) || tol < 0)
@@ -52,9 +54,19 @@ int nb_cmd_diff(int argc, char **argv)
         if (strncmp(name, prefix, strlen(prefix)))
             continue;
         const nb_tensor *x = nb_safetensors_get(A, name), *y = nb_safetensors_get(B, name);
-        if (!y || !nb_shape_equal(x, y)) {
-            fprintf(stderr, "nabla diff: tensor '%s' is %s in %s\n", name,
-                    y ? "shaped differently" : "missing", b);
+        if (!y) {
+            fprintf(stderr, "nabla diff: tensor '%s' is in %s but not in %s\n", name, a, b);
+            rc = 1;
+            continue;
+        }
+        if (x->dtype != y->dtype || !nb_shape_equal(x, y)) {
+            char sx[64], sy[64];
+            fprintf(stderr, "nabla diff: tensor '%s' is %s %s in %s but %s %s in %s (%s differ)\n",
+                    name, nb_dtype_name(x->dtype), nb_shape_str(x, sx, sizeof sx), a,
+                    nb_dtype_name(y->dtype), nb_shape_str(y, sy, sizeof sy), b,
+                    x->dtype != y->dtype && !nb_shape_equal(x, y) ? "dtypes and shapes"
+                    : x->dtype != y->dtype                        ? "dtypes"
+                                                                  : "shapes");
             rc = 1;
             continue;
         }
@@ -73,6 +85,14 @@ int nb_cmd_diff(int argc, char **argv)
                    rel > tol ? "  <- exceeds --tol" : "");
         if (rel > tol)
             rc = 1;
+    }
+    /* a tensor only the second file has is a difference too */
+    for (int i = 0; i < nb_safetensors_count(B); i++) {
+        const char *name = nb_safetensors_name(B, i);
+        if (!strncmp(name, prefix, strlen(prefix)) && !nb_safetensors_get(A, name)) {
+            fprintf(stderr, "nabla diff: tensor '%s' is in %s but not in %s\n", name, b, a);
+            rc = 1;
+        }
     }
     if (!quiet)
         printf("%d tensor%s compared, largest relative difference %.3e (tol %.3g)\n", compared,

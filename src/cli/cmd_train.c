@@ -1,5 +1,6 @@
 /* cmd_train.c - `nabla train`: an MLP classifier from the command line. */
 #define _POSIX_C_SOURCE 200809L
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,16 +112,27 @@ typedef struct run_state {
     double loss_sum, weight_sum, correct;
 } run_state;
 
-static void config_string(const cfg *c, const nb_optim_config *oc, char *buf, size_t len)
+/* The options that must match for a bit-exact resume, as one string, whole (malloc'd; NULL
+ * with a message when out of memory). */
+static char *config_string(const cfg *c, const nb_optim_config *oc)
 {
-    snprintf(buf, len,
-             "data=%s hidden=%s act=%s init=%d optim=%s lr=%.17g wd=%.17g momentum=%.17g "
-             "nesterov=%d schedule=%d warmup=%lld epochs=%lld batch=%lld accum=%lld "
-             "smoothing=%.17g clip=%.17g dropout=%.17g seed=%lld val=%.17g",
-             c->data, c->hidden, nb_activation_name(c->act), (int)c->init,
-             nb_optim_kind_name(c->okind), oc->lr, oc->weight_decay, oc->momentum, oc->nesterov,
-             (int)c->skind, c->warmup, c->epochs, c->batch, c->accum, c->smoothing, c->clip,
-             c->dropout, c->seed, c->val);
+#define NB_CONFIG_ARGS                                                                             \
+    "data=%s hidden=%s act=%s init=%d optim=%s lr=%.17g wd=%.17g momentum=%.17g "                  \
+    "nesterov=%d schedule=%d warmup=%lld epochs=%lld batch=%lld accum=%lld "                       \
+    "smoothing=%.17g clip=%.17g dropout=%.17g seed=%lld val=%.17g",                                \
+        c->data, c->hidden, nb_activation_name(c->act), (int)c->init,                              \
+        nb_optim_kind_name(c->okind), oc->lr, oc->weight_decay, oc->momentum, oc->nesterov,        \
+        (int)c->skind, c->warmup, c->epochs, c->batch, c->accum, c->smoothing, c->clip,            \
+        c->dropout, c->seed, c->val
+    int n = snprintf(NULL, 0, NB_CONFIG_ARGS);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!buf) {
+        fprintf(stderr, "nabla train: out of memory for the %d-byte run options\n", n);
+        return NULL;
+    }
+    snprintf(buf, (size_t)n + 1, NB_CONFIG_ARGS);
+#undef NB_CONFIG_ARGS
+    return buf;
 }
 
 static void rng_string(const nb_rng *r, char *buf, size_t len)
@@ -129,14 +141,34 @@ static void rng_string(const nb_rng *r, char *buf, size_t len)
              (unsigned long long)r->s[1], (unsigned long long)r->s[2], (unsigned long long)r->s[3]);
 }
 
-static bool rng_parse(const char *s, nb_rng *r)
+/* An RNG state exactly as rng_string writes it: four fields of 16 lowercase hex digits, not all
+ * zero (xoshiro256** never leaves the all-zero state: it would give only zeros). */
+static bool rng_parse(const nb_safetensors *st, const char *key, const char *path, nb_rng *r)
 {
-    unsigned long long v[4];
-    char tail;
-    if (!s || sscanf(s, "%llx,%llx,%llx,%llx%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4)
+    const char *s = nb_safetensors_meta(st, key);
+    bool ok = s && strlen(s) == 4 * 17 - 1;
+    for (int i = 0; ok && i < 4 * 17 - 1; i++)
+        ok = i % 17 == 16 ? s[i] == ','
+                          : (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+    if (!ok) {
+        fprintf(stderr,
+                "nabla train: --resume %s: metadata '%s' is %s%.80s%s; expected four 64-bit "
+                "states of 16 hex digits, like 0123456789abcdef,...\n",
+                path, key, s ? "'" : "", s ? s : "missing", s ? "'" : "");
         return false;
-    for (int i = 0; i < 4; i++)
-        r->s[i] = v[i];
+    }
+    uint64_t any = 0;
+    for (int i = 0; i < 4; i++) {
+        r->s[i] = strtoull(s + 17 * i, NULL, 16);
+        any |= r->s[i];
+    }
+    if (!any) {
+        fprintf(stderr,
+                "nabla train: --resume %s: metadata '%s' is all zero, which is not a valid "
+                "xoshiro256** state\n",
+                path, key);
+        return false;
+    }
     r->has_spare = false;
     r->spare = 0.0;
     return true;
@@ -185,35 +217,73 @@ static nb_status save_checkpoint(const char *path, const nb_mlp *m, const nb_mod
     return nb_model_save_ex(path, m, info, opt, all);
 }
 
-static bool meta_ll(const nb_safetensors *st, const char *key, long long *out)
+/* One checked run-state field: prints the message naming the checkpoint when it is bad. */
+static bool run_field(nb_status st, const char *path)
 {
-    const char *s = nb_safetensors_meta(st, key);
-    char *end;
-    if (!s)
+    if (st != NB_OK)
+        fprintf(stderr, "nabla train: --resume %s: %s\n", path, nb_last_error());
+    return st == NB_OK;
+}
+
+/* A count kept in a double (tokens, hits): a finite integer in [0, hi]. */
+static bool run_count(const nb_safetensors *st, const char *key, double hi, const char *what,
+                      const char *path, double *out)
+{
+    if (!run_field(nb_safetensors_meta_number(st, key, 0, hi, out), path))
         return false;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end)
+    if (*out != floor(*out)) {
+        fprintf(stderr,
+                "nabla train: --resume %s: metadata '%s' is '%s'; expected an integer (%s)\n", path,
+                key, nb_safetensors_meta(st, key), what);
         return false;
-    *out = v;
+    }
     return true;
 }
 
-static bool meta_d(const nb_safetensors *st, const char *key, double *out)
+/* The run's position from a checkpoint, every field checked against what this run (epochs,
+ * N rows, batch B, T tokens per row) can hold: see save_checkpoint and the training loop. */
+static bool read_run_state(const nb_safetensors *st, const char *path, const cfg *c, int64_t N,
+                           int64_t T, run_state *rs, int64_t *be, int64_t *bp, nb_rng *brng,
+                           nb_rng *drng)
 {
-    const char *s = nb_safetensors_meta(st, key);
-    char *end;
-    if (!s)
+    int64_t e;
+    if (!run_field(nb_safetensors_meta_int(st, "run_epoch", 1, c->epochs + 1, &e), path) ||
+        !run_field(nb_safetensors_meta_int(st, "run_batcher_epoch", 0, NB_CHECKPOINT_MAX_COUNT, be),
+                   path) ||
+        !run_field(nb_safetensors_meta_int(st, "run_batcher_pos", 0, N, bp), path))
         return false;
-    double v = strtod(s, &end);
-    if (end == s || *end)
+    /* the batcher starts epoch e (1-based) as its epoch e - 1 */
+    if (*be != e - 1) {
+        fprintf(stderr,
+                "nabla train: --resume %s: metadata 'run_batcher_epoch' is '%lld'; with run_epoch "
+                "%lld it must be %lld\n",
+                path, (long long)*be, (long long)e, (long long)e - 1);
         return false;
-    *out = v;
-    return true;
+    }
+    /* checkpoints are made after whole batches */
+    if (*bp % c->batch != 0 && *bp != N) {
+        fprintf(stderr,
+                "nabla train: --resume %s: metadata 'run_batcher_pos' is '%lld'; expected a "
+                "multiple of the batch %lld or the row count %lld\n",
+                path, (long long)*bp, c->batch, (long long)N);
+        return false;
+    }
+    rs->epoch = e;
+    if (!run_count(st, "run_weight_sum", (double)*bp * (double)T, "tokens of the rows done", path,
+                   &rs->weight_sum) ||
+        !run_count(st, "run_correct", rs->weight_sum, "hits among those tokens", path,
+                   &rs->correct) ||
+        !run_field(nb_safetensors_meta_number(st, "run_loss_sum", 0,
+                                              rs->weight_sum > 0 ? DBL_MAX : 0, &rs->loss_sum),
+                   path))
+        return false;
+    return rng_parse(st, "run_batcher_rng", path, brng) &&
+           rng_parse(st, "run_dropout_rng", path, drng);
 }
 
 /* Restores a run from a checkpoint made by save_checkpoint with the same configuration. */
-static int resume_run(const char *path, const char *config, nb_mlp *m, nb_optim *opt,
-                      nb_batcher *bt, run_state *rs)
+static int resume_run(const char *path, const char *config, const cfg *c, int64_t T, nb_mlp *m,
+                      nb_optim *opt, nb_batcher *bt, run_state *rs)
 {
     nb_safetensors *st = nb_safetensors_load(path);
     if (!st) {
@@ -221,8 +291,9 @@ static int resume_run(const char *path, const char *config, nb_mlp *m, nb_optim 
         return 1;
     }
     const char *saved = nb_safetensors_meta(st, "run_config");
-    long long be, bp;
+    int64_t be, bp;
     nb_rng brng, drng;
+    run_state r;
     int rc = 1;
     if (!saved) {
         fprintf(stderr,
@@ -234,22 +305,15 @@ static int resume_run(const char *path, const char *config, nb_mlp *m, nb_optim 
                 "nabla train: --resume %s: the checkpoint was made with other options; resume "
                 "with the same ones.\n  checkpoint: %s\n  now:        %s\n",
                 path, saved, config);
-    } else if (!meta_ll(st, "run_epoch", &rs->epoch) || !meta_ll(st, "run_batcher_epoch", &be) ||
-               !meta_ll(st, "run_batcher_pos", &bp) ||
-               !rng_parse(nb_safetensors_meta(st, "run_batcher_rng"), &brng) ||
-               !rng_parse(nb_safetensors_meta(st, "run_dropout_rng"), &drng) ||
-               !meta_d(st, "run_loss_sum", &rs->loss_sum) ||
-               !meta_d(st, "run_weight_sum", &rs->weight_sum) ||
-               !meta_d(st, "run_correct", &rs->correct)) {
-        fprintf(stderr, "nabla train: --resume %s: the run state in its metadata is incomplete\n",
-                path);
-    } else {
+    } else if (read_run_state(st, path, c, bt->ds->X->shape[0], T, &r, &be, &bp, &brng, &drng)) {
         nb_model_info info;
-        if (nb_model_load_into(path, m, &info, opt) != NB_OK ||
-            nb_batcher_seek(bt, be, bp, &brng) != NB_OK)
+        if (nb_model_load_into(path, m, &info, opt) != NB_OK) /* the message names the file */
+            fprintf(stderr, "nabla train: --resume: %s\n", nb_last_error());
+        else if (nb_batcher_seek(bt, be, bp, &brng) != NB_OK)
             fprintf(stderr, "nabla train: --resume %s: %s\n", path, nb_last_error());
         else {
             m->rng = drng;
+            *rs = r;
             rc = 0;
         }
     }
@@ -433,7 +497,7 @@ static int train_run(cfg *c)
     nb_batcher bt;
     memset(&bt, 0, sizeof bt);
     FILE *mf = NULL;
-    char tmp_metrics[1100] = "", config[1024];
+    char *tmp_metrics = NULL, *config = NULL;
     run_state rs = {1, 0, 0, 0};
     rc = 1;
     if (!m || !opt || !xb || !yb || !tb || !g || (dist.size > 1 && !flat) ||
@@ -442,11 +506,17 @@ static int train_run(cfg *c)
         goto out;
     }
     nb_graph_detect_anomaly(g, c->anomaly);
-    config_string(c, &oc, config, sizeof config);
-    if (c->resume && resume_run(c->resume, config, m, opt, &bt, &rs) != 0)
+    if (!(config = config_string(c, &oc)))
+        goto out;
+    if (c->resume && resume_run(c->resume, config, c, T, m, opt, &bt, &rs) != 0)
         goto out;
     if (c->plot && !c->metrics) {
-        snprintf(tmp_metrics, sizeof tmp_metrics, "%s.metrics.jsonl", c->plot);
+        size_t len = strlen(c->plot) + sizeof ".metrics.jsonl";
+        if (!(tmp_metrics = malloc(len))) {
+            fprintf(stderr, "nabla train: out of memory for a %zu-byte path\n", len);
+            goto out;
+        }
+        snprintf(tmp_metrics, len, "%s.metrics.jsonl", c->plot);
         c->metrics = tmp_metrics;
     }
     if (lead && c->metrics) {
@@ -646,6 +716,8 @@ static int train_run(cfg *c)
 out:
     if (mf)
         fclose(mf);
+    free(config);
+    free(tmp_metrics);
     free(flat);
     nb_batcher_free(&bt);
     nb_graph_free(g);
@@ -711,9 +783,14 @@ int nb_cmd_train(int argc, char **argv)
         }
         const char *v = argv[++i];
         bool ok = true;
-        if (!strcmp(k, "--data"))
+        if (!strcmp(k, "--data")) {
             c.data = v;
-        else if (!strcmp(k, "--data-dir"))
+            if (strlen(v) >= NB_MODEL_DATASET_MAX) { /* the checkpoint records it whole */
+                fprintf(stderr, "nabla train: --data is %zu bytes; the limit is %d\n", strlen(v),
+                        NB_MODEL_DATASET_MAX - 1);
+                return 2;
+            }
+        } else if (!strcmp(k, "--data-dir"))
             c.dir = v;
         else if (!strcmp(k, "--header")) {
             if (!nb_cli_csv_header_option("train", v))

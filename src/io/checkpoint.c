@@ -1,5 +1,6 @@
 /* checkpoint.c - an MLP and its optimiser state in a safetensors file. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,21 @@
 
 #define MAX_T (2 * NB_MLP_MAX_LAYERS * 3)
 #define NAME_LEN 160
+
+/* Every element of a weight tensor must be finite, read as the f32 the model holds (an f64 of
+ * 1e300 in a file is finite there but inf once loaded). */
+static nb_status check_finite(const char *path, const char *who, const char *name,
+                              const nb_tensor *t)
+{
+    for (int64_t k = 0; k < t->numel; k++) {
+        double v = nb_tensor_get(t, k);
+        if (!isfinite((float)v))
+            return nb_error(
+                NB_ERR_FORMAT, "%s%s: tensor '%s' element %lld is %g%s; weights must be finite",
+                who, path, name, (long long)k, v, isfinite(v) ? " (beyond the f32 range)" : "");
+    }
+    return NB_OK;
+}
 
 nb_status nb_model_save(const char *path, const nb_mlp *m, const nb_model_info *info,
                         const nb_optim *optim)
@@ -39,11 +55,41 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
                             "%lld -> %lld",
                             path, i, (long long)m->sizes[i], (long long)m->sizes[i + 1]);
     }
-    if (!isfinite(info->input_scale) || !isfinite(info->input_shift) || info->n_classes < 1)
+    if (!isfinite(info->input_scale) || !isfinite(info->input_shift) || info->n_classes < 1 ||
+        info->n_classes > m->sizes[m->n_layers])
         return nb_error(NB_ERR_ARG,
                         "nb_model_save: %s: info input_scale %g and input_shift %g must be finite "
-                        "and n_classes %lld >= 1",
-                        path, info->input_scale, info->input_shift, (long long)info->n_classes);
+                        "and n_classes %lld in [1, %lld] (the model's outputs)",
+                        path, info->input_scale, info->input_shift, (long long)info->n_classes,
+                        (long long)m->sizes[m->n_layers]);
+    if (info->epoch < 0 || info->epoch > NB_CHECKPOINT_MAX_COUNT)
+        return nb_error(NB_ERR_ARG, "nb_model_save: %s: info epoch %lld outside [0, %lld]", path,
+                        (long long)info->epoch, (long long)NB_CHECKPOINT_MAX_COUNT);
+    if (!memchr(info->dataset, '\0', sizeof info->dataset))
+        return nb_error(NB_ERR_ARG,
+                        "nb_model_save: %s: info dataset is not a string of at most %d bytes", path,
+                        NB_MODEL_DATASET_MAX - 1);
+    if (!(m->dropout >= 0 && m->dropout < 1))
+        return nb_error(NB_ERR_ARG, "nb_model_save: %s: dropout %g outside [0, 1)", path,
+                        m->dropout);
+    for (int i = 0; i < nb_mlp_param_count(m); i++) {
+        char name[NAME_LEN];
+        const nb_tensor *p = nb_mlp_param(m, i, name, sizeof name);
+        if (check_finite(path, "nb_model_save: ", name, p) != NB_OK)
+            return NB_ERR_ARG;
+    }
+    if (optim) {
+        if (nb_optim_step_count(optim) < 0 || nb_optim_step_count(optim) > NB_OPTIM_MAX_STEPS)
+            return nb_error(NB_ERR_ARG, "nb_model_save: %s: optimiser step %lld outside [0, %lld]",
+                            path, (long long)nb_optim_step_count(optim),
+                            (long long)NB_OPTIM_MAX_STEPS);
+        for (int i = 0; i < nb_optim_state_count(optim); i++)
+            if (nb_optim_state_check(optim, i, nb_optim_state_tensor(optim, i, NULL)) != NB_OK) {
+                char msg[768];
+                snprintf(msg, sizeof msg, "%s", nb_last_error());
+                return nb_error(NB_ERR_ARG, "nb_model_save: %s: %s", path, msg);
+            }
+    }
     char names[MAX_T][NAME_LEN];
     nb_named_tensor ts[MAX_T];
     int n = 0, np = nb_mlp_param_count(m);
@@ -60,7 +106,7 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
         ts[n].name = names[n];
         n++;
     }
-    char sizes[256] = "", num[8][64];
+    char sizes[(NB_MLP_MAX_LAYERS + 1) * 21] = "", num[8][64]; /* 20 digits and a comma each */
     for (int i = 0; i <= m->n_layers; i++)
         snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%lld", i ? "," : "",
                  (long long)m->sizes[i]);
@@ -97,17 +143,15 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
     return nb_safetensors_save(path, ts, n, meta);
 }
 
-static bool parse_num(const char *s, double *out)
+/* Prefixes the message a nb_safetensors_meta_* call left with the file name. */
+static bool meta_ok(nb_status st, const char *path)
 {
-    if (!s)
-        return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno == ERANGE || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
+    if (st == NB_OK)
+        return true;
+    char msg[768];
+    snprintf(msg, sizeof msg, "%s", nb_last_error());
+    nb_error(NB_ERR_FORMAT, "%s: %s", path, msg);
+    return false;
 }
 
 nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
@@ -154,18 +198,48 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
                                                        : "(missing)");
         goto out;
     }
-    double scale, shift, ncls, epoch = 0, dropout = 0;
-    if (!parse_num(nb_safetensors_meta(st, "input_scale"), &scale) ||
-        !parse_num(nb_safetensors_meta(st, "input_shift"), &shift) ||
-        !parse_num(nb_safetensors_meta(st, "n_classes"), &ncls) || ncls < 1) {
-        nb_error(NB_ERR_FORMAT,
-                 "%s: metadata input_scale, input_shift and n_classes must be numbers", path);
+    /* every scalar, checked before anything is allocated or restored */
+    double scale, shift, dropout = 0;
+    int64_t ncls, epoch = 0;
+    if (!meta_ok(nb_safetensors_meta_number(st, "input_scale", -DBL_MAX, DBL_MAX, &scale), path) ||
+        !meta_ok(nb_safetensors_meta_number(st, "input_shift", -DBL_MAX, DBL_MAX, &shift), path) ||
+        !meta_ok(nb_safetensors_meta_int(st, "n_classes", 1, sizes[n_sizes - 1], &ncls), path))
+        goto out;
+    /* epoch and dropout are optional (files from before they were recorded) but checked if there */
+    if (nb_safetensors_meta(st, "epoch") &&
+        !meta_ok(nb_safetensors_meta_int(st, "epoch", 0, NB_CHECKPOINT_MAX_COUNT, &epoch), path))
+        goto out;
+    if (nb_safetensors_meta(st, "dropout") &&
+        !meta_ok(nb_safetensors_meta_number(st, "dropout", -DBL_MAX, DBL_MAX, &dropout), path))
+        goto out;
+    if (!(dropout >= 0 && dropout < 1)) {
+        nb_error(NB_ERR_FORMAT, "%s: metadata 'dropout' is '%s'; expected a number in [0, 1)", path,
+                 nb_safetensors_meta(st, "dropout"));
         goto out;
     }
-    parse_num(nb_safetensors_meta(st, "epoch"), &epoch);
-    parse_num(nb_safetensors_meta(st, "dropout"), &dropout);
-    if (!(dropout >= 0 && dropout < 1))
-        dropout = 0;
+    const char *ds = nb_safetensors_meta(st, "dataset");
+    if (ds && strlen(ds) >= sizeof info->dataset) {
+        nb_error(NB_ERR_FORMAT,
+                 "%s: metadata 'dataset' is %zu bytes; the limit is %d (two paths of PATH_MAX)",
+                 path, strlen(ds), NB_MODEL_DATASET_MAX - 1);
+        goto out;
+    }
+    int64_t step = 0;
+    if (optim) {
+        const char *kind = nb_safetensors_meta(st, "optim");
+        if (!kind || strcmp(kind, nb_optim_kind_name(nb_optim_get_config(optim)->kind)) ||
+            !nb_safetensors_meta(st, "optim_step")) {
+            nb_error(NB_ERR_FORMAT, "%s: holds no state for optimiser '%s'", path,
+                     nb_optim_kind_name(nb_optim_get_config(optim)->kind));
+            goto out;
+        }
+        double lr;
+        if (!meta_ok(nb_safetensors_meta_int(st, "optim_step", 0, NB_OPTIM_MAX_STEPS, &step),
+                     path) ||
+            (nb_safetensors_meta(st, "lr") &&
+             !meta_ok(nb_safetensors_meta_number(st, "lr", 0, DBL_MAX, &lr), path)))
+            goto out;
+    }
     /* the tensors must have the shapes the sizes say, checked before the model is allocated (a
      * corrupt 'sizes' must not make us allocate more than the file holds) */
     for (int i = 0; i + 1 < n_sizes; i++)
@@ -192,6 +266,8 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
                              (long long)sizes[i + 1], (long long)sizes[i]);
                 goto out;
             }
+            if (check_finite(path, "", name, t) != NB_OK)
+                goto out;
         }
     m = nb_mlp_new(sizes, n_sizes, act, NB_INIT_DEFAULT, dropout, NB_F32, 0);
     if (!m)
@@ -215,16 +291,8 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
             nb_tensor_set(p, k, nb_tensor_get(t, k));
     }
     if (optim) {
-        const char *kind = nb_safetensors_meta(st, "optim");
-        double step = 0;
-        if (!kind || strcmp(kind, nb_optim_kind_name(nb_optim_get_config(optim)->kind)) ||
-            !parse_num(nb_safetensors_meta(st, "optim_step"), &step)) {
-            nb_error(NB_ERR_FORMAT, "%s: holds no state for optimiser '%s'", path,
-                     nb_optim_kind_name(nb_optim_get_config(optim)->kind));
-            goto fail;
-        }
-        /* two passes: every state tensor is checked before any is overwritten, so a failed load
-         * leaves the caller's optimiser as it was */
+        /* two passes: every state tensor is checked (presence, shape, dtype, values) before any
+         * is overwritten, so a failed load leaves the caller's optimiser as it was */
         int ns = nb_optim_state_count(optim);
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < ns; i++) {
@@ -239,17 +307,18 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
                              name);
                     goto fail;
                 }
+                if (pass == 0 && !meta_ok(nb_optim_state_check(optim, i, t), path))
+                    goto fail;
                 if (pass == 1)
                     memcpy(dst->data, t->data, (size_t)t->numel * nb_dtype_size(t->dtype));
             }
-        nb_optim_set_step_count(optim, (int64_t)step);
+        nb_optim_set_step_count(optim, step);
     }
     nb_mlp_set_training(m, false);
     info->input_scale = scale;
     info->input_shift = shift;
-    info->n_classes = (int64_t)ncls;
-    info->epoch = (int64_t)epoch;
-    const char *ds = nb_safetensors_meta(st, "dataset");
+    info->n_classes = ncls;
+    info->epoch = epoch;
     snprintf(info->dataset, sizeof info->dataset, "%s", ds ? ds : "");
     goto out;
 fail:

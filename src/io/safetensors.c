@@ -33,8 +33,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -894,6 +896,76 @@ const char *nb_safetensors_meta(const nb_safetensors *st, const char *key)
         return NULL;
     int i = find_sorted(st->meta_keys, st->meta_by_key, st->meta_count, key);
     return i >= 0 ? st->meta_values[i] : NULL;
+}
+
+/* Up to 40 bytes of a metadata value for a message, with "..." when it is longer. */
+static void shown_value(const char *v, char *out, size_t cap)
+{
+    size_t n = strlen(v);
+    if (n <= 40)
+        snprintf(out, cap, "'%s'", v);
+    else
+        snprintf(out, cap, "'%.40s...' (%zu bytes)", v, n);
+}
+
+nb_status nb_safetensors_meta_int(const nb_safetensors *st, const char *key, int64_t lo, int64_t hi,
+                                  int64_t *out)
+{
+    if (!st || !key || !out)
+        return nb_error(NB_ERR_ARG, "nb_safetensors_meta_int: NULL file, key or output");
+    const char *s = nb_safetensors_meta(st, key);
+    char shown[96];
+    if (!s)
+        return nb_error(NB_ERR_FORMAT,
+                        "metadata '%s' is missing; expected an integer in [%" PRId64 ", %" PRId64
+                        "]",
+                        key, lo, hi);
+    /* strictly what "%lld" writes: an optional '-' and decimal digits, nothing else */
+    const char *d = s + (s[0] == '-');
+    bool digits = *d != '\0';
+    for (const char *p = d; *p; p++)
+        digits = digits && *p >= '0' && *p <= '9';
+    char *end = NULL;
+    errno = 0;
+    long long v = digits ? strtoll(s, &end, 10) : 0;
+    if (!digits || errno == ERANGE || *end || v < lo || v > hi) {
+        shown_value(s, shown, sizeof shown);
+        return nb_error(NB_ERR_FORMAT,
+                        "metadata '%s' is %s; expected an integer in [%" PRId64 ", %" PRId64 "]",
+                        key, shown, lo, hi);
+    }
+    *out = (int64_t)v;
+    return NB_OK;
+}
+
+nb_status nb_safetensors_meta_number(const nb_safetensors *st, const char *key, double lo,
+                                     double hi, double *out)
+{
+    if (!st || !key || !out)
+        return nb_error(NB_ERR_ARG, "nb_safetensors_meta_number: NULL file, key or output");
+    const char *s = nb_safetensors_meta(st, key);
+    char range[96], shown[96];
+    if (lo <= -DBL_MAX && hi >= DBL_MAX)
+        snprintf(range, sizeof range, "a finite number");
+    else if (hi >= DBL_MAX)
+        snprintf(range, sizeof range, "a finite number >= %.17g", lo);
+    else
+        snprintf(range, sizeof range, "a finite number in [%.17g, %.17g]", lo, hi);
+    if (!s)
+        return nb_error(NB_ERR_FORMAT, "metadata '%s' is missing; expected %s", key, range);
+    /* a decimal number as "%.17g" writes it: no leading space, no hex, no inf or nan */
+    bool plain = *s != '\0';
+    for (const char *p = s; *p; p++)
+        plain = plain && strchr("0123456789+-.eE", *p) != NULL;
+    char *end = NULL;
+    errno = 0;
+    double v = plain ? strtod(s, &end) : 0.0;
+    if (!plain || *end || errno == ERANGE || !isfinite(v) || !(v >= lo && v <= hi)) {
+        shown_value(s, shown, sizeof shown);
+        return nb_error(NB_ERR_FORMAT, "metadata '%s' is %s; expected %s", key, shown, range);
+    }
+    *out = v;
+    return NB_OK;
 }
 
 int nb_safetensors_meta_count(const nb_safetensors *st)

@@ -166,6 +166,11 @@ int64_t nb_optim_step_count(const nb_optim *o)
 }
 void nb_optim_set_step_count(nb_optim *o, int64_t t)
 {
+    if (t < 0 || t > NB_OPTIM_MAX_STEPS) { /* the count is incremented: keep it far from overflow */
+        nb_error(NB_ERR_RANGE, "nb_optim_set_step_count: step count %lld outside [0, %lld]",
+                 (long long)t, (long long)NB_OPTIM_MAX_STEPS);
+        return;
+    }
     if (o) {
         o->t = t;
         o->momentum_started = t > 0;
@@ -185,6 +190,34 @@ nb_tensor *nb_optim_state_tensor(const nb_optim *o, int i, const char **name)
     if (name)
         *name = o->names[i];
     return o->state[p * MAX_BUFS + b];
+}
+
+nb_status nb_optim_state_check(const nb_optim *o, int i, const nb_tensor *src)
+{
+    const char *name = NULL;
+    const nb_tensor *dst = nb_optim_state_tensor(o, i, &name);
+    if (!dst)
+        return nb_error(NB_ERR_ARG,
+                        "nb_optim_state_check: no state tensor %d (the optimiser has %d)", i,
+                        nb_optim_state_count(o));
+    if (!src)
+        return nb_error(NB_ERR_ARG, "nb_optim_state_check: state '%s': source is NULL", name);
+    if (src->dtype != dst->dtype || !nb_shape_equal(src, dst) || !src->data) {
+        char a[64], b[64];
+        return nb_error(NB_ERR_FORMAT, "optimiser state '%s' is %s %s; the optimiser needs %s %s",
+                        name, nb_dtype_name(src->dtype), nb_shape_str(src, a, sizeof a),
+                        nb_dtype_name(dst->dtype), nb_shape_str(dst, b, sizeof b));
+    }
+    bool squares = !strncmp(name, "exp_avg_sq.", 11);
+    for (int64_t k = 0; k < src->numel; k++) {
+        double v = src->dtype == NB_F64 ? ((const double *)src->data)[k]
+                                        : (double)((const float *)src->data)[k];
+        if (!isfinite(v) || (squares && v < 0.0))
+            return nb_error(
+                NB_ERR_FORMAT, "optimiser state '%s' element %lld is %g; it must be finite%s", name,
+                (long long)k, v, squares ? " and >= 0 (a running mean of squared gradients)" : "");
+    }
+    return NB_OK;
 }
 
 /* element k of a float tensor's data / grad as double, and back */
