@@ -290,7 +290,7 @@ static void test_far_chunk_reported_row(void **state)
 static void test_far_chunk_random_rows(void **state)
 {
     (void)state;
-    enum { N = 48, V = 50257, NCH = (V + NB_XCHUNK - 1) / NB_XCHUNK };
+    enum { N = 24, V = 50257, NCH = (V + NB_XCHUNK - 1) / NB_XCHUNK };
     nb_rng r;
     nb_rng_seed(&r, 10);
     float *v = malloc(sizeof(float) * N * V);
