@@ -88,10 +88,27 @@ static void test_paths_agree(void **state)
             assert_true(k->max(x, n) == s->max(x, n));
             float m = s->max(x, n);
             if (n) {
-                float a = k->sumexp(x, n, m), b = s->sumexp(x, n, m);
-                assert_true(fabsf(a - b) <= 1e-6f * b);
-                float c = k->sumdiff(x, n, m, w), e = s->sumdiff(x, n, m, w);
-                assert_true(fabsf(c - e) <= 1e-5f * fabsf(e) + 1e-5f);
+                double a = k->sumexp(x, n, m), b = s->sumexp(x, n, m);
+                assert_true(fabs(a - b) <= 1e-6 * b);
+                double c = k->sumdiff(x, n, m, w), e = s->sumdiff(x, n, m, w);
+                assert_true(fabs(c - e) <= 1e-5 * fabs(e) + 1e-5);
+                /* the max counted, not summed: below + ones is the plain sum */
+                int64_t ka = 0, kb = 0;
+                double ba = k->sumexp_below(x, n, m, &ka), bb = s->sumexp_below(x, n, m, &kb);
+                assert_true(ka == 1 && kb == 1);
+                assert_true(fabs(ba - bb) <= 1e-6 * bb);
+                assert_true(fabs((ba + 1.0) - b) <= 1e-6 * b);
+                float ea[37], eb[37], ec[37];
+                ka = kb = 0;
+                a = k->expstore_below(x, n, m, ea, &ka);
+                b = s->expstore_below(x, n, m, eb, &kb);
+                double pl = k->expstore(x, n, m, ec);
+                assert_true(fabs(a - b) <= 1e-6 * b);
+                assert_true(ka == 1 && kb == 1);
+                assert_true(fabs((a + 1.0) - pl) <= 1e-6 * pl);
+                for (int i = 0; i < n; i++)
+                    assert_true(fabsf(ea[i] - eb[i]) <= 2e-7f * eb[i] &&
+                                memcmp(&ea[i], &ec[i], 4) == 0);
             }
         }
         s->grad(d0, x, N, 30.0f, 0.25f, 0.5f, 0.01f, w, 0);
@@ -112,6 +129,58 @@ static void test_paths_agree(void **state)
             nan_row[i] = (float)i;
         nan_row[17] = NAN;
         assert_true(isnan(k->max(nan_row, 20)));
+    }
+}
+
+/* The edge cases of issue 10 on every path: the smoothing sum of logits near -+1.7e38 (f32
+ * lanes overflow: redone in double), a weight of 0 at a -inf logit (0, not NaN), and the sum of
+ * exps of a block holding the max, which leaves the max out so tiny sums keep their digits. */
+static void test_paths_edges(void **state)
+{
+    (void)state;
+    enum { N = 77 };
+    float x[N], w[N], e[N];
+    for (int i = 0; i < N; i++)
+        x[i] = i % 2 ? -1.7e38f : 1.6e38f, w[i] = (float)(i % 3);
+    double want = 0.0; /* sum_i w_i (m - x_i), exactly, m = 1.6e38 */
+    for (int i = 0; i < N; i++)
+        want += (double)w[i] * ((double)1.6e38f - (double)x[i]);
+    float t[N], tw[N];
+    long double tiny = 0.0L;
+    for (int i = 0; i < N; i++) {
+        t[i] = i == 40 ? 0.0f : -70.0f - 0.1f * (float)i; /* max 0 at 40, the rest ~1e-31 */
+        tw[i] = i % 5 ? 1.0f : 0.0f;
+        if (i != 40)
+            tiny += expl((long double)t[i]);
+    }
+    t[13] = -INFINITY; /* tw[13] = 1: +inf term when weighted; below: tw[10] = 0 at -inf */
+    tiny -= expl(-70.0L - 1.3L);
+    float u[N];
+    memcpy(u, t, sizeof u);
+    u[13] = -5.0f;
+    u[10] = -INFINITY;
+    for (int p = 0; p < 3; p++) {
+        const nb_xent_simd *k = nb_xent_simd_by_name(paths[p]);
+        if (!k)
+            continue;
+        double got = k->sumdiff(x, N, 1.6e38f, w);
+        if (!(isfinite(got) && fabs(got - want) <= 1e-12 * want))
+            fail_msg("%s: %.17g vs %.17g", paths[p], got, want);
+        got = k->sumdiff(x, N, 1.6e38f, NULL);
+        assert_true(isfinite(got));
+        assert_true(isinf(k->sumdiff(t, N, 0.0f, tw))); /* w = 1 at -inf: the loss is +inf */
+        got = k->sumdiff(u, N, 0.0f, tw);               /* w = 0 at -inf: that term is 0 */
+        assert_true(isfinite(got) && got > 0.0);
+        int64_t ones = 0;
+        double below = k->sumexp_below(t, N, 0.0f, &ones);
+        assert_true(ones == 1);
+        assert_true(fabsl((long double)below - tiny) <= 1e-6L * tiny);
+        ones = 0;
+        below = k->expstore_below(t, N, 0.0f, e, &ones);
+        assert_true(ones == 1 && e[40] == 1.0f && e[13] == 0.0f);
+        assert_true(fabsl((long double)below - tiny) <= 1e-6L * tiny);
+        /* the plain sum cannot see them: 1 + 1e-31 is 1 */
+        assert_true(k->sumexp(t, N, 0.0f) == 1.0);
     }
 }
 
@@ -341,6 +410,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vexp_accuracy),
         cmocka_unit_test(test_paths_agree),
+        cmocka_unit_test(test_paths_edges),
         cmocka_unit_test(test_fused_on_every_path),
         cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_forward_backward_matches),

@@ -1,6 +1,7 @@
 /* nabla/npy.h - NumPy .npy files (format 1.0, 2.0 and 3.0), little-endian, C order.
  *
- * Supported descr: <f2 <f4 <f8 <i4 <i8 |u1 |b1 (and |i1 read as i32 is not supported).
+ * Supported descr: <f2 <f4 <f8 <i4 <i8 |u1 |b1 (and |i1 read as i32 is not supported), and <u2 as
+ * the bit patterns of bf16 or f16 values through nb_npy_load_half.
  * Rejected with a message: Fortran order, big-endian, object or structured arrays, more than 4
  * dimensions, sizes whose byte count overflows, and truncated or trailing-garbage files.
  */
@@ -15,6 +16,11 @@ extern "C" {
 
 /* Reads a file into a new caller-owned tensor. NULL + nb_last_error() on failure. */
 nb_tensor *nb_npy_load(const char *path);
+/* Reads half-precision floats that NumPy cannot name: a uint16 array ('<u2') of the bit patterns
+ * of bfloat16 (as = NB_BF16: NumPy has no bfloat16, so bf16 data is saved as x.view(np.uint16))
+ * or IEEE float16 (as = NB_F16; a '<f2' array is accepted too). The tensor has dtype `as`. Any
+ * other array is refused with a message naming its dtype. */
+nb_tensor *nb_npy_load_half(const char *path, nb_dtype as);
 /* Parses an in-memory .npy image (used by the fuzzer and tests). */
 nb_tensor *nb_npy_parse(const void *buf, size_t len);
 /* Writes x atomically: to "path.tmp.<pid>", fsync, rename. On failure nothing is left at path. */

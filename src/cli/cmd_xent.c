@@ -19,6 +19,9 @@ static void usage(FILE *f)
         "\n"
         "Fused cross-entropy from logits (stable log-sum-exp; gradient = softmax - target).\n"
         "  --logits L.npy          <f2/<f4/<f8, shape [N,V] or [B,T,V]\n"
+        "  --logits-dtype bf16|f16 the logits are a uint16 array (<u2) of bf16 or f16 bit\n"
+        "                          patterns (NumPy has no bfloat16: save x.view(np.uint16));\n"
+        "                          f16 also takes <f2. Computed in f32, gradient in f32\n"
         "  --targets T.npy         <i4/<i8 class ids shaped like the logits without V, or\n"
         "                          float probabilities shaped like the logits (soft targets)\n"
         "  --mask M.npy            |b1/|u1/<f4/<f8 shaped like the targets; 0 = padding\n"
@@ -46,6 +49,7 @@ static void usage(FILE *f)
 
 typedef struct xargs {
     const char *logits, *targets, *mask, *weight, *loss_out, *grad_out;
+    nb_dtype logits_dtype; /* NB_BF16 / NB_F16 with --logits-dtype, else NB_F32 (as stored) */
     nb_xent_opts o;
     nb_xent_explain_args ex;
 } xargs;
@@ -54,6 +58,7 @@ static int parse(int argc, char **argv, xargs *a)
 {
     memset(a, 0, sizeof *a);
     a->o = nb_xent_defaults();
+    a->logits_dtype = NB_F32;
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i];
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
@@ -75,7 +80,19 @@ static int parse(int argc, char **argv, xargs *a)
         double d;
         if (!strcmp(k, "--logits"))
             a->logits = v;
-        else if (!strcmp(k, "--targets"))
+        else if (!strcmp(k, "--logits-dtype")) {
+            if (!strcmp(v, "bf16"))
+                a->logits_dtype = NB_BF16;
+            else if (!strcmp(v, "f16"))
+                a->logits_dtype = NB_F16;
+            else {
+                fprintf(stderr,
+                        "nabla xent: --logits-dtype '%s': expected bf16 or f16 (a uint16 array "
+                        "of their bit patterns; float arrays carry their own dtype)\n",
+                        v);
+                return 2;
+            }
+        } else if (!strcmp(k, "--targets"))
             a->targets = v;
         else if (!strcmp(k, "--mask"))
             a->mask = v;
@@ -155,7 +172,17 @@ int nb_cmd_xent(int argc, char **argv)
     nb_tensor *z = NULL, *t = NULL, *m = NULL, *w = NULL, *loss = NULL, *grad = NULL;
     char *loss_tmp = NULL; /* --loss-out's temporary name while --grad-out is written */
     rc = 1;
-    z = load("logits", a.logits);
+    if (a.logits_dtype != NB_F32) {
+        z = nb_npy_load_half(a.logits, a.logits_dtype);
+        if (!z)
+            fprintf(stderr, "nabla xent: logits %s (--logits-dtype %s): %s\n", a.logits,
+                    nb_dtype_name(a.logits_dtype), nb_last_error());
+    } else {
+        z = load("logits", a.logits);
+        if (!z && strstr(nb_last_error(), "'<u2'"))
+            fprintf(stderr, "nabla xent: a uint16 array of bf16 or f16 bit patterns needs "
+                            "--logits-dtype bf16 or --logits-dtype f16\n");
+    }
     if (!z)
         goto out;
     t = load("targets", a.targets);

@@ -51,6 +51,7 @@
 
 /* What the preamble and the header dict tell us. */
 typedef struct npy_info {
+    nb_dtype u2_as; /* in: NB_BF16 or NB_F16 to read '<u2' as those bits (nb_npy_load_half) */
     nb_dtype dtype;
     int ndim;
     int64_t shape[NB_MAX_DIMS];
@@ -206,8 +207,9 @@ static bool str_is(const char *s, size_t n, const char *lit)
     return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
-/* Maps a descr string ('<f4', '|u1', ...) to a dtype. */
-static nb_status parse_descr_string(const char *s, size_t n, nb_dtype *out)
+/* Maps a descr string ('<f4', '|u1', ...) to a dtype. '<u2' (uint16) only as the bit patterns
+ * of u2_as (NB_BF16 or NB_F16); anything else refuses it. */
+static nb_status parse_descr_string(const char *s, size_t n, nb_dtype u2_as, nb_dtype *out)
 {
     char shown[40];
     printable(shown, sizeof shown, s, n);
@@ -246,6 +248,14 @@ static nb_status parse_descr_string(const char *s, size_t n, nb_dtype *out)
         t = NB_I32;
     else if (kind == 'i' && size == 8)
         t = NB_I64;
+    else if (kind == 'u' && size == 2 && (u2_as == NB_BF16 || u2_as == NB_F16))
+        t = u2_as;
+    else if (kind == 'u' && size == 2)
+        return nb_error(NB_ERR_FORMAT,
+                        "unsupported descr '%s' (supported: " NPY_SUPPORTED
+                        "; uint16 only as the bit patterns of bf16 or f16 values, read with "
+                        "nb_npy_load_half)",
+                        shown);
     else
         return nb_error(NB_ERR_FORMAT, "unsupported descr '%s' (supported: " NPY_SUPPORTED ")",
                         shown);
@@ -260,7 +270,7 @@ static nb_status parse_descr_string(const char *s, size_t n, nb_dtype *out)
     return NB_OK;
 }
 
-static nb_status parse_descr(cursor *c, nb_dtype *out)
+static nb_status parse_descr(cursor *c, nb_dtype u2_as, nb_dtype *out)
 {
     int ch = peek(c);
     if (ch == '[')
@@ -273,7 +283,7 @@ static nb_status parse_descr(cursor *c, nb_dtype *out)
     nb_status st = parse_string(c, &s, &n);
     if (st != NB_OK)
         return st;
-    return parse_descr_string(s, n, out);
+    return parse_descr_string(s, n, u2_as, out);
 }
 
 static nb_status parse_fortran_order(cursor *c, bool *fortran)
@@ -398,7 +408,7 @@ static nb_status parse_header(const char *hdr, size_t len, npy_info *info)
         bool *seen;
         if (str_is(key, klen, "descr")) {
             seen = &have_descr;
-            st = parse_descr(&c, &info->dtype);
+            st = parse_descr(&c, info->u2_as, &info->dtype);
         } else if (str_is(key, klen, "fortran_order")) {
             seen = &have_fortran;
             st = parse_fortran_order(&c, &fortran);
@@ -554,7 +564,7 @@ nb_tensor *nb_npy_parse(const void *buf, size_t len)
 /* ------------------------------------------------------------------------------------------ */
 /* Public: load a file.                                                                       */
 
-static nb_status load_file(FILE *f, nb_tensor **out)
+static nb_status load_file(FILE *f, nb_dtype u2_as, nb_tensor **out)
 {
     size_t size;
     nb_status fs = nb_regular_file_size(f, &size);
@@ -582,6 +592,7 @@ static nb_status load_file(FILE *f, nb_tensor **out)
     st = nb_read_exact(f, hdr + have, hlen - have, "header");
     npy_info info;
     memset(&info, 0, sizeof info);
+    info.u2_as = u2_as;
     if (st == NB_OK)
         st = parse_header(hdr, hlen, &info);
     free(hdr);
@@ -610,7 +621,7 @@ static nb_status load_file(FILE *f, nb_tensor **out)
     return NB_OK;
 }
 
-nb_tensor *nb_npy_load(const char *path)
+static nb_tensor *load_path(const char *path, nb_dtype u2_as)
 {
     if (!path) {
         nb_error(NB_ERR_ARG, "npy: load path is NULL");
@@ -620,7 +631,7 @@ nb_tensor *nb_npy_load(const char *path)
     if (!f)
         return NULL;
     nb_tensor *t = NULL;
-    nb_status st = load_file(f, &t);
+    nb_status st = load_file(f, u2_as, &t);
     if (fclose(f) != 0 && st == NB_OK) {
         int e = errno;
         nb_tensor_free(t);
@@ -629,6 +640,31 @@ nb_tensor *nb_npy_load(const char *path)
     }
     if (st != NB_OK) {
         nb_error_prefix(st, "npy", path);
+        return NULL;
+    }
+    return t;
+}
+
+nb_tensor *nb_npy_load(const char *path)
+{
+    return load_path(path, NB_F32); /* '<u2' refused */
+}
+
+nb_tensor *nb_npy_load_half(const char *path, nb_dtype as)
+{
+    if (as != NB_BF16 && as != NB_F16) {
+        nb_error(NB_ERR_ARG, "npy: load_half of '%s': dtype %s is not bf16 or f16",
+                 path ? path : "(null)", nb_dtype_name(as));
+        return NULL;
+    }
+    nb_tensor *t = load_path(path, as);
+    if (t && t->dtype != as) { /* a float or integer array: not bit patterns of `as` */
+        nb_error(NB_ERR_FORMAT,
+                 "npy: '%s': holds %s values, not %s bit patterns: expected a uint16 array "
+                 "('<u2')%s",
+                 path, nb_dtype_name(t->dtype), nb_dtype_name(as),
+                 as == NB_F16 ? " or float16 ('<f2')" : "");
+        nb_tensor_free(t);
         return NULL;
     }
     return t;

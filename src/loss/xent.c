@@ -208,14 +208,28 @@ nb_status nb_xent_validate_soft(const nb_tensor *logits, const nb_tensor *probs,
 
 /* ---- row kernels ---- */
 
+/* log s from the two parts of s = ones + below: `ones` elements equal to the max m (each adds
+ * exp(0) = 1) and the sum of the others. log s = log1p((ones - 1) + below): a confident row
+ * (below = 1e-30) keeps its loss log s ~ below to full precision, where log(1 + below) would
+ * round to 0 (f64) or to a multiple of 6e-8 (f32). A +inf max makes the row NaN, as
+ * exp(inf - inf) would. */
+static double log_s(double m, int64_t ones, double below)
+{
+    if (m == INFINITY)
+        return NAN;
+    return log1p((double)(ones - 1) + below);
+}
+
 /* Online log-sum-exp of row [off, off+V) in f32: per chunk (in cache) its max, rescale the
- * running sum if the max grew, add the chunk's sum of exps (f32 lanes, carried in double). */
+ * running sum if the max grew, add the chunk's sum of exps (f32 blocks, carried in double). The
+ * sum is kept as ones + below (see log_s): rescaling turns the old ones into ordinary terms. */
 static void row_shift_f32(const nb_tensor *z, int64_t off, int64_t V, double *m_out, double *logs)
 {
     const nb_xent_simd *k = nb_xent_simd_get();
     float tmp[z->dtype == NB_F32 ? 1 : NB_XCHUNK];
     float m = -INFINITY;
-    double s = 0.0;
+    double below = 0.0;
+    int64_t ones = 0;
     for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK) {
         int64_t cnt = V - j0 < NB_XCHUNK ? V - j0 : NB_XCHUNK;
         const float *x = load_f32(z, off + j0, cnt, tmp);
@@ -227,18 +241,22 @@ static void row_shift_f32(const nb_tensor *z, int64_t off, int64_t V, double *m_
         if (bm == -INFINITY)
             continue; /* a chunk of -inf adds exp(-inf) = 0 */
         if (bm > m) {
-            s *= exp((double)m - (double)bm); /* exp(-inf) = 0 on the first chunk */
+            /* exp(-inf) = 0 on the first chunk */
+            below = (below + (double)ones) * exp((double)m - (double)bm);
+            ones = 0;
             m = bm;
         }
-        s += k->sumexp(x, cnt, m);
+        /* a chunk that holds the max m: its maxima are counted, not summed (see log_s) */
+        below += bm < m ? k->sumexp(x, cnt, m) : k->sumexp_below(x, cnt, m, &ones);
     }
     *m_out = (double)m;
-    *logs = log(s);
+    *logs = log_s((double)m, ones, below);
 }
 
 static void row_shift_f64(const double *x, int64_t V, double *m_out, double *logs)
 {
-    double m = -INFINITY, s = 0.0;
+    double m = -INFINITY, below = 0.0;
+    int64_t ones = 0;
     bool nan = false;
     for (int64_t j0 = 0; j0 < V; j0 += BLK) {
         int64_t cnt = V - j0 < BLK ? V - j0 : BLK;
@@ -250,16 +268,21 @@ static void row_shift_f64(const double *x, int64_t V, double *m_out, double *log
         if (bm == -INFINITY)
             continue;
         if (bm > m) {
-            s *= exp(m - bm);
+            below = (below + (double)ones) * exp(m - bm);
+            ones = 0;
             m = bm;
         }
         double bs = 0.0;
-        for (int64_t i = 0; i < cnt; i++)
-            bs += exp(x[j0 + i] - m);
-        s += bs;
+        for (int64_t i = 0; i < cnt; i++) {
+            if (x[j0 + i] < m)
+                bs += exp(x[j0 + i] - m);
+            else
+                ones += x[j0 + i] == m;
+        }
+        below += bs;
     }
     *m_out = nan ? NAN : m;
-    *logs = nan ? NAN : log(s);
+    *logs = nan ? NAN : log_s(m, ones, below);
 }
 
 void nb_xent_row_shift(const nb_tensor *z, int64_t n, int64_t V, double *m, double *logs)
@@ -278,7 +301,8 @@ double nb_xent_row_lse(const nb_tensor *z, int64_t n, int64_t V)
 }
 
 /* sum_c q_c (lse - z_c) for q = w (hard targets, smoothing term) or q = w t' (soft), each
- * term computed as (m - z_c) + log s so that a huge shift m does not swallow log s. */
+ * term computed as (m - z_c) + log s so that a huge shift m does not swallow log s. A term with
+ * q_c = 0 is 0 whatever z_c is (z_c = -inf: the limit, not 0 * inf = NaN), in every dtype. */
 static double row_weighted_nll(const nb_tensor *z, int64_t n, int64_t V, double m, double logs,
                                const nb_xent_opts *o, const nb_tensor *probs, double a, double Wc)
 {
@@ -312,6 +336,12 @@ static double row_weighted_nll(const nb_tensor *z, int64_t n, int64_t V, double 
     return acc;
 }
 
+/* q (d) with the limit 0 for q = 0 whatever d is (d = +inf for a -inf logit). */
+static double weighted(double q, double d)
+{
+    return q == 0.0 ? 0.0 : q * d;
+}
+
 /* Per-row loss L_n of a real row, lse = m + logs; Wc = sum_c w_c. */
 static double row_loss(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs, int64_t n,
                        int64_t V, double m, double logs, const nb_xent_opts *o, double Wc)
@@ -322,7 +352,7 @@ static double row_loss(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor
     } else {
         int64_t y = target_at(tgt, n);
         double zy = nb_tensor_get(z, n * V + y);
-        L = (1.0 - a) * weight_at(o, y) * ((m - zy) + logs);
+        L = weighted((1.0 - a) * weight_at(o, y), (m - zy) + logs);
         if (a > 0.0)
             L += a / (double)V * row_weighted_nll(z, n, V, m, logs, o, NULL, 0.0, Wc);
     }
@@ -456,6 +486,17 @@ double nb_xent_normaliser(const nb_tensor *z, const nb_tensor *tgt, const nb_ten
     return W;
 }
 
+/* dL/dz_y of a hard target y, for upstream c folded into hit = c (1-a) w_y, rest = c ((a/V) Wc
+ * + 2 zc lse) and swy = c (a/V) w_y: hit (p_y - 1) + rest p_y - swy, in double, with
+ * p_y - 1 = expm1(z_y - lse). Written on its own (not as base p_y - hit from the vector loop):
+ * for a confident row p_y - 1 is -1e-30 where 1 - p_y in f32 rounds to 0 or 6e-8, and in the
+ * fused pass the vector loop's chunk scale may be a subnormal f32 that cannot carry the -1. */
+static double target_grad(double zy, double m, double logs, double hit, double rest, double swy)
+{
+    double x = (zy - m) - logs;
+    return hit * expm1(x) + rest * exp(x) - swy;
+}
+
 nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, const nb_tensor *tgt,
                                 const nb_tensor *probs, const nb_xent_opts *o, const double *lse_in,
                                 const double *shift_in, const void *dloss)
@@ -498,7 +539,7 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, c
         /* dz_j = base p_j - sw q_j - [j=y] hit, where for hard targets q = w and for soft
          * targets the whole target term is folded into q_j = w_j t'_j. */
         int64_t y = probs ? -1 : target_at(tgt, n);
-        double base, sw, hit = 0.0;
+        double base, sw, hit = 0.0, vy = 0.0;
         if (probs) {
             double sq = 0.0;
             for (int64_t j = 0; j < V; j++)
@@ -511,10 +552,14 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, c
             base = c * ((1.0 - a) * wy + a / (double)V * Wc + 2.0 * o->z_loss * lse);
             sw = c * a / (double)V;
             hit = c * (1.0 - a) * wy;
+            vy =
+                target_grad(nb_tensor_get(z, n * V + y), m, logs, hit,
+                            c * (a / (double)V * Wc + 2.0 * o->z_loss * lse), sw * weight_at(o, y));
         }
         if (f64) {
             const double *x = (const double *)z->data + n * V;
             double *d = (double *)dz + n * V;
+            double old_y = y >= 0 && accumulate ? d[y] : 0.0;
             for (int64_t j = 0; j < V; j++) {
                 double q = weight_at(o, j);
                 if (probs)
@@ -523,7 +568,7 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, c
                 d[j] = accumulate ? d[j] + v : v;
             }
             if (y >= 0)
-                d[y] -= hit;
+                d[y] = old_y + vy;
         } else {
             float *d = (float *)dz + n * V;
             /* z_j - lse = (z_j - c) - r with c = m rounded to f32 (exact when m is the row max)
@@ -531,6 +576,7 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, c
              * (an f32 lse near 1000 alone carries an error of 3e-5). */
             const float c32 = (float)m, r32 = (float)((m - (double)c32) + logs);
             const float fb = (float)base, fsw = (float)sw;
+            float old_y = y >= 0 && accumulate ? d[y] : 0.0f;
             if (fast) {
                 const float *w = o->weight ? (const float *)o->weight->data : NULL;
                 float ctmp[z->dtype == NB_F32 ? 1 : NB_XCHUNK];
@@ -540,7 +586,7 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, c
                     kern->grad(d + j0, x, cnt, c32, r32, fb, fsw, w ? w + j0 : NULL, accumulate);
                 }
                 if (y >= 0)
-                    d[y] -= (float)hit;
+                    d[y] = old_y + (float)vy;
                 continue;
             }
             float tmp[BLK];
@@ -560,7 +606,7 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, c
                 }
             }
             if (y >= 0)
-                d[y] -= (float)hit;
+                d[y] = old_y + (float)vy;
         }
     }
     return NB_OK;
@@ -611,9 +657,12 @@ nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits, con
 /* One real row, f32 arithmetic, hard target, f32 or no weights. The forward pass stores
  * e_j = exp(z_j - m_c) into a per-thread scratch row e (m_c = the running max when chunk c was
  * read; the scratch stays in cache from row to row); the second pass turns it into the gradient
- *   dz_j = base e_j exp(m_c - m - log s) - sw w_j,  then dz_y -= hit,
+ *   dz_j = base e_j exp(m_c - m - log s) - sw w_j
  * written with streaming stores. Each logit costs one exp, and memory sees one read of z and one
- * write of dz. Returns L_n; *zl gets its z-loss part. */
+ * write of dz. The target's entry is not written by that loop: it is computed on its own in
+ * double (target_grad) and stored between the two halves of its chunk. It cannot be folded into
+ * e_y: the chunk's scale exp(m_c - m - log s) is a subnormal or zero f32 when m_c is 89 or more
+ * below m, and e_y - hit / scale then overflows to -inf. Returns L_n; *zl gets its z-loss part. */
 static double fused_row_f32(const nb_tensor *z, const nb_tensor *tgt, const nb_xent_opts *o,
                             int64_t n, int64_t V, double c, double Wc, float *d, float *e,
                             double *zl)
@@ -623,7 +672,8 @@ static double fused_row_f32(const nb_tensor *z, const nb_tensor *tgt, const nb_x
     float tmp[z->dtype == NB_F32 ? 1 : NB_XCHUNK];
     float cm[FB_MAX_CHUNKS];
     float m = -INFINITY;
-    double s = 0.0;
+    double below = 0.0; /* s = ones + below, as in row_shift_f32 */
+    int64_t ones = 0;
     int nc = 0;
     bool nan = false;
     for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK, nc++) {
@@ -640,11 +690,13 @@ static double fused_row_f32(const nb_tensor *z, const nb_tensor *tgt, const nb_x
             continue;
         }
         if (bm > m) {
-            s *= exp((double)m - (double)bm);
+            below = (below + (double)ones) * exp((double)m - (double)bm);
+            ones = 0;
             m = bm;
         }
         cm[nc] = m;
-        s += k->expstore(x, cnt, m, e + j0);
+        below +=
+            bm < m ? k->expstore(x, cnt, m, e + j0) : k->expstore_below(x, cnt, m, e + j0, &ones);
     }
     if (nan) {
         for (int64_t j = 0; j < V; j++)
@@ -652,10 +704,10 @@ static double fused_row_f32(const nb_tensor *z, const nb_tensor *tgt, const nb_x
         *zl = NAN;
         return NAN;
     }
-    double a = o->label_smoothing, logs = log(s), lse = (double)m + logs;
+    double a = o->label_smoothing, logs = log_s((double)m, ones, below), lse = (double)m + logs;
     int64_t y = target_at(tgt, n);
-    double wy = weight_at(o, y);
-    double L = (1.0 - a) * wy * (((double)m - nb_tensor_get(z, n * V + y)) + logs);
+    double wy = weight_at(o, y), zy = nb_tensor_get(z, n * V + y);
+    double L = weighted((1.0 - a) * wy, ((double)m - zy) + logs);
     if (a > 0.0) {
         double acc = 0.0;
         for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK) {
@@ -667,27 +719,23 @@ static double fused_row_f32(const nb_tensor *z, const nb_tensor *tgt, const nb_x
     }
     *zl = o->z_loss * lse * lse;
     L += *zl;
-    double base = c * ((1.0 - a) * wy + a / (double)V * Wc + 2.0 * o->z_loss * lse);
-    float sw = (float)(c * a / (double)V);
-    double hit = c * (1.0 - a) * wy;
-    bool fix_after = false;
+    double hit = c * (1.0 - a) * wy, rest = c * (a / (double)V * Wc + 2.0 * o->z_loss * lse);
+    double base = hit + rest, swd = c * a / (double)V;
+    float sw = (float)swd;
+    float vy = (float)target_grad(zy, (double)m, logs, hit, rest, swd * (w ? (double)w[y] : 1.0));
     nc = 0;
     for (int64_t j0 = 0; j0 < V; j0 += NB_XCHUNK, nc++) {
         int64_t cnt = V - j0 < NB_XCHUNK ? V - j0 : NB_XCHUNK;
         float sc = (float)(base * exp(((double)cm[nc] - (double)m) - logs));
-        /* the target's "- hit" is folded into its e before the streaming store: reading d[y]
-         * back after a non-temporal store would wait for memory */
-        if (y >= j0 && y < j0 + cnt && hit != 0.0) {
-            double adj = hit / (double)sc;
-            if (sc != 0.0f && isfinite(adj))
-                e[y] = (float)((double)e[y] - adj);
-            else
-                fix_after = true;
+        if (y >= j0 && y < j0 + cnt) { /* [j0, y), the target, (y, j0 + cnt) */
+            int64_t h = y - j0;
+            k->gradstore(d + j0, e + j0, h, sc, sw, w ? w + j0 : NULL);
+            d[y] = vy;
+            k->gradstore(d + y + 1, e + y + 1, cnt - h - 1, sc, sw, w ? w + y + 1 : NULL);
+        } else {
+            k->gradstore(d + j0, e + j0, cnt, sc, sw, w ? w + j0 : NULL);
         }
-        k->gradstore(d + j0, e + j0, cnt, sc, sw, w ? w + j0 : NULL);
     }
-    if (fix_after) /* the target's chunk scale underflowed: rare, correct, slower */
-        d[y] -= (float)hit;
     return L;
 }
 

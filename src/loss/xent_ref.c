@@ -37,17 +37,26 @@ nb_status nb_xent_reference(const nb_tensor *logits, const nb_tensor *targets,
         int64_t y = (int64_t)nb_tensor_get(targets, n);
         double wy = o->weight ? nb_tensor_get(o->weight, y) : 1.0;
         W += wy;
+        /* sum = s - 1: every exp(z_j - m) but one of the max (which is exactly 1), so that
+         * log s = log1p(sum) keeps the digits of a confident row's tiny loss */
         double m = -INFINITY, sum = 0.0;
+        int64_t at = 0;
         for (int64_t j = 0; j < V; j++)
-            m = fmax(m, nb_tensor_get(logits, n * V + j));
+            if (nb_tensor_get(logits, n * V + j) > m)
+                m = nb_tensor_get(logits, n * V + j), at = j;
         for (int64_t j = 0; j < V; j++)
-            sum += exp(nb_tensor_get(logits, n * V + j) - m);
-        double lse = m + log(sum);
+            if (j != at)
+                sum += exp(nb_tensor_get(logits, n * V + j) - m);
+        double logs = log1p(sum), lse = m + logs;
         for (int64_t j = 0; j < V; j++)
-            l[j] = nb_tensor_get(logits, n * V + j) - lse;
-        double L = -(1.0 - a) * wy * l[y];
-        for (int64_t c = 0; c < V && a > 0.0; c++) /* a = 0: no term (0 * -inf would be NaN) */
-            L -= a / (double)V * (o->weight ? nb_tensor_get(o->weight, c) : 1.0) * l[c];
+            l[j] = (nb_tensor_get(logits, n * V + j) - m) - logs;
+        /* a term whose weight is 0 is 0 even for l = -inf (the limit, not 0 * inf = NaN) */
+        double L = wy != 0.0 ? -(1.0 - a) * wy * l[y] : 0.0;
+        for (int64_t c = 0; c < V && a > 0.0; c++) {
+            double wc = o->weight ? nb_tensor_get(o->weight, c) : 1.0;
+            if (wc != 0.0)
+                L -= a / (double)V * wc * l[c];
+        }
         L += o->z_loss * lse * lse;
         Ls[n] = L;
         total += L;

@@ -8,7 +8,12 @@
  *   range (x > -103.9) come out right. Inputs below -104 give 0, NaN gives NaN.
  *   Measured against libm expf over [-103, 0]: max error 1 ulp (tests/test_simd.c).
  * Everything runs in f32; sums are carried per lane within a chunk (at most NB_XCHUNK elements)
- * and the callers add chunk sums in double. */
+ * and the callers add chunk sums in double. Two refinements, both cheap: the block of a row that
+ * holds the max has its sum of exps taken without the elements equal to the max (the *_below
+ * kernels count them instead: each adds exactly 1, and adding 1 to f32 lanes would swallow an
+ * off-max sum below 6e-8), and the smoothing sum
+ * sum_i w_i (m - x_i) is redone in double when its f32 lanes overflow (m - x_i is inf in f32
+ * for logits of opposite sign near +-1.7e38, and the true loss may still be finite). */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -80,20 +85,36 @@ static float max_scalar(const float *x, int64_t n)
     return m;
 }
 
-static float sumexp_scalar(const float *x, int64_t n, float m)
+/* 8 partial sums, added pairwise: a sum of n terms in one f32 accumulator is off by up to n/2
+ * ulps, in 8 by n/16 (the vector paths carry 16 or 32 the same way) */
+static float sum8(const float *p)
 {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        s += exp_scalar(x[i] - m);
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+/* sum_i w_i (m - x_i) in double: m - x_i is exact there and cannot overflow as it can in f32
+ * (1.7e38 - -1.7e38 = inf). Every path falls back to it for a block whose f32 sum is not
+ * finite, so the f32 lanes serve every ordinary row at full speed. A term with w_i = 0 is 0. */
+static double sumdiff_wide(const float *x, int64_t n, float m, const float *w)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!w)
+            s += (double)m - (double)x[i];
+        else if (w[i] != 0.0f)
+            s += (double)w[i] * ((double)m - (double)x[i]);
+    }
     return s;
 }
 
-static float sumdiff_scalar(const float *x, int64_t n, float m, const float *w)
+static double sumdiff_scalar(const float *x, int64_t n, float m, const float *w)
 {
-    float s = 0.0f;
+    float s[8] = {0};
     for (int64_t i = 0; i < n; i++)
-        s += (w ? w[i] : 1.0f) * (m - x[i]);
-    return s;
+        if (!w || w[i] != 0.0f)
+            s[i & 7] += (w ? w[i] : 1.0f) * (m - x[i]);
+    float r = sum8(s);
+    return isfinite(r) ? (double)r : sumdiff_wide(x, n, m, w);
 }
 
 static void grad_scalar(float *dz, const float *x, int64_t n, float c, float r, float base,
@@ -111,14 +132,50 @@ static void vexp_scalar(float *y, const float *x, int64_t n)
         y[i] = exp_scalar(x[i]);
 }
 
-static float expstore_scalar(const float *x, int64_t n, float m, float *e)
+/* The sums of exps, one body for the four kernels: e (store the exps) and ones (leave out the
+ * elements equal to m and count them) may be NULL. Blocks of NB_XSUM terms are summed in f32
+ * (8 partial sums) and the blocks in double. */
+static double sumexp_impl_scalar(const float *x, int64_t n, float m, float *e, int64_t *ones)
 {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
-        e[i] = exp_scalar(x[i] - m);
-        s += e[i];
+    double acc = 0.0;
+    int64_t eq = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += NB_XSUM) {
+        int64_t end = n - i0 < NB_XSUM ? n : i0 + NB_XSUM;
+        float s[8] = {0};
+        for (int64_t i = i0; i < end; i++) {
+            float v = exp_scalar(x[i] - m);
+            if (e)
+                e[i] = v;
+            if (!ones || x[i] < m)
+                s[i & 7] += v;
+            else
+                eq += x[i] == m;
+        }
+        acc += (double)sum8(s);
     }
-    return s;
+    if (ones)
+        *ones += eq;
+    return acc;
+}
+
+static double sumexp_scalar(const float *x, int64_t n, float m)
+{
+    return sumexp_impl_scalar(x, n, m, NULL, NULL);
+}
+
+static double sumexp_below_scalar(const float *x, int64_t n, float m, int64_t *ones)
+{
+    return sumexp_impl_scalar(x, n, m, NULL, ones);
+}
+
+static double expstore_scalar(const float *x, int64_t n, float m, float *e)
+{
+    return sumexp_impl_scalar(x, n, m, e, NULL);
+}
+
+static double expstore_below_scalar(const float *x, int64_t n, float m, float *e, int64_t *ones)
+{
+    return sumexp_impl_scalar(x, n, m, e, ones);
 }
 
 static void scale_scalar(float *dz, int64_t n, float scale, float sw, const float *w)
@@ -140,9 +197,18 @@ static void f16_scalar(float *y, const uint16_t *h, int64_t n)
         y[i] = nb_f16_to_f32(h[i]);
 }
 
-static const nb_xent_simd simd_scalar = {
-    "scalar",    max_scalar,      sumexp_scalar, sumdiff_scalar,   grad_scalar,
-    vexp_scalar, expstore_scalar, scale_scalar,  gradstore_scalar, f16_scalar};
+static const nb_xent_simd simd_scalar = {.name = "scalar",
+                                         .max = max_scalar,
+                                         .sumexp = sumexp_scalar,
+                                         .sumexp_below = sumexp_below_scalar,
+                                         .sumdiff = sumdiff_scalar,
+                                         .grad = grad_scalar,
+                                         .vexp = vexp_scalar,
+                                         .expstore = expstore_scalar,
+                                         .expstore_below = expstore_below_scalar,
+                                         .scale = scale_scalar,
+                                         .gradstore = gradstore_scalar,
+                                         .f16_to_f32 = f16_scalar};
 
 #ifdef NB_X86
 /* ---- AVX2 + FMA, 8 lanes ---- */
@@ -205,32 +271,80 @@ AVX2 static float max_avx2(const float *x, int64_t n)
     return t > r ? t : r;
 }
 
-AVX2 static float sumexp_avx2(const float *x, int64_t n, float m)
+/* one vector of the sums of exps: e_i = exp(x_i - m) stored if e; with eq, the lanes where
+ * x == m are counted and left out */
+AVX2 static inline __attribute__((always_inline)) __m256
+sumexp_step_avx2(__m256 s, const float *x, __m256 vm, float *e, int *eq)
 {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), vm = _mm256_set1_ps(m);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) { /* two accumulators: the adds do not wait on each other */
-        _mm_prefetch((const char *)(x + i + NB_XCHUNK), _MM_HINT_T0);
-        s0 = _mm256_add_ps(s0, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
-        s1 = _mm256_add_ps(s1, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm)));
+    __m256 xv = _mm256_loadu_ps(x);
+    __m256 v = exp_avx2(_mm256_sub_ps(xv, vm));
+    if (e)
+        _mm256_storeu_ps(e, v);
+    if (eq) {
+        *eq += __builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(xv, vm, _CMP_EQ_OQ)));
+        v = _mm256_and_ps(v, _mm256_cmp_ps(xv, vm, _CMP_LT_OQ));
     }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_add_ps(s0, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm)));
-    return hsum_avx2(_mm256_add_ps(s0, s1)) + sumexp_scalar(x + i, n - i, m);
+    return _mm256_add_ps(s, v);
 }
 
-AVX2 static float expstore_avx2(const float *x, int64_t n, float m, float *e)
+/* s (8 floats) added to acc (2 x 4 doubles) */
+AVX2 static inline __m256d widen_add_avx2(__m256d acc, __m256 s)
 {
-    __m256 s = _mm256_setzero_ps(), vm = _mm256_set1_ps(m);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        if (!(i & 15))
+    acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(s)));
+    return _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)));
+}
+
+AVX2 static double hsum_pd_avx2(__m256d v)
+{
+    __m128d lo = _mm256_castpd256_pd128(v), hi = _mm256_extractf128_pd(v, 1);
+    lo = _mm_add_pd(lo, hi);
+    return _mm_cvtsd_f64(_mm_add_sd(lo, _mm_unpackhi_pd(lo, lo)));
+}
+
+/* as sumexp_impl_scalar: f32 lanes within a block of NB_XSUM, double across blocks */
+AVX2 static inline __attribute__((always_inline)) double
+sumexp_impl_avx2(const float *x, int64_t n, float m, float *e, int64_t *ones)
+{
+    __m256 vm = _mm256_set1_ps(m);
+    __m256d acc = _mm256_setzero_pd();
+    int64_t nv = n - n % 8;
+    int eq = 0; /* n <= NB_XCHUNK: no overflow */
+    int *peq = ones ? &eq : NULL;
+    for (int64_t i = 0; i < nv;) {
+        int64_t end = nv - i < NB_XSUM ? nv : i + NB_XSUM;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        for (; i + 16 <= end; i += 16) { /* two accumulators: the adds do not wait on each other */
             _mm_prefetch((const char *)(x + i + NB_XCHUNK), _MM_HINT_T0);
-        __m256 v = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
-        _mm256_storeu_ps(e + i, v);
-        s = _mm256_add_ps(s, v);
+            s0 = sumexp_step_avx2(s0, x + i, vm, e ? e + i : NULL, peq);
+            s1 = sumexp_step_avx2(s1, x + i + 8, vm, e ? e + i + 8 : NULL, peq);
+        }
+        for (; i + 8 <= end; i += 8)
+            s0 = sumexp_step_avx2(s0, x + i, vm, e ? e + i : NULL, peq);
+        acc = widen_add_avx2(acc, _mm256_add_ps(s0, s1));
     }
-    return hsum_avx2(s) + expstore_scalar(x + i, n - i, m, e + i);
+    if (ones)
+        *ones += eq;
+    return hsum_pd_avx2(acc) + sumexp_impl_scalar(x + nv, n - nv, m, e ? e + nv : NULL, ones);
+}
+
+AVX2 static double sumexp_avx2(const float *x, int64_t n, float m)
+{
+    return sumexp_impl_avx2(x, n, m, NULL, NULL);
+}
+
+AVX2 static double sumexp_below_avx2(const float *x, int64_t n, float m, int64_t *ones)
+{
+    return sumexp_impl_avx2(x, n, m, NULL, ones);
+}
+
+AVX2 static double expstore_avx2(const float *x, int64_t n, float m, float *e)
+{
+    return sumexp_impl_avx2(x, n, m, e, NULL);
+}
+
+AVX2 static double expstore_below_avx2(const float *x, int64_t n, float m, float *e, int64_t *ones)
+{
+    return sumexp_impl_avx2(x, n, m, e, ones);
 }
 
 AVX2 static void scale_avx2(float *dz, int64_t n, float scale, float sw, const float *w)
@@ -244,15 +358,24 @@ AVX2 static void scale_avx2(float *dz, int64_t n, float scale, float sw, const f
     scale_scalar(dz + i, n - i, scale, sw, w ? w + i : NULL);
 }
 
-AVX2 static float sumdiff_avx2(const float *x, int64_t n, float m, const float *w)
+/* f32 lanes; a term with w_i = 0 is 0 (masked, not 0 * inf); a non-finite sum is redone in
+ * double (sumdiff_wide) */
+AVX2 static double sumdiff_avx2(const float *x, int64_t n, float m, const float *w)
 {
-    __m256 s = _mm256_setzero_ps(), vm = _mm256_set1_ps(m);
+    __m256 s = _mm256_setzero_ps(), vm = _mm256_set1_ps(m), zero = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 d = _mm256_sub_ps(vm, _mm256_loadu_ps(x + i));
-        s = w ? _mm256_fmadd_ps(_mm256_loadu_ps(w + i), d, s) : _mm256_add_ps(s, d);
+        if (w) {
+            __m256 wv = _mm256_loadu_ps(w + i);
+            d = _mm256_and_ps(_mm256_mul_ps(wv, d), _mm256_cmp_ps(wv, zero, _CMP_NEQ_UQ));
+        }
+        s = _mm256_add_ps(s, d);
     }
-    return hsum_avx2(s) + sumdiff_scalar(x + i, n - i, m, w ? w + i : NULL);
+    float r = hsum_avx2(s);
+    if (!isfinite(r))
+        return sumdiff_wide(x, n, m, w);
+    return (double)r + sumdiff_scalar(x + i, n - i, m, w ? w + i : NULL);
 }
 
 AVX2 static void grad_avx2(float *dz, const float *x, int64_t n, float c, float r, float base,
@@ -308,9 +431,18 @@ __attribute__((target("avx2,fma,f16c"))) static void f16_avx2(float *y, const ui
     f16_scalar(y + i, h + i, n - i);
 }
 
-static const nb_xent_simd simd_avx2 = {"avx2",         max_avx2,  sumexp_avx2,   sumdiff_avx2,
-                                       grad_avx2,      vexp_avx2, expstore_avx2, scale_avx2,
-                                       gradstore_avx2, f16_avx2};
+static const nb_xent_simd simd_avx2 = {.name = "avx2",
+                                       .max = max_avx2,
+                                       .sumexp = sumexp_avx2,
+                                       .sumexp_below = sumexp_below_avx2,
+                                       .sumdiff = sumdiff_avx2,
+                                       .grad = grad_avx2,
+                                       .vexp = vexp_avx2,
+                                       .expstore = expstore_avx2,
+                                       .expstore_below = expstore_below_avx2,
+                                       .scale = scale_avx2,
+                                       .gradstore = gradstore_avx2,
+                                       .f16_to_f32 = f16_avx2};
 
 /* ---- AVX-512F, 16 lanes ---- */
 
@@ -356,38 +488,116 @@ AVX512 static float max_avx512(const float *x, int64_t n)
     return nan ? NAN : _mm512_reduce_max_ps(m);
 }
 
-AVX512 static float sumexp_avx512(const float *x, int64_t n, float m)
+/* one vector (the lanes of k) of the sums of exps: e_i = exp(x_i - m) stored if e; with eq,
+ * the lanes where x == m are counted and left out */
+AVX512 static inline __attribute__((always_inline)) __m512
+sumexp_step_avx512(__m512 s, __mmask16 k, const float *x, __m512 vm, float *e, int *eq)
 {
-    __m512 s = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), vm = _mm512_set1_ps(m);
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) { /* two accumulators: the adds do not wait on each other */
-        /* while this chunk (already in cache) is computed, pull the next one in from memory:
-         * the exps are compute-bound, and memory would otherwise sit idle meanwhile */
-        _mm_prefetch((const char *)(x + i + NB_XCHUNK), _MM_HINT_T0);
-        _mm_prefetch((const char *)(x + i + NB_XCHUNK + 16), _MM_HINT_T0);
-        s = _mm512_add_ps(s, exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm)));
-        s1 = _mm512_add_ps(s1, exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vm)));
+    __m512 xv = k == 0xFFFF ? _mm512_loadu_ps(x) : _mm512_maskz_loadu_ps(k, x);
+    __m512 v = exp_avx512(_mm512_sub_ps(xv, vm));
+    if (e) {
+        if (k == 0xFFFF)
+            _mm512_storeu_ps(e, v);
+        else
+            _mm512_mask_storeu_ps(e, k, v);
     }
-    s = _mm512_add_ps(s, s1);
-    for (; i + 16 <= n; i += 16)
-        s = _mm512_add_ps(s, exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm)));
-    if (n - i > 0) {
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-        __m512 v = _mm512_maskz_loadu_ps(k, x + i);
-        s = _mm512_mask_add_ps(s, k, s, exp_avx512(_mm512_sub_ps(v, vm)));
+    if (eq) {
+        *eq += __builtin_popcount((unsigned)_mm512_mask_cmp_ps_mask(k, xv, vm, _CMP_EQ_OQ));
+        k = _mm512_mask_cmp_ps_mask(k, xv, vm, _CMP_LT_OQ);
     }
-    return _mm512_reduce_add_ps(s);
+    return k == 0xFFFF ? _mm512_add_ps(s, v) : _mm512_mask_add_ps(s, k, s, v);
 }
 
-AVX512 static float sumdiff_avx512(const float *x, int64_t n, float m, const float *w)
+/* s (16 floats) added to acc (8 doubles) */
+AVX512 static inline __m512d widen_add_avx512(__m512d acc, __m512 s)
 {
-    __m512 s = _mm512_setzero_ps(), vm = _mm512_set1_ps(m);
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+    acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(s)));
+    return _mm512_add_pd(acc, _mm512_cvtps_pd(hi));
+}
+
+/* as sumexp_impl_scalar: f32 lanes within a block of NB_XSUM, double across blocks */
+AVX512 static inline __attribute__((always_inline)) double
+sumexp_impl_avx512(const float *x, int64_t n, float m, float *e, int64_t *ones)
+{
+    __m512 vm = _mm512_set1_ps(m);
+    __m512d acc = _mm512_setzero_pd();
+    int eq = 0; /* n <= NB_XCHUNK: no overflow */
+    int *peq = ones ? &eq : NULL;
+    for (int64_t i = 0; i < n;) {
+        int64_t end = n - i < NB_XSUM ? n : i + NB_XSUM;
+        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+        for (; i + 32 <= end; i += 32) { /* two accumulators: the adds do not wait on each other */
+            /* while this chunk (already in cache) is computed, pull the next one in from memory:
+             * the exps are compute-bound, and memory would otherwise sit idle meanwhile */
+            _mm_prefetch((const char *)(x + i + NB_XCHUNK), _MM_HINT_T0);
+            _mm_prefetch((const char *)(x + i + NB_XCHUNK + 16), _MM_HINT_T0);
+            s0 = sumexp_step_avx512(s0, 0xFFFF, x + i, vm, e ? e + i : NULL, peq);
+            s1 = sumexp_step_avx512(s1, 0xFFFF, x + i + 16, vm, e ? e + i + 16 : NULL, peq);
+        }
+        for (; i + 16 <= end; i += 16)
+            s0 = sumexp_step_avx512(s0, 0xFFFF, x + i, vm, e ? e + i : NULL, peq);
+        if (end - i > 0) {
+            __mmask16 k = (__mmask16)((1u << (end - i)) - 1);
+            s0 = sumexp_step_avx512(s0, k, x + i, vm, e ? e + i : NULL, peq);
+            i = end;
+        }
+        acc = widen_add_avx512(acc, _mm512_add_ps(s0, s1));
+    }
+    if (ones)
+        *ones += eq;
+    return _mm512_reduce_add_pd(acc);
+}
+
+AVX512 static double sumexp_avx512(const float *x, int64_t n, float m)
+{
+    return sumexp_impl_avx512(x, n, m, NULL, NULL);
+}
+
+AVX512 static double sumexp_below_avx512(const float *x, int64_t n, float m, int64_t *ones)
+{
+    return sumexp_impl_avx512(x, n, m, NULL, ones);
+}
+
+AVX512 static double expstore_avx512(const float *x, int64_t n, float m, float *e)
+{
+    return sumexp_impl_avx512(x, n, m, e, NULL);
+}
+
+AVX512 static double expstore_below_avx512(const float *x, int64_t n, float m, float *e,
+                                           int64_t *ones)
+{
+    return sumexp_impl_avx512(x, n, m, e, ones);
+}
+
+/* f32 lanes; a term with w_i = 0 is 0 (masked, not 0 * inf); a non-finite sum is redone in
+ * double (sumdiff_wide) */
+AVX512 static double sumdiff_avx512(const float *x, int64_t n, float m, const float *w)
+{
+    __m512 s = _mm512_setzero_ps(), vm = _mm512_set1_ps(m), zero = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 d = _mm512_sub_ps(vm, _mm512_loadu_ps(x + i));
-        s = w ? _mm512_fmadd_ps(_mm512_loadu_ps(w + i), d, s) : _mm512_add_ps(s, d);
+        if (w) {
+            __m512 wv = _mm512_loadu_ps(w + i);
+            s = _mm512_mask3_fmadd_ps(wv, d, s, _mm512_cmp_ps_mask(wv, zero, _CMP_NEQ_UQ));
+        } else {
+            s = _mm512_add_ps(s, d);
+        }
     }
-    return _mm512_reduce_add_ps(s) + sumdiff_scalar(x + i, n - i, m, w ? w + i : NULL);
+    if (n - i > 0) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 d = _mm512_sub_ps(vm, _mm512_maskz_loadu_ps(k, x + i));
+        if (w) {
+            __m512 wv = _mm512_maskz_loadu_ps(k, w + i);
+            k &= _mm512_cmp_ps_mask(wv, zero, _CMP_NEQ_UQ);
+            s = _mm512_mask3_fmadd_ps(wv, d, s, k);
+        } else {
+            s = _mm512_mask_add_ps(s, k, s, d);
+        }
+    }
+    float r = _mm512_reduce_add_ps(s);
+    return isfinite(r) ? (double)r : sumdiff_wide(x, n, m, w);
 }
 
 AVX512 static void grad_avx512(float *dz, const float *x, int64_t n, float c, float r, float base,
@@ -414,25 +624,6 @@ AVX512 static void grad_avx512(float *dz, const float *x, int64_t n, float c, fl
             v = _mm512_add_ps(_mm512_maskz_loadu_ps(k, dz + i), v);
         _mm512_mask_storeu_ps(dz + i, k, v);
     }
-}
-
-AVX512 static float expstore_avx512(const float *x, int64_t n, float m, float *e)
-{
-    __m512 s = _mm512_setzero_ps(), vm = _mm512_set1_ps(m);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        _mm_prefetch((const char *)(x + i + NB_XCHUNK), _MM_HINT_T0);
-        __m512 v = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
-        _mm512_storeu_ps(e + i, v);
-        s = _mm512_add_ps(s, v);
-    }
-    if (n - i > 0) {
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-        __m512 v = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm));
-        _mm512_mask_storeu_ps(e + i, k, v);
-        s = _mm512_mask_add_ps(s, k, s, v);
-    }
-    return _mm512_reduce_add_ps(s);
 }
 
 AVX512 static void scale_avx512(float *dz, int64_t n, float scale, float sw, const float *w)
@@ -478,9 +669,18 @@ AVX512 static void f16_avx512(float *y, const uint16_t *h, int64_t n)
     f16_scalar(y + i, h + i, n - i);
 }
 
-static const nb_xent_simd simd_avx512 = {
-    "avx512",    max_avx512,      sumexp_avx512, sumdiff_avx512,   grad_avx512,
-    vexp_avx512, expstore_avx512, scale_avx512,  gradstore_avx512, f16_avx512};
+static const nb_xent_simd simd_avx512 = {.name = "avx512",
+                                         .max = max_avx512,
+                                         .sumexp = sumexp_avx512,
+                                         .sumexp_below = sumexp_below_avx512,
+                                         .sumdiff = sumdiff_avx512,
+                                         .grad = grad_avx512,
+                                         .vexp = vexp_avx512,
+                                         .expstore = expstore_avx512,
+                                         .expstore_below = expstore_below_avx512,
+                                         .scale = scale_avx512,
+                                         .gradstore = gradstore_avx512,
+                                         .f16_to_f32 = f16_avx512};
 #endif
 
 static const nb_xent_simd *forced;
