@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #include <errno.h>
+#include <signal.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "dist.h"
 #include "nabla.h"
+#include "tensor/fileio.h"
 
 static void usage(FILE *f)
 {
@@ -101,6 +104,8 @@ typedef struct cfg {
     long long epochs, batch, warmup, seed, threads, save_every, accum;
     double lr, wd, momentum, smoothing, clip, dropout, val;
     bool nesterov, quiet, anomaly;
+    int argc; /* the command line, for the resume hint after an interruption */
+    char **argv;
 } cfg;
 
 /* what a checkpoint must hold, beyond weights and optimiser, to continue bit for bit */
@@ -248,47 +253,256 @@ static int resume_run(const char *path, const char *config, nb_mlp *m, nb_optim 
     return rc;
 }
 
-/* On resume, keep only the metrics lines of epochs before `first` (a run killed after writing
- * an epoch's line but before its checkpoint would otherwise repeat it). */
-static int trim_metrics(const char *path, long long first)
+/* ---- outputs: up-front checks, --metrics, interruption ---- */
+
+/* v as a JSON number printed with fmt, or null when it is NaN or infinite (JSON has neither) */
+static const char *json_num(char *buf, size_t n, const char *fmt, double v)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0; /* nothing yet */
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *o = fopen(tmp, "w");
-    if (!o) {
-        fclose(f);
-        fprintf(stderr, "nabla train: cannot rewrite --metrics %s\n", path);
+    if (!isfinite(v))
+        return "null";
+    snprintf(buf, n, fmt, v);
+    return buf;
+}
+
+/* --metrics: one JSON object per epoch. A file is kept whole in memory and replaced atomically
+ * after every epoch, so what was there is never truncated before its replacement is ready (on
+ * resume the lines of the epochs before the resumed one are kept); "-", a device or a FIFO is
+ * streamed line by line. Every write is checked. */
+typedef struct metrics_out {
+    const char *path;
+    char *buf;
+    size_t len, cap;
+    bool stream, written;
+    nb_output out; /* stream: open for the run */
+} metrics_out;
+
+static const char *const metrics_who = "nabla train --metrics";
+
+static bool metrics_append(metrics_out *mo, const char *text)
+{
+    size_t n = strlen(text);
+    if (mo->len + n + 1 > mo->cap) {
+        size_t cap = (mo->len + n + 1) * 2;
+        char *b = realloc(mo->buf, cap);
+        if (!b)
+            return false;
+        mo->buf = b;
+        mo->cap = cap;
+    }
+    memcpy(mo->buf + mo->len, text, n + 1);
+    mo->len += n;
+    return true;
+}
+
+static bool fill_metrics(FILE *f, void *ctx)
+{
+    const metrics_out *mo = ctx;
+    return fwrite(mo->buf, 1, mo->len, f) == mo->len;
+}
+
+/* Opens --metrics; on resume (first > 1) keeps the lines of epochs before `first` of an existing
+ * file (a run killed after an epoch's line but before its checkpoint would otherwise repeat it).
+ * 0 ok, 1 after a message. */
+static int metrics_open(metrics_out *mo, const char *path, long long first)
+{
+    memset(mo, 0, sizeof *mo);
+    mo->path = path;
+    mo->stream = nb_output_is_stream(path);
+    if (mo->stream) {
+        if (nb_output_open(&mo->out, path, metrics_who) != NB_OK) {
+            fprintf(stderr, "%s\n", nb_last_error());
+            return 1;
+        }
+        return 0;
+    }
+    if (!metrics_append(mo, "")) {
+        fprintf(stderr, "nabla train: --metrics %s: out of memory\n", path);
         return 1;
     }
+    FILE *f = first > 1 ? fopen(path, "r") : NULL;
+    if (!f)
+        return 0; /* nothing to keep */
     char line[4096];
+    int rc = 0;
     while (fgets(line, sizeof line, f)) {
         long long e;
-        if (sscanf(line, "{\"epoch\": %lld", &e) == 1 && e < first)
-            fputs(line, o);
+        if (sscanf(line, "{\"epoch\": %lld", &e) == 1 && e < first && strchr(line, '\n') &&
+            !metrics_append(mo, line)) {
+            fprintf(stderr, "nabla train: --metrics %s: out of memory\n", path);
+            rc = 1;
+            break;
+        }
     }
-    fclose(f);
-    if (fclose(o) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        fprintf(stderr, "nabla train: cannot rewrite --metrics %s\n", path);
+    if (!rc && ferror(f)) {
+        fprintf(stderr, "nabla train: --metrics %s: read error: %s\n", path, strerror(errno));
+        rc = 1;
+    }
+    fclose(f); /* read-only */
+    return rc;
+}
+
+/* Adds one line and writes it out. 0 ok, 1 after a message. */
+static int metrics_line(metrics_out *mo, const char *line)
+{
+    if (mo->stream) {
+        FILE *f = mo->out.f;
+        if (fputs(line, f) < 0 || fflush(f) != 0) {
+            fprintf(stderr, "%s: '%s': writing failed: %s\n", metrics_who, mo->path,
+                    strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    if (!metrics_append(mo, line)) {
+        fprintf(stderr, "nabla train: --metrics %s: out of memory\n", mo->path);
         return 1;
+    }
+    if (nb_write_atomically(mo->path, metrics_who, fill_metrics, mo) != NB_OK) {
+        fprintf(stderr, "%s\n", nb_last_error());
+        return 1;
+    }
+    mo->written = true;
+    return 0;
+}
+
+/* Ends the run's metrics: a stream is flushed and closed; a file that no epoch wrote (a
+ * finished run resumed) gets the lines it keeps. ok = false: just release. 0 ok, 1 after a
+ * message. */
+static int metrics_close(metrics_out *mo, bool ok)
+{
+    int rc = 0;
+    if (mo->stream && mo->out.f) {
+        if (!ok)
+            nb_output_abort(&mo->out);
+        else if (nb_output_finish(&mo->out, true) != NB_OK || nb_output_commit(&mo->out) != NB_OK) {
+            fprintf(stderr, "%s\n", nb_last_error());
+            rc = 1;
+        }
+    } else if (ok && !mo->stream && mo->path && !mo->written &&
+               nb_write_atomically(mo->path, metrics_who, fill_metrics, mo) != NB_OK) {
+        fprintf(stderr, "%s\n", nb_last_error());
+        rc = 1;
+    }
+    free(mo->buf);
+    memset(mo, 0, sizeof *mo);
+    return rc;
+}
+
+/* Every output can be written (a directory, a missing directory... fail here, before any
+ * work), no two outputs are the same file, and none is an input it would destroy (--save may
+ * be the --resume checkpoint: that is how a run continues in place). 0 ok, 1 after a message. */
+static int check_outputs(const cfg *c)
+{
+    const char *outs[3][2] = {{"--save", c->save}, {"--metrics", c->metrics}, {"--plot", c->plot}};
+    if (c->save && !strcmp(c->save, "-")) {
+        fprintf(stderr, "nabla train: --save -: a checkpoint cannot go to standard output\n");
+        return 1;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (!outs[i][1])
+            continue;
+        char who[32];
+        snprintf(who, sizeof who, "nabla train %s", outs[i][0]);
+        if (nb_output_check(outs[i][1], who) != NB_OK) {
+            fprintf(stderr, "%s\n", nb_last_error());
+            return 1;
+        }
+        for (int j = 0; j < i; j++)
+            if (outs[j][1] && nb_output_same_file(outs[j][1], outs[i][1])) {
+                fprintf(stderr,
+                        "nabla train: %s '%s' and %s '%s' name the same file; give each output "
+                        "its own file\n",
+                        outs[j][0], outs[j][1], outs[i][0], outs[i][1]);
+                return 1;
+            }
+        if (i > 0 && c->resume && nb_output_same_file(outs[i][1], c->resume)) {
+            fprintf(stderr,
+                    "nabla train: %s '%s' is the same file as --resume '%s'; writing it would "
+                    "destroy the checkpoint (choose another output file)\n",
+                    outs[i][0], outs[i][1], c->resume);
+            return 1;
+        }
+        /* the data files: FILE.csv or X.npy,y.npy */
+        char spec[4096];
+        snprintf(spec, sizeof spec, "%s", c->data);
+        for (char *p = spec, *q; p; p = q) {
+            q = strchr(p, ',');
+            if (q)
+                *q++ = '\0';
+            struct stat sb;
+            if (*p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode) &&
+                nb_output_same_file(outs[i][1], p)) {
+                fprintf(stderr,
+                        "nabla train: %s '%s' is the same file as the --data file '%s'; writing "
+                        "it would destroy the data (choose another output file)\n",
+                        outs[i][0], outs[i][1], p);
+                return 1;
+            }
+        }
     }
     return 0;
 }
 
-/* Can a file be created next to path? Checked before training so a bad --save fails at once. */
-static bool writable_dir(const char *path)
+/* SIGINT/SIGTERM: the handler only records the signal; the loop stops at the next step
+ * boundary (a checkpoint being written is finished first), says where the last checkpoint is
+ * and exits 128 + the signal. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.probe.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return false;
-    fclose(f);
-    remove(tmp);
-    return true;
+    stop_signal = sig;
+}
+
+/* s quoted for a POSIX shell when it needs it */
+static void shell_word(char *buf, size_t cap, size_t *len, const char *s)
+{
+    bool plain = *s != '\0';
+    for (const char *p = s; *p; p++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./,:=+-@%", *p))
+            plain = false;
+    size_t n = *len;
+    n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, " %s", plain ? "" : "'");
+    for (const char *p = s; *p; p++)
+        n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, *p == '\'' ? "'\\''" : "%c", *p);
+    if (!plain)
+        n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "'");
+    *len = n;
+}
+
+/* The message after SIGINT/SIGTERM: where the last good checkpoint is and the exact command
+ * that continues from it. */
+static void report_interrupted(const cfg *c, int sig, long long epoch, long long step,
+                               const char *ck, long long ck_epoch, long long ck_step)
+{
+    fprintf(stderr, "\nnabla train: stopped by %s at epoch %lld, step %lld.\n",
+            sig == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM", epoch, step);
+    if (!ck) {
+        fprintf(stderr,
+                c->save ? "nabla train: no checkpoint was written yet (--save %s is written at "
+                          "the end of each epoch, and every N steps with --save-every N); "
+                          "nothing to resume from.\n"
+                        : "nabla train: no checkpoint%s: train with --save FILE (and "
+                          "--save-every N) to be able to resume.\n",
+                c->save ? c->save : "");
+        return;
+    }
+    char cmd[8192];
+    size_t len = (size_t)snprintf(cmd, sizeof cmd, "nabla train");
+    for (int i = 1; i < c->argc; i++) {
+        if (!strcmp(c->argv[i], "--resume") && i + 1 < c->argc) {
+            i++;
+            continue;
+        }
+        shell_word(cmd, sizeof cmd, &len, c->argv[i]);
+    }
+    shell_word(cmd, sizeof cmd, &len, "--resume");
+    shell_word(cmd, sizeof cmd, &len, ck);
+    if (ck_step >= 0)
+        fprintf(stderr, "nabla train: the last checkpoint is %s (epoch %lld, step %lld).\n", ck,
+                ck_epoch, ck_step);
+    else
+        fprintf(stderr, "nabla train: the last checkpoint is %s (the one resumed from).\n", ck);
+    fprintf(stderr, "nabla train: continue with:\n  %s\n", len < sizeof cmd ? cmd : "(too long)");
 }
 
 /* Sequence data (seq-toy) rides on the ordinary batcher: the data set's rows are whole
@@ -386,12 +600,34 @@ static int train_run(cfg *c)
         nb_dist_finalize(&dist);
         return 2;
     }
-    if (c->save && lead && !writable_dir(c->save)) {
-        fprintf(stderr, "nabla train: --save %s: cannot create files there (%s)\n", c->save,
-                strerror(errno));
+    char tmp_metrics[1100] = "";
+    if (c->plot && !c->metrics) { /* --plot needs a metrics file: one beside the PNG */
+        snprintf(tmp_metrics, sizeof tmp_metrics, "%s.metrics.jsonl",
+                 strcmp(c->plot, "-") ? c->plot : "plot");
+        c->metrics = tmp_metrics;
+    }
+    /* every output checked and locked before any work; the locks are held for the run */
+    nb_output_lock locks[3] = {{-1, NULL}, {-1, NULL}, {-1, NULL}};
+    const char *const lock_paths[3] = {c->save, c->metrics, c->plot};
+    if (lead && check_outputs(c) != 0) {
         nb_dist_finalize(&dist);
         return 1;
     }
+    for (int i = 0; i < 3 && lead; i++)
+        if (lock_paths[i] && nb_output_lock_take(&locks[i], lock_paths[i],
+                                                 i == 0   ? "nabla train --save"
+                                                 : i == 1 ? "nabla train --metrics"
+                                                          : "nabla train --plot") != NB_OK) {
+            fprintf(stderr, "%s\n", nb_last_error());
+            for (int j = 0; j < i; j++)
+                nb_output_lock_release(&locks[j]);
+            nb_dist_finalize(&dist);
+            return 1;
+        }
+    /* what prints for people: stderr when standard output carries --metrics or --plot */
+    FILE *txt = (c->metrics && !strcmp(c->metrics, "-")) || (c->plot && !strcmp(c->plot, "-"))
+                    ? stderr
+                    : stdout;
     nb_set_num_threads((int)c->threads);
     bool seq = !strcmp(c->data, "seq-toy");
     seqset sq = {NULL, 1, 0, 0};
@@ -402,6 +638,8 @@ static int train_run(cfg *c)
                  : nb_cli_load_data("train", c->data, c->dir, (uint64_t)c->seed, c->val, &tr, &te,
                                     quiet);
     if (rc) {
+        for (int i = 0; i < 3; i++)
+            nb_output_lock_release(&locks[i]);
         nb_dist_finalize(&dist);
         return rc;
     }
@@ -439,8 +677,20 @@ static int train_run(cfg *c)
     nb_graph *g = nb_graph_new();
     nb_batcher bt;
     memset(&bt, 0, sizeof bt);
-    FILE *mf = NULL;
-    char tmp_metrics[1100] = "", config[1024];
+    metrics_out mo;
+    memset(&mo, 0, sizeof mo);
+    bool metrics_on = false, saved = false;
+    const char *ck = c->resume; /* the last good checkpoint, for an interruption */
+    long long ck_epoch = 0, ck_step = -1;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART; /* a write in progress completes */
+    sigemptyset(&sa.sa_mask);
+    stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    char config[1024];
     run_state rs = {1, 0, 0, 0};
     rc = 1;
     if (!m || !opt || !xb || !yb || !tb || !g || (dist.size > 1 && !flat) ||
@@ -452,32 +702,25 @@ static int train_run(cfg *c)
     config_string(c, &oc, config, sizeof config);
     if (c->resume && resume_run(c->resume, config, m, opt, &bt, &rs) != 0)
         goto out;
-    if (c->plot && !c->metrics) {
-        snprintf(tmp_metrics, sizeof tmp_metrics, "%s.metrics.jsonl", c->plot);
-        c->metrics = tmp_metrics;
-    }
     if (lead && c->metrics) {
-        if (c->resume && trim_metrics(c->metrics, rs.epoch) != 0)
+        if (metrics_open(&mo, c->metrics, c->resume ? rs.epoch : 1) != 0)
             goto out;
-        if (!(mf = fopen(c->metrics, c->resume ? "a" : "w"))) {
-            fprintf(stderr, "nabla train: cannot write --metrics %s (%s)\n", c->metrics,
-                    strerror(errno));
-            goto out;
-        }
+        metrics_on = true;
     }
     bool tty = !quiet && isatty(fileno(stderr));
     if (!quiet)
-        printf("nabla train: %s, %lld train / %lld test %s, MLP %s (%lld parameters), %s lr %g, "
-               "%s schedule, batch %lld%s, smoothing %g, %lld thread%s%s\n",
-               tr.name, (long long)N, (long long)te.X->shape[0], seq ? "sequences/tokens" : "",
-               c->hidden, (long long)n_params, nb_optim_kind_name(c->okind), oc.lr,
-               c->skind == NB_SCHED_COSINE ? "cosine"
-               : c->skind == NB_SCHED_STEP ? "step"
-                                           : "constant",
-               (long long)B, c->accum > 1 ? " (accumulated)" : "", c->smoothing, c->threads,
-               c->threads == 1 ? "" : "s", c->resume ? ", resumed" : "");
+        fprintf(txt,
+                "nabla train: %s, %lld train / %lld test %s, MLP %s (%lld parameters), %s lr %g, "
+                "%s schedule, batch %lld%s, smoothing %g, %lld thread%s%s\n",
+                tr.name, (long long)N, (long long)te.X->shape[0], seq ? "sequences/tokens" : "",
+                c->hidden, (long long)n_params, nb_optim_kind_name(c->okind), oc.lr,
+                c->skind == NB_SCHED_COSINE ? "cosine"
+                : c->skind == NB_SCHED_STEP ? "step"
+                                            : "constant",
+                (long long)B, c->accum > 1 ? " (accumulated)" : "", c->smoothing, c->threads,
+                c->threads == 1 ? "" : "s", c->resume ? ", resumed" : "");
     if (!quiet && dist.size > 1)
-        printf("data-parallel over %d MPI ranks\n", dist.size);
+        fprintf(txt, "data-parallel over %d MPI ranks\n", dist.size);
     nb_xent_opts xo = nb_xent_defaults();
     xo.label_smoothing = c->smoothing;
     nb_xent_stats stats;
@@ -489,7 +732,10 @@ static int train_run(cfg *c)
         spec = nb_cli_mnist_present(c->dir ? c->dir : nb_cli_default_data_dir()) ? "fashion-mnist"
                                                                                  : "spirals";
     snprintf(info.dataset, sizeof info.dataset, "%s", spec);
-    for (long long e = rs.epoch; e <= c->epochs; e++) {
+    long long e = rs.epoch;
+    for (; e <= c->epochs; e++) {
+        if (stop_signal)
+            goto interrupted;
         double t0 = now();
         int64_t b = bt.pos / B;
         nb_mlp_set_training(m, true);
@@ -588,7 +834,13 @@ static int train_run(cfg *c)
                             nb_last_error());
                     goto out;
                 }
+                saved = true;
+                ck = c->save;
+                ck_epoch = e;
+                ck_step = nb_optim_step_count(opt);
             }
+            if (stop_signal)
+                goto interrupted;
         }
         double train_s = now() - t0;
         if (tty)
@@ -604,43 +856,71 @@ static int train_run(cfg *c)
         double tr_acc = rs.correct / (rs.weight_sum > 0 ? rs.weight_sum : 1);
         double te_loss = test_loss / (double)NT, te_acc = (double)test_correct / (double)NT;
         if (!quiet)
-            printf(
+            fprintf(
+                txt,
                 "epoch %3lld  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.2fs  lr %.3g\n",
                 e, tr_loss, tr_acc, te_loss, te_acc, train_s, nb_optim_lr(opt));
-        fflush(stdout);
-        if (mf) {
-            fprintf(mf,
-                    "{\"epoch\": %lld, \"train_loss\": %.6f, \"train_acc\": %.6f, \"test_loss\": "
-                    "%.6f, \"test_acc\": %.6f, \"train_seconds\": %.4f, \"lr\": %.6g}\n",
-                    e, tr_loss, tr_acc, te_loss, te_acc, train_s, nb_optim_lr(opt));
-            fflush(mf);
+        fflush(txt);
+        if (metrics_on) {
+            char line[512], v[6][64];
+            snprintf(line, sizeof line,
+                     "{\"epoch\": %lld, \"train_loss\": %s, \"train_acc\": %s, \"test_loss\": "
+                     "%s, \"test_acc\": %s, \"train_seconds\": %s, \"lr\": %s}\n",
+                     e, json_num(v[0], 64, "%.6f", tr_loss), json_num(v[1], 64, "%.6f", tr_acc),
+                     json_num(v[2], 64, "%.6f", te_loss), json_num(v[3], 64, "%.6f", te_acc),
+                     json_num(v[4], 64, "%.4f", train_s),
+                     json_num(v[5], 64, "%.6g", nb_optim_lr(opt)));
+            if (metrics_line(&mo, line) != 0)
+                goto out;
         }
         rs = (run_state){e + 1, 0, 0, 0};
         info.epoch = e;
-        if (lead && c->save && save_checkpoint(c->save, m, &info, opt, &bt, &rs, config) != NB_OK) {
+        if (lead && c->save) {
+            if (save_checkpoint(c->save, m, &info, opt, &bt, &rs, config) != NB_OK) {
+                fprintf(stderr, "nabla train: --save %s: %s\n", c->save, nb_last_error());
+                goto out;
+            }
+            saved = true;
+            ck = c->save;
+            ck_epoch = e;
+            ck_step = nb_optim_step_count(opt);
+        }
+    }
+    /* a finished run resumed with another --save: the checkpoint is written all the same */
+    if (lead && c->save && !saved) {
+        info.epoch = rs.epoch - 1;
+        if (save_checkpoint(c->save, m, &info, opt, &bt, &rs, config) != NB_OK) {
             fprintf(stderr, "nabla train: --save %s: %s\n", c->save, nb_last_error());
             goto out;
         }
+        saved = true;
     }
-    if (c->save && !quiet)
-        printf("saved %s\n", c->save);
-    if (mf) {
-        FILE *f = mf;
-        mf = NULL;
-        if (fclose(f) != 0) {
-            fprintf(stderr, "nabla train: error writing %s\n", c->metrics);
+    if (metrics_on) {
+        metrics_on = false;
+        if (metrics_close(&mo, true) != 0)
             goto out;
-        }
     }
+    if (lead && saved && !quiet)
+        fprintf(txt, "saved %s\n", c->save);
     rc = 0;
     if (lead && c->plot) {
         rc = nb_cli_plot_metrics(c->metrics, c->plot);
         if (rc == 0 && !quiet)
-            printf("plotted %s\n", c->plot);
+            fprintf(txt, "plotted %s\n", c->plot);
     }
+    goto out;
+interrupted:
+    if (lead)
+        report_interrupted(c, stop_signal, e, (long long)nb_optim_step_count(opt), ck, ck_epoch,
+                           ck_step);
+    rc = 128 + stop_signal;
 out:
-    if (mf)
-        fclose(mf);
+    if (metrics_on)
+        metrics_close(&mo, rc == 0 || rc > 128); /* interrupted: keep the finished epochs */
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    for (int i = 0; i < 3; i++)
+        nb_output_lock_release(&locks[i]);
     free(flat);
     nb_batcher_free(&bt);
     nb_graph_free(g);
@@ -685,7 +965,9 @@ int nb_cmd_train(int argc, char **argv)
              0.1,
              false,
              false,
-             false};
+             false,
+             0,
+             NULL};
     /* default threads: 2 when the machine has them (measured: 0.82 vs 1.09 ms per step of the
      * default MLP on 2 cores); runs are bitwise reproducible for a given thread count */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -768,5 +1050,7 @@ int nb_cmd_train(int argc, char **argv)
             return 2;
         }
     }
+    c.argc = argc;
+    c.argv = argv;
     return train_run(&c);
 }

@@ -476,9 +476,7 @@ nb_status nb_output_check(const char *path, const char *who)
     struct stat ds;
     if (stat(dir, &ds) != 0) {
         e = errno;
-        st = e == ENOENT
-                 ? nb_error(NB_ERR_IO, "%s: '%s': directory '%s' does not exist", who, path, dir)
-                 : nb_error(NB_ERR_IO, "%s: '%s': directory '%s': %s", who, path, dir, strerror(e));
+        st = nb_error(NB_ERR_IO, "%s: '%s': directory '%s': %s", who, path, dir, strerror(e));
     } else if (!S_ISDIR(ds.st_mode)) {
         st = nb_error(NB_ERR_IO, "%s: '%s': '%s' is not a directory", who, path, dir);
     } else if (access(dir, W_OK | X_OK) != 0) {
@@ -490,6 +488,14 @@ out:
     free(dir);
     free(base);
     return st;
+}
+
+bool nb_output_is_stream(const char *path)
+{
+    if (!path || !strcmp(path, "-"))
+        return path != NULL;
+    struct stat sb;
+    return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
 }
 
 /* The identity of an output path: (st_dev, st_ino) of what it names, or, when that does not

@@ -71,6 +71,9 @@ nb_status nb_write_atomically(const char *path, const char *who, bool (*fill)(FI
  * a missing or non-directory parent no; an absent or regular file in a writable directory,
  * a device or FIFO yes. Error: "<who>: '<path>': is a directory" and the like. */
 nb_status nb_output_check(const char *path, const char *who);
+/* Is path written as a stream ("-", a device, a FIFO: in place, as it comes) rather than
+ * replaced as a whole? */
+bool nb_output_is_stream(const char *path);
 /* Do two output paths name the same file (same string, or same file through symlinks, "..",
  * hard links; for absent files the same real directory and name)? Character devices such as
  * /dev/null may be named twice; "-" twice may not. */
