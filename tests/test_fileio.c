@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -533,6 +534,17 @@ static void test_lock(void **state)
     nb_output_lock_release(&l);
 }
 
+static void test_json_number(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_string_equal(nb_json_number(buf, sizeof buf, "%.6f", 0.25), "0.250000");
+    assert_string_equal(nb_json_number(buf, sizeof buf, "%.6f", NAN), "null");
+    assert_string_equal(nb_json_number(buf, sizeof buf, "%.6g", INFINITY), "null");
+    assert_string_equal(nb_json_number(buf, sizeof buf, "%.6g", -INFINITY), "null");
+    assert_string_equal(nb_json_number(buf, sizeof buf, "%.4f", -0.0), "-0.0000");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +563,7 @@ int main(void)
         cmocka_unit_test_teardown(test_output_check, clean_each),
         cmocka_unit_test_teardown(test_same_file, clean_each),
         cmocka_unit_test_teardown(test_lock, clean_each),
+        cmocka_unit_test(test_json_number),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

@@ -255,15 +255,6 @@ static int resume_run(const char *path, const char *config, nb_mlp *m, nb_optim 
 
 /* ---- outputs: up-front checks, --metrics, interruption ---- */
 
-/* v as a JSON number printed with fmt, or null when it is NaN or infinite (JSON has neither) */
-static const char *json_num(char *buf, size_t n, const char *fmt, double v)
-{
-    if (!isfinite(v))
-        return "null";
-    snprintf(buf, n, fmt, v);
-    return buf;
-}
-
 /* --metrics: one JSON object per epoch. A file is kept whole in memory and replaced atomically
  * after every epoch, so what was there is never truncated before its replacement is ready (on
  * resume the lines of the epochs before the resumed one are kept); "-", a device or a FIFO is
@@ -690,6 +681,11 @@ static int train_run(cfg *c)
     stop_signal = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    /* a signal ignored by whoever started us (a background job of a script, nohup) stays so */
+    if (old_int.sa_handler == SIG_IGN)
+        sigaction(SIGINT, &old_int, NULL);
+    if (old_term.sa_handler == SIG_IGN)
+        sigaction(SIGTERM, &old_term, NULL);
     char config[1024];
     run_state rs = {1, 0, 0, 0};
     rc = 1;
@@ -863,13 +859,14 @@ static int train_run(cfg *c)
         fflush(txt);
         if (metrics_on) {
             char line[512], v[6][64];
-            snprintf(line, sizeof line,
-                     "{\"epoch\": %lld, \"train_loss\": %s, \"train_acc\": %s, \"test_loss\": "
-                     "%s, \"test_acc\": %s, \"train_seconds\": %s, \"lr\": %s}\n",
-                     e, json_num(v[0], 64, "%.6f", tr_loss), json_num(v[1], 64, "%.6f", tr_acc),
-                     json_num(v[2], 64, "%.6f", te_loss), json_num(v[3], 64, "%.6f", te_acc),
-                     json_num(v[4], 64, "%.4f", train_s),
-                     json_num(v[5], 64, "%.6g", nb_optim_lr(opt)));
+            snprintf(
+                line, sizeof line,
+                "{\"epoch\": %lld, \"train_loss\": %s, \"train_acc\": %s, \"test_loss\": "
+                "%s, \"test_acc\": %s, \"train_seconds\": %s, \"lr\": %s}\n",
+                e, nb_json_number(v[0], 64, "%.6f", tr_loss),
+                nb_json_number(v[1], 64, "%.6f", tr_acc), nb_json_number(v[2], 64, "%.6f", te_loss),
+                nb_json_number(v[3], 64, "%.6f", te_acc), nb_json_number(v[4], 64, "%.4f", train_s),
+                nb_json_number(v[5], 64, "%.6g", nb_optim_lr(opt)));
             if (metrics_line(&mo, line) != 0)
                 goto out;
         }

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,14 @@ bool nb_write_tensor_le(FILE *f, const nb_tensor *x)
         off += n;
     }
     return true;
+}
+
+const char *nb_json_number(char *buf, size_t n, const char *fmt, double v)
+{
+    if (!isfinite(v))
+        return "null";
+    snprintf(buf, n, fmt, v);
+    return buf;
 }
 
 /* ---- writing outputs ----

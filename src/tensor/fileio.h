@@ -22,6 +22,11 @@ nb_status nb_regular_file_size(FILE *f, size_t *size);
 /* Re-emits the current error as "<who>: '<path>': <message>" ("<who>: <message>" without path). */
 void nb_error_prefix(nb_status st, const char *who, const char *path);
 
+/* v as a JSON number printed with the printf format fmt into buf[n], or "null" when v is NaN
+ * or infinite (JSON has no such numbers: a bare nan or inf makes the whole line invalid).
+ * Returns the text to print. */
+const char *nb_json_number(char *buf, size_t n, const char *fmt, double v);
+
 /* ---- writing outputs ----
  *
  * Every file nabla writes goes through one writer, which looks at what the path names:
