@@ -117,6 +117,21 @@ cmp -s out ref_grad.npy || fail "standard output is not the gradient .npy"
 check "xent: --loss-out -" 0 "$nabla" xent --logits "$L" --targets "$T" --loss-out -
 cmp -s out ref_loss.npy || fail "standard output is not the loss .npy"
 
+# ---------------------------------------------------------------- plot (when PLplot is built in)
+"$nabla" train --data spirals --epochs 2 --hidden 8 --quiet --metrics p.jsonl
+if "$nabla" plot p.jsonl -o probe.png >/dev/null 2>&1; then
+    ln -s p_real.png p_link.png
+    check "plot: -o a symlink" 0 "$nabla" plot p.jsonl -o p_link.png
+    [ -L p_link.png ] || fail "the symlink was replaced"
+    cmp -s p_real.png probe.png || fail "the symlink's target does not hold the PNG"
+    check "plot: -o - writes the PNG to standard output" 0 "$nabla" plot p.jsonl -o -
+    cmp -s out probe.png || fail "standard output is not the PNG"
+    check "plot: -o the metrics file" 1 "$nabla" plot p.jsonl -o p.jsonl
+    err_has "is the same file as the metrics file"
+    [ "$(wc -l <p.jsonl | tr -d ' ')" -eq 2 ] || fail "the metrics file was changed"
+    no_leftovers
+fi
+
 # ---------------------------------------------------------------- same file, inputs, up front
 check "xent: --loss-out and --grad-out the same path" 1 \
     "$nabla" xent --logits "$L" --targets "$T" --loss-out same.npy --grad-out same.npy
@@ -153,6 +168,10 @@ check "train: --save DIR fails before the first epoch" 1 \
     "$nabla" train --data spirals --epochs 1 --hidden 8 --save adir --metrics keep.jsonl
 err_has "--save: 'adir': is a directory"
 if grep -q "^epoch" out; then fail "an epoch ran before --save was checked"; fi
+grep -q "keep me" keep.jsonl || fail "--metrics was truncated by a run that failed up front"
+check "train: --plot DIR fails before the first epoch" 1 \
+    "$nabla" train --data spirals --epochs 1 --hidden 8 --plot adir --metrics keep.jsonl
+err_has "--plot: 'adir': is a directory"
 grep -q "keep me" keep.jsonl || fail "--metrics was truncated by a run that failed up front"
 check "train: --save and --metrics the same file" 1 \
     "$nabla" train --data spirals --epochs 1 --hidden 8 --save keep.jsonl --metrics keep.jsonl
@@ -209,7 +228,7 @@ rm -f ".st.st.nabla.tmp.$$.Zz9zZ9"
 long="--data spirals --epochs 200 --hidden 64,64 --quiet"
 "$nabla" train $long --save lk.st --save-every 1 >/dev/null 2>lk1.err &
 first=$!
-sleep 1
+timeout 60 sh -c "while [ ! -e lk.st ]; do sleep 0.02; done" || fail "the first run wrote no checkpoint"
 check "train: a second writer of the same --save is refused" 1 \
     "$nabla" train --data spirals --epochs 1 --hidden 8 --quiet --save lk.st
 err_has "another nabla process (pid $first) is writing it"
@@ -232,12 +251,14 @@ else
 fi
 sigopts="--data spirals --epochs 10 --hidden 64,64 --quiet --save ck.st --save-every 1 --metrics ck.jsonl"
 for sig in $sigs; do
-    for delay in 0.3 1; do
+    for delay in 0 0.3 1; do
         current="train: SIG$sig after ${delay}s"
         echo "check: $current"
         rm -f ck.st ck.jsonl
         $deflt "$nabla" train $sigopts >out 2>err &
         pid=$!
+        # from the first checkpoint on (slow starts, e.g. under sanitizers, do not matter)
+        timeout 60 sh -c "while [ ! -e ck.st ]; do sleep 0.02; done" || fail "no checkpoint came"
         sleep "$delay"
         kill -s "$sig" "$pid"
         set +e
@@ -268,9 +289,9 @@ no_leftovers
 
 current="train: SIGTERM without --save"
 echo "check: $current"
-"$nabla" train --data spirals --epochs 500 --hidden 64,64 --quiet >out 2>err &
+"$nabla" train --data spirals --epochs 500 --hidden 64,64 --quiet --metrics nosave.jsonl >out 2>err &
 pid=$!
-sleep 0.5
+timeout 60 sh -c "while [ ! -e nosave.jsonl ]; do sleep 0.02; done" || fail "no epoch finished"
 kill -s TERM "$pid"
 set +e
 wait "$pid"

@@ -619,6 +619,20 @@ static int train_run(cfg *c)
     FILE *txt = (c->metrics && !strcmp(c->metrics, "-")) || (c->plot && !strcmp(c->plot, "-"))
                     ? stderr
                     : stdout;
+    /* SIGINT/SIGTERM from here on stop the run at a step boundary (see on_stop_signal) */
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART; /* a write in progress completes */
+    sigemptyset(&sa.sa_mask);
+    stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    /* a signal ignored by whoever started us (a background job of a script, nohup) stays so */
+    if (old_int.sa_handler == SIG_IGN)
+        sigaction(SIGINT, &old_int, NULL);
+    if (old_term.sa_handler == SIG_IGN)
+        sigaction(SIGTERM, &old_term, NULL);
     nb_set_num_threads((int)c->threads);
     bool seq = !strcmp(c->data, "seq-toy");
     seqset sq = {NULL, 1, 0, 0};
@@ -629,6 +643,8 @@ static int train_run(cfg *c)
                  : nb_cli_load_data("train", c->data, c->dir, (uint64_t)c->seed, c->val, &tr, &te,
                                     quiet);
     if (rc) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
         for (int i = 0; i < 3; i++)
             nb_output_lock_release(&locks[i]);
         nb_dist_finalize(&dist);
@@ -673,19 +689,6 @@ static int train_run(cfg *c)
     bool metrics_on = false, saved = false;
     const char *ck = c->resume; /* the last good checkpoint, for an interruption */
     long long ck_epoch = 0, ck_step = -1;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESTART; /* a write in progress completes */
-    sigemptyset(&sa.sa_mask);
-    stop_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    /* a signal ignored by whoever started us (a background job of a script, nohup) stays so */
-    if (old_int.sa_handler == SIG_IGN)
-        sigaction(SIGINT, &old_int, NULL);
-    if (old_term.sa_handler == SIG_IGN)
-        sigaction(SIGTERM, &old_term, NULL);
     char config[1024];
     run_state rs = {1, 0, 0, 0};
     rc = 1;

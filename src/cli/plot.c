@@ -72,8 +72,8 @@ int nb_cmd_plot(int argc, char **argv)
     if (nb_cli_check_plot_output(metrics, out) != 0)
         return 1;
     int rc = nb_cli_plot_metrics(metrics, out);
-    if (rc == 0)
-        printf("plotted %s\n", out);
+    if (rc == 0) /* with -o -, standard output carries the PNG */
+        fprintf(strcmp(out, "-") ? stdout : stderr, "plotted %s\n", out);
     return rc;
 }
 
