@@ -8,13 +8,12 @@
 #include <unistd.h>
 
 #include <errno.h>
-#include <signal.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "dist.h"
 #include "nabla.h"
 #include "tensor/fileio.h"
+#include "train_outputs.h"
 
 static void usage(FILE *f)
 {
@@ -253,249 +252,6 @@ static int resume_run(const char *path, const char *config, nb_mlp *m, nb_optim 
     return rc;
 }
 
-/* ---- outputs: up-front checks, --metrics, interruption ---- */
-
-/* --metrics: one JSON object per epoch. A file is kept whole in memory and replaced atomically
- * after every epoch, so what was there is never truncated before its replacement is ready (on
- * resume the lines of the epochs before the resumed one are kept); "-", a device or a FIFO is
- * streamed line by line. Every write is checked. */
-typedef struct metrics_out {
-    const char *path;
-    char *buf;
-    size_t len, cap;
-    bool stream, written;
-    nb_output out; /* stream: open for the run */
-} metrics_out;
-
-static const char *const metrics_who = "nabla train --metrics";
-
-static bool metrics_append(metrics_out *mo, const char *text)
-{
-    size_t n = strlen(text);
-    if (mo->len + n + 1 > mo->cap) {
-        size_t cap = (mo->len + n + 1) * 2;
-        char *b = realloc(mo->buf, cap);
-        if (!b)
-            return false;
-        mo->buf = b;
-        mo->cap = cap;
-    }
-    memcpy(mo->buf + mo->len, text, n + 1);
-    mo->len += n;
-    return true;
-}
-
-static bool fill_metrics(FILE *f, void *ctx)
-{
-    const metrics_out *mo = ctx;
-    return fwrite(mo->buf, 1, mo->len, f) == mo->len;
-}
-
-/* Opens --metrics; on resume (first > 1) keeps the lines of epochs before `first` of an existing
- * file (a run killed after an epoch's line but before its checkpoint would otherwise repeat it).
- * 0 ok, 1 after a message. */
-static int metrics_open(metrics_out *mo, const char *path, long long first)
-{
-    memset(mo, 0, sizeof *mo);
-    mo->path = path;
-    mo->stream = nb_output_is_stream(path);
-    if (mo->stream) {
-        if (nb_output_open(&mo->out, path, metrics_who) != NB_OK) {
-            fprintf(stderr, "%s\n", nb_last_error());
-            return 1;
-        }
-        return 0;
-    }
-    if (!metrics_append(mo, "")) {
-        fprintf(stderr, "nabla train: --metrics %s: out of memory\n", path);
-        return 1;
-    }
-    FILE *f = first > 1 ? fopen(path, "r") : NULL;
-    if (!f)
-        return 0; /* nothing to keep */
-    char line[4096];
-    int rc = 0;
-    while (fgets(line, sizeof line, f)) {
-        long long e;
-        if (sscanf(line, "{\"epoch\": %lld", &e) == 1 && e < first && strchr(line, '\n') &&
-            !metrics_append(mo, line)) {
-            fprintf(stderr, "nabla train: --metrics %s: out of memory\n", path);
-            rc = 1;
-            break;
-        }
-    }
-    if (!rc && ferror(f)) {
-        fprintf(stderr, "nabla train: --metrics %s: read error: %s\n", path, strerror(errno));
-        rc = 1;
-    }
-    fclose(f); /* read-only */
-    return rc;
-}
-
-/* Adds one line and writes it out. 0 ok, 1 after a message. */
-static int metrics_line(metrics_out *mo, const char *line)
-{
-    if (mo->stream) {
-        FILE *f = mo->out.f;
-        if (fputs(line, f) < 0 || fflush(f) != 0) {
-            fprintf(stderr, "%s: '%s': writing failed: %s\n", metrics_who, mo->path,
-                    strerror(errno));
-            return 1;
-        }
-        return 0;
-    }
-    if (!metrics_append(mo, line)) {
-        fprintf(stderr, "nabla train: --metrics %s: out of memory\n", mo->path);
-        return 1;
-    }
-    if (nb_write_atomically(mo->path, metrics_who, fill_metrics, mo) != NB_OK) {
-        fprintf(stderr, "%s\n", nb_last_error());
-        return 1;
-    }
-    mo->written = true;
-    return 0;
-}
-
-/* Ends the run's metrics: a stream is flushed and closed; a file that no epoch wrote (a
- * finished run resumed) gets the lines it keeps. ok = false: just release. 0 ok, 1 after a
- * message. */
-static int metrics_close(metrics_out *mo, bool ok)
-{
-    int rc = 0;
-    if (mo->stream && mo->out.f) {
-        if (!ok)
-            nb_output_abort(&mo->out);
-        else if (nb_output_finish(&mo->out, true) != NB_OK || nb_output_commit(&mo->out) != NB_OK) {
-            fprintf(stderr, "%s\n", nb_last_error());
-            rc = 1;
-        }
-    } else if (ok && !mo->stream && mo->path && !mo->written &&
-               nb_write_atomically(mo->path, metrics_who, fill_metrics, mo) != NB_OK) {
-        fprintf(stderr, "%s\n", nb_last_error());
-        rc = 1;
-    }
-    free(mo->buf);
-    memset(mo, 0, sizeof *mo);
-    return rc;
-}
-
-/* Every output can be written (a directory, a missing directory... fail here, before any
- * work), no two outputs are the same file, and none is an input it would destroy (--save may
- * be the --resume checkpoint: that is how a run continues in place). 0 ok, 1 after a message. */
-static int check_outputs(const cfg *c)
-{
-    const char *outs[3][2] = {{"--save", c->save}, {"--metrics", c->metrics}, {"--plot", c->plot}};
-    if (c->save && !strcmp(c->save, "-")) {
-        fprintf(stderr, "nabla train: --save -: a checkpoint cannot go to standard output\n");
-        return 1;
-    }
-    for (int i = 0; i < 3; i++) {
-        if (!outs[i][1])
-            continue;
-        char who[32];
-        snprintf(who, sizeof who, "nabla train %s", outs[i][0]);
-        if (nb_output_check(outs[i][1], who) != NB_OK) {
-            fprintf(stderr, "%s\n", nb_last_error());
-            return 1;
-        }
-        for (int j = 0; j < i; j++)
-            if (outs[j][1] && nb_output_same_file(outs[j][1], outs[i][1])) {
-                fprintf(stderr,
-                        "nabla train: %s '%s' and %s '%s' name the same file; give each output "
-                        "its own file\n",
-                        outs[j][0], outs[j][1], outs[i][0], outs[i][1]);
-                return 1;
-            }
-        if (i > 0 && c->resume && nb_output_same_file(outs[i][1], c->resume)) {
-            fprintf(stderr,
-                    "nabla train: %s '%s' is the same file as --resume '%s'; writing it would "
-                    "destroy the checkpoint (choose another output file)\n",
-                    outs[i][0], outs[i][1], c->resume);
-            return 1;
-        }
-        /* the data files: FILE.csv or X.npy,y.npy */
-        char spec[4096];
-        snprintf(spec, sizeof spec, "%s", c->data);
-        for (char *p = spec, *q; p; p = q) {
-            q = strchr(p, ',');
-            if (q)
-                *q++ = '\0';
-            struct stat sb;
-            if (*p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode) &&
-                nb_output_same_file(outs[i][1], p)) {
-                fprintf(stderr,
-                        "nabla train: %s '%s' is the same file as the --data file '%s'; writing "
-                        "it would destroy the data (choose another output file)\n",
-                        outs[i][0], outs[i][1], p);
-                return 1;
-            }
-        }
-    }
-    return 0;
-}
-
-/* SIGINT/SIGTERM: the handler only records the signal; the loop stops at the next step
- * boundary (a checkpoint being written is finished first), says where the last checkpoint is
- * and exits 128 + the signal. */
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop_signal(int sig)
-{
-    stop_signal = sig;
-}
-
-/* s quoted for a POSIX shell when it needs it */
-static void shell_word(char *buf, size_t cap, size_t *len, const char *s)
-{
-    bool plain = *s != '\0';
-    for (const char *p = s; *p; p++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./,:=+-@%", *p))
-            plain = false;
-    size_t n = *len;
-    n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, " %s", plain ? "" : "'");
-    for (const char *p = s; *p; p++)
-        n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, *p == '\'' ? "'\\''" : "%c", *p);
-    if (!plain)
-        n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "'");
-    *len = n;
-}
-
-/* The message after SIGINT/SIGTERM: where the last good checkpoint is and the exact command
- * that continues from it. */
-static void report_interrupted(const cfg *c, int sig, long long epoch, long long step,
-                               const char *ck, long long ck_epoch, long long ck_step)
-{
-    fprintf(stderr, "\nnabla train: stopped by %s at epoch %lld, step %lld.\n",
-            sig == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM", epoch, step);
-    if (!ck) {
-        fprintf(stderr,
-                c->save ? "nabla train: no checkpoint was written yet (--save %s is written at "
-                          "the end of each epoch, and every N steps with --save-every N); "
-                          "nothing to resume from.\n"
-                        : "nabla train: no checkpoint%s: train with --save FILE (and "
-                          "--save-every N) to be able to resume.\n",
-                c->save ? c->save : "");
-        return;
-    }
-    char cmd[8192];
-    size_t len = (size_t)snprintf(cmd, sizeof cmd, "nabla train");
-    for (int i = 1; i < c->argc; i++) {
-        if (!strcmp(c->argv[i], "--resume") && i + 1 < c->argc) {
-            i++;
-            continue;
-        }
-        shell_word(cmd, sizeof cmd, &len, c->argv[i]);
-    }
-    shell_word(cmd, sizeof cmd, &len, "--resume");
-    shell_word(cmd, sizeof cmd, &len, ck);
-    if (ck_step >= 0)
-        fprintf(stderr, "nabla train: the last checkpoint is %s (epoch %lld, step %lld).\n", ck,
-                ck_epoch, ck_step);
-    else
-        fprintf(stderr, "nabla train: the last checkpoint is %s (the one resumed from).\n", ck);
-    fprintf(stderr, "nabla train: continue with:\n  %s\n", len < sizeof cmd ? cmd : "(too long)");
-}
-
 /* Sequence data (seq-toy) rides on the ordinary batcher: the data set's rows are whole
  * sequences (features [T * F]) and its "label" is the sequence's index, through which the
  * per-token targets [T] are fetched. */
@@ -600,7 +356,7 @@ static int train_run(cfg *c)
     /* every output checked and locked before any work; the locks are held for the run */
     nb_output_lock locks[3] = {{-1, NULL}, {-1, NULL}, {-1, NULL}};
     const char *const lock_paths[3] = {c->save, c->metrics, c->plot};
-    if (lead && check_outputs(c) != 0) {
+    if (lead && nb_train_check_outputs(c->save, c->metrics, c->plot, c->resume, c->data) != 0) {
         nb_dist_finalize(&dist);
         return 1;
     }
@@ -619,20 +375,9 @@ static int train_run(cfg *c)
     FILE *txt = (c->metrics && !strcmp(c->metrics, "-")) || (c->plot && !strcmp(c->plot, "-"))
                     ? stderr
                     : stdout;
-    /* SIGINT/SIGTERM from here on stop the run at a step boundary (see on_stop_signal) */
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESTART; /* a write in progress completes */
-    sigemptyset(&sa.sa_mask);
-    stop_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    /* a signal ignored by whoever started us (a background job of a script, nohup) stays so */
-    if (old_int.sa_handler == SIG_IGN)
-        sigaction(SIGINT, &old_int, NULL);
-    if (old_term.sa_handler == SIG_IGN)
-        sigaction(SIGTERM, &old_term, NULL);
+    /* SIGINT/SIGTERM from here on stop the run at a step boundary (see on_nb_train_stop_signal) */
+    struct sigaction old_sig[2];
+    nb_train_signals_install(old_sig);
     nb_set_num_threads((int)c->threads);
     bool seq = !strcmp(c->data, "seq-toy");
     seqset sq = {NULL, 1, 0, 0};
@@ -643,8 +388,7 @@ static int train_run(cfg *c)
                  : nb_cli_load_data("train", c->data, c->dir, (uint64_t)c->seed, c->val, &tr, &te,
                                     quiet);
     if (rc) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
+        nb_train_signals_restore(old_sig);
         for (int i = 0; i < 3; i++)
             nb_output_lock_release(&locks[i]);
         nb_dist_finalize(&dist);
@@ -702,7 +446,7 @@ static int train_run(cfg *c)
     if (c->resume && resume_run(c->resume, config, m, opt, &bt, &rs) != 0)
         goto out;
     if (lead && c->metrics) {
-        if (metrics_open(&mo, c->metrics, c->resume ? rs.epoch : 1) != 0)
+        if (nb_train_metrics_open(&mo, c->metrics, c->resume ? rs.epoch : 1) != 0)
             goto out;
         metrics_on = true;
     }
@@ -733,7 +477,7 @@ static int train_run(cfg *c)
     snprintf(info.dataset, sizeof info.dataset, "%s", spec);
     long long e = rs.epoch;
     for (; e <= c->epochs; e++) {
-        if (stop_signal)
+        if (nb_train_stop_signal)
             goto interrupted;
         double t0 = now();
         int64_t b = bt.pos / B;
@@ -838,7 +582,7 @@ static int train_run(cfg *c)
                 ck_epoch = e;
                 ck_step = nb_optim_step_count(opt);
             }
-            if (stop_signal)
+            if (nb_train_stop_signal)
                 goto interrupted;
         }
         double train_s = now() - t0;
@@ -870,7 +614,7 @@ static int train_run(cfg *c)
                 nb_json_number(v[1], 64, "%.6f", tr_acc), nb_json_number(v[2], 64, "%.6f", te_loss),
                 nb_json_number(v[3], 64, "%.6f", te_acc), nb_json_number(v[4], 64, "%.4f", train_s),
                 nb_json_number(v[5], 64, "%.6g", nb_optim_lr(opt)));
-            if (metrics_line(&mo, line) != 0)
+            if (nb_train_metrics_line(&mo, line) != 0)
                 goto out;
         }
         rs = (run_state){e + 1, 0, 0, 0};
@@ -897,7 +641,7 @@ static int train_run(cfg *c)
     }
     if (metrics_on) {
         metrics_on = false;
-        if (metrics_close(&mo, true) != 0)
+        if (nb_train_metrics_close(&mo, true) != 0)
             goto out;
     }
     if (lead && saved && !quiet)
@@ -911,14 +655,14 @@ static int train_run(cfg *c)
     goto out;
 interrupted:
     if (lead)
-        report_interrupted(c, stop_signal, e, (long long)nb_optim_step_count(opt), ck, ck_epoch,
-                           ck_step);
-    rc = 128 + stop_signal;
+        nb_train_report_interrupted(c->argc, c->argv, c->save, nb_train_stop_signal, e,
+                                    (long long)nb_optim_step_count(opt), ck, ck_epoch, ck_step);
+    rc = 128 + nb_train_stop_signal;
 out:
     if (metrics_on)
-        metrics_close(&mo, rc == 0 || rc > 128); /* interrupted: keep the finished epochs */
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+        nb_train_metrics_close(&mo,
+                               rc == 0 || rc > 128); /* interrupted: keep the finished epochs */
+    nb_train_signals_restore(old_sig);
     for (int i = 0; i < 3; i++)
         nb_output_lock_release(&locks[i]);
     free(flat);
