@@ -57,6 +57,8 @@ nb_status nb_cli_evaluate(nb_graph *g, nb_mlp *m, const nb_dataset *ds, double *
                           int64_t *correct, int64_t *confusion);
 /* Writes a PNG of loss and accuracy curves from a metrics .jsonl file; 0 = ok. */
 int nb_cli_plot_metrics(const char *metrics_path, const char *png_path);
+/* The up-front check of a PNG output: writable, not the metrics file. 0 ok, 1 after a message. */
+int nb_cli_check_plot_output(const char *metrics_path, const char *png_path);
 
 /* Parsing helpers: print "nabla CMD: bad value for --OPT: 'x'" and return false on error. */
 bool nb_cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tensor/fileio.h"
 #include "nabla.h"
 
 /* Loss sum and correct count of m over ds, in batches, no gradient. The confusion matrix, when
@@ -277,6 +278,20 @@ int nb_cmd_predict(int argc, char **argv)
         fprintf(stderr, "nabla predict: --model, --input and --out are required\n");
         return 2;
     }
+    /* --out can be written and replaces neither input: checked before any work */
+    if (nb_output_check(out, "nabla predict --out") != NB_OK) {
+        fprintf(stderr, "%s\n", nb_last_error());
+        return 1;
+    }
+    const char *ins[2][2] = {{"--model", model}, {"--input", input}};
+    for (int i = 0; i < 2; i++)
+        if (nb_output_same_file(out, ins[i][1])) {
+            fprintf(stderr,
+                    "nabla predict: --out '%s' is the same file as %s '%s'; writing it would "
+                    "destroy the input (choose another output file)\n",
+                    out, ins[i][0], ins[i][1]);
+            return 1;
+        }
     nb_model_info info;
     nb_mlp *m = nb_model_load(model, &info, NULL);
     if (!m) {

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "data/npy_write.h"
+#include "tensor/fileio.h"
 #include "nabla.h"
 #include "xent_explain.h"
 
@@ -163,6 +165,43 @@ static nb_tensor *load(const char *what, const char *path)
     return t;
 }
 
+/* Every output can be written, no two outputs are the same file, and no output is one of the
+ * inputs (an output replaces its file). 0 ok, 1 after a message. */
+static int check_outputs(const xargs *a)
+{
+    const char *outs[2][2] = {{"--loss-out", a->loss_out}, {"--grad-out", a->grad_out}};
+    const char *ins[4][2] = {{"--logits", a->logits},
+                             {"--targets", a->targets},
+                             {"--mask", a->mask},
+                             {"--weight", a->weight}};
+    for (int i = 0; i < 2; i++) {
+        if (!outs[i][1])
+            continue;
+        char who[32];
+        snprintf(who, sizeof who, "nabla xent %s", outs[i][0]);
+        if (nb_output_check(outs[i][1], who) != NB_OK) {
+            fprintf(stderr, "%s\n", nb_last_error());
+            return 1;
+        }
+        for (int j = 0; j < 4; j++)
+            if (ins[j][1] && nb_output_same_file(outs[i][1], ins[j][1])) {
+                fprintf(stderr,
+                        "nabla xent: %s '%s' is the same file as %s '%s'; writing it would "
+                        "destroy the input (choose another output file)\n",
+                        outs[i][0], outs[i][1], ins[j][0], ins[j][1]);
+                return 1;
+            }
+    }
+    if (a->loss_out && a->grad_out && nb_output_same_file(a->loss_out, a->grad_out)) {
+        fprintf(stderr,
+                "nabla xent: --loss-out '%s' and --grad-out '%s' name the same file; give each "
+                "output its own file\n",
+                a->loss_out, a->grad_out);
+        return 1;
+    }
+    return 0;
+}
+
 int nb_cmd_xent(int argc, char **argv)
 {
     xargs a;
@@ -170,7 +209,9 @@ int nb_cmd_xent(int argc, char **argv)
     if (rc >= 0)
         return rc;
     nb_tensor *z = NULL, *t = NULL, *m = NULL, *w = NULL, *loss = NULL, *grad = NULL;
-    char *loss_tmp = NULL; /* --loss-out's temporary name while --grad-out is written */
+    nb_output lo = {0}, go = {0}; /* --loss-out, --grad-out until both are written */
+    if (check_outputs(&a) != 0)
+        return 1;
     rc = 1;
     if (a.logits_dtype != NB_F32) {
         z = nb_npy_load_half(a.logits, a.logits_dtype);
@@ -232,47 +273,38 @@ int nb_cmd_xent(int argc, char **argv)
     }
     if (nb_xent_explain_run(&a.ex, z, t, &a.o, &st) != 0)
         goto out;
-    /* Outputs last, each written atomically (nb_npy_save). With both, the loss goes first to a
-     * temporary name beside --loss-out and is renamed into place only once the gradient is
-     * written, so a failure leaves neither new file and never removes a file that was already
-     * at --loss-out. */
-    if (a.loss_out && a.grad_out) {
-        size_t n = strlen(a.loss_out) + 32;
-        loss_tmp = malloc(n);
-        if (!loss_tmp) {
-            fprintf(stderr, "nabla xent: out of memory\n");
-            goto out;
-        }
-        snprintf(loss_tmp, n, "%s.partial.%ld", a.loss_out, (long)getpid());
-    }
-    const char *loss_path = loss_tmp ? loss_tmp : a.loss_out;
-    if (a.loss_out && nb_npy_save(loss_path, loss) != NB_OK) {
+    /* Outputs last. Both are written and finished before either is put in place, so a failure
+     * leaves neither new file and whatever was at --loss-out untouched. */
+    if (a.loss_out && (nb_output_open(&lo, a.loss_out, "npy") != NB_OK ||
+                       nb_npy_write_output(&lo, loss) != NB_OK)) {
         fprintf(stderr, "nabla xent: --loss-out %s: %s\n", a.loss_out, nb_last_error());
         goto out;
     }
-    if (a.grad_out && nb_npy_save(a.grad_out, grad) != NB_OK) {
+    if (a.grad_out && (nb_output_open(&go, a.grad_out, "npy") != NB_OK ||
+                       nb_npy_write_output(&go, grad) != NB_OK)) {
         fprintf(stderr, "nabla xent: --grad-out %s: %s\n", a.grad_out, nb_last_error());
-        if (loss_tmp)
-            unlink(loss_tmp);
         goto out;
     }
-    if (loss_tmp && rename(loss_tmp, a.loss_out) != 0) {
-        fprintf(stderr, "nabla xent: --loss-out %s: cannot rename %s onto it: %s\n", a.loss_out,
-                loss_tmp, strerror(errno));
-        unlink(loss_tmp);
-        unlink(a.grad_out); /* rare (same directory): do not leave half the output */
+    if (a.loss_out && nb_output_commit(&lo) != NB_OK) {
+        fprintf(stderr, "nabla xent: --loss-out %s: %s\n", a.loss_out, nb_last_error());
+        goto out;
+    }
+    if (a.grad_out && nb_output_commit(&go) != NB_OK) {
+        fprintf(stderr, "nabla xent: --grad-out %s: %s\n", a.grad_out, nb_last_error());
         goto out;
     }
     if (!a.loss_out) {
+        /* with --grad-out -, standard output carries the .npy: the summary goes to stderr */
+        FILE *txt = a.grad_out && !strcmp(a.grad_out, "-") ? stderr : stdout;
         const char *red = a.o.reduction == NB_REDUCTION_MEAN  ? "mean"
                           : a.o.reduction == NB_REDUCTION_SUM ? "sum"
                                                               : "none";
         if (a.o.reduction == NB_REDUCTION_NONE)
-            printf("loss (sum of per-token losses) %.9g\n", st.loss_sum);
+            fprintf(txt, "loss (sum of per-token losses) %.9g\n", st.loss_sum);
         else
-            printf("loss (%s) %.9g\n", red, nb_tensor_get(loss, 0));
-        printf("tokens %lld real of %lld, weight sum %.9g, V %lld\n", (long long)st.n_tokens,
-               (long long)(V ? z->numel / V : 0), st.weight_sum, (long long)V);
+            fprintf(txt, "loss (%s) %.9g\n", red, nb_tensor_get(loss, 0));
+        fprintf(txt, "tokens %lld real of %lld, weight sum %.9g, V %lld\n", (long long)st.n_tokens,
+                (long long)(V ? z->numel / V : 0), st.weight_sum, (long long)V);
     }
     rc = 0;
     goto out;
@@ -285,6 +317,7 @@ out:
     nb_tensor_free(w);
     nb_tensor_free(loss);
     nb_tensor_free(grad);
-    free(loss_tmp);
+    nb_output_abort(&lo); /* nothing if committed or never opened */
+    nb_output_abort(&go);
     return rc;
 }

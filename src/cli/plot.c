@@ -5,8 +5,8 @@
  *   {"epoch": 1, "train_loss": .., "train_acc": .., "test_loss": .., "test_acc": ..,
  *    "train_seconds": .., "lr": ..}
  * Every key must be present and a finite number; a bad line is reported as FILE:LINE and no
- * PNG is written. The PNG is drawn into PNG.tmp.<pid>, checked (PNG signature, IEND trailer)
- * and renamed over PNG only when complete.
+ * PNG is written. The PNG is drawn into a private temporary file, checked (PNG signature,
+ * IEND trailer) and only then written to the target by the one writer (tensor/fileio.h).
  *
  * PLplot keeps global state: every plinit() is paired with a plend(), and an exit handler
  * removes the temporary file if PLplot decides to exit() the process on a fatal error.
@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tensor/fileio.h"
 #include "tensor/fileread.h"
 #include "plot.h"
 
@@ -70,10 +71,28 @@ int nb_cmd_plot(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (nb_cli_check_plot_output(metrics, out) != 0)
+        return 1;
     int rc = nb_cli_plot_metrics(metrics, out);
-    if (rc == 0)
-        printf("plotted %s\n", out);
+    if (rc == 0) /* with -o -, standard output carries the PNG */
+        fprintf(strcmp(out, "-") ? stdout : stderr, "plotted %s\n", out);
     return rc;
+}
+
+int nb_cli_check_plot_output(const char *metrics_path, const char *png_path)
+{
+    if (nb_output_check(png_path, "nabla plot -o") != NB_OK) {
+        fprintf(stderr, "%s\n", nb_last_error());
+        return 1;
+    }
+    if (metrics_path && nb_output_same_file(png_path, metrics_path)) {
+        fprintf(stderr,
+                "nabla plot: -o '%s' is the same file as the metrics file '%s'; writing it would "
+                "destroy the input (choose another output file)\n",
+                png_path, metrics_path);
+        return 1;
+    }
+    return 0;
 }
 
 #ifndef NABLA_HAVE_PLPLOT
@@ -550,40 +569,75 @@ static void set_palette(void)
     plscol0(NB_PLOT_COL_GREY, 127, 127, 127);
 }
 
+/* A whole PNG in memory, from the temporary file to the target */
+typedef struct png_bytes {
+    unsigned char *data;
+    size_t n;
+} png_bytes;
+
+static bool fill_png(FILE *f, void *ctx)
+{
+    const png_bytes *p = ctx;
+    return fwrite(p->data, 1, p->n, f) == p->n;
+}
+
+/* Reads the rendered PNG (a page of 1000x450 is well under the 64 MB cap). 0 ok, -1 after a
+ * message. */
+static int read_png(const char *cmd, const char *path, png_bytes *p)
+{
+    errno = 0;
+    FILE *f = fopen(path, "rb");
+    long n = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0)
+        n = ftell(f);
+    if (!f || n < 0 || n > (64L << 20) || fseek(f, 0, SEEK_SET) != 0 ||
+        !(p->data = malloc(n > 0 ? (size_t)n : 1)) ||
+        fread(p->data, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "nabla %s: cannot read back the rendered PNG %s (%ld bytes): %s\n", cmd,
+                path, n, errno ? strerror(errno) : "too large");
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f); /* read-only */
+    p->n = (size_t)n;
+    return 0;
+}
+
 int nb_cli_png_write(const char *cmd, const char *png_path, int width, int height,
                      int (*draw)(void *ctx), void *ctx)
 {
-    /* PLplot reads "%n" in a file name as a family member number and would write elsewhere */
-    if (strstr(png_path, "%n")) {
-        fprintf(stderr, "nabla %s: cannot write %s: PLplot does not allow '%%n' in file names\n",
-                cmd, png_path);
-        return 1;
-    }
-    size_t cap = strlen(png_path) + 32;
+    /* PLplot writes by file name: it draws into a private temporary file (mkstemp, in
+     * $TMPDIR), which is checked and then handed to the one writer, so the PNG reaches any
+     * kind of target (a file replaced atomically, a symlink's target, a device, "-"). */
+    const char *tdir = getenv("TMPDIR");
+    if (!tdir || !*tdir)
+        tdir = "/tmp";
+    size_t cap = strlen(tdir) + 64;
     char *tmp = malloc(cap);
     if (!tmp) {
         fprintf(stderr, "nabla %s: out of memory\n", cmd);
         return 1;
     }
-    snprintf(tmp, cap, "%s.tmp.%ld", png_path, (long)getpid());
+    snprintf(tmp, cap, "%s/.nabla-plot.tmp.%ld.XXXXXX", tdir, (long)getpid());
 
-    int rc = 1;
+    int rc = 1, fd = -1;
+    png_bytes png = {NULL, 0};
     plot_cmd = cmd;
     /* Refuse before plinit what would make PLplot prompt on stdin (no such device) or retry
      * and exit() (an output file it cannot open). */
     plsexit(on_plplot_exit);
     int have_device = have_pngcairo();
     plend(); /* plgDevs loaded PLplot's driver table: release it */
-    FILE *probe = NULL;
     if (!have_device) {
         fprintf(stderr,
                 "nabla %s: cannot write %s: PLplot has no pngcairo device (install "
                 "plplot-driver-cairo)\n",
                 cmd, png_path);
-    } else if (!(probe = fopen(tmp, "wb"))) {
-        fprintf(stderr, "nabla %s: cannot write %s (as %s): %s\n", cmd, png_path, tmp,
-                strerror(errno));
-    } else if (fclose(probe) != 0) {
+    } else if ((fd = mkstemp(tmp)) < 0) {
+        fprintf(stderr, "nabla %s: cannot write %s: cannot create a temporary file in %s: %s\n",
+                cmd, png_path, tdir, strerror(errno));
+    } else if (close(fd) != 0) {
         fprintf(stderr, "nabla %s: cannot write %s (as %s): %s\n", cmd, png_path, tmp,
                 strerror(errno));
         remove(tmp);
@@ -605,14 +659,19 @@ int nb_cli_png_write(const char *cmd, const char *png_path, int width, int heigh
             fprintf(stderr, "nabla %s: PLplot did not write a complete PNG to %s (disk full?)\n",
                     cmd, tmp);
             remove(tmp);
-        } else if (rename(tmp, png_path) != 0) {
-            fprintf(stderr, "nabla %s: cannot rename %s to %s: %s\n", cmd, tmp, png_path,
-                    strerror(errno));
+        } else if (read_png(cmd, tmp, &png) != 0) {
             remove(tmp);
         } else {
-            rc = 0;
+            remove(tmp);
+            char who[64];
+            snprintf(who, sizeof who, "nabla %s", cmd);
+            if (nb_write_atomically(png_path, who, fill_png, &png) != NB_OK)
+                fprintf(stderr, "%s\n", nb_last_error());
+            else
+                rc = 0;
         }
     }
+    free(png.data);
     plsexit(NULL);
     plot_cmd = "plot";
     free(tmp);

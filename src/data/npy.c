@@ -36,6 +36,7 @@
 #include "nabla/npy.h"
 #include "../tensor/fileio.h"
 #include "../tensor/fileread.h"
+#include "npy_write.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
 
@@ -785,23 +786,46 @@ static nb_status check_saveable(const nb_tensor *x)
     return NB_OK;
 }
 
-nb_status nb_npy_save(const char *path, const nb_tensor *x)
+/* The header of x in header[512] (*hbytes long), or an error prefixed with "npy: '<path>'". */
+static nb_status prepare_save(const char *path, const nb_tensor *x, char *header, size_t *hbytes)
 {
     nb_status st;
-    if (!path)
-        return nb_error(NB_ERR_ARG, "npy: save path is NULL");
     if ((st = check_saveable(x)) != NB_OK) {
         nb_error_prefix(st, "npy", path);
         return st;
     }
-    char header[512];
-    size_t hbytes = build_header(header, sizeof header, x);
-    if (hbytes == 0) {
+    *hbytes = build_header(header, 512, x);
+    if (*hbytes == 0) {
         st = nb_error(NB_ERR_SHAPE, "header does not fit");
         nb_error_prefix(st, "npy", path);
         return st;
     }
+    return NB_OK;
+}
 
+nb_status nb_npy_save(const char *path, const nb_tensor *x)
+{
+    if (!path)
+        return nb_error(NB_ERR_ARG, "npy: save path is NULL");
+    char header[512];
+    size_t hbytes;
+    nb_status st = prepare_save(path, x, header, &hbytes);
+    if (st != NB_OK)
+        return st;
     npy_out o = {header, hbytes, x};
     return nb_write_atomically(path, "npy", fill_npy, &o);
+}
+
+nb_status nb_npy_write_output(nb_output *out, const nb_tensor *x)
+{
+    char header[512];
+    size_t hbytes;
+    nb_status st = prepare_save(out->path, x, header, &hbytes);
+    if (st != NB_OK) {
+        nb_output_abort(out);
+        return st;
+    }
+    npy_out o = {header, hbytes, x};
+    errno = 0;
+    return nb_output_finish(out, fill_npy(out->f, &o));
 }
