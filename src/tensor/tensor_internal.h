@@ -16,4 +16,17 @@ nb_status nb_shape_numel(int ndim, const int64_t *shape, nb_dtype t, int64_t *nu
 /* 64-byte aligned allocation (free with free()); size rounded up to 64. */
 void *nb_aligned_alloc(size_t bytes);
 
+/* A NULL tensor argument `arg` of public function `fn` (other NULL pointers are plain
+ * NB_ERR_ARG). With no earlier error on this thread:
+ * NB_ERR_ARG and "fn: arg is NULL". After an earlier failure (the NULL most likely is the result
+ * of that failed call, as in nb_relu(g, nb_matmul(g, bad, ...))): the earlier status is kept
+ * and the message becomes "fn: arg is NULL; earlier error: <first failure of the chain>". */
+#define NB_EARLIER_ERROR "; earlier error: "
+nb_status nb_error_null(const char *fn, const char *arg);
+
+/* Entry check of a tensor argument of public function `fn`: NULL (see nb_error_null), stale
+ * (NB_ERR_STALE), or a header that is not a tensor: dtype, ndim, a shape whose product is not
+ * numel, no data for a non-empty tensor (NB_ERR_ARG). O(ndim), no pass over the data. */
+nb_status nb_check_tensor(const char *fn, const char *arg, const nb_tensor *x);
+
 #endif
