@@ -107,8 +107,10 @@ nb_tensor *nb_reshape(nb_graph *g, nb_tensor *x, int ndim, const int64_t *shape)
     if (!nb_op_inputs_ok(g, "reshape", &x, 1) || nb_check_float_same("reshape", &x, 1) != NB_OK)
         return NULL;
     int64_t numel;
-    if (nb_shape_numel(ndim, shape, x->dtype, &numel) != NB_OK)
+    if (nb_shape_numel(ndim, shape, x->dtype, &numel) != NB_OK) {
+        nb_error(nb_last_status(), "reshape: %s", nb_last_error());
         return NULL;
+    }
     if (numel != x->numel) {
         char buf[96] = "[";
         for (int i = 0; i < ndim; i++)
@@ -190,10 +192,8 @@ nb_tensor *nb_gather_last(nb_graph *g, nb_tensor *x, const nb_tensor *idx)
     if (!nb_op_inputs_ok(g, "gather_last", &x, 1) ||
         nb_check_float_same("gather_last", &x, 1) != NB_OK)
         return NULL;
-    if (!idx) {
-        nb_error(NB_ERR_ARG, "gather_last: index tensor is NULL");
+    if (nb_check_tensor("gather_last", "idx", idx) != NB_OK)
         return NULL;
-    }
     if (idx->dtype != NB_I32 && idx->dtype != NB_I64) {
         nb_error(NB_ERR_DTYPE, "gather_last: index must be i32 or i64, got %s",
                  nb_dtype_name(idx->dtype));

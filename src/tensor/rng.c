@@ -171,15 +171,6 @@ nb_status nb_tensor_fill_randn(nb_tensor *x, nb_rng *r, double mean, double std)
     return NB_OK;
 }
 
-/* the message of a failed helper call ("nb_tensor_empty: ...") under the caller's name */
-static void rename_error(const char *fn)
-{
-    const char *m = nb_last_error(), *colon = strstr(m, ": ");
-    if (colon && strncmp(m, "nb_", 3) == 0)
-        m = colon + 2;
-    nb_error(nb_last_status(), "%s: %s", fn, m);
-}
-
 nb_tensor *nb_tensor_rand(nb_dtype t, int ndim, const int64_t *shape, nb_rng *r, double lo,
                           double hi)
 {
@@ -189,7 +180,7 @@ nb_tensor *nb_tensor_rand(nb_dtype t, int ndim, const int64_t *shape, nb_rng *r,
         x = NULL;
     }
     if (!x)
-        rename_error("nb_tensor_rand");
+        nb_error_in("nb_tensor_rand", nb_last_status());
     return x;
 }
 
@@ -202,6 +193,6 @@ nb_tensor *nb_tensor_randn(nb_dtype t, int ndim, const int64_t *shape, nb_rng *r
         x = NULL;
     }
     if (!x)
-        rename_error("nb_tensor_randn");
+        nb_error_in("nb_tensor_randn", nb_last_status());
     return x;
 }

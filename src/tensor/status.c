@@ -44,6 +44,22 @@ nb_status nb_error(nb_status s, const char *fmt, ...)
     return s;
 }
 
+nb_status nb_error_in(const char *fn, nb_status s)
+{
+    if (s == NB_OK)
+        return s;
+    size_t n = strlen(fn);
+    if (strncmp(last_msg, fn, n) == 0 && last_msg[n] == ':')
+        return nb_error(s, "%s", last_msg); /* already named */
+    const char *m = last_msg;
+    if (strncmp(m, "nb_", 3) == 0) { /* a public helper's name: ours replaces it */
+        size_t k = strspn(m, "abcdefghijklmnopqrstuvwxyz0123456789_");
+        if (m[k] == ':' && m[k + 1] == ' ')
+            m += k + 2;
+    }
+    return nb_error(s, "%s: %s", fn, m);
+}
+
 nb_status nb_error_null(const char *fn, const char *arg)
 {
     if (last_code == NB_OK)

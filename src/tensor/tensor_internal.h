@@ -21,6 +21,10 @@ void *nb_aligned_alloc(size_t bytes);
  * NB_ERR_ARG and "fn: arg is NULL". After an earlier failure (the NULL most likely is the result
  * of that failed call, as in nb_relu(g, nb_matmul(g, bad, ...))): the earlier status is kept
  * and the message becomes "fn: arg is NULL; earlier error: <first failure of the chain>". */
+/* Puts the name of public function fn in front of the current message (replacing a leading
+ * "nb_helper: " of a public function it called) when s is a failure; returns s. */
+nb_status nb_error_in(const char *fn, nb_status s);
+
 #define NB_EARLIER_ERROR "; earlier error: "
 nb_status nb_error_null(const char *fn, const char *arg);
 
