@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "nabla/gradcheck.h"
 #include "graph_internal.h"
 
@@ -20,7 +22,7 @@ static nb_status eval_projection(nb_gradcheck_fn f, nb_graph *g, nb_tensor *cons
     nb_graph_set_grad_enabled(g, prev);
     if (!y)
         return nb_last_status() != NB_OK ? nb_last_status()
-                                         : nb_error(NB_ERR_STATE, "gradcheck: f returned NULL");
+                                         : nb_error(NB_ERR_STATE, "nb_gradcheck: f returned NULL");
     if (y->numel != m)
         return nb_error(NB_ERR_STATE, "gradcheck: f changed its output size (%lld -> %lld)",
                         (long long)m, (long long)y->numel);
@@ -34,8 +36,20 @@ static nb_status eval_projection(nb_gradcheck_fn f, nb_graph *g, nb_tensor *cons
 nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs, int n_inputs, void *ctx,
                        const nb_gradcheck_opts *opts, nb_gradcheck_result *res)
 {
-    if (!f || !inputs || n_inputs <= 0 || !res)
-        return nb_error(NB_ERR_ARG, "nb_gradcheck: NULL function, inputs or result");
+    if (!f || !inputs || !res)
+        return nb_error(NB_ERR_ARG, "nb_gradcheck: %s is NULL",
+                        !f        ? "f"
+                        : !inputs ? "inputs"
+                                  : "res");
+    if (n_inputs <= 0 || n_inputs > 64)
+        return nb_error(NB_ERR_ARG, "nb_gradcheck: n_inputs = %d, needs 1 to 64", n_inputs);
+    for (int i = 0; i < n_inputs; i++) {
+        char arg[24];
+        snprintf(arg, sizeof arg, "input %d", i);
+        nb_status s = inputs[i] ? nb_check_tensor("nb_gradcheck", arg, inputs[i]) : NB_OK;
+        if (s != NB_OK) /* NULL inputs are allowed: optional slots (a mask, weights) */
+            return s;
+    }
     double eps = opts && opts->eps > 0 ? opts->eps : 1e-6;
     double floor_ = opts && opts->rel_floor > 0 ? opts->rel_floor : 1e-3;
     uint64_t seed = opts && opts->seed ? opts->seed : 1;
@@ -72,7 +86,7 @@ nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs, int n_inputs
     nb_tensor *y = f(g, inputs, n_inputs, ctx);
     if (!y) {
         s = nb_last_status() != NB_OK ? nb_last_status()
-                                      : nb_error(NB_ERR_STATE, "gradcheck: f returned NULL");
+                                      : nb_error(NB_ERR_STATE, "nb_gradcheck: f returned NULL");
         goto out;
     }
     if (y->dtype != NB_F64) {

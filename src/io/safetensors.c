@@ -928,9 +928,8 @@ int nb_safetensors_meta_count(const nb_safetensors *st)
 
 const char *nb_safetensors_meta_key(const nb_safetensors *st, int i)
 {
-    return st_index_ok("nb_safetensors_meta_key", st, i, st ? st->meta_count : 0)
-               ? st->meta_keys[i]
-               : NULL;
+    return st_index_ok("nb_safetensors_meta_key", st, i, st ? st->meta_count : 0) ? st->meta_keys[i]
+                                                                                  : NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -49,8 +49,9 @@ bool nb_init_parse(const char *s, nb_init *i)
     else if (!strcmp(s, "he") || !strcmp(s, "kaiming"))
         *i = NB_INIT_HE;
     else {
-        nb_error(NB_ERR_ARG, "nb_init_parse: unknown init '%s' (default, pytorch, xavier, he, "
-                             "kaiming)",
+        nb_error(NB_ERR_ARG,
+                 "nb_init_parse: unknown init '%s' (default, pytorch, xavier, he, "
+                 "kaiming)",
                  s);
         return false;
     }
@@ -188,7 +189,7 @@ nb_tensor *nb_mlp_forward(nb_graph *g, nb_mlp *m, nb_tensor *x)
     if (x && (x->ndim != 2 || x->shape[1] != m->sizes[0])) {
         char s[64];
         nb_error(NB_ERR_SHAPE,
-                 "mlp forward: input %s does not match the model's input size %lld "
+                 "nb_mlp_forward: input %s does not match the model's input size %lld "
                  "(need [N, %lld])",
                  nb_shape_str(x, s, sizeof s), (long long)m->sizes[0], (long long)m->sizes[0]);
         return NULL;

@@ -113,8 +113,8 @@ nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int
             return NULL;
     }
     for (int i = 0; i < n; i++)
-        if ( (params[i]->dtype != NB_F32 && params[i]->dtype != NB_F64) ||
-            !params[i]->grad || !params[i]->requires_grad) {
+        if ((params[i]->dtype != NB_F32 && params[i]->dtype != NB_F64) || !params[i]->grad ||
+            !params[i]->requires_grad) {
             nb_error(NB_ERR_ARG,
                      "nb_optim_new: parameter %d must be an f32/f64 tensor with "
                      "requires_grad set",

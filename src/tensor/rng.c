@@ -141,8 +141,9 @@ nb_status nb_tensor_fill_rand(nb_tensor *x, nb_rng *r, double lo, double hi)
         return nb_error(NB_ERR_DTYPE, "nb_tensor_fill_rand: needs a float tensor, got %s",
                         nb_dtype_name(x->dtype));
     if (!(isfinite(lo) && isfinite(hi) && lo <= hi))
-        return nb_error(NB_ERR_ARG, "nb_tensor_fill_rand: bounds lo %g, hi %g must be finite with "
-                                    "lo <= hi",
+        return nb_error(NB_ERR_ARG,
+                        "nb_tensor_fill_rand: bounds lo %g, hi %g must be finite with "
+                        "lo <= hi",
                         lo, hi);
     for (int64_t i = 0; i < x->numel; i++)
         nb_tensor_set(x, i, lo + (hi - lo) * nb_rng_uniform(r));
@@ -160,8 +161,9 @@ nb_status nb_tensor_fill_randn(nb_tensor *x, nb_rng *r, double mean, double std)
         return nb_error(NB_ERR_DTYPE, "nb_tensor_fill_randn: needs a float tensor, got %s",
                         nb_dtype_name(x->dtype));
     if (!(isfinite(mean) && isfinite(std) && std >= 0))
-        return nb_error(NB_ERR_ARG, "nb_tensor_fill_randn: mean %g, std %g must be finite with "
-                                    "std >= 0",
+        return nb_error(NB_ERR_ARG,
+                        "nb_tensor_fill_randn: mean %g, std %g must be finite with "
+                        "std >= 0",
                         mean, std);
     if (x->numel > 0 && !(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
         return nb_error(NB_ERR_ARG, "nb_tensor_fill_randn: generator state is all zero (not "

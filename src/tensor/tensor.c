@@ -50,8 +50,8 @@ nb_status nb_check_tensor(const char *fn, const char *arg, const nb_tensor *x)
     if (!x)
         return nb_error_null(fn, arg);
     if (x->flags & NB_TFLAG_STALE)
-        return nb_error(NB_ERR_STALE, "%s: %s is stale: its graph was reset after it was made",
-                        fn, arg);
+        return nb_error(NB_ERR_STALE, "%s: %s is stale: its graph was reset after it was made", fn,
+                        arg);
     if ((unsigned)x->dtype >= NB_DTYPE_COUNT)
         return nb_error(NB_ERR_ARG, "%s: %s has dtype %d, out of range [0, %d)", fn, arg,
                         (int)x->dtype, NB_DTYPE_COUNT);
