@@ -1,8 +1,11 @@
 /* nabla/ops.h - differentiable ops and the op table.
  *
  * Every op takes the graph first and returns a new tensor in the graph's arena, or NULL with
- * nb_last_error() set. An op given a NULL input returns NULL and keeps the earlier error, so a
- * chain of ops can be checked once at the end. Inputs must share one float dtype (f32 or f64).
+ * nb_last_error() set. An op given a NULL input returns NULL with the earlier failure's status
+ * and a message naming the op that keeps the first failure at its end (see status.h, "Chains"),
+ * so a chain of ops can be checked once at the end. A NULL graph, a stale input, one from
+ * another graph or a malformed tensor header fail at entry. Inputs must share one float dtype
+ * (f32 or f64).
  *
  * Broadcasting (add, sub, mul, div): each operand is either the full shape, a row vector whose
  * length is the last dimension of the other (a bias), or a single element (a scalar).
@@ -57,7 +60,8 @@ nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z);
  * used to build the unfused cross-entropy (-gather(log_softmax(z), y)) for comparison. */
 nb_tensor *nb_gather_last(nb_graph *g, nb_tensor *x, const nb_tensor *idx);
 
-/* Threads OpenBLAS uses for matrix products (n >= 1), and the current setting. */
+/* Threads OpenBLAS uses for matrix products (n >= 1; n < 1 changes nothing and sets
+ * NB_ERR_ARG), and the current setting. */
 void nb_set_num_threads(int n);
 int nb_get_num_threads(void);
 /* The kernel family OpenBLAS chose at load time ("SkylakeX", "Haswell", "Prescott", ...). On an
@@ -81,7 +85,8 @@ typedef struct nb_op_info {
     nb_tensor *(*apply_case)(nb_graph *g, int k, nb_tensor *const *inputs);
 } nb_op_info;
 
-const nb_op_info *nb_op_table(int *count);
+const nb_op_info *nb_op_table(int *count); /* count may be NULL */
+/* NULL and NB_ERR_ARG for a NULL or unknown name. */
 const nb_op_info *nb_op_find(const char *name);
 /* Names of every op kind the tape can record (the internal kernels), NULL-terminated. */
 const char *const *nb_op_kernel_names(void);
