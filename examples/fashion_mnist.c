@@ -13,17 +13,12 @@ static double accuracy(nb_graph *g, nb_mlp *m, const nb_dataset *ds)
     bool prev = nb_graph_set_grad_enabled(g, false);
     nb_mlp_set_training(m, false);
     nb_tensor *logits = nb_mlp_forward(g, m, ds->X);
-    int64_t N = ds->X->shape[0], hits = 0;
-    for (int64_t i = 0; logits && i < N; i++) {
-        const float *row = (const float *)logits->data + i * 10;
-        int best = 0;
-        for (int c = 1; c < 10; c++)
-            best = row[c] > row[best] ? c : best;
-        hits += best == ((const int32_t *)ds->y->data)[i];
-    }
+    int64_t hits = 0, count = 0;
+    if (nb_accuracy(logits, ds->y, -100, &hits, &count) != NB_OK)
+        fprintf(stderr, "%s\n", nb_last_error());
     nb_graph_set_grad_enabled(g, prev);
     nb_mlp_set_training(m, true);
-    return (double)hits / (double)N;
+    return count ? (double)hits / (double)count : 0.0;
 }
 
 int main(int argc, char **argv)

@@ -51,14 +51,9 @@ int main(void)
     nb_graph_reset(g);
     nb_graph_set_grad_enabled(g, false);
     nb_tensor *logits = nb_mlp_forward(g, m, ds.X);
-    int64_t correct = 0, N = ds.X->shape[0];
-    for (int64_t i = 0; i < N; i++) {
-        int best = 0;
-        for (int c = 1; c < 3; c++)
-            if (nb_tensor_get(logits, i * 3 + c) > nb_tensor_get(logits, i * 3 + best))
-                best = c;
-        correct += best == nb_tensor_get(ds.y, i);
-    }
+    int64_t correct = 0, N = 0;
+    if (nb_accuracy(logits, ds.y, -100, &correct, &N) != NB_OK)
+        return fprintf(stderr, "%s\n", nb_last_error()), 1;
     double acc = (double)correct / (double)N;
     printf("training accuracy %.4f\n", acc);
 

@@ -725,6 +725,34 @@ static void row_nb_gather_last(void)
     nb_tensor_free(f);
     nb_tensor_free(idx);
 }
+static void row_nb_argmax_rows(void)
+{
+    nb_tensor *a = f32_23(), *i = nb_tensor_zeros(NB_I32, 2, s23);
+    nb_tensor bad = bad_header();
+    int64_t out[2];
+    ST(nb_argmax_rows(NULL, out, 2), NB_ERR_ARG, "nb_argmax_rows", "x is NULL");
+    ST(nb_argmax_rows(a, NULL, 2), NB_ERR_ARG, "nb_argmax_rows", "out is NULL");
+    ST(nb_argmax_rows(a, out, 1), NB_ERR_ARG, "nb_argmax_rows", "room for 1");
+    ST(nb_argmax_rows(i, out, 2), NB_ERR_DTYPE, "nb_argmax_rows", "i32");
+    ST(nb_argmax_rows(&bad, out, 2), NB_ERR_ARG, "nb_argmax_rows", "numel 600");
+    nb_tensor_free(a);
+    nb_tensor_free(i);
+}
+static void row_nb_accuracy(void)
+{
+    nb_tensor *a = f32_23(), *t = nb_tensor_full(NB_I32, 1, s2, 4);
+    nb_tensor *t3 = nb_tensor_zeros(NB_I32, 1, s3);
+    int64_t h, c;
+    ST(nb_accuracy(NULL, t, -100, &h, &c), NB_ERR_ARG, "nb_accuracy", "logits is NULL");
+    ST(nb_accuracy(a, NULL, -100, &h, &c), NB_ERR_ARG, "nb_accuracy", "targets is NULL");
+    ST(nb_accuracy(a, t, -100, NULL, &c), NB_ERR_ARG, "nb_accuracy", "hits is NULL");
+    ST(nb_accuracy(a, t, -100, &h, NULL), NB_ERR_ARG, "nb_accuracy", "count is NULL");
+    ST(nb_accuracy(a, t3, -100, &h, &c), NB_ERR_SHAPE, "nb_accuracy", "[3]");
+    ST(nb_accuracy(a, t, -100, &h, &c), NB_ERR_RANGE, "nb_accuracy", "target 4 out of range");
+    nb_tensor_free(a);
+    nb_tensor_free(t);
+    nb_tensor_free(t3);
+}
 static void row_nb_set_num_threads(void)
 {
     int before = nb_get_num_threads();
@@ -1647,6 +1675,8 @@ static const row rows[] = {
     ROW(nb_log_softmax),
     ROW(nb_softmax),
     ROW(nb_gather_last),
+    ROW(nb_argmax_rows),
+    ROW(nb_accuracy),
     ROW(nb_set_num_threads),
     ROW(nb_get_num_threads),
     ROW(nb_blas_core_name),

@@ -7,6 +7,9 @@
  * another graph or a malformed tensor header fail at entry. Inputs must share one float dtype
  * (f32 or f64).
  *
+ * NaN propagates as in PyTorch: relu(NaN) = leaky_relu(NaN) = NaN (their gradient at NaN is
+ * PyTorch's too: relu passes the incoming gradient, leaky_relu scales it by its slope).
+ *
  * Broadcasting (add, sub, mul, div): each operand is either the full shape, a row vector whose
  * length is the last dimension of the other (a bias), or a single element (a scalar).
  */
@@ -31,7 +34,7 @@ nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b); /* a / b (elementwis
 
 nb_tensor *nb_neg(nb_graph *g, nb_tensor *x);                    /* -x */
 nb_tensor *nb_scale(nb_graph *g, nb_tensor *x, double s);        /* s x */
-nb_tensor *nb_relu(nb_graph *g, nb_tensor *x);                   /* max(x, 0) */
+nb_tensor *nb_relu(nb_graph *g, nb_tensor *x);                   /* max(x, 0); NaN -> NaN */
 nb_tensor *nb_leaky_relu(nb_graph *g, nb_tensor *x, double neg); /* x > 0 ? x : neg x */
 nb_tensor *nb_tanh(nb_graph *g, nb_tensor *x);                   /* tanh x */
 nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *x);                /* 1 / (1 + e^-x) */
@@ -59,6 +62,25 @@ nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z);
 /* out[...] = x[..., idx[...]] for integer idx (i32/i64) shaped like x without the last dim;
  * used to build the unfused cross-entropy (-gather(log_softmax(z), y)) for comparison. */
 nb_tensor *nb_gather_last(nb_graph *g, nb_tensor *x, const nb_tensor *idx);
+
+/* ---- evaluation (no gradient, no graph) ---- */
+
+/* out[r] = the index of the largest element of row r of x, a float tensor (f16, bf16, f32 or f64)
+ * of shape [..., K] with K >= 1, read as rows of its last dim: [N, K] gives N indices, [B, T, K]
+ * gives B*T (in row-major order), [K] gives one. Half-precision values are compared exactly (as
+ * stored). Ties: the lowest index. NaN counts as larger than everything, so a row holding a NaN
+ * gives the index of its first NaN (as numpy.argmax and torch.argmax do); a row of -inf gives 0.
+ * out must have room for n_out >= numel / K indices; nothing past them is written. Errors
+ * (NB_ERR_ARG, NB_ERR_DTYPE, NB_ERR_SHAPE) leave out unchanged. */
+nb_status nb_argmax_rows(const nb_tensor *x, int64_t *out, int64_t n_out);
+
+/* Top-1 accuracy of logits [..., K] (as nb_argmax_rows) against integer targets (i32 or i64)
+ * shaped like logits without the last dim: *count = the rows whose target is not ignore_index,
+ * *hits = those of them whose argmax is the target. Every other target must be in [0, K)
+ * (NB_ERR_RANGE naming the target and the row otherwise). K may be larger than the number of
+ * classes the targets use. */
+nb_status nb_accuracy(const nb_tensor *logits, const nb_tensor *targets, int64_t ignore_index,
+                      int64_t *hits, int64_t *count);
 
 /* Threads OpenBLAS uses for matrix products (n >= 1; n < 1 changes nothing and sets
  * NB_ERR_ARG), and the current setting. */

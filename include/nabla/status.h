@@ -19,13 +19,14 @@
  * them with nb_clear_error() first.
  *
  * Chains. A NULL tensor argument most likely is the result of an earlier failed call, as in
- * nb_relu(g, nb_matmul(g, a, bad, false, false)). It fails with the status of the thread's last
- * error (the root cause; NB_ERR_ARG if nothing failed before) and a message that names this
- * function and keeps the first failure at its end:
+ * nb_relu(g, nb_matmul(g, a, bad, false, false)). Its message names this function and keeps the
+ * first failure of the chain at its end:
  *     "relu: input 0 is NULL; earlier error: matmul: inner dimensions differ: ..."
- * Further links of the chain replace the front and keep the same end, so a chain is checked
- * once, at its last call. Other NULL pointers (a graph, a path, an out-parameter) are plain
- * NB_ERR_ARG.
+ * Further links of the chain replace the front and keep the same end. The status is NB_ERR_ARG,
+ * except for the data inputs of graph ops (ops.h, nn.h's nb_dropout, loss.h's
+ * nb_cross_entropy*) and nb_backward's root, which return the status of the thread's last error
+ * (the root cause; NB_ERR_ARG if nothing failed before), so a chain of ops is checked once, at
+ * its last call. Other NULL pointers (a graph, a path, an out-parameter) are plain NB_ERR_ARG.
  */
 #ifndef NABLA_STATUS_H
 #define NABLA_STATUS_H

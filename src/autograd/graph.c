@@ -363,7 +363,7 @@ bool nb_op_inputs_ok(nb_graph *g, const char *opname, nb_tensor *const *in, int 
         char arg[24];
         snprintf(arg, sizeof arg, "input %d", i);
         if (!in[i]) { /* an earlier op failed: its message stays at the end of ours */
-            nb_error_null(opname, arg);
+            nb_error_null_input(opname, arg);
             return false;
         }
         if (graph_check(g, in[i]) != NB_OK) {
@@ -466,7 +466,7 @@ nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
     if (!g)
         return nb_error(NB_ERR_ARG, "nb_backward: g is NULL");
     if (!root)
-        return nb_error_null("nb_backward", "root");
+        return nb_error_null_input("nb_backward", "root");
     nb_status s = graph_check(g, root);
     if (s != NB_OK)
         return nb_error(s, "nb_backward: root: %s", nb_last_error());

@@ -21,10 +21,31 @@ int nb_cmd_diff(int argc, char **argv);
 struct nb_dataset;
 const char *nb_cli_default_data_dir(void);
 bool nb_cli_mnist_present(const char *dir);
-/* Loads --data SPEC into train and test (test may be NULL); returns an exit status (0 = ok). */
+/* What identifies a run's data, recorded in its checkpoints so that `nabla eval --model`
+ * rebuilds exactly the run's held-out rows (and notices when the file changed since). */
+typedef struct nb_cli_data_id {
+    uint64_t seed;     /* the split's seed (files), the generator's (spirals, seq-toy) */
+    double val_frac;   /* the held-out fraction (files) */
+    int64_t rows;      /* rows of the whole file before the split; 0 for built-in sets */
+    uint64_t checksum; /* FNV-1a 64 of the file's rows as loaded; 0 for built-in sets */
+} nb_cli_data_id;
+/* True for the specs that name files (FILE.csv, X.npy,y.npy), false for built-in sets. */
+bool nb_cli_data_is_file(const char *spec);
+/* Loads --data SPEC into train and test; returns an exit status (0 = ok). With test NULL, a
+ * file's every row goes to train. id (may be NULL) receives seed, val_frac and, for files, the
+ * row count and checksum of the whole file. */
 int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
-                     double val_frac, struct nb_dataset *train, struct nb_dataset *test,
-                     bool quiet);
+                     double val_frac, struct nb_dataset *train, struct nb_dataset *test, bool quiet,
+                     nb_cli_data_id *id);
+/* The checkpoint metadata pairs (key, value, ...) recording spec and id: data_spec, data_seed,
+ * data_val_frac, data_rows, data_checksum. Values point into spec and num. */
+#define NB_CLI_DATA_KEYS 5
+void nb_cli_data_meta(const char *spec, const nb_cli_data_id *id, char num[4][32],
+                      const char *pairs[2 * NB_CLI_DATA_KEYS]);
+/* Reads them back from the checkpoint at path: 0 with *spec (malloc'd, caller frees) and id
+ * filled; 1 when the checkpoint records none (saved by an older nabla); -1 after printing a
+ * message naming the file and the bad field. */
+int nb_cli_read_data_id(const char *cmd, const char *path, char **spec, nb_cli_data_id *id);
 /* Loss sum (sum reduction) and correct count of m over ds in batches of 1000, no gradient;
  * confusion (K x K, may be NULL) counts [true][predicted]. */
 nb_status nb_cli_evaluate(nb_graph *g, nb_mlp *m, const nb_dataset *ds, double *loss_sum,

@@ -1,5 +1,10 @@
 /* cli_data.c - turning a --data spec into train and test sets for train/eval. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -30,11 +35,39 @@ bool nb_cli_mnist_present(const char *dir)
     return stat(p, &st) == 0;
 }
 
-/* spec: fashion-mnist | mnist | spirals | auto | FILE.csv | X.npy,y.npy. For sets without a test
- * split, a seeded validation split of val_frac is held out. test may be NULL (eval of train). */
-int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
-                     double val_frac, nb_dataset *train, nb_dataset *test, bool quiet)
+bool nb_cli_data_is_file(const char *spec)
 {
+    return strchr(spec, ',') || ends_with(spec, ".csv");
+}
+
+/* FNV-1a, 64 bits, continued from h over n bytes */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* The checksum of a data set as loaded: its shape, class count, features (f32) and labels
+ * (i32), so a file whose rows changed is told apart from the one a run was trained on. */
+static uint64_t data_checksum(const nb_dataset *d)
+{
+    int64_t head[3] = {d->X->shape[0], d->X->shape[1], d->n_classes};
+    uint64_t h = fnv1a(0xcbf29ce484222325ull, head, sizeof head);
+    h = fnv1a(h, d->X->data, sizeof(float) * (size_t)d->X->numel);
+    return fnv1a(h, d->y->data, sizeof(int32_t) * (size_t)d->y->numel);
+}
+
+/* spec: fashion-mnist | mnist | spirals | auto | FILE.csv | X.npy,y.npy. For sets without a test
+ * split, a seeded validation split of val_frac is held out. test may be NULL (eval of train; for a
+ * file, every row of it goes to train). id (may be NULL) receives what identifies the data. */
+int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
+                     double val_frac, nb_dataset *train, nb_dataset *test, bool quiet,
+                     nb_cli_data_id *id)
+{
+    if (id)
+        *id = (nb_cli_data_id){seed, val_frac, 0, 0};
     memset(train, 0, sizeof *train);
     if (test)
         memset(test, 0, sizeof *test);
@@ -133,6 +166,10 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
                 cmd, spec);
             return 2;
         }
+        if (s == NB_OK && id) {
+            id->rows = all.X->shape[0];
+            id->checksum = data_checksum(&all);
+        }
         if (s == NB_OK) {
             if (test) {
                 s = nb_dataset_split(&all, val_frac, seed, train, test);
@@ -150,4 +187,80 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
         return 1;
     }
     return 0;
+}
+
+/* ---- the data of a run, in its checkpoints ---- */
+
+void nb_cli_data_meta(const char *spec, const nb_cli_data_id *id, char num[4][32],
+                      const char *pairs[2 * NB_CLI_DATA_KEYS])
+{
+    snprintf(num[0], 32, "%" PRIu64, id->seed);
+    snprintf(num[1], 32, "%.17g", id->val_frac);
+    snprintf(num[2], 32, "%" PRId64, id->rows);
+    snprintf(num[3], 32, "%016" PRIx64, id->checksum);
+    const char *p[2 * NB_CLI_DATA_KEYS] = {"data_spec",     spec,   "data_seed", num[0],
+                                           "data_val_frac", num[1], "data_rows", num[2],
+                                           "data_checksum", num[3]};
+    memcpy(pairs, p, sizeof p);
+}
+
+int nb_cli_read_data_id(const char *cmd, const char *path, char **spec, nb_cli_data_id *id)
+{
+    *spec = NULL;
+    nb_safetensors *st = nb_safetensors_load(path);
+    if (!st) {
+        fprintf(stderr, "nabla %s: %s\n", cmd, nb_last_error());
+        return -1;
+    }
+    const char *sp = nb_safetensors_meta(st, "data_spec"), *v[4];
+    const char *keys[4] = {"data_seed", "data_val_frac", "data_rows", "data_checksum"};
+    for (int i = 0; i < 4; i++)
+        v[i] = nb_safetensors_meta(st, keys[i]);
+    int rc = 1;
+    if (!sp && !v[0] && !v[1] && !v[2] && !v[3]) /* saved before the data was recorded */
+        goto out;
+    rc = -1;
+    int bad = -1;
+    char *end;
+    errno = 0;
+    if (!sp || !*sp) {
+        fprintf(stderr,
+                "nabla %s: %s: metadata 'data_spec' is %s; expected the --data it was "
+                "trained on\n",
+                cmd, path, sp ? "empty" : "missing");
+        goto out;
+    }
+    for (int i = 0; i < 4 && bad < 0; i++) {
+        if (!v[i] || !*v[i] || v[i][0] == '-' || v[i][0] == '+' || v[i][0] == ' ') {
+            bad = i;
+            break;
+        }
+        errno = 0;
+        switch (i) {
+        case 0: id->seed = strtoull(v[i], &end, 10); break;
+        case 1: id->val_frac = strtod(v[i], &end); break;
+        case 2: id->rows = (int64_t)strtoll(v[i], &end, 10); break;
+        default: id->checksum = strtoull(v[i], &end, 16); break;
+        }
+        if (*end || errno || (i == 1 && !(id->val_frac > 0 && id->val_frac < 1)) ||
+            (i == 3 && (strlen(v[i]) != 16 || strspn(v[i], "0123456789abcdefABCDEF") != 16)))
+            bad = i;
+    }
+    if (bad >= 0) {
+        static const char *const want[4] = {
+            "a seed (an unsigned integer)", "a held-out fraction in (0, 1)",
+            "a row count (an integer >= 0)", "a checksum of 16 hex digits"};
+        fprintf(stderr, "nabla %s: %s: metadata '%s' is %s%s%s; expected %s\n", cmd, path,
+                keys[bad], v[bad] ? "'" : "", v[bad] ? v[bad] : "missing", v[bad] ? "'" : "",
+                want[bad]);
+        goto out;
+    }
+    if (!(*spec = strdup(sp))) {
+        fprintf(stderr, "nabla %s: out of memory\n", cmd);
+        goto out;
+    }
+    rc = 0;
+out:
+    nb_safetensors_free(st);
+    return rc;
 }

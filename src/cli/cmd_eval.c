@@ -8,16 +8,21 @@
 #include "cli.h"
 #include "nabla.h"
 
-/* Loss sum and correct count of m over ds, in batches, no gradient. */
+/* Loss sum and correct count of m over ds, in batches, no gradient. The confusion matrix, when
+ * asked for, is [K, K] with K the model's outputs (which may exceed the data's classes). */
 nb_status nb_cli_evaluate(nb_graph *g, nb_mlp *m, const nb_dataset *ds, double *loss_sum,
                           int64_t *correct, int64_t *confusion)
 {
-    int64_t N = ds->X->shape[0], D = ds->X->shape[1], K = ds->n_classes, B = 1000;
+    int64_t N = ds->X->shape[0], D = ds->X->shape[1], B = 1000;
+    *loss_sum = 0;
+    *correct = 0;
+    int64_t *pred = malloc(sizeof *pred * (size_t)(N < B ? (N > 0 ? N : 1) : B));
+    if (!pred)
+        return nb_error(NB_ERR_NOMEM, "eval: cannot allocate %lld predictions",
+                        (long long)(N < B ? N : B));
     bool was = m->training;
     nb_mlp_set_training(m, false);
     bool prev = nb_graph_set_grad_enabled(g, false);
-    *loss_sum = 0;
-    *correct = 0;
     nb_status s = NB_OK;
     nb_xent_opts o = nb_xent_defaults();
     o.reduction = NB_REDUCTION_SUM;
@@ -29,40 +34,119 @@ nb_status nb_cli_evaluate(nb_graph *g, nb_mlp *m, const nb_dataset *ds, double *
         nb_graph_reset(g);
         nb_tensor *logits = nb_mlp_forward(g, m, &xv);
         nb_tensor *L = nb_cross_entropy(g, logits, &yv, &o);
-        if (!L) {
+        if (!L || (s = nb_argmax_rows(logits, pred, n)) != NB_OK) {
             s = nb_last_status();
             break;
         }
         *loss_sum += nb_tensor_get(L, 0);
-        const float *lv = logits->data;
+        int64_t K = logits->shape[1]; /* the model's outputs: the row stride of the logits */
         for (int64_t i = 0; i < n; i++) {
-            int64_t best = 0;
-            for (int64_t c = 1; c < K; c++)
-                if (lv[i * K + c] > lv[i * K + best])
-                    best = c;
             int32_t y = ((int32_t *)yv.data)[i];
-            *correct += best == y;
+            *correct += pred[i] == y;
             if (confusion)
-                confusion[y * K + best]++;
+                confusion[y * K + pred[i]]++;
         }
     }
     nb_graph_reset(g);
     nb_graph_set_grad_enabled(g, prev);
     nb_mlp_set_training(m, was);
+    free(pred);
     return s;
 }
 
 /* ---- eval ---- */
 
+/* Which rows `nabla eval` scores. --data FILE: every row of FILE. --data SET (a built-in set):
+ * its split, made with the model's recorded seed when the model was trained on SET. No --data:
+ * the run's own data, from what the checkpoint records (data_spec, data_seed, data_val_frac):
+ * for a file, exactly the rows the run held out (--split test) or trained on (--split train),
+ * after checking the file still has the recorded row count and checksum. Returns an exit
+ * status; on success *ds points into tr or te and desc says what was scored. */
+static int eval_data(const char *model, const nb_model_info *info, const char *data,
+                     const char *dir, const char *split, bool split_given, nb_dataset *tr,
+                     nb_dataset *te, nb_dataset **ds, char *desc, size_t desc_len)
+{
+    char *rec = NULL;
+    nb_cli_data_id id;
+    int have = nb_cli_read_data_id("eval", model, &rec, &id), rc = 1;
+    bool test = strcmp(split, "train") != 0;
+    memset(tr, 0, sizeof *tr);
+    memset(te, 0, sizeof *te);
+    if (have < 0)
+        return 1;
+    if (data && nb_cli_data_is_file(data)) {
+        if (split_given)
+            fprintf(stderr,
+                    "nabla eval: note: --split does not apply to --data %s; every row of "
+                    "it is scored\n",
+                    data);
+        rc = nb_cli_load_data("eval", data, dir, 0, 0.5, tr, NULL, false, NULL);
+        if (rc == 0) {
+            *ds = tr;
+            snprintf(desc, desc_len, "every row of %s", data);
+        }
+        goto out;
+    }
+    if (!data && have == 0 && nb_cli_data_is_file(rec)) {
+        nb_cli_data_id now;
+        rc = nb_cli_load_data("eval", rec, dir, id.seed, id.val_frac, tr, te, false, &now);
+        if (rc == 0 && (now.rows != id.rows || now.checksum != id.checksum)) {
+            fprintf(stderr,
+                    "nabla eval: %s has changed since %s was trained on it (now %lld rows, "
+                    "checksum %016llx; then %lld rows, checksum %016llx), so the run's held-out "
+                    "rows cannot be rebuilt; score a whole file with --data FILE\n",
+                    rec, model, (long long)now.rows, (unsigned long long)now.checksum,
+                    (long long)id.rows, (unsigned long long)id.checksum);
+            rc = 1;
+        }
+        if (rc == 0) {
+            *ds = test ? te : tr;
+            snprintf(desc, desc_len,
+                     "the %s rows of %s (the run's split: seed %llu, held-out fraction %g)",
+                     test ? "held-out" : "training", rec, (unsigned long long)id.seed, id.val_frac);
+        }
+        goto out;
+    }
+    const char *spec = data ? data : have == 0 ? rec : info->dataset[0] ? info->dataset : "auto";
+    if (!strcmp(spec, "fashion-mnist-train")) /* models saved before the spec was recorded */
+        spec = "fashion-mnist";
+    if (nb_cli_data_is_file(spec)) { /* an older checkpoint that recorded no split */
+        fprintf(stderr,
+                "nabla eval: %s records no data split (it was saved by an older nabla), so the "
+                "held-out rows of %s cannot be rebuilt; score a whole file with --data FILE\n",
+                model, spec);
+        goto out;
+    }
+    /* a built-in set: the seed the run used when it is that set, else the default seed 1 */
+    uint64_t seed = have == 0 && !strcmp(spec, rec) ? id.seed : 1;
+    rc = nb_cli_load_data("eval", spec, dir, seed, 0.1, tr, te, false, NULL);
+    if (rc == 0) {
+        *ds = test ? te : tr;
+        snprintf(desc, desc_len, "%s split of %s", split, (*ds)->name);
+    }
+out:
+    if (rc) {
+        nb_dataset_free(tr);
+        nb_dataset_free(te);
+    }
+    free(rec);
+    return rc;
+}
+
 int nb_cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *dir = NULL, *split = "test";
+    bool split_given = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: nabla eval --model MODEL.safetensors [--data SPEC] [--data-dir DIR] "
                    "[--split test|train]\n"
                    "  Loss, accuracy, per-class accuracy and the confusion matrix.\n"
-                   "  --data defaults to the data set the model was trained on.\n");
+                   "  Without --data: the data the model was trained on; for a CSV or .npy run,\n"
+                   "  exactly the rows the run held out (--split train: the rows it trained on),\n"
+                   "  rebuilt from the split the checkpoint records.\n"
+                   "  --data FILE.csv or X.npy,y.npy: every row of the file.\n"
+                   "  --data fashion-mnist, mnist, spirals or seq-toy: that set's --split.\n");
             return 0;
         }
         if (i + 1 >= argc) {
@@ -77,6 +161,7 @@ int nb_cmd_eval(int argc, char **argv)
             dir = argv[++i];
         else if (!strcmp(argv[i], "--split")) {
             split = argv[++i];
+            split_given = true;
             if (strcmp(split, "test") && strcmp(split, "train")) {
                 fprintf(stderr, "nabla eval: --split '%s': expected test or train\n", split);
                 return 2;
@@ -96,17 +181,14 @@ int nb_cmd_eval(int argc, char **argv)
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
         return 1;
     }
-    if (!data)
-        data = info.dataset[0] ? info.dataset : "auto";
-    if (!strcmp(data, "fashion-mnist-train")) /* models saved before the spec was recorded */
-        data = "fashion-mnist";
-    nb_dataset tr, te;
-    int rc = nb_cli_load_data("eval", data, dir, 1, 0.1, &tr, &te, false);
+    nb_dataset tr, te, *ds = NULL;
+    char desc[1200];
+    int rc =
+        eval_data(model, &info, data, dir, split, split_given, &tr, &te, &ds, desc, sizeof desc);
     if (rc) {
         nb_mlp_free(m);
         return rc;
     }
-    nb_dataset *ds = !strcmp(split, "train") ? &tr : &te;
     int64_t K = m->sizes[m->n_layers], N = ds->X->shape[0];
     int64_t *conf = calloc((size_t)(K * K), sizeof *conf);
     nb_graph *g = nb_graph_new();
@@ -122,8 +204,8 @@ int nb_cmd_eval(int argc, char **argv)
     } else if (!conf || !g || nb_cli_evaluate(g, m, ds, &loss, &correct, conf) != NB_OK) {
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
     } else {
-        printf("model %s (epoch %lld), %s split of %s: %lld samples\n", model,
-               (long long)info.epoch, split, ds->name, (long long)N);
+        printf("model %s (epoch %lld), %s: %lld samples\n", model, (long long)info.epoch, desc,
+               (long long)N);
         printf("loss %.4f  accuracy %.4f\n", loss / (double)N, (double)correct / (double)N);
         printf("per-class accuracy:\n");
         for (int64_t c = 0; c < K; c++) {
@@ -165,7 +247,8 @@ int nb_cmd_predict(int argc, char **argv)
                    "[--probs]\n"
                    "  X: raw inputs as the model was trained on (uint8 [N,784] or [N,28,28], or\n"
                    "  float); the model's recorded normalisation is applied. Writes f32 logits\n"
-                   "  [N,K], or probabilities with --probs.\n");
+                   "  [N,K], or probabilities with --probs. Inputs must be finite: a NaN or\n"
+                   "  inf is refused, naming its row and column.\n");
             return 0;
         }
         if (!strcmp(argv[i], "--probs")) {
@@ -220,8 +303,21 @@ int nb_cmd_predict(int argc, char **argv)
     g = nb_graph_new();
     if (!xf || !g)
         goto fail;
-    for (int64_t i = 0; i < x->numel; i++)
-        ((float *)xf->data)[i] = (float)(nb_tensor_get(x, i) * info.input_scale + info.input_shift);
+    /* a NaN or inf input has no prediction: refuse it, naming where it is (relu and the other
+     * activations would carry it through to NaN logits, as PyTorch does) */
+    for (int64_t i = 0; i < x->numel; i++) {
+        double v = nb_tensor_get(x, i);
+        float f = (float)(v * info.input_scale + info.input_shift);
+        if (!isfinite(v) || !isfinite(f)) {
+            fprintf(stderr,
+                    "nabla predict: --input %s: row %lld, column %lld (from 0) is %g%s; the model "
+                    "needs finite inputs\n",
+                    input, (long long)(i / D), (long long)(i % D), v,
+                    isfinite(v) ? ", which overflows f32 once scaled" : "");
+            goto done;
+        }
+        ((float *)xf->data)[i] = f;
+    }
     nb_graph_set_grad_enabled(g, false);
     nb_tensor *logits = nb_mlp_forward(g, m, xf);
     if (!logits)

@@ -140,10 +140,11 @@ static bool rng_parse(const char *s, nb_rng *r)
     return true;
 }
 
-/* Saves weights, optimiser and the run's position. */
+/* Saves weights, optimiser, the run's position and its data (data_meta: NB_CLI_DATA_KEYS
+ * pairs). */
 static nb_status save_checkpoint(const char *path, const nb_mlp *m, const nb_model_info *info,
                                  const nb_optim *opt, const nb_batcher *bt, const run_state *rs,
-                                 const char *config)
+                                 const char *config, const char *const *data_meta)
 {
     char v[8][128];
     snprintf(v[0], 128, "%lld", rs->epoch);
@@ -173,7 +174,13 @@ static nb_status save_checkpoint(const char *path, const nb_mlp *m, const nb_mod
                            "run_config",
                            config,
                            NULL};
-    return nb_model_save_ex(path, m, info, opt, extra);
+    /* then the data's pairs, and the closing NULL */
+    const size_t n_run = sizeof extra / sizeof *extra - 1;
+    const char *all[sizeof extra / sizeof *extra + 2 * NB_CLI_DATA_KEYS];
+    memcpy(all, extra, sizeof(char *) * n_run);
+    memcpy(all + n_run, data_meta, sizeof(char *) * 2 * NB_CLI_DATA_KEYS);
+    all[n_run + 2 * NB_CLI_DATA_KEYS] = NULL;
+    return nb_model_save_ex(path, m, info, opt, all);
 }
 
 static bool meta_ll(const nb_safetensors *st, const char *key, long long *out)
@@ -355,23 +362,6 @@ out:
     return rc;
 }
 
-/* argmax hits of logits [n, K] against targets (negative = padding, not counted) */
-static int64_t count_correct(const nb_tensor *logits, const int32_t *y, int64_t n)
-{
-    int64_t K = logits->shape[logits->ndim - 1], hits = 0;
-    const float *lg = logits->data;
-    for (int64_t i = 0; i < n; i++) {
-        if (y[i] < 0)
-            continue;
-        int64_t best = 0;
-        for (int64_t c = 1; c < K; c++)
-            if (lg[i * K + c] > lg[i * K + best])
-                best = c;
-        hits += best == y[i];
-    }
-    return hits;
-}
-
 static int train_run(cfg *c)
 {
     nb_dist dist;
@@ -398,9 +388,10 @@ static int train_run(cfg *c)
     nb_dataset tr, te;
     memset(&tr, 0, sizeof tr);
     memset(&te, 0, sizeof te);
+    nb_cli_data_id data_id = {(uint64_t)c->seed, c->val, 0, 0};
     int rc = seq ? load_seq_toy((uint64_t)c->seed, &tr, &te, &sq)
                  : nb_cli_load_data("train", c->data, c->dir, (uint64_t)c->seed, c->val, &tr, &te,
-                                    quiet);
+                                    quiet, &data_id);
     if (rc) {
         nb_dist_finalize(&dist);
         return rc;
@@ -489,6 +480,10 @@ static int train_run(cfg *c)
         spec = nb_cli_mnist_present(c->dir ? c->dir : nb_cli_default_data_dir()) ? "fashion-mnist"
                                                                                  : "spirals";
     snprintf(info.dataset, sizeof info.dataset, "%s", spec);
+    /* and what rebuilds the run's held-out rows exactly (seed, fraction, the file's checksum) */
+    char data_num[4][32];
+    const char *data_meta[2 * NB_CLI_DATA_KEYS];
+    nb_cli_data_meta(spec, &data_id, data_num, data_meta);
     for (long long e = rs.epoch; e <= c->epochs; e++) {
         double t0 = now();
         int64_t b = bt.pos / B;
@@ -539,8 +534,15 @@ static int train_run(cfg *c)
                     fprintf(stderr, "%snabla train: %s\n", tty ? "\n" : "", nb_last_error());
                     goto out;
                 }
+                int64_t srow[1] = {rows}, hits, counted;
+                nb_tensor trow; /* the targets as one per logits row */
+                nb_tensor_view(&trow, NB_I32, 1, srow, tt + a0 * T);
+                if (nb_accuracy(logits, &trow, xo.ignore_index, &hits, &counted) != NB_OK) {
+                    fprintf(stderr, "%snabla train: %s\n", tty ? "\n" : "", nb_last_error());
+                    goto out;
+                }
                 W[1] += stats.loss_sum;
-                W[2] += (double)count_correct(logits, tt + a0 * T, rows);
+                W[2] += (double)hits;
             }
             if (dist.size > 1) { /* sum gradients over ranks: one call, one flat buffer */
                 int64_t off = 0;
@@ -583,7 +585,7 @@ static int train_run(cfg *c)
             if (lead && c->save && c->save_every && nb_optim_step_count(opt) % c->save_every == 0) {
                 rs.epoch = e;
                 info.epoch = e - 1;
-                if (save_checkpoint(c->save, m, &info, opt, &bt, &rs, config) != NB_OK) {
+                if (save_checkpoint(c->save, m, &info, opt, &bt, &rs, config, data_meta) != NB_OK) {
                     fprintf(stderr, "%snabla train: --save %s: %s\n", tty ? "\n" : "", c->save,
                             nb_last_error());
                     goto out;
@@ -617,7 +619,8 @@ static int train_run(cfg *c)
         }
         rs = (run_state){e + 1, 0, 0, 0};
         info.epoch = e;
-        if (lead && c->save && save_checkpoint(c->save, m, &info, opt, &bt, &rs, config) != NB_OK) {
+        if (lead && c->save &&
+            save_checkpoint(c->save, m, &info, opt, &bt, &rs, config, data_meta) != NB_OK) {
             fprintf(stderr, "nabla train: --save %s: %s\n", c->save, nb_last_error());
             goto out;
         }

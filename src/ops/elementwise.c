@@ -41,7 +41,7 @@ static double unary_f(nb_opkind k, double x, double p)
     switch (k) {
     case NB_OPK_NEG: return -x;
     case NB_OPK_SCALE: return p * x;
-    case NB_OPK_RELU: return x > 0 ? x : 0.0;
+    case NB_OPK_RELU: return x <= 0 ? 0.0 : x; /* NaN stays NaN (PyTorch) */
     case NB_OPK_LEAKY_RELU: return x > 0 ? x : p * x;
     case NB_OPK_TANH: return tanh(x);
     case NB_OPK_SIGMOID: /* stable on both sides: never exp of a large positive number */
@@ -64,8 +64,8 @@ static double unary_df(nb_opkind k, double x, double y, double p)
     switch (k) {
     case NB_OPK_NEG: return -1.0;
     case NB_OPK_SCALE: return p;
-    case NB_OPK_RELU: return x > 0 ? 1.0 : 0.0;
-    case NB_OPK_LEAKY_RELU: return x > 0 ? 1.0 : p;
+    case NB_OPK_RELU: return x <= 0 ? 0.0 : 1.0;    /* at NaN: 1, dy passes (PyTorch) */
+    case NB_OPK_LEAKY_RELU: return x > 0 ? 1.0 : p; /* at NaN: p (PyTorch) */
     case NB_OPK_TANH: return 1.0 - y * y;
     case NB_OPK_SIGMOID: return y * (1.0 - y);
     case NB_OPK_GELU: {
@@ -81,13 +81,18 @@ static double unary_df(nb_opkind k, double x, double y, double p)
 }
 
 /* f32 kernels of the activations an MLP uses, in f32 arithmetic (the f64 path above is the
- * reference they are tested against); the rest go through the double formulas. */
+ * reference they are tested against); the rest go through the double formulas.
+ *
+ * NaN in, NaN out, as in PyTorch: relu is written x <= 0 ? 0 : x (not x > 0 ? x : 0, which maps
+ * NaN to 0 and would let a NaN input give finite logits); leaky_relu's x > 0 ? x : p x already
+ * gives p NaN = NaN. The gradients at NaN are PyTorch's too: relu passes dy (threshold_backward
+ * zeroes only where x <= 0), leaky_relu gives p dy. */
 static void unary_f32(nb_opkind k, float *y, const float *x, int64_t n, float p)
 {
     switch (k) {
     case NB_OPK_RELU:
         for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+            y[i] = x[i] <= 0.0f ? 0.0f : x[i];
         return;
     case NB_OPK_LEAKY_RELU:
         for (int64_t i = 0; i < n; i++)
@@ -122,7 +127,7 @@ static void unary_df_f32(nb_opkind k, float *g, const float *gy, const float *x,
     switch (k) {
     case NB_OPK_RELU:
         for (int64_t i = 0; i < n; i++)
-            g[i] += x[i] > 0.0f ? gy[i] : 0.0f;
+            g[i] += x[i] <= 0.0f ? 0.0f : gy[i];
         return;
     case NB_OPK_LEAKY_RELU:
         for (int64_t i = 0; i < n; i++)

@@ -324,3 +324,118 @@ nb_status nb_softmax_family_backward(nb_graph *g, nb_node *n)
     }
     return NB_OK;
 }
+
+/* ---- argmax and accuracy (evaluation: no graph, no gradient) ---- */
+
+/* Element i of a float tensor, exactly: f16/bf16 widen to f32 and f32 to double without
+ * rounding, so comparing the doubles compares the stored values. */
+static double float_at(const nb_tensor *x, int64_t i)
+{
+    switch (x->dtype) {
+    case NB_F32: return ((const float *)x->data)[i];
+    case NB_F64: return ((const double *)x->data)[i];
+    case NB_F16: return nb_f16_to_f32(((const uint16_t *)x->data)[i]);
+    default: return nb_bf16_to_f32(((const uint16_t *)x->data)[i]);
+    }
+}
+
+/* argmax over x[o .. o + K): first NaN if any, else the first index of the maximum */
+static int64_t argmax_row(const nb_tensor *x, int64_t o, int64_t K)
+{
+    double best = float_at(x, o);
+    if (isnan(best))
+        return 0;
+    int64_t bi = 0;
+    for (int64_t j = 1; j < K; j++) {
+        double v = float_at(x, o + j);
+        if (isnan(v))
+            return j;
+        if (v > best)
+            best = v, bi = j;
+    }
+    return bi;
+}
+
+/* The checks nb_argmax_rows and nb_accuracy share: x a float tensor [..., K], K >= 1. */
+static nb_status check_rows(const char *name, const nb_tensor *x, int64_t *rows, int64_t *K)
+{
+    char sh[96];
+    if (x->dtype != NB_F32 && x->dtype != NB_F64 && x->dtype != NB_F16 && x->dtype != NB_BF16)
+        return nb_error(NB_ERR_DTYPE, "%s: logits must be f16, bf16, f32 or f64, got %s", name,
+                        nb_dtype_name(x->dtype));
+    if (x->ndim < 1)
+        return nb_error(NB_ERR_SHAPE, "%s: needs logits [..., K], got a 0-d tensor", name);
+    if (x->shape[x->ndim - 1] < 1)
+        return nb_error(NB_ERR_SHAPE, "%s: logits %s have no classes (last dim 0)", name,
+                        nb_shape_str(x, sh, sizeof sh));
+    rows_cols(x, rows, K);
+    return NB_OK;
+}
+
+nb_status nb_argmax_rows(const nb_tensor *x, int64_t *out, int64_t n_out)
+{
+    nb_status s = nb_check_tensor("nb_argmax_rows", "x", x);
+    if (s != NB_OK)
+        return s;
+    if (!out)
+        return nb_error(NB_ERR_ARG, "nb_argmax_rows: out is NULL");
+    int64_t rows, K;
+    s = check_rows("nb_argmax_rows", x, &rows, &K);
+    if (s != NB_OK)
+        return s;
+    if (n_out < rows) {
+        char sh[96];
+        return nb_error(NB_ERR_ARG,
+                        "nb_argmax_rows: output has room for %lld indices; %s has %lld rows",
+                        (long long)n_out, nb_shape_str(x, sh, sizeof sh), (long long)rows);
+    }
+    for (int64_t r = 0; r < rows; r++)
+        out[r] = argmax_row(x, r * K, K);
+    return NB_OK;
+}
+
+nb_status nb_accuracy(const nb_tensor *logits, const nb_tensor *targets, int64_t ignore_index,
+                      int64_t *hits, int64_t *count)
+{
+    nb_status s = nb_check_tensor("nb_accuracy", "logits", logits);
+    if (s == NB_OK)
+        s = nb_check_tensor("nb_accuracy", "targets", targets);
+    if (s != NB_OK)
+        return s;
+    if (!hits || !count)
+        return nb_error(NB_ERR_ARG, "nb_accuracy: %s is NULL", !hits ? "hits" : "count");
+    int64_t rows, K;
+    s = check_rows("nb_accuracy", logits, &rows, &K);
+    if (s != NB_OK)
+        return s;
+    if (targets->dtype != NB_I32 && targets->dtype != NB_I64)
+        return nb_error(NB_ERR_DTYPE, "nb_accuracy: targets must be i32 or i64, got %s",
+                        nb_dtype_name(targets->dtype));
+    bool shaped = targets->ndim == logits->ndim - 1;
+    for (int i = 0; shaped && i < targets->ndim; i++)
+        shaped = targets->shape[i] == logits->shape[i];
+    if (!shaped) {
+        char a[96], b[96];
+        return nb_error(
+            NB_ERR_SHAPE,
+            "nb_accuracy: targets %s must be shaped like logits %s without the last dim",
+            nb_shape_str(targets, a, sizeof a), nb_shape_str(logits, b, sizeof b));
+    }
+    int64_t h = 0, c = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t t = targets->dtype == NB_I32 ? ((const int32_t *)targets->data)[r]
+                                             : ((const int64_t *)targets->data)[r];
+        if (t == ignore_index)
+            continue;
+        if (t < 0 || t >= K)
+            return nb_error(NB_ERR_RANGE,
+                            "nb_accuracy: target %lld out of range [0, %lld) at row %lld "
+                            "(ignore_index is %lld)",
+                            (long long)t, (long long)K, (long long)r, (long long)ignore_index);
+        c++;
+        h += argmax_row(logits, r * K, K) == t;
+    }
+    *hits = h;
+    *count = c;
+    return NB_OK;
+}

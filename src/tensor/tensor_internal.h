@@ -16,17 +16,19 @@ nb_status nb_shape_numel(int ndim, const int64_t *shape, nb_dtype t, int64_t *nu
 /* 64-byte aligned allocation (free with free()); size rounded up to 64. */
 void *nb_aligned_alloc(size_t bytes);
 
-/* A NULL tensor argument `arg` of public function `fn` (other NULL pointers are plain
- * NB_ERR_ARG). With no earlier error on this thread:
- * NB_ERR_ARG and "fn: arg is NULL". After an earlier failure (the NULL most likely is the result
- * of that failed call, as in nb_relu(g, nb_matmul(g, bad, ...))): the earlier status is kept
- * and the message becomes "fn: arg is NULL; earlier error: <first failure of the chain>". */
 /* Puts the name of public function fn in front of the current message (replacing a leading
  * "nb_helper: " of a public function it called) when s is a failure; returns s. */
 nb_status nb_error_in(const char *fn, nb_status s);
 
+/* A NULL tensor argument `arg` of public function `fn` (other NULL pointers are plain
+ * NB_ERR_ARG): NB_ERR_ARG and "fn: arg is NULL"; after an earlier failure on this thread (the
+ * NULL most likely is the result of that failed call) the message goes on with
+ * "; earlier error: <first failure of the chain>". nb_error_null_input, for the data inputs of
+ * graph ops and nb_backward's root, also keeps the earlier status, so a chain of ops
+ * (nb_relu(g, nb_matmul(g, bad, ...))) reports its root cause's status at its end. */
 #define NB_EARLIER_ERROR "; earlier error: "
 nb_status nb_error_null(const char *fn, const char *arg);
+nb_status nb_error_null_input(const char *fn, const char *arg);
 
 /* Entry check of a tensor argument of public function `fn`: NULL (see nb_error_null), stale
  * (NB_ERR_STALE), or a header that is not a tensor: dtype, ndim, a shape whose product is not
