@@ -18,15 +18,14 @@
  * successful call leaves both alone, like errno, so read them only after a failure, or clear
  * them with nb_clear_error() first.
  *
- * Chains. A NULL tensor argument most likely is the result of an earlier failed call, as in
- * nb_relu(g, nb_matmul(g, a, bad, false, false)). Its message names this function and keeps the
- * first failure of the chain at its end:
+ * Chains. A NULL data input of a graph op (ops.h, nn.h's nb_dropout, loss.h's nb_cross_entropy
+ * and nb_cross_entropy_soft logits) or a NULL root given to nb_backward is taken to be the result
+ * of an earlier failed op, as in nb_relu(g, nb_matmul(g, a, bad, false, false)). The call fails
+ * with the status of the thread's last error (the root cause; NB_ERR_ARG if nothing failed
+ * since nb_clear_error) and a message that names this op and keeps the first failure at its end:
  *     "relu: input 0 is NULL; earlier error: matmul: inner dimensions differ: ..."
- * Further links of the chain replace the front and keep the same end. The status is NB_ERR_ARG,
- * except for the data inputs of graph ops (ops.h, nn.h's nb_dropout, loss.h's
- * nb_cross_entropy*) and nb_backward's root, which return the status of the thread's last error
- * (the root cause; NB_ERR_ARG if nothing failed before), so a chain of ops is checked once, at
- * its last call. Other NULL pointers (a graph, a path, an out-parameter) are plain NB_ERR_ARG.
+ * Further links of the chain replace the front and keep the same end, so a chain is checked
+ * once, at its last call. Every other NULL argument is plain NB_ERR_ARG, "fn: arg is NULL".
  */
 #ifndef NABLA_STATUS_H
 #define NABLA_STATUS_H

@@ -62,13 +62,12 @@ nb_status nb_error_in(const char *fn, nb_status s)
 
 static nb_status error_null(const char *fn, const char *arg, bool keep_status)
 {
-    if (last_code == NB_OK)
+    if (last_code == NB_OK || !keep_status)
         return nb_error(NB_ERR_ARG, "%s: %s is NULL", fn, arg);
     /* the first failure of a chain stays at the end of the message */
     const char *root = strstr(last_msg, NB_EARLIER_ERROR);
     root = root ? root + strlen(NB_EARLIER_ERROR) : last_msg;
-    return nb_error(keep_status ? last_code : NB_ERR_ARG, "%s: %s is NULL" NB_EARLIER_ERROR "%s",
-                    fn, arg, root);
+    return nb_error(last_code, "%s: %s is NULL" NB_EARLIER_ERROR "%s", fn, arg, root);
 }
 
 nb_status nb_error_null(const char *fn, const char *arg)

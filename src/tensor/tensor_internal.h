@@ -20,12 +20,10 @@ void *nb_aligned_alloc(size_t bytes);
  * "nb_helper: " of a public function it called) when s is a failure; returns s. */
 nb_status nb_error_in(const char *fn, nb_status s);
 
-/* A NULL tensor argument `arg` of public function `fn` (other NULL pointers are plain
- * NB_ERR_ARG): NB_ERR_ARG and "fn: arg is NULL"; after an earlier failure on this thread (the
- * NULL most likely is the result of that failed call) the message goes on with
- * "; earlier error: <first failure of the chain>". nb_error_null_input, for the data inputs of
- * graph ops and nb_backward's root, also keeps the earlier status, so a chain of ops
- * (nb_relu(g, nb_matmul(g, bad, ...))) reports its root cause's status at its end. */
+/* A NULL tensor argument `arg` of public function `fn`: NB_ERR_ARG and "fn: arg is NULL".
+ * nb_error_null_input, for the data inputs of graph ops and nb_backward's root (where a NULL is
+ * the result of an earlier failed op, as in nb_relu(g, nb_matmul(g, bad, ...))), keeps the
+ * earlier status and goes on with "; earlier error: <first failure of the chain>". */
 #define NB_EARLIER_ERROR "; earlier error: "
 nb_status nb_error_null(const char *fn, const char *arg);
 nb_status nb_error_null_input(const char *fn, const char *arg);
