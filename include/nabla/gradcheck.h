@@ -82,7 +82,10 @@ typedef struct nb_gradcheck_result {
 
 /* Inputs must be f64 (f32 too with opts->promote_f32); those with requires_grad are checked
  * (if none has it, all float inputs are). At most NB_GRADCHECK_MAX_INPUTS inputs. opts may be
- * NULL. The inputs' values are restored and their grads left zeroed. */
+ * NULL. The inputs' values are restored and their grads left zeroed.
+ * NB_ERR_ARG for a NULL f, inputs or res, n_inputs outside [1, NB_GRADCHECK_MAX_INPUTS] or a
+ * malformed input (NULL inputs are allowed: optional slots such as a mask); NB_ERR_STATE if f
+ * returns NULL. */
 nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs, int n_inputs, void *ctx,
                        const nb_gradcheck_opts *opts, nb_gradcheck_result *res);
 

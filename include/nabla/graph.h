@@ -27,6 +27,8 @@
 extern "C" {
 #endif
 
+/* Every function below given a NULL graph sets NB_ERR_ARG ("nb_graph_size: g is NULL") and
+ * returns false / 0 or does nothing; nb_graph_free(NULL) is a silent no-op. */
 nb_graph *nb_graph_new(void);
 void nb_graph_free(nb_graph *g);
 
@@ -70,7 +72,7 @@ nb_status nb_graph_check(const nb_graph *g, const nb_tensor *x);
 /* A new tensor in g's arena (zeroed), not on the tape: scratch that lives until reset. */
 nb_tensor *nb_graph_tensor(nb_graph *g, nb_dtype t, int ndim, const int64_t *shape);
 
-/* Name of the op that produced x ("leaf" for leaves). */
+/* Name of the op that produced x ("leaf" for leaves, "invalid" and the error for NULL). */
 const char *nb_tensor_op_name(const nb_tensor *x);
 
 #ifdef __cplusplus

@@ -20,6 +20,7 @@ typedef enum nb_activation {
     NB_ACT_SIGMOID,
     NB_ACT_LEAKY_RELU /* slope 0.01 */
 } nb_activation;
+/* false / "unknown" and NB_ERR_ARG for a NULL or unknown name / value. */
 bool nb_activation_parse(const char *s, nb_activation *a);
 const char *nb_activation_name(nb_activation a);
 
@@ -54,8 +55,10 @@ typedef struct nb_mlp {
  * require grad, and are initialised from a generator seeded with `seed`. */
 nb_mlp *nb_mlp_new(const int64_t *sizes, int n_sizes, nb_activation act, nb_init init,
                    double dropout, nb_dtype dtype, uint64_t seed);
-void nb_mlp_free(nb_mlp *m);
-/* x [N, sizes[0]] -> logits [N, sizes[n-1]] on g. */
+void nb_mlp_free(nb_mlp *m); /* NULL-safe */
+/* x [N, sizes[0]] -> logits [N, sizes[n-1]] on g. The functions below given a NULL model (or
+ * one whose n_layers is outside [1, NB_MLP_MAX_LAYERS]) set NB_ERR_ARG and return NULL / 0 or do
+ * nothing; nb_mlp_param with i outside [0, 2 n_layers) is NB_ERR_RANGE. */
 nb_tensor *nb_mlp_forward(nb_graph *g, nb_mlp *m, nb_tensor *x);
 void nb_mlp_set_training(nb_mlp *m, bool training);
 /* The parameters in state_dict order (layers.0.weight, layers.0.bias, layers.1.weight, ...). */

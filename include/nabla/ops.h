@@ -1,8 +1,11 @@
 /* nabla/ops.h - differentiable ops and the op table.
  *
  * Every op takes the graph first and returns a new tensor in the graph's arena, or NULL with
- * nb_last_error() set. An op given a NULL input returns NULL and keeps the earlier error, so a
- * chain of ops can be checked once at the end. Inputs must share one float dtype (f32 or f64).
+ * nb_last_error() set. An op given a NULL input returns NULL with the earlier failure's status
+ * and a message naming the op that keeps the first failure at its end (see status.h, "Chains"),
+ * so a chain of ops can be checked once at the end. A NULL graph, a stale input, one from
+ * another graph or a malformed tensor header fail at entry. Inputs must share one float dtype
+ * (f32 or f64).
  *
  * NaN propagates as in PyTorch: relu(NaN) = leaky_relu(NaN) = NaN (their gradient at NaN is
  * PyTorch's too: relu passes the incoming gradient, leaky_relu scales it by its slope).
@@ -79,7 +82,8 @@ nb_status nb_argmax_rows(const nb_tensor *x, int64_t *out, int64_t n_out);
 nb_status nb_accuracy(const nb_tensor *logits, const nb_tensor *targets, int64_t ignore_index,
                       int64_t *hits, int64_t *count);
 
-/* Threads OpenBLAS uses for matrix products (n >= 1), and the current setting. */
+/* Threads OpenBLAS uses for matrix products (n >= 1; n < 1 changes nothing and sets
+ * NB_ERR_ARG), and the current setting. */
 void nb_set_num_threads(int n);
 int nb_get_num_threads(void);
 /* The kernel family OpenBLAS chose at load time ("SkylakeX", "Haswell", "Prescott", ...). On an
@@ -103,7 +107,8 @@ typedef struct nb_op_info {
     nb_tensor *(*apply_case)(nb_graph *g, int k, nb_tensor *const *inputs);
 } nb_op_info;
 
-const nb_op_info *nb_op_table(int *count);
+const nb_op_info *nb_op_table(int *count); /* count may be NULL */
+/* NULL and NB_ERR_ARG for a NULL or unknown name. */
 const nb_op_info *nb_op_find(const char *name);
 /* Names of every op kind the tape can record (the internal kernels), NULL-terminated. */
 const char *const *nb_op_kernel_names(void);

@@ -33,10 +33,12 @@ typedef struct nb_optim_config {
 } nb_optim_config;
 
 /* PyTorch's defaults: SGD lr 1e-2 (PyTorch has none), Adam lr 1e-3 betas (0.9, 0.999) eps 1e-8
- * wd 0, AdamW the same with wd 1e-2. */
+ * wd 0, AdamW the same with wd 1e-2. An unknown kind sets NB_ERR_ARG (and nb_optim_new refuses
+ * the config). */
 nb_optim_config nb_optim_defaults(nb_optim_kind kind);
-/* "sgd", "adam", "adamw" -> kind; false if unknown. */
+/* "sgd", "adam", "adamw" -> kind; false and NB_ERR_ARG if unknown or NULL. */
 bool nb_optim_kind_parse(const char *s, nb_optim_kind *kind);
+/* "invalid" and NB_ERR_ARG for an unknown kind. */
 const char *nb_optim_kind_name(nb_optim_kind kind);
 
 typedef struct nb_optim nb_optim;
@@ -44,6 +46,10 @@ typedef struct nb_optim nb_optim;
 /* An optimiser over n caller-owned parameters (f32 or f64, with requires_grad). It borrows the
  * parameters and owns its state buffers (allocated here, once). NULL + error on bad config. */
 nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int n);
+/* The accessors below given a NULL o set NB_ERR_ARG and return NaN (lr), -1 (step count), 0
+ * (state count) or NULL, or do nothing. nb_optim_set_lr refuses a negative or non-finite lr,
+ * nb_optim_set_step_count a negative t (NB_ERR_RANGE), nb_optim_state_tensor an i outside
+ * [0, count) (NB_ERR_RANGE); nb_optim_free(NULL) is a silent no-op. */
 void nb_optim_free(nb_optim *o);
 nb_status nb_optim_step(nb_optim *o);
 void nb_optim_zero_grad(nb_optim *o);
@@ -85,11 +91,15 @@ typedef struct nb_schedule {
     double gamma;        /* step: factor */
     double min_lr;       /* cosine: floor */
 } nb_schedule;
+/* 0 and the error for a NULL s, an unknown kind or a negative step. */
 double nb_schedule_lr(const nb_schedule *s, int64_t step);
+/* false and NB_ERR_ARG if unknown or NULL. */
 bool nb_sched_kind_parse(const char *s, nb_sched_kind *kind);
 
 /* Scales all gradients by max_norm / (total + 1e-6) when their global L2 norm exceeds max_norm
- * (torch.nn.utils.clip_grad_norm_). *total_norm receives the norm before clipping. */
+ * (torch.nn.utils.clip_grad_norm_). *total_norm (may be NULL) receives the norm before clipping.
+ * Parameters without a gradient are skipped; a NULL parameter, n < 0 or max_norm not > 0 is
+ * NB_ERR_ARG. */
 nb_status nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double *total_norm);
 
 #ifdef __cplusplus

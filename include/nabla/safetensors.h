@@ -57,7 +57,10 @@ nb_safetensors *nb_safetensors_load(const char *path);
 /* The same from an in-memory image of a whole file (the fuzzer's entry point). */
 nb_safetensors *nb_safetensors_parse(const void *buf, size_t len);
 
-/* Number of tensors (0 for NULL). */
+/* Accessors: a NULL st, name or key sets NB_ERR_ARG and returns 0 / NULL; an index out of range
+ * sets NB_ERR_RANGE and returns NULL. A name or key that is simply absent returns NULL without
+ * recording an error (it is an answer, not a failure). */
+/* Number of tensors. */
 int nb_safetensors_count(const nb_safetensors *st);
 /* Name of tensor i, in file order (sorted by data offset); NULL if i is out of range. */
 const char *nb_safetensors_name(const nb_safetensors *st, int i);

@@ -3,6 +3,29 @@
  * Every public function that can fail returns an nb_status (or NULL for functions that return a
  * pointer). On failure a human-readable message naming the problem and the values involved is kept
  * per thread and can be read with nb_last_error(). Nothing a caller passes in ever aborts.
+ *
+ * Bad arguments. Every public function checks its arguments at entry: NULL pointers, counts,
+ * indices, dims, enum values and the header of every tensor it is given (dtype, ndim, a shape
+ * whose product is numel, data present, not stale). A bad argument fails with NB_ERR_ARG (a NULL
+ * or malformed argument), NB_ERR_RANGE (an index or value out of range), NB_ERR_SHAPE or
+ * NB_ERR_DTYPE, and a message that names the function, the argument and the value, e.g.
+ * "nb_tensor_get: index 100 out of range [0, 6) for tensor [2, 3]". Functions that return a value
+ * rather than a status return what their header documents (NULL, NaN, 0, false, -1) and set the
+ * error; void functions do nothing and set the error. The *_free functions accept NULL silently,
+ * as free() does. (The op names in ops.h messages are the op's: "relu: ...", "matmul: ...".)
+ *
+ * The message is never sticky. A failing call ALWAYS sets its own message (and status); a
+ * successful call leaves both alone, like errno, so read them only after a failure, or clear
+ * them with nb_clear_error() first.
+ *
+ * Chains. A NULL data input of a graph op (ops.h, nn.h's nb_dropout, loss.h's nb_cross_entropy
+ * and nb_cross_entropy_soft logits) or a NULL root given to nb_backward is taken to be the result
+ * of an earlier failed op, as in nb_relu(g, nb_matmul(g, a, bad, false, false)). The call fails
+ * with the status of the thread's last error (the root cause; NB_ERR_ARG if nothing failed
+ * since nb_clear_error) and a message that names this op and keeps the first failure at its end:
+ *     "relu: input 0 is NULL; earlier error: matmul: inner dimensions differ: ..."
+ * Further links of the chain replace the front and keep the same end, so a chain is checked
+ * once, at its last call. Every other NULL argument is plain NB_ERR_ARG, "fn: arg is NULL".
  */
 #ifndef NABLA_STATUS_H
 #define NABLA_STATUS_H

@@ -55,27 +55,33 @@ typedef struct nb_tensor {
     uint32_t flags;
 } nb_tensor;
 
-/* Size in bytes of one element. */
+/* Size in bytes of one element; 0 and NB_ERR_ARG for a dtype outside [0, NB_DTYPE_COUNT). */
 size_t nb_dtype_size(nb_dtype t);
-/* "f32", "f64", "f16", "bf16", "i32", "i64", "u8", "bool". */
+/* "f32", "f64", "f16", "bf16", "i32", "i64", "u8", "bool"; "invalid" for anything else (no error
+ * is recorded: messages print bad dtypes through this). */
 const char *nb_dtype_name(nb_dtype t);
+/* false for every non-float value, valid or not. */
 bool nb_dtype_is_float(nb_dtype t);
-/* dtype used for arithmetic and gradients: f64 for f64, f32 for f32/f16/bf16. */
+/* dtype used for arithmetic and gradients: f64 for f64, f32 for f32/f16/bf16 (and NB_F32 with
+ * NB_ERR_ARG for an invalid dtype). */
 nb_dtype nb_dtype_compute(nb_dtype t);
 
 /* Creation (caller owns; free with nb_tensor_free). `shape` has `ndim` entries, each >= 0.
- * Returns NULL and sets nb_last_error on bad arguments or allocation failure. */
+ * Returns NULL and sets nb_last_error on bad arguments (dtype, ndim outside [0, 4], a NULL shape,
+ * a negative or overflowing size; for nb_tensor_full a value the dtype cannot hold, such as NaN
+ * or 1e30 for i32: NB_ERR_RANGE) or allocation failure. */
 nb_tensor *nb_tensor_empty(nb_dtype t, int ndim, const int64_t *shape);
 nb_tensor *nb_tensor_zeros(nb_dtype t, int ndim, const int64_t *shape);
 nb_tensor *nb_tensor_ones(nb_dtype t, int ndim, const int64_t *shape);
 nb_tensor *nb_tensor_full(nb_dtype t, int ndim, const int64_t *shape, double value);
-/* Copies `numel * nb_dtype_size(t)` bytes from `data`. */
+/* Copies `numel * nb_dtype_size(t)` bytes from `data` (NULL only if numel is 0). */
 nb_tensor *nb_tensor_from_buffer(nb_dtype t, int ndim, const int64_t *shape, const void *data);
 /* Deep copy (data only; the copy has no gradient and no graph). */
 nb_tensor *nb_tensor_clone(const nb_tensor *x);
-/* Converts to another dtype (float <-> float, int -> float, ...). */
+/* Converts to another dtype (float <-> float, int -> float, ...). An element the new dtype cannot
+ * hold (NaN or out of range for an integer dtype) fails with NB_ERR_RANGE naming it. */
 nb_tensor *nb_tensor_to_dtype(const nb_tensor *x, nb_dtype t);
-void nb_tensor_free(nb_tensor *x);
+void nb_tensor_free(nb_tensor *x); /* NULL-safe; ignores tensors it does not own */
 
 /* A non-owning view of a caller's buffer, returned by value: no allocation, nothing to free.
  * Used to call the raw kernels (nb_xent_forward ...) on plain arrays. */
@@ -84,20 +90,27 @@ nb_status nb_tensor_view(nb_tensor *out, nb_dtype t, int ndim, const int64_t *sh
 /* Marks a caller-owned float tensor as a leaf whose gradient is accumulated by backward. The
  * gradient buffer is allocated here, once, and zeroed. */
 nb_status nb_tensor_set_requires_grad(nb_tensor *x, bool on);
-/* Sets the gradient of x to zero (no-op if it has none). */
+/* Sets the gradient of x to zero (no-op if it has none; a NULL or bad x sets the error). */
 void nb_tensor_zero_grad(nb_tensor *x);
 
-/* Element access as double (any dtype), by flat row-major index. No bounds check beyond assert. */
+/* Element access as double (any dtype), by flat row-major index, bounds-checked: a NULL x or an
+ * index outside [0, numel) returns NaN and sets the error (NB_ERR_ARG / NB_ERR_RANGE:
+ * "nb_tensor_get: index 100 out of range [0, 6) for tensor [2, 3]"). nb_tensor_set writes
+ * nothing and sets the error on the same conditions, and also when v does not fit the dtype
+ * (NaN or out of range for i32/i64/u8: NB_ERR_RANGE). */
 double nb_tensor_get(const nb_tensor *x, int64_t i);
 void nb_tensor_set(nb_tensor *x, int64_t i, double v);
-/* Gradient element as double (0 if the tensor has no gradient). */
+/* Gradient element as double (0 if the tensor has no gradient; NaN and the error as
+ * nb_tensor_get for a NULL x or a bad index). */
 double nb_tensor_grad_get(const nb_tensor *x, int64_t i);
 
-/* Writes "[2, 3, 4]" into buf (always NUL-terminated). Returns buf. */
+/* Writes "[2, 3, 4]" into buf (always NUL-terminated; "[]" for a NULL x). Returns buf; a NULL buf
+ * or len 0 sets the error and writes nothing. */
 char *nb_shape_str(const nb_tensor *x, char *buf, size_t len);
+/* false, with the error set, if a or b is NULL or has ndim outside [0, 4]. */
 bool nb_shape_equal(const nb_tensor *a, const nb_tensor *b);
 
-/* ---- half precision conversions (round to nearest even) ---- */
+/* ---- half precision conversions (round to nearest even; total: defined for every input) ---- */
 float nb_f16_to_f32(uint16_t h);
 uint16_t nb_f32_to_f16(float f);
 float nb_bf16_to_f32(uint16_t h);
@@ -113,13 +126,15 @@ typedef struct nb_rng {
     bool has_spare;
 } nb_rng;
 
+/* A NULL r sets the error (NB_ERR_ARG); the draws then return 0 (u64, below) or NaN. */
 void nb_rng_seed(nb_rng *r, uint64_t seed);
 uint64_t nb_rng_u64(nb_rng *r);
 /* Uniform in [0, 1) with 53 random bits. */
 double nb_rng_uniform(nb_rng *r);
-/* Standard normal. */
+/* Standard normal. An all-zero (never seeded) state gives NaN and the error: it would draw 0
+ * forever. */
 double nb_rng_normal(nb_rng *r);
-/* Uniform integer in [0, n), unbiased. n must be > 0. */
+/* Uniform integer in [0, n), unbiased. n must be > 0 (n = 0: 0 and NB_ERR_ARG). */
 uint64_t nb_rng_below(nb_rng *r, uint64_t n);
 
 /* U(lo, hi) and N(mean, std) tensors (f32 or f64), caller-owned. */
@@ -127,7 +142,8 @@ nb_tensor *nb_tensor_rand(nb_dtype t, int ndim, const int64_t *shape, nb_rng *r,
                           double hi);
 nb_tensor *nb_tensor_randn(nb_dtype t, int ndim, const int64_t *shape, nb_rng *r, double mean,
                            double std);
-/* Fill an existing float tensor. */
+/* Fill an existing float tensor. lo <= hi and mean finite, std >= 0 finite, else NB_ERR_ARG
+ * (the same for nb_tensor_rand / nb_tensor_randn, which return NULL). */
 nb_status nb_tensor_fill_rand(nb_tensor *x, nb_rng *r, double lo, double hi);
 nb_status nb_tensor_fill_randn(nb_tensor *x, nb_rng *r, double mean, double std);
 

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "nabla/gradcheck.h"
 #include "graph_internal.h"
 
@@ -21,7 +23,7 @@ static nb_status eval_projection(nb_gradcheck_fn f, nb_graph *g, nb_tensor *cons
     nb_graph_set_grad_enabled(g, prev);
     if (!y)
         return nb_last_status() != NB_OK ? nb_last_status()
-                                         : nb_error(NB_ERR_STATE, "gradcheck: f returned NULL");
+                                         : nb_error(NB_ERR_STATE, "nb_gradcheck: f returned NULL");
     if (y->numel != m)
         return nb_error(NB_ERR_STATE, "gradcheck: f changed its output size (%lld -> %lld)",
                         (long long)m, (long long)y->numel);
@@ -72,11 +74,21 @@ static void keep_worst(nb_gradcheck_result *res, int k, const nb_gradcheck_eleme
 nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs_in, int n_inputs, void *ctx,
                        const nb_gradcheck_opts *opts, nb_gradcheck_result *res)
 {
-    if (!f || !inputs_in || n_inputs <= 0 || !res)
-        return nb_error(NB_ERR_ARG, "nb_gradcheck: NULL function, inputs or result");
-    if (n_inputs > NB_GRADCHECK_MAX_INPUTS)
-        return nb_error(NB_ERR_ARG, "nb_gradcheck: %d inputs; at most %d", n_inputs,
+    if (!f || !inputs_in || !res)
+        return nb_error(NB_ERR_ARG, "nb_gradcheck: %s is NULL",
+                        !f           ? "f"
+                        : !inputs_in ? "inputs"
+                                     : "res");
+    if (n_inputs <= 0 || n_inputs > NB_GRADCHECK_MAX_INPUTS)
+        return nb_error(NB_ERR_ARG, "nb_gradcheck: n_inputs = %d, needs 1 to %d", n_inputs,
                         NB_GRADCHECK_MAX_INPUTS);
+    for (int i = 0; i < n_inputs; i++) {
+        char arg[24];
+        snprintf(arg, sizeof arg, "input %d", i);
+        nb_status s = inputs_in[i] ? nb_check_tensor("nb_gradcheck", arg, inputs_in[i]) : NB_OK;
+        if (s != NB_OK) /* NULL inputs are allowed: optional slots (a mask, weights) */
+            return s;
+    }
     double eps = opts && opts->eps > 0 ? opts->eps : 1e-6;
     double floor_ = opts && opts->rel_floor > 0 ? opts->rel_floor : 1e-3;
     uint64_t seed = opts && opts->seed ? opts->seed : 1;
@@ -148,7 +160,7 @@ nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs_in, int n_inp
     nb_tensor *y = f(g, inputs, n_inputs, ctx);
     if (!y) {
         s = nb_last_status() != NB_OK ? nb_last_status()
-                                      : nb_error(NB_ERR_STATE, "gradcheck: f returned NULL");
+                                      : nb_error(NB_ERR_STATE, "nb_gradcheck: f returned NULL");
         goto out;
     }
     if (y->dtype != NB_F64) {
@@ -248,8 +260,15 @@ out:
 
 char *nb_gradcheck_coords_str(const nb_gradcheck_element *e, char *buf, size_t len)
 {
-    if (!buf || len == 0)
+    if (!buf || len == 0) {
+        nb_error(NB_ERR_ARG, "nb_gradcheck_coords_str: %s", !buf ? "buf is NULL" : "len is 0");
         return buf;
+    }
+    if (!e) {
+        nb_error(NB_ERR_ARG, "nb_gradcheck_coords_str: e is NULL");
+        snprintf(buf, len, "[]");
+        return buf;
+    }
     size_t used = (size_t)snprintf(buf, len, "[");
     for (int d = 0; e && d < e->ndim && d < NB_MAX_DIMS && used < len; d++)
         used += (size_t)snprintf(buf + used, len - used, "%s%lld", d ? ", " : "",
@@ -262,8 +281,10 @@ char *nb_gradcheck_coords_str(const nb_gradcheck_element *e, char *buf, size_t l
 void nb_gradcheck_print(FILE *out, const nb_gradcheck_result *res, const char *const *names,
                         double rel_bar)
 {
-    if (!out || !res)
+    if (!out || !res) {
+        nb_error(NB_ERR_ARG, "nb_gradcheck_print: %s is NULL", !out ? "out" : "res");
         return;
+    }
     char c[96], nm[64];
     for (int i = 0; i < res->n_inputs && i < NB_GRADCHECK_MAX_INPUTS; i++) {
         const nb_gradcheck_input_result *p = &res->per_input[i];

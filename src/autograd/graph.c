@@ -72,8 +72,10 @@ void nb_graph_free(nb_graph *g)
 
 void nb_graph_reset(nb_graph *g)
 {
-    if (!g)
+    if (!g) {
+        nb_error(NB_ERR_ARG, "nb_graph_reset: g is NULL");
         return;
+    }
     /* every header handed out this generation becomes stale */
     hdr_pool *cur = &g->pools[g->generation & 1];
     for (int i = 0; i < cur->used; i++) {
@@ -108,27 +110,37 @@ void nb_graph_reset(nb_graph *g)
 
 bool nb_graph_set_grad_enabled(nb_graph *g, bool enabled)
 {
-    if (!g)
+    if (!g) {
+        nb_error(NB_ERR_ARG, "nb_graph_set_grad_enabled: g is NULL");
         return false;
+    }
     bool prev = g->grad_enabled;
     g->grad_enabled = enabled;
     return prev;
 }
 
+/* entry check of the graph accessors, which return 0 / false for a NULL graph */
+static bool graph_ok(const char *fn, const nb_graph *g)
+{
+    if (!g)
+        nb_error(NB_ERR_ARG, "%s: g is NULL", fn);
+    return g != NULL;
+}
+
 bool nb_graph_grad_enabled(const nb_graph *g)
 {
-    return g && g->grad_enabled;
+    return graph_ok("nb_graph_grad_enabled", g) && g->grad_enabled;
 }
 
 void nb_graph_detect_anomaly(nb_graph *g, bool on)
 {
-    if (g)
+    if (graph_ok("nb_graph_detect_anomaly", g))
         g->detect_anomaly = on;
 }
 
 bool nb_graph_anomaly_detection(const nb_graph *g)
 {
-    return g && g->detect_anomaly;
+    return graph_ok("nb_graph_anomaly_detection", g) && g->detect_anomaly;
 }
 
 /* index of the first non-finite element of a float buffer of dtype t (-1 if none) */
@@ -183,20 +195,22 @@ static nb_status check_forward(const char *name, int idx, const nb_tensor *out,
 }
 int nb_graph_size(const nb_graph *g)
 {
-    return g ? g->n_nodes : 0;
+    return graph_ok("nb_graph_size", g) ? g->n_nodes : 0;
 }
 uint64_t nb_graph_generation(const nb_graph *g)
 {
-    return g ? g->generation : 0;
+    return graph_ok("nb_graph_generation", g) ? g->generation : 0;
 }
 uint64_t nb_graph_arena_allocations(const nb_graph *g)
 {
-    return g ? g->n_system_allocs : 0;
+    return graph_ok("nb_graph_arena_allocations", g) ? g->n_system_allocs : 0;
 }
 
 size_t nb_graph_arena_capacity(const nb_graph *g)
 {
     size_t c = 0;
+    if (!graph_ok("nb_graph_arena_capacity", g))
+        return 0;
     for (int i = 0; g && i < g->n_chunks; i++)
         c += g->chunks[i].cap;
     return c;
@@ -205,6 +219,8 @@ size_t nb_graph_arena_capacity(const nb_graph *g)
 size_t nb_graph_arena_used(const nb_graph *g)
 {
     size_t c = 0;
+    if (!graph_ok("nb_graph_arena_used", g))
+        return 0;
     for (int i = 0; g && i < g->n_chunks; i++)
         c += g->chunks[i].used;
     return c;
@@ -299,19 +315,20 @@ nb_tensor *nb_graph_new_tensor(nb_graph *g, nb_dtype t, int ndim, const int64_t 
 nb_tensor *nb_graph_tensor(nb_graph *g, nb_dtype t, int ndim, const int64_t *shape)
 {
     if (!g) {
-        nb_error(NB_ERR_ARG, "nb_graph_tensor: graph is NULL");
+        nb_error(NB_ERR_ARG, "nb_graph_tensor: g is NULL");
         return NULL;
     }
     nb_tensor *x = nb_graph_new_tensor(g, t, ndim, shape);
     if (x)
         memset(x->data, 0, (size_t)x->numel * nb_dtype_size(t));
+    else
+        nb_error(nb_last_status(), "nb_graph_tensor: %s", nb_last_error());
     return x;
 }
 
-nb_status nb_graph_check(const nb_graph *g, const nb_tensor *x)
+/* nb_graph_check without the function name (ops put their own name and input in front) */
+static nb_status graph_check(const nb_graph *g, const nb_tensor *x)
 {
-    if (!x)
-        return nb_error(NB_ERR_ARG, "tensor is NULL");
     if (!(x->flags & NB_TFLAG_ARENA))
         return NB_OK;
     if (x->graph != g)
@@ -324,6 +341,18 @@ nb_status nb_graph_check(const nb_graph *g, const nb_tensor *x)
     return NB_OK;
 }
 
+nb_status nb_graph_check(const nb_graph *g, const nb_tensor *x)
+{
+    if (!g)
+        return nb_error(NB_ERR_ARG, "nb_graph_check: g is NULL");
+    if (!x)
+        return nb_error_null("nb_graph_check", "x");
+    nb_status s = graph_check(g, x);
+    if (s != NB_OK)
+        return nb_error(s, "nb_graph_check: %s", nb_last_error());
+    return nb_check_tensor("nb_graph_check", "x", x);
+}
+
 bool nb_op_inputs_ok(nb_graph *g, const char *opname, nb_tensor *const *in, int n)
 {
     if (!g) {
@@ -331,17 +360,18 @@ bool nb_op_inputs_ok(nb_graph *g, const char *opname, nb_tensor *const *in, int 
         return false;
     }
     for (int i = 0; i < n; i++) {
-        if (!in[i]) {
-            if (nb_last_status() == NB_OK)
-                nb_error(NB_ERR_ARG, "%s: input %d is NULL", opname, i);
+        char arg[24];
+        snprintf(arg, sizeof arg, "input %d", i);
+        if (!in[i]) { /* an earlier op failed: its message stays at the end of ours */
+            nb_error_null_input(opname, arg);
             return false;
         }
-        if (nb_graph_check(g, in[i]) != NB_OK) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", nb_last_error());
-            nb_error(nb_last_status(), "%s: input %d: %s", opname, i, msg);
+        if (graph_check(g, in[i]) != NB_OK) {
+            nb_error(nb_last_status(), "%s: %s: %s", opname, arg, nb_last_error());
             return false;
         }
+        if (nb_check_tensor(opname, arg, in[i]) != NB_OK)
+            return false;
     }
     return true;
 }
@@ -419,7 +449,11 @@ nb_status nb_grad_buffer_for_write(nb_graph *g, nb_tensor *t, void **buf, bool *
 
 const char *nb_tensor_op_name(const nb_tensor *x)
 {
-    if (!x || x->node < 0 || !x->graph)
+    if (!x) {
+        nb_error_null("nb_tensor_op_name", "x");
+        return "invalid";
+    }
+    if (x->node < 0 || !x->graph)
         return "leaf";
     const nb_graph *g = x->graph;
     if (x->generation != g->generation || x->node >= g->n_nodes)
@@ -430,12 +464,15 @@ const char *nb_tensor_op_name(const nb_tensor *x)
 nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
 {
     if (!g)
-        return nb_error(NB_ERR_ARG, "nb_backward: graph is NULL");
+        return nb_error(NB_ERR_ARG, "nb_backward: g is NULL");
     if (!root)
-        return nb_last_status() != NB_OK ? nb_last_status()
-                                         : nb_error(NB_ERR_ARG, "nb_backward: root is NULL");
-    nb_status s = nb_graph_check(g, root);
+        return nb_error_null_input("nb_backward", "root");
+    nb_status s = graph_check(g, root);
     if (s != NB_OK)
+        return nb_error(s, "nb_backward: root: %s", nb_last_error());
+    if ((s = nb_check_tensor("nb_backward", "root", root)) != NB_OK)
+        return s;
+    if (upstream && (s = nb_check_tensor("nb_backward", "upstream", upstream)) != NB_OK)
         return s;
     if (g->backward_done)
         return nb_error(NB_ERR_STATE, "nb_backward called twice in one step: call nb_graph_reset "

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "nabla/dataset.h"
+#include "../tensor/tensor_internal.h"
 #include "nabla/npy.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
@@ -243,12 +244,12 @@ nb_status nb_dataset_from_tensors(const nb_tensor *X, const nb_tensor *y, int64_
                                   nb_dataset *out)
 {
     if (!out)
-        return nb_error(NB_ERR_ARG, "dataset: output data set is NULL");
+        return nb_error(NB_ERR_ARG, "nb_dataset_from_tensors: out is NULL");
     memset(out, 0, sizeof *out);
     nb_status st = build(X, y, n_classes, "X", "y", out);
     if (st == NB_OK)
         snprintf(out->name, sizeof out->name, "tensors");
-    return st;
+    return nb_error_in("nb_dataset_from_tensors", st);
 }
 
 /* Base name of a path without its extension, into name[64]. */

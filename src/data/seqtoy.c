@@ -7,7 +7,7 @@ nb_status nb_seq_toy(int64_t n_seq, int64_t T, int64_t V, uint64_t seed, nb_tens
                      nb_tensor **Y)
 {
     if (!X || !Y)
-        return nb_error(NB_ERR_ARG, "nb_seq_toy: X or Y is NULL");
+        return nb_error(NB_ERR_ARG, "nb_seq_toy: %s is NULL", !X ? "X" : "Y");
     *X = *Y = NULL;
     if (n_seq < 1 || n_seq > 10000000 || T < 2 || T > 4096 || V < 2 || V > 4096)
         return nb_error(NB_ERR_ARG,

@@ -7,7 +7,7 @@ nb_status nb_spirals(int64_t n_per_class, int64_t K, double noise, uint64_t seed
                      nb_tensor **y)
 {
     if (!X || !y)
-        return nb_error(NB_ERR_ARG, "nb_spirals: X or y is NULL");
+        return nb_error(NB_ERR_ARG, "nb_spirals: %s is NULL", !X ? "X" : "y");
     *X = *y = NULL;
     if (n_per_class < 1 || K < 2 || K > 1000 || n_per_class > 10000000)
         return nb_error(NB_ERR_ARG,

@@ -9,6 +9,7 @@
 #include "nabla.h"
 #include "nabla/checkpoint.h"
 #include "nabla/safetensors.h"
+#include "../tensor/tensor_internal.h"
 
 #define MAX_T (2 * NB_MLP_MAX_LAYERS * 3)
 #define NAME_LEN 160
@@ -38,7 +39,10 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
                            const nb_optim *optim, const char *const *extra)
 {
     if (!path || !m || !info)
-        return nb_error(NB_ERR_ARG, "nb_model_save: NULL path, model or info");
+        return nb_error(NB_ERR_ARG, "%s: %s is NULL", extra ? "nb_model_save_ex" : "nb_model_save",
+                        !path ? "path"
+                        : !m  ? "m"
+                              : "info");
     /* refuse what nb_model_load would reject, so a good checkpoint at path is never replaced by
      * one that cannot be read back */
     if (m->n_layers < 1 || m->n_layers > NB_MLP_MAX_LAYERS)
@@ -157,12 +161,14 @@ static bool meta_ok(nb_status st, const char *path)
 nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
 {
     if (!path || !info) {
-        nb_error(NB_ERR_ARG, "nb_model_load: NULL path or info");
+        nb_error(NB_ERR_ARG, "nb_model_load: %s is NULL", !path ? "path" : "info");
         return NULL;
     }
     nb_safetensors *st = nb_safetensors_load(path);
-    if (!st)
+    if (!st) {
+        nb_error_in("nb_model_load", nb_last_status());
         return NULL;
+    }
     nb_mlp *m = NULL;
     const char *fmt = nb_safetensors_meta(st, "format");
     if (!fmt || strcmp(fmt, "nabla-mlp")) {
@@ -332,11 +338,14 @@ out:
 nb_status nb_model_load_into(const char *path, nb_mlp *m, nb_model_info *info, nb_optim *optim)
 {
     if (!path || !m || !info)
-        return nb_error(NB_ERR_ARG, "nb_model_load_into: NULL path, model or info");
+        return nb_error(NB_ERR_ARG, "nb_model_load_into: %s is NULL",
+                        !path ? "path"
+                        : !m  ? "m"
+                              : "info");
     nb_model_info tmp;
     nb_mlp *l = nb_model_load(path, &tmp, NULL); /* check the architecture before touching m */
     if (!l)
-        return nb_last_status();
+        return nb_error_in("nb_model_load_into", nb_last_status());
     bool same = l->n_layers == m->n_layers && l->act == m->act;
     for (int i = 0; same && i <= m->n_layers; i++)
         same = l->sizes[i] == m->sizes[i];

@@ -872,19 +872,42 @@ nb_safetensors *nb_safetensors_load(const char *path)
     return st;
 }
 
+/* Entry checks of the accessors. A NULL st, NULL name or an index out of range records an error
+ * naming the function; a name or key that is simply absent returns NULL and records nothing (a
+ * lookup that finds nothing is an answer, not a failure). */
+static bool st_ok(const char *fn, const nb_safetensors *st, const void *arg, const char *arg_name)
+{
+    if (!st || !arg) {
+        nb_error(NB_ERR_ARG, "%s: %s is NULL", fn, !st ? "st" : arg_name);
+        return false;
+    }
+    return true;
+}
+
+static bool st_index_ok(const char *fn, const nb_safetensors *st, int i, int count)
+{
+    if (!st_ok(fn, st, st, "st"))
+        return false;
+    if (i < 0 || i >= count) {
+        nb_error(NB_ERR_RANGE, "%s: index %d out of range [0, %d)", fn, i, count);
+        return false;
+    }
+    return true;
+}
+
 int nb_safetensors_count(const nb_safetensors *st)
 {
-    return st ? st->count : 0;
+    return st_ok("nb_safetensors_count", st, st, "st") ? st->count : 0;
 }
 
 const char *nb_safetensors_name(const nb_safetensors *st, int i)
 {
-    return st && i >= 0 && i < st->count ? st->names[i] : NULL;
+    return st_index_ok("nb_safetensors_name", st, i, st ? st->count : 0) ? st->names[i] : NULL;
 }
 
 const nb_tensor *nb_safetensors_get(const nb_safetensors *st, const char *name)
 {
-    if (!st || !name)
+    if (!st_ok("nb_safetensors_get", st, name, "name"))
         return NULL;
     int i = find_sorted(st->names, st->by_name, st->count, name);
     return i >= 0 ? st->tensors[i] : NULL;
@@ -892,7 +915,7 @@ const nb_tensor *nb_safetensors_get(const nb_safetensors *st, const char *name)
 
 const char *nb_safetensors_meta(const nb_safetensors *st, const char *key)
 {
-    if (!st || !key)
+    if (!st_ok("nb_safetensors_meta", st, key, "key"))
         return NULL;
     int i = find_sorted(st->meta_keys, st->meta_by_key, st->meta_count, key);
     return i >= 0 ? st->meta_values[i] : NULL;
@@ -912,7 +935,10 @@ nb_status nb_safetensors_meta_int(const nb_safetensors *st, const char *key, int
                                   int64_t *out)
 {
     if (!st || !key || !out)
-        return nb_error(NB_ERR_ARG, "nb_safetensors_meta_int: NULL file, key or output");
+        return nb_error(NB_ERR_ARG, "nb_safetensors_meta_int: %s is NULL",
+                        !st    ? "st"
+                        : !key ? "key"
+                               : "out");
     const char *s = nb_safetensors_meta(st, key);
     char shown[96];
     if (!s)
@@ -942,7 +968,10 @@ nb_status nb_safetensors_meta_number(const nb_safetensors *st, const char *key, 
                                      double hi, double *out)
 {
     if (!st || !key || !out)
-        return nb_error(NB_ERR_ARG, "nb_safetensors_meta_number: NULL file, key or output");
+        return nb_error(NB_ERR_ARG, "nb_safetensors_meta_number: %s is NULL",
+                        !st    ? "st"
+                        : !key ? "key"
+                               : "out");
     const char *s = nb_safetensors_meta(st, key);
     char range[96], shown[96];
     if (lo <= -DBL_MAX && hi >= DBL_MAX)
@@ -970,12 +999,13 @@ nb_status nb_safetensors_meta_number(const nb_safetensors *st, const char *key, 
 
 int nb_safetensors_meta_count(const nb_safetensors *st)
 {
-    return st ? st->meta_count : 0;
+    return st_ok("nb_safetensors_meta_count", st, st, "st") ? st->meta_count : 0;
 }
 
 const char *nb_safetensors_meta_key(const nb_safetensors *st, int i)
 {
-    return st && i >= 0 && i < st->meta_count ? st->meta_keys[i] : NULL;
+    return st_index_ok("nb_safetensors_meta_key", st, i, st ? st->meta_count : 0) ? st->meta_keys[i]
+                                                                                  : NULL;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -16,8 +16,11 @@
 static nb_status check_rows(const char *name, const nb_tensor *z, const nb_tensor *out,
                             bool reduce_last)
 {
-    if (!z || !out)
-        return nb_error(NB_ERR_ARG, "%s: NULL tensor", name);
+    nb_status s = nb_check_tensor(name, "z", z);
+    if (s == NB_OK)
+        s = nb_check_tensor(name, "out", out);
+    if (s != NB_OK)
+        return s;
     if (z->dtype != NB_F32 && z->dtype != NB_F64)
         return nb_error(NB_ERR_DTYPE, "%s: input must be f32 or f64, got %s", name,
                         nb_dtype_name(z->dtype));
@@ -83,7 +86,7 @@ static int64_t n_rows(const nb_tensor *z, int64_t V)
 
 nb_status nb_logsumexp_rows(const nb_tensor *z, nb_tensor *out)
 {
-    nb_status s = check_rows("logsumexp", z, out, true);
+    nb_status s = check_rows("nb_logsumexp_rows", z, out, true);
     if (s != NB_OK)
         return s;
     int64_t V = z->shape[z->ndim - 1], R = n_rows(z, V);
@@ -111,12 +114,12 @@ static nb_status rows_apply(const char *name, const nb_tensor *z, nb_tensor *out
 
 nb_status nb_log_softmax_rows(const nb_tensor *z, nb_tensor *out)
 {
-    return rows_apply("log_softmax", z, out, false);
+    return rows_apply("nb_log_softmax_rows", z, out, false);
 }
 
 nb_status nb_softmax_rows(const nb_tensor *z, nb_tensor *out)
 {
-    return rows_apply("softmax", z, out, true);
+    return rows_apply("nb_softmax_rows", z, out, true);
 }
 
 /* The textbook formula, deliberately unshifted and in z's own precision:
@@ -125,7 +128,7 @@ nb_status nb_softmax_rows(const nb_tensor *z, nb_tensor *out)
  * underflows to 0 gives log(0) = -inf. */
 nb_status nb_log_softmax_naive(const nb_tensor *z, nb_tensor *out)
 {
-    nb_status s = check_rows("log_softmax_naive", z, out, false);
+    nb_status s = check_rows("nb_log_softmax_naive", z, out, false);
     if (s != NB_OK)
         return s;
     int64_t V = z->shape[z->ndim - 1], R = n_rows(z, V);

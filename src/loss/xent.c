@@ -100,9 +100,15 @@ static const float *load_f32(const nb_tensor *z, int64_t off, int64_t cnt, float
 static nb_status check_common(const nb_tensor *logits, const nb_tensor *tgt, bool soft,
                               const nb_xent_opts *o)
 {
-    if (!logits || !tgt)
-        return nb_error(NB_ERR_ARG, "cross_entropy: logits or %s is NULL",
-                        soft ? "probabilities" : "targets");
+    nb_status s = nb_check_tensor("cross_entropy", "logits", logits);
+    if (s == NB_OK)
+        s = nb_check_tensor("cross_entropy", soft ? "probs" : "targets", tgt);
+    if (s == NB_OK && o->mask)
+        s = nb_check_tensor("cross_entropy", "opts->mask", o->mask);
+    if (s == NB_OK && o->weight)
+        s = nb_check_tensor("cross_entropy", "opts->weight", o->weight);
+    if (s != NB_OK)
+        return s;
     if (!nb_dtype_is_float(logits->dtype))
         return nb_error(NB_ERR_DTYPE, "cross_entropy: logits must be f16, bf16, f32 or f64, got %s",
                         nb_dtype_name(logits->dtype));
@@ -196,7 +202,7 @@ nb_status nb_xent_validate(const nb_tensor *logits, const nb_tensor *targets,
                            const nb_xent_opts *opts)
 {
     nb_xent_opts d = nb_xent_defaults();
-    return check_common(logits, targets, false, opts ? opts : &d);
+    return nb_error_in("nb_xent_validate", check_common(logits, targets, false, opts ? opts : &d));
 }
 
 nb_status nb_xent_validate_soft(const nb_tensor *logits, const nb_tensor *probs,
@@ -424,8 +430,9 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
 static nb_status check_out(const char *what, const nb_tensor *t, nb_dtype dt, int64_t numel,
                            const nb_tensor *like)
 {
-    if (!t)
-        return nb_error(NB_ERR_ARG, "cross_entropy: %s tensor is NULL", what);
+    nb_status s = nb_check_tensor("cross_entropy", what, t);
+    if (s != NB_OK)
+        return s;
     if (t->dtype != dt)
         return nb_error(NB_ERR_DTYPE, "cross_entropy: %s must be %s, got %s", what,
                         nb_dtype_name(dt), nb_dtype_name(t->dtype));
@@ -459,14 +466,16 @@ nb_status nb_xent_forward(const nb_tensor *logits, const nb_tensor *targets,
                           const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *lse,
                           nb_xent_stats *stats)
 {
-    return forward_entry(logits, targets, false, opts, loss, lse, stats);
+    return nb_error_in("nb_xent_forward",
+                       forward_entry(logits, targets, false, opts, loss, lse, stats));
 }
 
 nb_status nb_xent_soft_forward(const nb_tensor *logits, const nb_tensor *probs,
                                const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *lse,
                                nb_xent_stats *stats)
 {
-    return forward_entry(logits, probs, true, opts, loss, lse, stats);
+    return nb_error_in("nb_xent_soft_forward",
+                       forward_entry(logits, probs, true, opts, loss, lse, stats));
 }
 
 /* ---- backward ---- */
@@ -640,14 +649,16 @@ static nb_status backward_entry(nb_tensor *dlogits, const nb_tensor *logits, con
 nb_status nb_xent_backward(nb_tensor *dlogits, const nb_tensor *logits, const nb_tensor *targets,
                            const nb_xent_opts *opts, const nb_tensor *lse, const nb_tensor *dloss)
 {
-    return backward_entry(dlogits, logits, targets, false, opts, lse, dloss);
+    return nb_error_in("nb_xent_backward",
+                       backward_entry(dlogits, logits, targets, false, opts, lse, dloss));
 }
 
 nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits, const nb_tensor *probs,
                                 const nb_xent_opts *opts, const nb_tensor *lse,
                                 const nb_tensor *dloss)
 {
-    return backward_entry(dlogits, logits, probs, true, opts, lse, dloss);
+    return nb_error_in("nb_xent_soft_backward",
+                       backward_entry(dlogits, logits, probs, true, opts, lse, dloss));
 }
 
 /* ---- forward and backward in one pass over each row ---- */
@@ -747,7 +758,7 @@ nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *tar
     const nb_xent_opts *o = opts ? opts : &d;
     nb_status s = check_common(logits, targets, false, o);
     if (s != NB_OK)
-        return s;
+        return nb_error_in("nb_xent_forward_backward", s);
     int64_t V = logits->shape[logits->ndim - 1], N = logits->numel / V;
     nb_dtype ct = nb_dtype_compute(logits->dtype);
     s = check_out("loss", loss, ct, o->reduction == NB_REDUCTION_NONE ? N : 1, logits);
@@ -757,7 +768,7 @@ nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *tar
         s = nb_error(NB_ERR_SHAPE, "cross_entropy: dlogits %s must have the logits' shape %s",
                      nb_shp(dlogits), nb_shp(logits));
     if (s != NB_OK)
-        return s;
+        return nb_error_in("nb_xent_forward_backward", s);
     bool fast = ct == NB_F32 && (!o->weight || o->weight->dtype == NB_F32) &&
                 V <= (int64_t)FB_MAX_CHUNKS * NB_XCHUNK;
     if (!fast) { /* forward, then backward with the saved shifts */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "xent_internal.h"
+#include "../ops/ops_internal.h"
 
 nb_status nb_xent_reference(const nb_tensor *logits, const nb_tensor *targets,
                             const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *dlogits)
@@ -15,13 +16,22 @@ nb_status nb_xent_reference(const nb_tensor *logits, const nb_tensor *targets,
     nb_xent_opts d = nb_xent_defaults();
     const nb_xent_opts *o = opts ? opts : &d;
     nb_status s = nb_xent_validate(logits, targets, o);
+    if (s == NB_OK)
+        s = nb_check_tensor("nb_xent_reference", "loss", loss);
+    if (s == NB_OK && dlogits)
+        s = nb_check_tensor("nb_xent_reference", "dlogits", dlogits);
     if (s != NB_OK)
-        return s;
+        return nb_error_in("nb_xent_reference", s);
     int64_t V = logits->shape[logits->ndim - 1], N = logits->numel / V;
-    if (!loss || loss->numel != (o->reduction == NB_REDUCTION_NONE ? N : 1))
-        return nb_error(NB_ERR_SHAPE, "xent_reference: loss tensor has the wrong size");
-    if (dlogits && dlogits->numel != logits->numel)
-        return nb_error(NB_ERR_SHAPE, "xent_reference: dlogits tensor has the wrong size");
+    if (loss->numel != (o->reduction == NB_REDUCTION_NONE ? N : 1) ||
+        !nb_dtype_is_float(loss->dtype))
+        return nb_error(NB_ERR_SHAPE,
+                        "nb_xent_reference: loss %s %s, expected a float tensor of %lld elements",
+                        nb_dtype_name(loss->dtype), nb_shp(loss),
+                        (long long)(o->reduction == NB_REDUCTION_NONE ? N : 1));
+    if (dlogits && (dlogits->numel != logits->numel || !nb_dtype_is_float(dlogits->dtype)))
+        return nb_error(NB_ERR_SHAPE, "nb_xent_reference: dlogits %s %s, expected a float %s",
+                        nb_dtype_name(dlogits->dtype), nb_shp(dlogits), nb_shp(logits));
     double *l = malloc(sizeof(double) * (size_t)V);
     double *Ls = malloc(sizeof(double) * (size_t)N);
     if (!l || !Ls) {

@@ -6,36 +6,55 @@
 
 #include "nabla/nn.h"
 #include "nabla/ops.h"
+#include "../tensor/tensor_internal.h"
 
 bool nb_activation_parse(const char *s, nb_activation *a)
 {
     static const char *const names[] = {"relu", "tanh", "gelu", "sigmoid", "leaky_relu"};
-    for (int i = 0; s && i < 5; i++)
+    if (!s || !a) {
+        nb_error(NB_ERR_ARG, "nb_activation_parse: %s is NULL", !s ? "s" : "a");
+        return false;
+    }
+    for (int i = 0; i < 5; i++)
         if (!strcmp(s, names[i])) {
             *a = (nb_activation)i;
             return true;
         }
+    nb_error(NB_ERR_ARG,
+             "nb_activation_parse: unknown activation '%s' (relu, tanh, gelu, sigmoid, leaky_relu)",
+             s);
     return false;
 }
 
 const char *nb_activation_name(nb_activation a)
 {
     static const char *const names[] = {"relu", "tanh", "gelu", "sigmoid", "leaky_relu"};
-    return (unsigned)a < 5 ? names[a] : "unknown";
+    if ((unsigned)a >= 5) {
+        nb_error(NB_ERR_ARG, "nb_activation_name: activation %d out of range [0, 5)", (int)a);
+        return "unknown";
+    }
+    return names[a];
 }
 
 bool nb_init_parse(const char *s, nb_init *i)
 {
-    if (!s)
+    if (!s || !i) {
+        nb_error(NB_ERR_ARG, "nb_init_parse: %s is NULL", !s ? "s" : "i");
         return false;
+    }
     if (!strcmp(s, "default") || !strcmp(s, "pytorch"))
         *i = NB_INIT_DEFAULT;
     else if (!strcmp(s, "xavier"))
         *i = NB_INIT_XAVIER;
     else if (!strcmp(s, "he") || !strcmp(s, "kaiming"))
         *i = NB_INIT_HE;
-    else
+    else {
+        nb_error(NB_ERR_ARG,
+                 "nb_init_parse: unknown init '%s' (default, pytorch, xavier, he, "
+                 "kaiming)",
+                 s);
         return false;
+    }
     return true;
 }
 
@@ -50,8 +69,8 @@ void nb_mlp_free(nb_mlp *m)
     free(m);
 }
 
-nb_mlp *nb_mlp_new(const int64_t *sizes, int n_sizes, nb_activation act, nb_init init,
-                   double dropout, nb_dtype dtype, uint64_t seed)
+static nb_mlp *mlp_new(const int64_t *sizes, int n_sizes, nb_activation act, nb_init init,
+                       double dropout, nb_dtype dtype, uint64_t seed)
 {
     if (!sizes || n_sizes < 2 || n_sizes > NB_MLP_MAX_LAYERS + 1) {
         nb_error(NB_ERR_ARG, "mlp: need 2 to %d layer sizes, got %d", NB_MLP_MAX_LAYERS + 1,
@@ -120,9 +139,31 @@ fail:
     return NULL;
 }
 
+nb_mlp *nb_mlp_new(const int64_t *sizes, int n_sizes, nb_activation act, nb_init init,
+                   double dropout, nb_dtype dtype, uint64_t seed)
+{
+    nb_mlp *m = mlp_new(sizes, n_sizes, act, init, dropout, dtype, seed);
+    if (!m)
+        nb_error_in("nb_mlp_new", nb_last_status());
+    return m;
+}
+
+/* entry check of a model argument: non-NULL and a layer count in range */
+static bool mlp_ok(const char *fn, const nb_mlp *m)
+{
+    if (!m)
+        nb_error(NB_ERR_ARG, "%s: m is NULL", fn);
+    else if (m->n_layers < 1 || m->n_layers > NB_MLP_MAX_LAYERS)
+        nb_error(NB_ERR_ARG, "%s: m has %d layers, out of range [1, %d]", fn, m->n_layers,
+                 NB_MLP_MAX_LAYERS);
+    else
+        return true;
+    return false;
+}
+
 void nb_mlp_set_training(nb_mlp *m, bool training)
 {
-    if (m)
+    if (mlp_ok("nb_mlp_set_training", m))
         m->training = training;
 }
 
@@ -139,14 +180,16 @@ static nb_tensor *activate(nb_graph *g, nb_activation a, nb_tensor *x)
 
 nb_tensor *nb_mlp_forward(nb_graph *g, nb_mlp *m, nb_tensor *x)
 {
-    if (!m) {
-        nb_error(NB_ERR_ARG, "mlp forward: model is NULL");
+    if (!g) {
+        nb_error(NB_ERR_ARG, "nb_mlp_forward: g is NULL");
         return NULL;
     }
+    if (!mlp_ok("nb_mlp_forward", m) || nb_check_tensor("nb_mlp_forward", "x", x) != NB_OK)
+        return NULL;
     if (x && (x->ndim != 2 || x->shape[1] != m->sizes[0])) {
         char s[64];
         nb_error(NB_ERR_SHAPE,
-                 "mlp forward: input %s does not match the model's input size %lld "
+                 "nb_mlp_forward: input %s does not match the model's input size %lld "
                  "(need [N, %lld])",
                  nb_shape_str(x, s, sizeof s), (long long)m->sizes[0], (long long)m->sizes[0]);
         return NULL;
@@ -165,13 +208,17 @@ nb_tensor *nb_mlp_forward(nb_graph *g, nb_mlp *m, nb_tensor *x)
 
 int nb_mlp_param_count(const nb_mlp *m)
 {
-    return m ? 2 * m->n_layers : 0;
+    return mlp_ok("nb_mlp_param_count", m) ? 2 * m->n_layers : 0;
 }
 
 nb_tensor *nb_mlp_param(const nb_mlp *m, int i, char *name, size_t name_len)
 {
-    if (!m || i < 0 || i >= 2 * m->n_layers)
+    if (!mlp_ok("nb_mlp_param", m))
         return NULL;
+    if (i < 0 || i >= 2 * m->n_layers) {
+        nb_error(NB_ERR_RANGE, "nb_mlp_param: index %d out of range [0, %d)", i, 2 * m->n_layers);
+        return NULL;
+    }
     if (name && name_len)
         snprintf(name, name_len, "layers.%d.%s", i / 2, i % 2 ? "bias" : "weight");
     return i % 2 ? m->bias[i / 2] : m->weight[i / 2];
@@ -180,7 +227,12 @@ nb_tensor *nb_mlp_param(const nb_mlp *m, int i, char *name, size_t name_len)
 int64_t nb_mlp_numel(const nb_mlp *m)
 {
     int64_t n = 0;
-    for (int i = 0; m && i < 2 * m->n_layers; i++)
-        n += nb_mlp_param(m, i, NULL, 0)->numel;
+    if (!mlp_ok("nb_mlp_numel", m))
+        return 0;
+    for (int i = 0; i < 2 * m->n_layers; i++) {
+        const nb_tensor *p = nb_mlp_param(m, i, NULL, 0);
+        if (p)
+            n += p->numel;
+    }
     return n;
 }

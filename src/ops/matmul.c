@@ -13,8 +13,10 @@
 
 void nb_set_num_threads(int n)
 {
-    if (n < 1)
+    if (n < 1) {
+        nb_error(NB_ERR_ARG, "nb_set_num_threads: n = %d, needs n >= 1", n);
         return;
+    }
     openblas_set_num_threads(n);
 #ifdef _OPENMP
     omp_set_num_threads(n);

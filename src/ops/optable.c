@@ -453,10 +453,13 @@ const nb_op_info *nb_op_table(int *count)
 
 const nb_op_info *nb_op_find(const char *name)
 {
-    if (!name)
+    if (!name) {
+        nb_error(NB_ERR_ARG, "nb_op_find: name is NULL");
         return NULL;
+    }
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(table[i].name, name) == 0)
             return &table[i];
+    nb_error(NB_ERR_ARG, "nb_op_find: no op named '%s' in the op table", name);
     return NULL;
 }

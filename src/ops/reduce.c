@@ -107,8 +107,10 @@ nb_tensor *nb_reshape(nb_graph *g, nb_tensor *x, int ndim, const int64_t *shape)
     if (!nb_op_inputs_ok(g, "reshape", &x, 1) || nb_check_float_same("reshape", &x, 1) != NB_OK)
         return NULL;
     int64_t numel;
-    if (nb_shape_numel(ndim, shape, x->dtype, &numel) != NB_OK)
+    if (nb_shape_numel(ndim, shape, x->dtype, &numel) != NB_OK) {
+        nb_error(nb_last_status(), "reshape: %s", nb_last_error());
         return NULL;
+    }
     if (numel != x->numel) {
         char buf[96] = "[";
         for (int i = 0; i < ndim; i++)
@@ -190,10 +192,8 @@ nb_tensor *nb_gather_last(nb_graph *g, nb_tensor *x, const nb_tensor *idx)
     if (!nb_op_inputs_ok(g, "gather_last", &x, 1) ||
         nb_check_float_same("gather_last", &x, 1) != NB_OK)
         return NULL;
-    if (!idx) {
-        nb_error(NB_ERR_ARG, "gather_last: index tensor is NULL");
+    if (nb_check_tensor("gather_last", "idx", idx) != NB_OK)
         return NULL;
-    }
     if (idx->dtype != NB_I32 && idx->dtype != NB_I64) {
         nb_error(NB_ERR_DTYPE, "gather_last: index must be i32 or i64, got %s",
                  nb_dtype_name(idx->dtype));
@@ -374,15 +374,19 @@ static nb_status check_rows(const char *name, const nb_tensor *x, int64_t *rows,
 
 nb_status nb_argmax_rows(const nb_tensor *x, int64_t *out, int64_t n_out)
 {
-    if (!x || !out)
-        return nb_error(NB_ERR_ARG, "argmax: NULL %s", !x ? "tensor" : "output");
+    nb_status s = nb_check_tensor("nb_argmax_rows", "x", x);
+    if (s != NB_OK)
+        return s;
+    if (!out)
+        return nb_error(NB_ERR_ARG, "nb_argmax_rows: out is NULL");
     int64_t rows, K;
-    nb_status s = check_rows("argmax", x, &rows, &K);
+    s = check_rows("nb_argmax_rows", x, &rows, &K);
     if (s != NB_OK)
         return s;
     if (n_out < rows) {
         char sh[96];
-        return nb_error(NB_ERR_ARG, "argmax: output has room for %lld indices; %s has %lld rows",
+        return nb_error(NB_ERR_ARG,
+                        "nb_argmax_rows: output has room for %lld indices; %s has %lld rows",
                         (long long)n_out, nb_shape_str(x, sh, sizeof sh), (long long)rows);
     }
     for (int64_t r = 0; r < rows; r++)
@@ -393,23 +397,29 @@ nb_status nb_argmax_rows(const nb_tensor *x, int64_t *out, int64_t n_out)
 nb_status nb_accuracy(const nb_tensor *logits, const nb_tensor *targets, int64_t ignore_index,
                       int64_t *hits, int64_t *count)
 {
-    if (!logits || !targets || !hits || !count)
-        return nb_error(NB_ERR_ARG, "accuracy: NULL logits, targets, hits or count");
+    nb_status s = nb_check_tensor("nb_accuracy", "logits", logits);
+    if (s == NB_OK)
+        s = nb_check_tensor("nb_accuracy", "targets", targets);
+    if (s != NB_OK)
+        return s;
+    if (!hits || !count)
+        return nb_error(NB_ERR_ARG, "nb_accuracy: %s is NULL", !hits ? "hits" : "count");
     int64_t rows, K;
-    nb_status s = check_rows("accuracy", logits, &rows, &K);
+    s = check_rows("nb_accuracy", logits, &rows, &K);
     if (s != NB_OK)
         return s;
     if (targets->dtype != NB_I32 && targets->dtype != NB_I64)
-        return nb_error(NB_ERR_DTYPE, "accuracy: targets must be i32 or i64, got %s",
+        return nb_error(NB_ERR_DTYPE, "nb_accuracy: targets must be i32 or i64, got %s",
                         nb_dtype_name(targets->dtype));
     bool shaped = targets->ndim == logits->ndim - 1;
     for (int i = 0; shaped && i < targets->ndim; i++)
         shaped = targets->shape[i] == logits->shape[i];
     if (!shaped) {
         char a[96], b[96];
-        return nb_error(NB_ERR_SHAPE,
-                        "accuracy: targets %s must be shaped like logits %s without the last dim",
-                        nb_shape_str(targets, a, sizeof a), nb_shape_str(logits, b, sizeof b));
+        return nb_error(
+            NB_ERR_SHAPE,
+            "nb_accuracy: targets %s must be shaped like logits %s without the last dim",
+            nb_shape_str(targets, a, sizeof a), nb_shape_str(logits, b, sizeof b));
     }
     int64_t h = 0, c = 0;
     for (int64_t r = 0; r < rows; r++) {
@@ -419,7 +429,7 @@ nb_status nb_accuracy(const nb_tensor *logits, const nb_tensor *targets, int64_t
             continue;
         if (t < 0 || t >= K)
             return nb_error(NB_ERR_RANGE,
-                            "accuracy: target %lld out of range [0, %lld) at row %lld "
+                            "nb_accuracy: target %lld out of range [0, %lld) at row %lld "
                             "(ignore_index is %lld)",
                             (long long)t, (long long)K, (long long)r, (long long)ignore_index);
         c++;

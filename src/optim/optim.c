@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nabla/optim.h"
+#include "../tensor/tensor_internal.h"
 
 #define MAX_BUFS 2 /* SGD: momentum; Adam: exp_avg, exp_avg_sq */
 
@@ -24,6 +25,9 @@ nb_optim_config nb_optim_defaults(nb_optim_kind kind)
 {
     nb_optim_config c;
     memset(&c, 0, sizeof c);
+    if ((unsigned)kind > NB_OPTIM_ADAMW)
+        nb_error(NB_ERR_ARG, "nb_optim_defaults: kind %d out of range [0, %d]", (int)kind,
+                 (int)NB_OPTIM_ADAMW);
     c.kind = kind;
     c.lr = kind == NB_OPTIM_SGD ? 1e-2 : 1e-3;
     c.beta1 = 0.9;
@@ -35,21 +39,30 @@ nb_optim_config nb_optim_defaults(nb_optim_kind kind)
 
 bool nb_optim_kind_parse(const char *s, nb_optim_kind *kind)
 {
-    if (!s)
+    if (!s || !kind) {
+        nb_error(NB_ERR_ARG, "nb_optim_kind_parse: %s is NULL", !s ? "s" : "kind");
         return false;
+    }
     if (!strcmp(s, "sgd"))
         *kind = NB_OPTIM_SGD;
     else if (!strcmp(s, "adam"))
         *kind = NB_OPTIM_ADAM;
     else if (!strcmp(s, "adamw"))
         *kind = NB_OPTIM_ADAMW;
-    else
+    else {
+        nb_error(NB_ERR_ARG, "nb_optim_kind_parse: unknown optimiser '%s' (sgd, adam, adamw)", s);
         return false;
+    }
     return true;
 }
 
 const char *nb_optim_kind_name(nb_optim_kind kind)
 {
+    if ((unsigned)kind > NB_OPTIM_ADAMW) {
+        nb_error(NB_ERR_ARG, "nb_optim_kind_name: kind %d out of range [0, %d]", (int)kind,
+                 (int)NB_OPTIM_ADAMW);
+        return "invalid";
+    }
     return kind == NB_OPTIM_SGD ? "sgd" : kind == NB_OPTIM_ADAM ? "adam" : "adamw";
 }
 
@@ -85,14 +98,23 @@ static nb_status check_config(const nb_optim_config *c)
 nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int n)
 {
     if (!cfg || (!params && n > 0) || n < 0) {
-        nb_error(NB_ERR_ARG, "nb_optim_new: NULL config or parameters");
+        if (n < 0)
+            nb_error(NB_ERR_ARG, "nb_optim_new: n = %d, needs n >= 0", n);
+        else
+            nb_error(NB_ERR_ARG, "nb_optim_new: %s is NULL", !cfg ? "cfg" : "params");
         return NULL;
     }
-    if (check_config(cfg) != NB_OK)
+    if (nb_error_in("nb_optim_new", check_config(cfg)) != NB_OK)
         return NULL;
+    for (int i = 0; i < n; i++) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "parameter %d", i);
+        if (nb_check_tensor("nb_optim_new", arg, params[i]) != NB_OK)
+            return NULL;
+    }
     for (int i = 0; i < n; i++)
-        if (!params[i] || (params[i]->dtype != NB_F32 && params[i]->dtype != NB_F64) ||
-            !params[i]->grad || !params[i]->requires_grad) {
+        if ((params[i]->dtype != NB_F32 && params[i]->dtype != NB_F64) || !params[i]->grad ||
+            !params[i]->requires_grad) {
             nb_error(NB_ERR_ARG,
                      "nb_optim_new: parameter %d must be an f32/f64 tensor with "
                      "requires_grad set",
@@ -147,45 +169,63 @@ void nb_optim_free(nb_optim *o)
     free(o);
 }
 
+/* entry check of the accessors: a NULL optimiser records an error */
+static bool optim_ok(const char *fn, const nb_optim *o)
+{
+    if (!o)
+        nb_error(NB_ERR_ARG, "%s: o is NULL", fn);
+    return o != NULL;
+}
+
 void nb_optim_set_lr(nb_optim *o, double lr)
 {
-    if (o)
-        o->cfg.lr = lr;
+    if (!optim_ok("nb_optim_set_lr", o))
+        return;
+    if (!(lr >= 0.0) || isinf(lr)) {
+        nb_error(NB_ERR_ARG, "nb_optim_set_lr: learning rate %g must be finite and >= 0", lr);
+        return;
+    }
+    o->cfg.lr = lr;
 }
 double nb_optim_lr(const nb_optim *o)
 {
-    return o ? o->cfg.lr : 0.0;
+    return optim_ok("nb_optim_lr", o) ? o->cfg.lr : NAN;
 }
 const nb_optim_config *nb_optim_get_config(const nb_optim *o)
 {
-    return o ? &o->cfg : NULL;
+    return optim_ok("nb_optim_get_config", o) ? &o->cfg : NULL;
 }
 int64_t nb_optim_step_count(const nb_optim *o)
 {
-    return o ? o->t : 0;
+    return optim_ok("nb_optim_step_count", o) ? o->t : -1;
 }
 void nb_optim_set_step_count(nb_optim *o, int64_t t)
 {
+    if (!optim_ok("nb_optim_set_step_count", o))
+        return;
     if (t < 0 || t > NB_OPTIM_MAX_STEPS) { /* the count is incremented: keep it far from overflow */
         nb_error(NB_ERR_RANGE, "nb_optim_set_step_count: step count %lld outside [0, %lld]",
                  (long long)t, (long long)NB_OPTIM_MAX_STEPS);
         return;
     }
-    if (o) {
-        o->t = t;
-        o->momentum_started = t > 0;
-    }
+    o->t = t;
+    o->momentum_started = t > 0;
 }
 
 int nb_optim_state_count(const nb_optim *o)
 {
-    return o ? o->n * o->n_bufs : 0;
+    return optim_ok("nb_optim_state_count", o) ? o->n * o->n_bufs : 0;
 }
 
 nb_tensor *nb_optim_state_tensor(const nb_optim *o, int i, const char **name)
 {
-    if (!o || i < 0 || i >= o->n * o->n_bufs)
+    if (!optim_ok("nb_optim_state_tensor", o))
         return NULL;
+    if (i < 0 || i >= o->n * o->n_bufs) {
+        nb_error(NB_ERR_RANGE, "nb_optim_state_tensor: index %d out of range [0, %d)", i,
+                 o->n * o->n_bufs);
+        return NULL;
+    }
     int p = i / o->n_bufs, b = i % o->n_bufs;
     if (name)
         *name = o->names[i];
@@ -236,7 +276,7 @@ static inline void put(const nb_tensor *t, void *buf, int64_t k, double v)
 nb_status nb_optim_step(nb_optim *o)
 {
     if (!o)
-        return nb_error(NB_ERR_ARG, "nb_optim_step: optimiser is NULL");
+        return nb_error(NB_ERR_ARG, "nb_optim_step: o is NULL");
     const nb_optim_config *c = &o->cfg;
     o->t++;
     double lr = c->lr, wd = c->weight_decay;
@@ -299,6 +339,8 @@ nb_status nb_optim_step(nb_optim *o)
 
 void nb_optim_zero_grad(nb_optim *o)
 {
+    if (!optim_ok("nb_optim_zero_grad", o))
+        return;
     for (int i = 0; o && i < o->n; i++)
         nb_tensor_zero_grad(o->params[i]);
 }
@@ -307,23 +349,38 @@ void nb_optim_zero_grad(nb_optim *o)
 
 bool nb_sched_kind_parse(const char *s, nb_sched_kind *kind)
 {
-    if (!s)
+    if (!s || !kind) {
+        nb_error(NB_ERR_ARG, "nb_sched_kind_parse: %s is NULL", !s ? "s" : "kind");
         return false;
+    }
     if (!strcmp(s, "constant"))
         *kind = NB_SCHED_CONSTANT;
     else if (!strcmp(s, "step"))
         *kind = NB_SCHED_STEP;
     else if (!strcmp(s, "cosine"))
         *kind = NB_SCHED_COSINE;
-    else
+    else {
+        nb_error(NB_ERR_ARG, "nb_sched_kind_parse: unknown schedule '%s' (constant, step, cosine)",
+                 s);
         return false;
+    }
     return true;
 }
 
 double nb_schedule_lr(const nb_schedule *s, int64_t t)
 {
-    if (!s)
+    if (!s) {
+        nb_error(NB_ERR_ARG, "nb_schedule_lr: s is NULL");
         return 0.0;
+    }
+    if ((unsigned)s->kind > NB_SCHED_COSINE || t < 0) {
+        if (t < 0)
+            nb_error(NB_ERR_RANGE, "nb_schedule_lr: step %lld must be >= 0", (long long)t);
+        else
+            nb_error(NB_ERR_ARG, "nb_schedule_lr: kind %d out of range [0, %d]", (int)s->kind,
+                     (int)NB_SCHED_COSINE);
+        return 0.0;
+    }
     if (s->warmup > 0 && t < s->warmup)
         return s->lr * (double)(t + 1) / (double)s->warmup;
     int64_t u = t - (s->warmup > 0 ? s->warmup : 0);
@@ -346,7 +403,21 @@ double nb_schedule_lr(const nb_schedule *s, int64_t t)
 nb_status nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double *total_norm)
 {
     if (!(max_norm > 0.0))
-        return nb_error(NB_ERR_ARG, "clip_grad_norm: max_norm %g must be > 0", max_norm);
+        return nb_error(NB_ERR_ARG, "nb_clip_grad_norm: max_norm %g must be > 0", max_norm);
+    if (n < 0 || (!params && n > 0))
+        return n < 0 ? nb_error(NB_ERR_ARG, "nb_clip_grad_norm: n = %d, needs n >= 0", n)
+                     : nb_error(NB_ERR_ARG, "nb_clip_grad_norm: params is NULL for n = %d", n);
+    for (int i = 0; i < n; i++) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "parameter %d", i);
+        nb_status st = nb_check_tensor("nb_clip_grad_norm", arg, params[i]);
+        if (st != NB_OK)
+            return st;
+        if (params[i]->grad && params[i]->dtype != NB_F32 && params[i]->dtype != NB_F64 &&
+            params[i]->dtype != NB_F16 && params[i]->dtype != NB_BF16)
+            return nb_error(NB_ERR_DTYPE, "nb_clip_grad_norm: parameter %d has dtype %s", i,
+                            nb_dtype_name(params[i]->dtype));
+    }
     double sq = 0.0;
     for (int i = 0; i < n; i++) {
         const nb_tensor *p = params[i];

@@ -1,13 +1,29 @@
 /* sgd.c - plain stochastic gradient descent: p -= lr (grad + weight_decay p). */
+#include <math.h>
+#include <stdio.h>
+
 #include "nabla/optim.h"
+#include "../tensor/tensor_internal.h"
 
 nb_status nb_sgd_step(nb_tensor *const *params, int n_params, double lr, double weight_decay)
 {
+    if (n_params < 0)
+        return nb_error(NB_ERR_ARG, "nb_sgd_step: n_params = %d, needs >= 0", n_params);
     if (!params && n_params > 0)
         return nb_error(NB_ERR_ARG, "nb_sgd_step: params is NULL");
+    if (!isfinite(lr) || !isfinite(weight_decay))
+        return nb_error(NB_ERR_ARG, "nb_sgd_step: lr %g and weight_decay %g must be finite", lr,
+                        weight_decay);
+    for (int i = 0; i < n_params; i++) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "parameter %d", i);
+        nb_status s = nb_check_tensor("nb_sgd_step", arg, params[i]);
+        if (s != NB_OK)
+            return s;
+    }
     for (int i = 0; i < n_params; i++) {
         nb_tensor *p = params[i];
-        if (!p || !p->grad)
+        if (!p->grad)
             return nb_error(NB_ERR_ARG, "nb_sgd_step: parameter %d has no gradient", i);
         if (p->dtype == NB_F64) {
             double *w = p->data;

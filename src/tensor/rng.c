@@ -2,8 +2,10 @@
  * on every IEEE-754 machine (no libm: the polar method needs only sqrt, which IEEE rounds
  * exactly, and a logarithm we compute here with + - * / alone). */
 #include <math.h>
+#include <string.h>
 
 #include "nabla/tensor.h"
+#include "tensor_internal.h"
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -15,6 +17,10 @@ static uint64_t splitmix64(uint64_t *x)
 
 void nb_rng_seed(nb_rng *r, uint64_t seed)
 {
+    if (!r) {
+        nb_error(NB_ERR_ARG, "nb_rng_seed: r is NULL");
+        return;
+    }
     uint64_t x = seed;
     for (int i = 0; i < 4; i++)
         r->s[i] = splitmix64(&x);
@@ -29,6 +35,10 @@ static uint64_t rotl(uint64_t x, int k)
 
 uint64_t nb_rng_u64(nb_rng *r)
 {
+    if (!r) {
+        nb_error(NB_ERR_ARG, "nb_rng_u64: r is NULL");
+        return 0;
+    }
     uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
@@ -43,13 +53,19 @@ uint64_t nb_rng_u64(nb_rng *r)
 
 double nb_rng_uniform(nb_rng *r)
 {
+    if (!r) {
+        nb_error(NB_ERR_ARG, "nb_rng_uniform: r is NULL");
+        return NAN;
+    }
     return (double)(nb_rng_u64(r) >> 11) * 0x1.0p-53;
 }
 
 uint64_t nb_rng_below(nb_rng *r, uint64_t n)
 {
-    if (n == 0)
+    if (!r || n == 0) {
+        nb_error(NB_ERR_ARG, "nb_rng_below: %s", !r ? "r is NULL" : "n is 0 (needs n > 0)");
         return 0;
+    }
     /* rejection: discard the top partial block so every residue is equally likely */
     uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;
@@ -89,9 +105,18 @@ double nb_det_log(double x)
 
 double nb_rng_normal(nb_rng *r)
 {
+    if (!r) {
+        nb_error(NB_ERR_ARG, "nb_rng_normal: r is NULL");
+        return NAN;
+    }
     if (r->has_spare) {
         r->has_spare = false;
         return r->spare;
+    }
+    if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3])) { /* all-zero state: only zeros, never ends */
+        nb_error(NB_ERR_ARG, "nb_rng_normal: generator state is all zero (not seeded with "
+                             "nb_rng_seed)");
+        return NAN;
     }
     double u, v, q;
     do {
@@ -107,11 +132,19 @@ double nb_rng_normal(nb_rng *r)
 
 nb_status nb_tensor_fill_rand(nb_tensor *x, nb_rng *r, double lo, double hi)
 {
-    if (!x || !r)
-        return nb_error(NB_ERR_ARG, "nb_tensor_fill_rand: NULL argument");
+    nb_status s = nb_check_tensor("nb_tensor_fill_rand", "x", x);
+    if (s != NB_OK)
+        return s;
+    if (!r)
+        return nb_error(NB_ERR_ARG, "nb_tensor_fill_rand: r is NULL");
     if (!nb_dtype_is_float(x->dtype))
-        return nb_error(NB_ERR_DTYPE, "random fill needs a float tensor, got %s",
+        return nb_error(NB_ERR_DTYPE, "nb_tensor_fill_rand: needs a float tensor, got %s",
                         nb_dtype_name(x->dtype));
+    if (!(isfinite(lo) && isfinite(hi) && lo <= hi))
+        return nb_error(NB_ERR_ARG,
+                        "nb_tensor_fill_rand: bounds lo %g, hi %g must be finite with "
+                        "lo <= hi",
+                        lo, hi);
     for (int64_t i = 0; i < x->numel; i++)
         nb_tensor_set(x, i, lo + (hi - lo) * nb_rng_uniform(r));
     return NB_OK;
@@ -119,11 +152,22 @@ nb_status nb_tensor_fill_rand(nb_tensor *x, nb_rng *r, double lo, double hi)
 
 nb_status nb_tensor_fill_randn(nb_tensor *x, nb_rng *r, double mean, double std)
 {
-    if (!x || !r)
-        return nb_error(NB_ERR_ARG, "nb_tensor_fill_randn: NULL argument");
+    nb_status s = nb_check_tensor("nb_tensor_fill_randn", "x", x);
+    if (s != NB_OK)
+        return s;
+    if (!r)
+        return nb_error(NB_ERR_ARG, "nb_tensor_fill_randn: r is NULL");
     if (!nb_dtype_is_float(x->dtype))
-        return nb_error(NB_ERR_DTYPE, "random fill needs a float tensor, got %s",
+        return nb_error(NB_ERR_DTYPE, "nb_tensor_fill_randn: needs a float tensor, got %s",
                         nb_dtype_name(x->dtype));
+    if (!(isfinite(mean) && isfinite(std) && std >= 0))
+        return nb_error(NB_ERR_ARG,
+                        "nb_tensor_fill_randn: mean %g, std %g must be finite with "
+                        "std >= 0",
+                        mean, std);
+    if (x->numel > 0 && !(r->s[0] | r->s[1] | r->s[2] | r->s[3]))
+        return nb_error(NB_ERR_ARG, "nb_tensor_fill_randn: generator state is all zero (not "
+                                    "seeded with nb_rng_seed)");
     for (int64_t i = 0; i < x->numel; i++)
         nb_tensor_set(x, i, mean + std * nb_rng_normal(r));
     return NB_OK;
@@ -135,8 +179,10 @@ nb_tensor *nb_tensor_rand(nb_dtype t, int ndim, const int64_t *shape, nb_rng *r,
     nb_tensor *x = nb_tensor_empty(t, ndim, shape);
     if (x && nb_tensor_fill_rand(x, r, lo, hi) != NB_OK) {
         nb_tensor_free(x);
-        return NULL;
+        x = NULL;
     }
+    if (!x)
+        nb_error_in("nb_tensor_rand", nb_last_status());
     return x;
 }
 
@@ -146,7 +192,9 @@ nb_tensor *nb_tensor_randn(nb_dtype t, int ndim, const int64_t *shape, nb_rng *r
     nb_tensor *x = nb_tensor_empty(t, ndim, shape);
     if (x && nb_tensor_fill_randn(x, r, mean, std) != NB_OK) {
         nb_tensor_free(x);
-        return NULL;
+        x = NULL;
     }
+    if (!x)
+        nb_error_in("nb_tensor_randn", nb_last_status());
     return x;
 }
