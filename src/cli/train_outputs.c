@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tensor/fileread.h"
 #include "train_outputs.h"
 
 static const char *const metrics_who = "nabla train --metrics";
@@ -53,9 +54,14 @@ int nb_train_metrics_open(metrics_out *mo, const char *path, long long first)
         fprintf(stderr, "nabla train: --metrics %s: out of memory\n", path);
         return 1;
     }
-    FILE *f = first > 1 ? fopen(path, "r") : NULL;
-    if (!f)
+    struct stat sb;
+    if (first <= 1 || (stat(path, &sb) != 0 && errno == ENOENT))
         return 0; /* nothing to keep */
+    FILE *f = nb_open_regular(path, metrics_who, NULL); /* never blocks on a FIFO put there */
+    if (!f) {
+        fprintf(stderr, "%s\n", nb_last_error());
+        return 1;
+    }
     char line[4096];
     int rc = 0;
     while (fgets(line, sizeof line, f)) {
