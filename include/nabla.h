@@ -9,6 +9,7 @@
  *   optim     nabla/optim.h     optimisers
  *   data      nabla/npy.h       .npy reader / writer
  *   train     nabla/eval.h      evaluation (loss, accuracy, confusion, F1) and prediction
+ *             nabla/train.h     the trainer: the training loop in one call
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -34,5 +35,6 @@
 #include "nabla/data.h"
 #include "nabla/seqdata.h"
 #include "nabla/eval.h"
+#include "nabla/train.h"
 
 #endif

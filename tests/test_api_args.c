@@ -1022,6 +1022,118 @@ static void row_nb_sgd_step(void)
     nb_tensor_free(p);
     nb_tensor_free(np);
 }
+/* ---- the trainer (nabla/train.h) ---- */
+
+/* a 4-row, 2-feature data set and a 2 -> 2 MLP for the trainer's rows */
+static void small_run(nb_dataset *ds, nb_mlp **m)
+{
+    int64_t sx[2] = {4, 2}, sy[1] = {4}, sizes[2] = {2, 2};
+    nb_tensor *X = nb_tensor_zeros(NB_F32, 2, sx), *y = nb_tensor_zeros(NB_I32, 1, sy);
+    assert_non_null(X);
+    assert_non_null(y);
+    ((int32_t *)y->data)[1] = 1;
+    assert_int_equal(nb_dataset_from_tensors(X, y, 2, ds), NB_OK);
+    nb_tensor_free(X);
+    nb_tensor_free(y);
+    *m = nb_mlp_new(sizes, 2, NB_ACT_RELU, NB_INIT_DEFAULT, 0, NB_F32, 1);
+    assert_non_null(*m);
+}
+static void row_nb_train_defaults(void)
+{
+    QUIET(assert_int_equal(nb_train_defaults().epochs, 10)); /* no arguments */
+}
+static void row_nb_train_model_mlp(void)
+{
+    QUIET(assert_null(nb_train_model_mlp(NULL).mlp)); /* a NULL model is refused by its users */
+}
+static void row_nb_trainer_new(void)
+{
+    nb_dataset ds;
+    nb_mlp *m;
+    small_run(&ds, &m);
+    nb_train_model md = nb_train_model_mlp(m);
+    nb_train_config c = nb_train_defaults();
+    NUL(nb_trainer_new(NULL, &ds, &c), NB_ERR_ARG, "nb_trainer_new", "model is NULL");
+    NUL(nb_trainer_new(&md, NULL, &c), NB_ERR_ARG, "nb_trainer_new", "train is NULL");
+    NUL(nb_trainer_new(&md, &ds, NULL), NB_ERR_ARG, "nb_trainer_new", "c is NULL");
+    c.epochs = 0;
+    NUL(nb_trainer_new(&md, &ds, &c), NB_ERR_RANGE, "nb_trainer_new", "epochs 0");
+    c = nb_train_defaults();
+    c.accum = 500;
+    NUL(nb_trainer_new(&md, &ds, &c), NB_ERR_RANGE, "nb_trainer_new", "accum 500");
+    c = nb_train_defaults();
+    c.world_size = 2;
+    NUL(nb_trainer_new(&md, &ds, &c), NB_ERR_ARG, "nb_trainer_new", "allreduce_sum");
+    c = nb_train_defaults();
+    c.patience = 2;
+    NUL(nb_trainer_new(&md, &ds, &c), NB_ERR_ARG, "nb_trainer_new", "validation set");
+    nb_train_model none = {0};
+    c = nb_train_defaults();
+    NUL(nb_trainer_new(&none, &ds, &c), NB_ERR_ARG, "nb_trainer_new", "n_params (0)");
+    nb_mlp_free(m);
+    nb_dataset_free(&ds);
+}
+static void row_nb_trainer_free(void)
+{
+    QUIET(nb_trainer_free(NULL));
+}
+static void row_nb_trainer_resume(void)
+{
+    nb_dataset ds;
+    nb_mlp *m;
+    small_run(&ds, &m);
+    nb_train_model md = nb_train_model_mlp(m);
+    nb_train_config c = nb_train_defaults();
+    nb_trainer *t = nb_trainer_new(&md, &ds, &c);
+    assert_non_null(t);
+    ST(nb_trainer_resume(NULL, "x.st"), NB_ERR_ARG, "nb_trainer_resume", "t is NULL");
+    ST(nb_trainer_resume(t, NULL), NB_ERR_ARG, "nb_trainer_resume", "path is NULL");
+    ST(nb_trainer_resume(t, "/nonexistent/run.st"), NB_ERR_IO, "/nonexistent/run.st", NULL);
+    nb_trainer_free(t);
+    nb_mlp_free(m);
+    nb_dataset_free(&ds);
+}
+static void row_nb_trainer_step(void)
+{
+    bool done = true, stop = true;
+    ST(nb_trainer_step(NULL, &done, &stop), NB_ERR_ARG, "nb_trainer_step", "t is NULL");
+    assert_false(done || stop);
+}
+static void row_nb_trainer_end_epoch(void)
+{
+    ST(nb_trainer_end_epoch(NULL, NULL), NB_ERR_ARG, "nb_trainer_end_epoch", "t is NULL");
+}
+static void row_nb_trainer_run(void)
+{
+    ST(nb_trainer_run(NULL, NULL), NB_ERR_ARG, "nb_trainer_run", "t is NULL");
+}
+static void row_nb_train(void)
+{
+    nb_train_config c = nb_train_defaults();
+    ST(nb_train(NULL, NULL, &c, NULL), NB_ERR_ARG, "nb_train", "model is NULL");
+}
+static void row_nb_trainer_result(void)
+{
+    nb_train_result r;
+    VOID(nb_trainer_result(NULL, &r), NB_ERR_ARG, "nb_trainer_result", "t is NULL");
+    assert_int_equal(r.steps, 0);
+}
+static void row_nb_trainer_epoch(void)
+{
+    VAL(int64_t, nb_trainer_epoch(NULL), v_ == -1, NB_ERR_ARG, "nb_trainer_epoch", "t is NULL");
+}
+static void row_nb_trainer_optim(void)
+{
+    NUL(nb_trainer_optim(NULL), NB_ERR_ARG, "nb_trainer_optim", "t is NULL");
+}
+static void row_nb_trainer_last_checkpoint(void)
+{
+    int64_t e = 0, st = 0;
+    VOID(nb_trainer_last_checkpoint(NULL, &e, &st), NB_ERR_ARG, "nb_trainer_last_checkpoint",
+         "t is NULL");
+    assert_true(e == -1 && st == -1);
+}
+
 static void row_nb_optim_defaults(void)
 {
     VAL(nb_optim_config, nb_optim_defaults((nb_optim_kind)7), v_.kind == (nb_optim_kind)7,
@@ -1910,6 +2022,19 @@ static const row rows[] = {
     ROW(nb_xent_reference),
     /* optim.h */
     ROW(nb_sgd_step),
+    ROW(nb_train_defaults),
+    ROW(nb_train_model_mlp),
+    ROW(nb_trainer_new),
+    ROW(nb_trainer_free),
+    ROW(nb_trainer_resume),
+    ROW(nb_trainer_step),
+    ROW(nb_trainer_end_epoch),
+    ROW(nb_trainer_run),
+    ROW(nb_train),
+    ROW(nb_trainer_result),
+    ROW(nb_trainer_epoch),
+    ROW(nb_trainer_optim),
+    ROW(nb_trainer_last_checkpoint),
     ROW(nb_optim_defaults),
     ROW(nb_optim_kind_parse),
     ROW(nb_optim_kind_name),

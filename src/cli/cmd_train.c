@@ -110,12 +110,6 @@ typedef struct cfg {
     char **argv;
 } cfg;
 
-/* what a checkpoint must hold, beyond weights and optimiser, to continue bit for bit */
-typedef struct run_state {
-    long long epoch; /* the epoch in progress (1-based) */
-    double loss_sum, weight_sum, correct;
-} run_state;
-
 /* The options that must match for a bit-exact resume, as one string, whole (malloc'd; NULL
  * with a message when out of memory). */
 static char *config_string(const cfg *c, const nb_optim_config *oc)
@@ -137,192 +131,6 @@ static char *config_string(const cfg *c, const nb_optim_config *oc)
     snprintf(buf, (size_t)n + 1, NB_CONFIG_ARGS);
 #undef NB_CONFIG_ARGS
     return buf;
-}
-
-static void rng_string(const nb_rng *r, char *buf, size_t len)
-{
-    snprintf(buf, len, "%016llx,%016llx,%016llx,%016llx", (unsigned long long)r->s[0],
-             (unsigned long long)r->s[1], (unsigned long long)r->s[2], (unsigned long long)r->s[3]);
-}
-
-/* An RNG state exactly as rng_string writes it: four fields of 16 lowercase hex digits, not all
- * zero (xoshiro256** never leaves the all-zero state: it would give only zeros). */
-static bool rng_parse(const nb_safetensors *st, const char *key, const char *path, nb_rng *r)
-{
-    const char *s = nb_safetensors_meta(st, key);
-    bool ok = s && strlen(s) == 4 * 17 - 1;
-    for (int i = 0; ok && i < 4 * 17 - 1; i++)
-        ok = i % 17 == 16 ? s[i] == ','
-                          : (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
-    if (!ok) {
-        fprintf(stderr,
-                "nabla train: --resume %s: metadata '%s' is %s%.80s%s; expected four 64-bit "
-                "states of 16 hex digits, like 0123456789abcdef,...\n",
-                path, key, s ? "'" : "", s ? s : "missing", s ? "'" : "");
-        return false;
-    }
-    uint64_t any = 0;
-    for (int i = 0; i < 4; i++) {
-        r->s[i] = strtoull(s + 17 * i, NULL, 16);
-        any |= r->s[i];
-    }
-    if (!any) {
-        fprintf(stderr,
-                "nabla train: --resume %s: metadata '%s' is all zero, which is not a valid "
-                "xoshiro256** state\n",
-                path, key);
-        return false;
-    }
-    r->has_spare = false;
-    r->spare = 0.0;
-    return true;
-}
-
-/* Saves weights, optimiser, the run's position and its data (data_meta: NB_CLI_DATA_KEYS
- * pairs). */
-static nb_status save_checkpoint(const char *path, const nb_mlp *m, const nb_model_info *info,
-                                 const nb_optim *opt, const nb_batcher *bt, const run_state *rs,
-                                 const char *config, const char *const *data_meta)
-{
-    char v[8][128];
-    snprintf(v[0], 128, "%lld", rs->epoch);
-    snprintf(v[1], 128, "%lld", (long long)bt->epoch);
-    snprintf(v[2], 128, "%lld", (long long)bt->pos);
-    rng_string(&bt->rng, v[3], 128);
-    rng_string(&m->rng, v[4], 128);
-    snprintf(v[5], 128, "%.17g", rs->loss_sum);
-    snprintf(v[6], 128, "%.17g", rs->weight_sum);
-    snprintf(v[7], 128, "%.17g", rs->correct);
-    const char *extra[] = {"run_epoch",
-                           v[0],
-                           "run_batcher_epoch",
-                           v[1],
-                           "run_batcher_pos",
-                           v[2],
-                           "run_batcher_rng",
-                           v[3],
-                           "run_dropout_rng",
-                           v[4],
-                           "run_loss_sum",
-                           v[5],
-                           "run_weight_sum",
-                           v[6],
-                           "run_correct",
-                           v[7],
-                           "run_config",
-                           config,
-                           NULL};
-    /* then the data's pairs, and the closing NULL */
-    const size_t n_run = sizeof extra / sizeof *extra - 1;
-    const char *all[sizeof extra / sizeof *extra + 2 * NB_CLI_DATA_KEYS];
-    memcpy(all, extra, sizeof(char *) * n_run);
-    memcpy(all + n_run, data_meta, sizeof(char *) * 2 * NB_CLI_DATA_KEYS);
-    all[n_run + 2 * NB_CLI_DATA_KEYS] = NULL;
-    return nb_model_save_ex(path, m, info, opt, all);
-}
-
-/* One checked run-state field: prints the message naming the checkpoint when it is bad. */
-static bool run_field(nb_status st, const char *path)
-{
-    if (st != NB_OK)
-        fprintf(stderr, "nabla train: --resume %s: %s\n", path, nb_last_error());
-    return st == NB_OK;
-}
-
-/* A count kept in a double (tokens, hits): a finite integer in [0, hi]. */
-static bool run_count(const nb_safetensors *st, const char *key, double hi, const char *what,
-                      const char *path, double *out)
-{
-    if (!run_field(nb_safetensors_meta_number(st, key, 0, hi, out), path))
-        return false;
-    if (*out != floor(*out)) {
-        fprintf(stderr,
-                "nabla train: --resume %s: metadata '%s' is '%s'; expected an integer (%s)\n", path,
-                key, nb_safetensors_meta(st, key), what);
-        return false;
-    }
-    return true;
-}
-
-/* The run's position from a checkpoint, every field checked against what this run (epochs,
- * N rows, batch B, T tokens per row) can hold: see save_checkpoint and the training loop. */
-static bool read_run_state(const nb_safetensors *st, const char *path, const cfg *c, int64_t N,
-                           int64_t T, run_state *rs, int64_t *be, int64_t *bp, nb_rng *brng,
-                           nb_rng *drng)
-{
-    int64_t e;
-    if (!run_field(nb_safetensors_meta_int(st, "run_epoch", 1, c->epochs + 1, &e), path) ||
-        !run_field(nb_safetensors_meta_int(st, "run_batcher_epoch", 0, NB_CHECKPOINT_MAX_COUNT, be),
-                   path) ||
-        !run_field(nb_safetensors_meta_int(st, "run_batcher_pos", 0, N, bp), path))
-        return false;
-    /* the batcher starts epoch e (1-based) as its epoch e - 1 */
-    if (*be != e - 1) {
-        fprintf(stderr,
-                "nabla train: --resume %s: metadata 'run_batcher_epoch' is '%lld'; with run_epoch "
-                "%lld it must be %lld\n",
-                path, (long long)*be, (long long)e, (long long)e - 1);
-        return false;
-    }
-    /* checkpoints are made after whole batches */
-    if (*bp % c->batch != 0 && *bp != N) {
-        fprintf(stderr,
-                "nabla train: --resume %s: metadata 'run_batcher_pos' is '%lld'; expected a "
-                "multiple of the batch %lld or the row count %lld\n",
-                path, (long long)*bp, c->batch, (long long)N);
-        return false;
-    }
-    rs->epoch = e;
-    if (!run_count(st, "run_weight_sum", (double)*bp * (double)T, "tokens of the rows done", path,
-                   &rs->weight_sum) ||
-        !run_count(st, "run_correct", rs->weight_sum, "hits among those tokens", path,
-                   &rs->correct) ||
-        !run_field(nb_safetensors_meta_number(st, "run_loss_sum", 0,
-                                              rs->weight_sum > 0 ? DBL_MAX : 0, &rs->loss_sum),
-                   path))
-        return false;
-    return rng_parse(st, "run_batcher_rng", path, brng) &&
-           rng_parse(st, "run_dropout_rng", path, drng);
-}
-
-/* Restores a run from a checkpoint made by save_checkpoint with the same configuration. */
-static int resume_run(const char *path, const char *config, const cfg *c, int64_t T, nb_mlp *m,
-                      nb_optim *opt, nb_batcher *bt, run_state *rs)
-{
-    nb_safetensors *st = nb_safetensors_load(path);
-    if (!st) {
-        fprintf(stderr, "nabla train: --resume %s: %s\n", path, nb_last_error());
-        return 1;
-    }
-    const char *saved = nb_safetensors_meta(st, "run_config");
-    int64_t be, bp;
-    nb_rng brng, drng;
-    run_state r;
-    int rc = 1;
-    if (!saved) {
-        fprintf(stderr,
-                "nabla train: --resume %s: not a training checkpoint (no run state; it "
-                "was not written by nabla train --save)\n",
-                path);
-    } else if (strcmp(saved, config)) {
-        fprintf(stderr,
-                "nabla train: --resume %s: the checkpoint was made with other options; resume "
-                "with the same ones.\n  checkpoint: %s\n  now:        %s\n",
-                path, saved, config);
-    } else if (read_run_state(st, path, c, bt->ds->X->shape[0], T, &r, &be, &bp, &brng, &drng)) {
-        nb_model_info info;
-        if (nb_model_load_into(path, m, &info, opt) != NB_OK) /* the message names the file */
-            fprintf(stderr, "nabla train: --resume: %s\n", nb_last_error());
-        else if (nb_batcher_seek(bt, be, bp, &brng) != NB_OK)
-            fprintf(stderr, "nabla train: --resume %s: %s\n", path, nb_last_error());
-        else {
-            m->rng = drng;
-            *rs = r;
-            rc = 0;
-        }
-    }
-    nb_safetensors_free(st);
-    return rc;
 }
 
 /* Sequence data (seq-toy) rides on the ordinary batcher: the data set's rows are whole
@@ -389,85 +197,86 @@ out:
     return rc;
 }
 
-static int train_run(cfg *c)
+/* ---- the run: the library's trainer does the work; this file parses, prints and writes ---- */
+
+static nb_status dist_allreduce(void *buf, int64_t n, nb_dtype dt, void *ctx)
 {
-    nb_dist dist;
-    int dargc = 0;
-    char **dargv = NULL;
-    nb_dist_init(&dargc, &dargv, &dist);
-    bool lead = dist.rank == 0, quiet = c->quiet || !lead;
-    int64_t sizes[NB_MLP_MAX_LAYERS + 1];
-    int nh = parse_sizes(c->hidden, sizes + 1, NB_MLP_MAX_LAYERS - 1);
-    if (nh < 0) {
-        fprintf(stderr, "nabla train: --hidden '%s': expected sizes like 256,128\n", c->hidden);
-        nb_dist_finalize(&dist);
-        return 2;
+    const nb_dist *d = ctx;
+    bool ok = dt == NB_F64   ? nb_dist_sum_doubles(d, buf, (int)n)
+              : dt == NB_F32 ? nb_dist_sum_floats(d, buf, n)
+                             : false;
+    return ok ? NB_OK : nb_error(NB_ERR_IO, "MPI_Allreduce failed (%lld values)", (long long)n);
+}
+
+/* What the trainer's callbacks print and write. */
+typedef struct run_ui {
+    const cfg *c;
+    FILE *txt;
+    bool quiet, tty, lead, metrics_on;
+    double t0;        /* when this epoch's first step started (progress bar) */
+    int64_t t0_epoch; /* the epoch t0 is for */
+    nb_graph *g;      /* for the test set's figures */
+    nb_mlp *m;
+    const nb_dataset *te;
+    metrics_out mo;
+    bool failed; /* a callback failed (message printed) */
+} run_ui;
+
+static bool on_step(const nb_train_progress *p, void *user)
+{
+    run_ui *u = user;
+    if (u->t0_epoch != p->epoch) {
+        u->t0_epoch = p->epoch;
+        u->t0 = now();
     }
-    char *tmp_metrics = NULL; /* --plot needs a metrics file: one beside the PNG */
-    if (c->plot && !c->metrics) {
-        const char *base = strcmp(c->plot, "-") ? c->plot : "plot";
-        size_t len = strlen(base) + sizeof ".metrics.jsonl";
-        if (!(tmp_metrics = malloc(len))) {
-            fprintf(stderr, "nabla train: out of memory for a %zu-byte path\n", len);
-            nb_dist_finalize(&dist);
-            return 1;
+    if (u->tty && (p->batch % 20 == 0 || p->batch == p->batches))
+        progress((int)p->epoch, (int)p->epochs, p->batch, p->batches, u->t0, p->train_loss);
+    return !nb_train_stop_signal;
+}
+
+static bool on_epoch(const nb_train_progress *p, void *user)
+{
+    run_ui *u = user;
+    u->t0_epoch = 0;
+    if (u->tty)
+        fprintf(stderr, "\r%*s\r", 100, "");
+    double test_loss = 0;
+    int64_t test_correct = 0;
+    if (u->lead && nb_cli_evaluate(u->g, u->m, u->te, &test_loss, &test_correct, NULL) != NB_OK) {
+        fprintf(stderr, "nabla train: %s\n", nb_last_error());
+        u->failed = true;
+        return false;
+    }
+    int64_t NT = u->te->X->shape[0];
+    double te_loss = test_loss / (double)NT, te_acc = (double)test_correct / (double)NT;
+    if (!u->quiet)
+        fprintf(u->txt,
+                "epoch %3lld  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.2fs  lr %.3g\n",
+                (long long)p->epoch, p->train_loss, p->train_acc, te_loss, te_acc, p->seconds,
+                p->lr);
+    fflush(u->txt);
+    if (u->metrics_on) {
+        char line[512], v[6][64];
+        snprintf(
+            line, sizeof line,
+            "{\"epoch\": %lld, \"train_loss\": %s, \"train_acc\": %s, \"test_loss\": "
+            "%s, \"test_acc\": %s, \"train_seconds\": %s, \"lr\": %s}\n",
+            (long long)p->epoch, nb_json_number(v[0], 64, "%.6f", p->train_loss),
+            nb_json_number(v[1], 64, "%.6f", p->train_acc),
+            nb_json_number(v[2], 64, "%.6f", te_loss), nb_json_number(v[3], 64, "%.6f", te_acc),
+            nb_json_number(v[4], 64, "%.4f", p->seconds), nb_json_number(v[5], 64, "%.6g", p->lr));
+        if (nb_train_metrics_line(&u->mo, line) != 0) {
+            u->failed = true;
+            return false;
         }
-        snprintf(tmp_metrics, len, "%s.metrics.jsonl", base);
-        c->metrics = tmp_metrics;
     }
-    /* every output checked and locked before any work; the locks are held for the run */
-    nb_output_lock locks[3] = {{-1, NULL}, {-1, NULL}, {-1, NULL}};
-    const char *const lock_paths[3] = {c->save, c->metrics, c->plot};
-    if (lead && nb_train_check_outputs(c->save, c->metrics, c->plot, c->resume, c->data) != 0) {
-        free(tmp_metrics);
-        nb_dist_finalize(&dist);
-        return 1;
-    }
-    for (int i = 0; i < 3 && lead; i++)
-        if (lock_paths[i] && nb_output_lock_take(&locks[i], lock_paths[i],
-                                                 i == 0   ? "nabla train --save"
-                                                 : i == 1 ? "nabla train --metrics"
-                                                          : "nabla train --plot") != NB_OK) {
-            fprintf(stderr, "%s\n", nb_last_error());
-            for (int j = 0; j < i; j++)
-                nb_output_lock_release(&locks[j]);
-            free(tmp_metrics);
-            nb_dist_finalize(&dist);
-            return 1;
-        }
-    /* what prints for people: stderr when standard output carries --metrics or --plot */
-    FILE *txt = (c->metrics && !strcmp(c->metrics, "-")) || (c->plot && !strcmp(c->plot, "-"))
-                    ? stderr
-                    : stdout;
-    /* SIGINT/SIGTERM from here on stop the run at a step boundary (see on_nb_train_stop_signal) */
-    struct sigaction old_sig[2];
-    nb_train_signals_install(old_sig);
-    nb_set_num_threads((int)c->threads);
-    bool seq = !strcmp(c->data, "seq-toy");
-    seqset sq = {NULL, 1, 0, 0};
-    nb_dataset tr, te;
-    memset(&tr, 0, sizeof tr);
-    memset(&te, 0, sizeof te);
-    nb_cli_data_id data_id = {(uint64_t)c->seed, c->val, 0, 0};
-    int rc = seq ? load_seq_toy((uint64_t)c->seed, &tr, &te, &sq)
-                 : nb_cli_load_data("train", c->data, c->dir, (uint64_t)c->seed, c->val, &tr, &te,
-                                    quiet, &data_id);
-    if (rc) {
-        nb_train_signals_restore(old_sig);
-        for (int i = 0; i < 3; i++)
-            nb_output_lock_release(&locks[i]);
-        free(tmp_metrics);
-        nb_dist_finalize(&dist);
-        return rc;
-    }
-    int64_t F = seq ? sq.F : tr.X->shape[1], T = sq.T; /* features per token, tokens per row */
-    sizes[0] = F;
-    sizes[nh + 1] = seq ? sq.V : (tr.n_classes > te.n_classes ? tr.n_classes : te.n_classes);
-    nb_mlp *m = nb_mlp_new(sizes, nh + 2, c->act, c->init, c->dropout, NB_F32, (uint64_t)c->seed);
-    nb_tensor *params[2 * NB_MLP_MAX_LAYERS];
-    int np = m ? nb_mlp_param_count(m) : 0;
-    for (int i = 0; i < np; i++)
-        params[i] = nb_mlp_param(m, i, NULL, 0);
+    /* a signal during the last epoch's figures lets the run finish */
+    return !(nb_train_stop_signal && p->epoch < p->epochs);
+}
+
+/* The optimiser of the command line: nabla's defaults per kind, then the options given. */
+static nb_optim_config optim_config(const cfg *c)
+{
     nb_optim_config oc = nb_optim_defaults(c->okind);
     oc.lr = c->okind == NB_OPTIM_SGD ? 0.05 : 2e-3;
     if (c->okind == NB_OPTIM_ADAMW)
@@ -481,279 +290,242 @@ static int train_run(cfg *c)
     if (c->momentum >= 0)
         oc.momentum = c->momentum;
     oc.nesterov = c->nesterov;
-    nb_optim *opt = m ? nb_optim_new(&oc, params, np) : NULL;
-    int64_t N = tr.X->shape[0], D = tr.X->shape[1], B = c->batch;
-    int64_t steps_per_epoch = (N + B - 1) / B;
-    nb_schedule sched = {
-        c->skind, oc.lr, c->warmup, steps_per_epoch * c->epochs, steps_per_epoch * 3, 0.5, 0.0};
-    int64_t sx[2] = {B, D}, sy[1] = {B}, st2[2] = {B, T};
-    nb_tensor *xb = nb_tensor_zeros(NB_F32, 2, sx), *yb = nb_tensor_zeros(NB_I32, 1, sy);
-    nb_tensor *tb = nb_tensor_zeros(NB_I32, 2, st2); /* per-token targets of the batch */
-    int64_t n_params = m ? nb_mlp_numel(m) : 0;
-    float *flat = dist.size > 1 ? malloc(sizeof(float) * (size_t)(n_params ? n_params : 1)) : NULL;
-    nb_graph *g = nb_graph_new();
-    nb_batcher bt;
-    memset(&bt, 0, sizeof bt);
-    metrics_out mo;
-    memset(&mo, 0, sizeof mo);
-    bool metrics_on = false, saved = false;
-    const char *ck = c->resume; /* the last good checkpoint, for an interruption */
-    long long ck_epoch = 0, ck_step = -1;
-    char *config = NULL;
-    run_state rs = {1, 0, 0, 0};
-    rc = 1;
-    if (!m || !opt || !xb || !yb || !tb || !g || (dist.size > 1 && !flat) ||
-        nb_batcher_init(&bt, &tr, B, true, (uint64_t)c->seed) != NB_OK) {
-        fprintf(stderr, "nabla train: %s\n", nb_last_error());
-        goto out;
+    return oc;
+}
+
+/* The outputs, checked and locked before any work (the locks are held for the run). --plot
+ * without --metrics gets a metrics file beside the PNG (*tmp_metrics, caller frees). 0 ok. */
+static int take_outputs(cfg *c, bool lead, nb_output_lock locks[3], char **tmp_metrics)
+{
+    if (c->plot && !c->metrics) {
+        const char *base = strcmp(c->plot, "-") ? c->plot : "plot";
+        size_t len = strlen(base) + sizeof ".metrics.jsonl";
+        if (!(*tmp_metrics = malloc(len))) {
+            fprintf(stderr, "nabla train: out of memory for a %zu-byte path\n", len);
+            return 1;
+        }
+        snprintf(*tmp_metrics, len, "%s.metrics.jsonl", base);
+        c->metrics = *tmp_metrics;
     }
-    nb_graph_detect_anomaly(g, c->anomaly);
-    if (!(config = config_string(c, &oc)))
-        goto out;
-    if (c->resume && resume_run(c->resume, config, c, T, m, opt, &bt, &rs) != 0)
-        goto out;
-    if (lead && c->metrics) {
-        if (nb_train_metrics_open(&mo, c->metrics, c->resume ? rs.epoch : 1) != 0)
-            goto out;
-        metrics_on = true;
-    }
-    bool tty = !quiet && isatty(fileno(stderr));
-    if (!quiet)
-        fprintf(txt,
-                "nabla train: %s, %lld train / %lld test %s, MLP %s (%lld parameters), %s lr %g, "
-                "%s schedule, batch %lld%s, smoothing %g, %lld thread%s%s\n",
-                tr.name, (long long)N, (long long)te.X->shape[0], seq ? "sequences/tokens" : "",
-                c->hidden, (long long)n_params, nb_optim_kind_name(c->okind), oc.lr,
-                c->skind == NB_SCHED_COSINE ? "cosine"
-                : c->skind == NB_SCHED_STEP ? "step"
-                                            : "constant",
-                (long long)B, c->accum > 1 ? " (accumulated)" : "", c->smoothing, c->threads,
-                c->threads == 1 ? "" : "s", c->resume ? ", resumed" : "");
-    if (!quiet && dist.size > 1)
-        fprintf(txt, "data-parallel over %d MPI ranks\n", dist.size);
-    nb_xent_opts xo = nb_xent_defaults();
-    xo.label_smoothing = c->smoothing;
-    nb_xent_stats stats;
-    xo.stats = &stats;
-    nb_model_info info = {tr.input_scale, tr.input_shift, sizes[nh + 1], 0, ""};
-    /* the --data spec, so that `nabla eval --model` finds the same data by itself */
+    const char *const lock_paths[3] = {c->save, c->metrics, c->plot};
+    if (lead && nb_train_check_outputs(c->save, c->metrics, c->plot, c->resume, c->data) != 0)
+        return 1;
+    for (int i = 0; i < 3 && lead; i++)
+        if (lock_paths[i] && nb_output_lock_take(&locks[i], lock_paths[i],
+                                                 i == 0   ? "nabla train --save"
+                                                 : i == 1 ? "nabla train --metrics"
+                                                          : "nabla train --plot") != NB_OK) {
+            fprintf(stderr, "%s\n", nb_last_error());
+            return 1;
+        }
+    return 0;
+}
+
+static void print_header(const cfg *c, FILE *txt, const nb_dataset *tr, const nb_dataset *te,
+                         bool seq, int64_t n_params, const nb_optim_config *oc, int world)
+{
+    fprintf(txt,
+            "nabla train: %s, %lld train / %lld test %s, MLP %s (%lld parameters), %s lr %g, "
+            "%s schedule, batch %lld%s, smoothing %g, %lld thread%s%s\n",
+            tr->name, (long long)tr->X->shape[0], (long long)te->X->shape[0],
+            seq ? "sequences/tokens" : "", c->hidden, (long long)n_params,
+            nb_optim_kind_name(c->okind), oc->lr,
+            c->skind == NB_SCHED_COSINE ? "cosine"
+            : c->skind == NB_SCHED_STEP ? "step"
+                                        : "constant",
+            c->batch, c->accum > 1 ? " (accumulated)" : "", c->smoothing, c->threads,
+            c->threads == 1 ? "" : "s", c->resume ? ", resumed" : "");
+    if (world > 1)
+        fprintf(txt, "data-parallel over %d MPI ranks\n", world);
+}
+
+/* The trainer's configuration from the command line. */
+static nb_train_config train_config(const cfg *c, const nb_optim_config *oc, const nb_dist *dist,
+                                    const seqset *sq)
+{
+    nb_train_config tc = nb_train_defaults();
+    tc.epochs = c->epochs;
+    tc.batch = c->batch;
+    tc.accum = c->accum;
+    tc.seed = (uint64_t)c->seed;
+    tc.optim = *oc;
+    tc.schedule.kind = c->skind;
+    tc.schedule.warmup = c->warmup;
+    tc.clip_norm = c->clip;
+    tc.loss.label_smoothing = c->smoothing;
+    tc.tokens_per_row = sq->T;
+    tc.seq_targets = sq->Y;
+    tc.detect_anomaly = c->anomaly;
+    tc.rank = dist->rank;
+    tc.world_size = dist->size;
+    tc.allreduce_sum = dist_allreduce;
+    tc.allreduce_ctx = (void *)dist;
+    tc.checkpoint = dist->rank == 0 ? c->save : NULL;
+    tc.save_every_steps = c->save ? c->save_every : 0;
+    return tc;
+}
+
+/* What the run's trainer reported: 0, or 1 after the message. */
+static int report_failure(nb_status s, const run_ui *u)
+{
+    if (u->failed)
+        return 1;
+    if (s == NB_OK)
+        return 0;
+    if (s == NB_ERR_ANOMALY && strstr(nb_last_error(), "loss became"))
+        fprintf(stderr,
+                "%snabla train: %s; stopping (the last checkpoint, if any, is kept). Try a lower "
+                "--lr, --clip-norm, or --detect-anomaly to find where it started.\n",
+                u->tty ? "\n" : "", nb_last_error());
+    else
+        fprintf(stderr, "%snabla train: %s\n", u->tty ? "\n" : "", nb_last_error());
+    return 1;
+}
+
+/* The trainer over the loaded data: the model, resume, the run, and what follows it (the
+ * checkpoint's last word, the plot, the interruption report). Returns the exit status. */
+static int run_trainer(cfg *c, const nb_dist *dist, run_ui *u, const nb_dataset *tr,
+                       const seqset *sq, const int64_t *sizes, int n_sizes,
+                       const nb_cli_data_id *data_id)
+{
+    nb_optim_config oc = optim_config(c);
+    nb_mlp *m = nb_mlp_new(sizes, n_sizes, c->act, c->init, c->dropout, NB_F32, (uint64_t)c->seed);
+    nb_train_config tc = train_config(c, &oc, dist, sq);
+    char *config = config_string(c, &oc);
+    /* the --data spec, so that `nabla eval --model` finds the same data by itself, and what
+     * rebuilds the run's held-out rows exactly (seed, fraction, the file's checksum) */
     const char *spec = c->data;
     if (!strcmp(spec, "auto"))
         spec = nb_cli_mnist_present(c->dir ? c->dir : nb_cli_default_data_dir()) ? "fashion-mnist"
                                                                                  : "spirals";
-    snprintf(info.dataset, sizeof info.dataset, "%s", spec);
-    /* and what rebuilds the run's held-out rows exactly (seed, fraction, the file's checksum) */
     char data_num[4][32];
-    const char *data_meta[2 * NB_CLI_DATA_KEYS];
-    nb_cli_data_meta(spec, &data_id, data_num, data_meta);
-    long long e = rs.epoch;
-    for (; e <= c->epochs; e++) {
-        if (nb_train_stop_signal)
-            goto interrupted;
-        double t0 = now();
-        int64_t b = bt.pos / B;
-        nb_mlp_set_training(m, true);
-        while (nb_batcher_next(&bt, xb, yb)) {
-            int64_t n = xb->shape[0]; /* rows (sequences) in this global batch */
-            const int32_t *y = yb->data;
-            int32_t *tt = tb->data;
-            if (seq)
-                for (int64_t i = 0; i < n; i++)
-                    memcpy(tt + i * T, (int32_t *)sq.Y->data + (int64_t)y[i] * T,
-                           sizeof(int32_t) * (size_t)T);
-            else
-                memcpy(tt, y, sizeof(int32_t) * (size_t)n);
-            /* this rank's shard of the global batch, split into micro-batches */
-            int64_t lo = n * dist.rank / dist.size, hi = n * (dist.rank + 1) / dist.size;
-            /* the whole global batch's real-token count, known before any backward: every
-             * micro-batch's loss is divided by it, so the accumulated gradient is the mean */
-            double W[3] = {0, 0, 0}; /* real tokens; then loss sum and hits of this step */
-            for (int64_t i = lo * T; i < hi * T; i++)
-                W[0] += tt[i] >= 0;
-            if (!nb_dist_sum_doubles(&dist, W, 1)) {
-                fprintf(stderr, "nabla train: MPI_Allreduce failed\n");
-                goto out;
-            }
-            xo.normaliser = W[0];
-            xo.reduction = NB_REDUCTION_MEAN;
-            for (long long k = 0; k < c->accum; k++) {
-                int64_t a0 = lo + (hi - lo) * k / c->accum,
-                        a1 = lo + (hi - lo) * (k + 1) / c->accum;
-                if (a1 <= a0)
-                    continue;
-                int64_t rows = (a1 - a0) * T, shx[2] = {rows, F}, sht[2] = {a1 - a0, T};
-                nb_tensor xv, tv;
-                nb_tensor_view(&xv, NB_F32, 2, shx, (float *)xb->data + a0 * T * F);
-                nb_tensor_view(&tv, NB_I32, seq ? 2 : 1, seq ? sht : sht + 0, tt + a0 * T);
-                if (!seq)
-                    tv.shape[0] = a1 - a0, tv.numel = a1 - a0;
-                nb_graph_reset(g);
-                nb_tensor *logits = nb_mlp_forward(g, m, &xv);
-                nb_tensor *z = logits;
-                if (seq && logits) {
-                    int64_t s3[3] = {a1 - a0, T, sq.V};
-                    z = nb_reshape(g, logits, 3, s3);
-                }
-                nb_tensor *L = nb_cross_entropy(g, z, &tv, &xo);
-                if (!L || nb_backward(g, L, NULL) != NB_OK) {
-                    fprintf(stderr, "%snabla train: %s\n", tty ? "\n" : "", nb_last_error());
-                    goto out;
-                }
-                int64_t srow[1] = {rows}, hits, counted;
-                nb_tensor trow; /* the targets as one per logits row */
-                nb_tensor_view(&trow, NB_I32, 1, srow, tt + a0 * T);
-                if (nb_accuracy(logits, &trow, xo.ignore_index, &hits, &counted) != NB_OK) {
-                    fprintf(stderr, "%snabla train: %s\n", tty ? "\n" : "", nb_last_error());
-                    goto out;
-                }
-                W[1] += stats.loss_sum;
-                W[2] += (double)hits;
-            }
-            if (dist.size > 1) { /* sum gradients over ranks: one call, one flat buffer */
-                int64_t off = 0;
-                for (int i = 0; i < np; i++) {
-                    memcpy(flat + off, params[i]->grad, sizeof(float) * (size_t)params[i]->numel);
-                    off += params[i]->numel;
-                }
-                if (!nb_dist_sum_floats(&dist, flat, n_params) ||
-                    !nb_dist_sum_doubles(&dist, W + 1, 2)) {
-                    fprintf(stderr, "nabla train: MPI_Allreduce failed\n");
-                    goto out;
-                }
-                off = 0;
-                for (int i = 0; i < np; i++) {
-                    memcpy(params[i]->grad, flat + off, sizeof(float) * (size_t)params[i]->numel);
-                    off += params[i]->numel;
-                }
-            }
-            double lv = W[0] > 0 ? W[1] / W[0] : 0.0;
-            if (!isfinite(lv)) {
-                fprintf(stderr,
-                        "%snabla train: loss became %g at epoch %lld step %lld; stopping (the "
-                        "last checkpoint, if any, is kept). Try a lower --lr, --clip-norm, or "
-                        "--detect-anomaly to find where it started.\n",
-                        tty ? "\n" : "", lv, e, (long long)nb_optim_step_count(opt));
-                goto out;
-            }
-            if (c->clip > 0)
-                nb_clip_grad_norm(params, np, c->clip, NULL);
-            nb_optim_set_lr(opt, nb_schedule_lr(&sched, nb_optim_step_count(opt)));
-            nb_optim_step(opt);
-            nb_optim_zero_grad(opt);
-            rs.loss_sum += W[1];
-            rs.weight_sum += W[0];
-            rs.correct += W[2];
-            b++;
-            if (tty && (b % 20 == 0 || b == steps_per_epoch))
-                progress((int)e, (int)c->epochs, b, steps_per_epoch, t0,
-                         rs.loss_sum / (rs.weight_sum > 0 ? rs.weight_sum : 1));
-            if (lead && c->save && c->save_every && nb_optim_step_count(opt) % c->save_every == 0) {
-                rs.epoch = e;
-                info.epoch = e - 1;
-                if (save_checkpoint(c->save, m, &info, opt, &bt, &rs, config, data_meta) != NB_OK) {
-                    fprintf(stderr, "%snabla train: --save %s: %s\n", tty ? "\n" : "", c->save,
-                            nb_last_error());
-                    goto out;
-                }
-                saved = true;
-                ck = c->save;
-                ck_epoch = e;
-                ck_step = nb_optim_step_count(opt);
-            }
-            if (nb_train_stop_signal)
-                goto interrupted;
-        }
-        double train_s = now() - t0;
-        if (tty)
-            fprintf(stderr, "\r%*s\r", 100, "");
-        double test_loss = 0;
-        int64_t test_correct = 0;
-        if (lead && nb_cli_evaluate(g, m, &te, &test_loss, &test_correct, NULL) != NB_OK) {
+    const char *data_meta[2 * NB_CLI_DATA_KEYS + 1];
+    nb_cli_data_meta(spec, data_id, data_num, data_meta);
+    data_meta[2 * NB_CLI_DATA_KEYS] = NULL;
+    tc.info.n_classes = sizes[n_sizes - 1];
+    snprintf(tc.info.dataset, sizeof tc.info.dataset, "%s", spec);
+    tc.run_config = config;
+    tc.checkpoint_meta = data_meta;
+    tc.on_step = on_step;
+    tc.on_epoch = on_epoch;
+    tc.user = u;
+    u->m = m;
+    int rc = 1;
+    nb_train_model md = nb_train_model_mlp(m);
+    nb_trainer *t = m && config ? nb_trainer_new(&md, tr, &tc) : NULL;
+    if (!t) {
+        if (config)
             fprintf(stderr, "nabla train: %s\n", nb_last_error());
-            goto out;
-        }
-        int64_t NT = te.X->shape[0];
-        double tr_loss = rs.loss_sum / (rs.weight_sum > 0 ? rs.weight_sum : 1);
-        double tr_acc = rs.correct / (rs.weight_sum > 0 ? rs.weight_sum : 1);
-        double te_loss = test_loss / (double)NT, te_acc = (double)test_correct / (double)NT;
-        if (!quiet)
-            fprintf(
-                txt,
-                "epoch %3lld  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.2fs  lr %.3g\n",
-                e, tr_loss, tr_acc, te_loss, te_acc, train_s, nb_optim_lr(opt));
-        fflush(txt);
-        if (metrics_on) {
-            char line[512], v[6][64];
-            snprintf(
-                line, sizeof line,
-                "{\"epoch\": %lld, \"train_loss\": %s, \"train_acc\": %s, \"test_loss\": "
-                "%s, \"test_acc\": %s, \"train_seconds\": %s, \"lr\": %s}\n",
-                e, nb_json_number(v[0], 64, "%.6f", tr_loss),
-                nb_json_number(v[1], 64, "%.6f", tr_acc), nb_json_number(v[2], 64, "%.6f", te_loss),
-                nb_json_number(v[3], 64, "%.6f", te_acc), nb_json_number(v[4], 64, "%.4f", train_s),
-                nb_json_number(v[5], 64, "%.6g", nb_optim_lr(opt)));
-            if (nb_train_metrics_line(&mo, line) != 0)
-                goto out;
-        }
-        rs = (run_state){e + 1, 0, 0, 0};
-        info.epoch = e;
-        if (lead && c->save) {
-            if (save_checkpoint(c->save, m, &info, opt, &bt, &rs, config, data_meta) != NB_OK) {
-                fprintf(stderr, "nabla train: --save %s: %s\n", c->save, nb_last_error());
-                goto out;
-            }
-            saved = true;
-            ck = c->save;
-            ck_epoch = e;
-            ck_step = nb_optim_step_count(opt);
-        }
+        goto out;
     }
-    /* a finished run resumed with another --save: the checkpoint is written all the same */
-    if (lead && c->save && !saved) {
-        info.epoch = rs.epoch - 1;
-        if (save_checkpoint(c->save, m, &info, opt, &bt, &rs, config, data_meta) != NB_OK) {
-            fprintf(stderr, "nabla train: --save %s: %s\n", c->save, nb_last_error());
-            goto out;
-        }
-        saved = true;
+    if (c->resume && nb_trainer_resume(t, c->resume) != NB_OK) {
+        fprintf(stderr, "nabla train: --resume: %s\n", nb_last_error());
+        goto out;
     }
-    if (metrics_on) {
-        metrics_on = false;
-        if (nb_train_metrics_close(&mo, true) != 0)
+    if (u->lead && c->metrics) {
+        if (nb_train_metrics_open(&u->mo, c->metrics, c->resume ? nb_trainer_epoch(t) : 1) != 0)
+            goto out;
+        u->metrics_on = true;
+    }
+    if (!u->quiet)
+        print_header(c, u->txt, tr, u->te, sq->Y != NULL, nb_mlp_numel(m), &oc, dist->size);
+    nb_train_result res;
+    if ((rc = report_failure(nb_trainer_run(t, &res), u)) != 0)
+        goto out;
+    int64_t ck_epoch, ck_step;
+    nb_trainer_last_checkpoint(t, &ck_epoch, &ck_step);
+    if (res.stopped && nb_train_stop_signal) {
+        if (u->lead)
+            nb_train_report_interrupted(c->argc, c->argv, c->save, nb_train_stop_signal,
+                                        nb_trainer_epoch(t), (long long)res.steps,
+                                        ck_step >= 0 ? c->save : c->resume,
+                                        ck_step >= 0 ? ck_epoch : 0, ck_step);
+        rc = 128 + nb_train_stop_signal;
+        goto out;
+    }
+    if (u->metrics_on) {
+        u->metrics_on = false;
+        if ((rc = nb_train_metrics_close(&u->mo, true)) != 0)
             goto out;
     }
-    if (lead && saved && !quiet)
-        fprintf(txt, "saved %s\n", c->save);
-    rc = 0;
-    if (lead && c->plot) {
+    if (u->lead && ck_step >= 0 && !u->quiet)
+        fprintf(u->txt, "saved %s\n", c->save);
+    if (u->lead && c->plot) {
         rc = nb_cli_plot_metrics(c->metrics, c->plot);
-        if (rc == 0 && !quiet)
-            fprintf(txt, "plotted %s\n", c->plot);
+        if (rc == 0 && !u->quiet)
+            fprintf(u->txt, "plotted %s\n", c->plot);
     }
-    goto out;
-interrupted:
-    if (lead)
-        nb_train_report_interrupted(c->argc, c->argv, c->save, nb_train_stop_signal, e,
-                                    (long long)nb_optim_step_count(opt), ck, ck_epoch, ck_step);
-    rc = 128 + nb_train_stop_signal;
 out:
-    if (metrics_on)
-        nb_train_metrics_close(&mo,
-                               rc == 0 || rc > 128); /* interrupted: keep the finished epochs */
+    if (u->metrics_on) /* interrupted: keep the finished epochs */
+        nb_train_metrics_close(&u->mo, rc == 0 || rc > 128);
+    u->metrics_on = false;
+    nb_trainer_free(t);
+    nb_mlp_free(m);
+    free(config);
+    return rc;
+}
+
+static int train_run(cfg *c)
+{
+    nb_dist dist;
+    int dargc = 0;
+    char **dargv = NULL;
+    nb_dist_init(&dargc, &dargv, &dist);
+    run_ui u;
+    memset(&u, 0, sizeof u);
+    u.c = c;
+    u.lead = dist.rank == 0;
+    u.quiet = c->quiet || !u.lead;
+    int64_t sizes[NB_MLP_MAX_LAYERS + 1];
+    int nh = parse_sizes(c->hidden, sizes + 1, NB_MLP_MAX_LAYERS - 1);
+    if (nh < 0) {
+        fprintf(stderr, "nabla train: --hidden '%s': expected sizes like 256,128\n", c->hidden);
+        nb_dist_finalize(&dist);
+        return 2;
+    }
+    char *tmp_metrics = NULL;
+    nb_output_lock locks[3] = {{-1, NULL}, {-1, NULL}, {-1, NULL}};
+    struct sigaction old_sig[2];
+    seqset sq = {NULL, 1, 0, 0};
+    nb_dataset tr, te;
+    memset(&tr, 0, sizeof tr);
+    memset(&te, 0, sizeof te);
+    int rc = take_outputs(c, u.lead, locks, &tmp_metrics);
+    if (rc) {
+        for (int i = 0; i < 3; i++)
+            nb_output_lock_release(&locks[i]);
+        free(tmp_metrics);
+        nb_dist_finalize(&dist);
+        return rc;
+    }
+    /* what prints for people: stderr when standard output carries --metrics or --plot */
+    u.txt = (c->metrics && !strcmp(c->metrics, "-")) || (c->plot && !strcmp(c->plot, "-")) ? stderr
+                                                                                           : stdout;
+    u.tty = !u.quiet && isatty(fileno(stderr));
+    /* SIGINT/SIGTERM from here on stop the run at a step boundary */
+    nb_train_signals_install(old_sig);
+    nb_set_num_threads((int)c->threads);
+    bool seq = !strcmp(c->data, "seq-toy");
+    nb_cli_data_id data_id = {(uint64_t)c->seed, c->val, 0, 0};
+    rc = seq ? load_seq_toy((uint64_t)c->seed, &tr, &te, &sq)
+             : nb_cli_load_data("train", c->data, c->dir, (uint64_t)c->seed, c->val, &tr, &te,
+                                u.quiet, &data_id);
+    if (rc == 0) {
+        sizes[0] = seq ? sq.F : tr.X->shape[1];
+        sizes[nh + 1] = seq ? sq.V : (tr.n_classes > te.n_classes ? tr.n_classes : te.n_classes);
+        u.te = &te;
+        if (!(u.g = nb_graph_new())) {
+            fprintf(stderr, "nabla train: %s\n", nb_last_error());
+            rc = 1;
+        } else
+            rc = run_trainer(c, &dist, &u, &tr, &sq, sizes, nh + 2, &data_id);
+    }
     nb_train_signals_restore(old_sig);
     for (int i = 0; i < 3; i++)
         nb_output_lock_release(&locks[i]);
-    free(config);
     free(tmp_metrics);
-    free(flat);
-    nb_batcher_free(&bt);
-    nb_graph_free(g);
-    nb_tensor_free(xb);
-    nb_tensor_free(yb);
-    nb_tensor_free(tb);
+    nb_graph_free(u.g);
     nb_tensor_free(sq.Y);
-    nb_optim_free(opt);
-    nb_mlp_free(m);
     nb_dataset_free(&tr);
     nb_dataset_free(&te);
     nb_dist_finalize(&dist);
