@@ -39,14 +39,14 @@ nb_train_config nb_train_defaults(void)
     return c;
 }
 
-/* The forward of an nb_mlp: sequences [n, T, F] are fed as n T rows of F features. */
+/* The forward of an nb_mlp: sequences [n, T, F] are fed as n T rows of F features (a reshape on
+ * the graph: the tape keeps the input it saw until the graph is reset, so no view on this
+ * function's stack may go in). */
 static nb_tensor *mlp_forward(nb_graph *g, nb_tensor *x, void *ctx)
 {
-    nb_tensor v;
     if (x && x->ndim == 3) {
         int64_t s2[2] = {x->shape[0] * x->shape[1], x->shape[2]};
-        nb_tensor_view(&v, x->dtype, 2, s2, x->data);
-        x = &v;
+        x = nb_reshape(g, x, 2, s2);
     }
     return nb_mlp_forward(g, (nb_mlp *)ctx, x);
 }
