@@ -3,7 +3,10 @@
 #ifndef NABLA_TRAINER_INTERNAL_H
 #define NABLA_TRAINER_INTERNAL_H
 
-#include "nabla.h"
+#include "nabla/graph.h"
+#include "nabla/ops.h"
+#include "nabla/safetensors.h"
+#include "nabla/train.h"
 
 struct nb_trainer {
     nb_train_config c;
