@@ -567,6 +567,7 @@ static void test_resume_from_every_checkpoint(void **state)
         unlink(k.names[i]);
     unlink(path);
     unlink(path2);
+    nb_mlp_free(ref);
     nb_dataset_free(&ds);
 }
 
