@@ -346,6 +346,14 @@ static void test_empty_data(void **state)
     assert_int_equal(out->shape[0], 0);
     assert_int_equal(out->shape[1], 3);
     nb_tensor_free(out);
+    /* an MLP takes the empty batch too: its 4 outputs make the result's classes */
+    int64_t sizes[3] = {1, 3, 4};
+    nb_mlp *m = nb_mlp_new(sizes, 3, NB_ACT_RELU, NB_INIT_DEFAULT, 0.0, NB_F32, 1);
+    assert_int_equal(nb_evaluate(g, nb_forward_mlp, m, X, y, 2, 8, -100, &r), NB_OK);
+    assert_int_equal(r.count, 0);
+    assert_int_equal(r.n_classes, 4);
+    nb_eval_result_free(&r);
+    nb_mlp_free(m);
     nb_tensor_free(X);
     nb_tensor_free(y);
     nb_graph_free(g);

@@ -153,7 +153,8 @@ int nb_cmd_eval(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: nabla eval --model MODEL.safetensors [--data SPEC] [--data-dir DIR] "
                    "[--split test|train] [--header yes|no|auto]\n"
-                   "  Loss, accuracy, per-class accuracy and the confusion matrix.\n"
+                   "  Loss, accuracy, per-class accuracy, precision, recall and F1, macro F1\n"
+                   "  (over the classes present) and the confusion matrix.\n"
                    "  Without --data: the data the model was trained on; for a CSV or .npy run,\n"
                    "  exactly the rows the run held out (--split train: the rows it trained on),\n"
                    "  rebuilt from the split the checkpoint records.\n"
