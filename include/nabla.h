@@ -8,6 +8,7 @@
  *   loss      nabla/loss.h      log-softmax family and the fused cross-entropy
  *   optim     nabla/optim.h     optimisers
  *   data      nabla/npy.h       .npy reader / writer
+ *   train     nabla/eval.h      evaluation (loss, accuracy, confusion, F1) and prediction
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -32,5 +33,6 @@
 #include "nabla/npy.h"
 #include "nabla/data.h"
 #include "nabla/seqdata.h"
+#include "nabla/eval.h"
 
 #endif

@@ -6,7 +6,8 @@ set -eu
 build=$(cd "$1" && pwd)
 status=0
 for t in test_tensor test_graph test_ops test_gradcheck test_logsoftmax test_cross_entropy \
-         test_npy test_safetensors test_checkpoint test_optim test_accum test_api_args; do
+         test_npy test_safetensors test_checkpoint test_optim test_accum test_api_args \
+         test_eval_lib; do
     exe="$build/tests/$t"
     [ -x "$exe" ] || { echo "valgrind: $exe not built"; status=1; continue; }
     log="$build/valgrind-$t.log"

@@ -1677,6 +1677,108 @@ static void row_nb_safetensors_meta_number(void)
     nb_safetensors_free(st);
 }
 
+/* ---- eval.h ---- */
+static nb_tensor *null_forward(nb_graph *g, nb_tensor *x, void *ctx)
+{
+    (void)g;
+    (void)x;
+    (void)ctx;
+    return NULL;
+}
+static void row_nb_forward_mlp(void)
+{
+    nb_graph *g = nb_graph_new();
+    nb_mlp *m = small_mlp();
+    nb_tensor *x = f32_23(), *x2 = nb_tensor_zeros(NB_F32, 1, s3);
+    NUL(nb_forward_mlp(g, x, NULL), NB_ERR_ARG, "nb_forward_mlp", "mlp is NULL");
+    NUL(nb_forward_mlp(NULL, x, m), NB_ERR_ARG, "nb_forward_mlp", "g is NULL");
+    NUL(nb_forward_mlp(g, NULL, m), NB_ERR_ARG, "nb_forward_mlp", "x is NULL");
+    NUL(nb_forward_mlp(g, x2, m), NB_ERR_SHAPE, "nb_forward_mlp", "[3]");
+    nb_graph_free(g);
+    nb_mlp_free(m);
+    nb_tensor_free(x);
+    nb_tensor_free(x2);
+}
+static void row_nb_evaluate(void)
+{
+    nb_graph *g = nb_graph_new();
+    nb_mlp *m = small_mlp(); /* 3 inputs, 2 outputs */
+    nb_tensor *x = f32_23(), *y = nb_tensor_zeros(NB_I32, 1, s2),
+              *y3 = nb_tensor_zeros(NB_I32, 1, s3);
+    nb_tensor *yr = nb_tensor_full(NB_I64, 1, s2, 4), *xi = nb_tensor_zeros(NB_I32, 2, s23);
+    nb_tensor *x1 = nb_tensor_zeros(NB_F32, 1, s3), bad = bad_header();
+    nb_tensor *xg = nb_graph_tensor(g, NB_F32, 2, s23);
+    nb_eval_result r;
+    nb_forward_fn f = nb_forward_mlp;
+    ST(nb_evaluate(g, f, m, x, y, 2, 1, -100, NULL), NB_ERR_ARG, "nb_evaluate", "res is NULL");
+    ST(nb_evaluate(NULL, f, m, x, y, 2, 1, -100, &r), NB_ERR_ARG, "nb_evaluate", "g is NULL");
+    ST(nb_evaluate(g, NULL, m, x, y, 2, 1, -100, &r), NB_ERR_ARG, "nb_evaluate", "forward is NULL");
+    ST(nb_evaluate(g, f, m, NULL, y, 2, 1, -100, &r), NB_ERR_ARG, "nb_evaluate", "X is NULL");
+    ST(nb_evaluate(g, f, m, &bad, y, 2, 1, -100, &r), NB_ERR_ARG, "nb_evaluate", "numel 600");
+    ST(nb_evaluate(g, f, m, xi, y, 2, 1, -100, &r), NB_ERR_DTYPE, "nb_evaluate", "i32");
+    ST(nb_evaluate(g, f, m, x1, y, 2, 1, -100, &r), NB_ERR_SHAPE, "nb_evaluate", "[3]");
+    ST(nb_evaluate(g, f, m, xg, y, 2, 1, -100, &r), NB_ERR_ARG, "nb_evaluate", "belongs to");
+    ST(nb_evaluate(g, f, m, x, y, 2, 0, -100, &r), NB_ERR_ARG, "nb_evaluate", "batch 0");
+    ST(nb_evaluate(g, f, m, x, NULL, 2, 1, -100, &r), NB_ERR_ARG, "nb_evaluate", "y is NULL");
+    ST(nb_evaluate(g, f, m, x, x, 2, 1, -100, &r), NB_ERR_DTYPE, "nb_evaluate", "f32");
+    ST(nb_evaluate(g, f, m, x, y3, 2, 1, -100, &r), NB_ERR_SHAPE, "nb_evaluate", "[3]");
+    ST(nb_evaluate(g, f, m, x, y, 0, 1, -100, &r), NB_ERR_ARG, "nb_evaluate", "n_classes 0");
+    ST(nb_evaluate(g, f, m, x, yr, 2, 1, -100, &r), NB_ERR_RANGE, "nb_evaluate",
+       "target 4 at row 0");
+    ST(nb_evaluate(g, f, m, x, y, 3, 1, -100, &r), NB_ERR_SHAPE, "nb_evaluate", "2 outputs");
+    ST(nb_evaluate(g, null_forward, m, x, y, 2, 1, -100, &r), NB_ERR_ARG, "nb_evaluate",
+       "forward failed on rows [0, 1)");
+    nb_eval_result_free(&r);
+    nb_graph_free(g);
+    nb_mlp_free(m);
+    nb_tensor_free(x);
+    nb_tensor_free(y);
+    nb_tensor_free(y3);
+    nb_tensor_free(yr);
+    nb_tensor_free(xi);
+    nb_tensor_free(x1);
+}
+static void row_nb_eval_metrics_from_confusion(void)
+{
+    nb_eval_result r;
+    memset(&r, 0, sizeof r);
+    ST(nb_eval_metrics_from_confusion(NULL), NB_ERR_ARG, "nb_eval_metrics_from_confusion",
+       "res is NULL");
+    ST(nb_eval_metrics_from_confusion(&r), NB_ERR_ARG, "nb_eval_metrics_from_confusion",
+       "confusion is NULL");
+    r.confusion = calloc(4, sizeof *r.confusion);
+    assert_non_null(r.confusion);
+    ST(nb_eval_metrics_from_confusion(&r), NB_ERR_RANGE, "nb_eval_metrics_from_confusion",
+       "n_classes 0");
+    r.n_classes = 2;
+    r.confusion[2] = -3;
+    ST(nb_eval_metrics_from_confusion(&r), NB_ERR_RANGE, "nb_eval_metrics_from_confusion",
+       "confusion[1][0] is -3");
+    nb_eval_result_free(&r);
+}
+static void row_nb_eval_result_free(void)
+{
+    QUIET(nb_eval_result_free(NULL));
+}
+static void row_nb_predict(void)
+{
+    nb_graph *g = nb_graph_new();
+    nb_mlp *m = small_mlp();
+    nb_tensor *x = f32_23(), *out = NULL;
+    nb_forward_fn f = nb_forward_mlp;
+    ST(nb_predict(g, f, m, x, 1, false, NULL), NB_ERR_ARG, "nb_predict", "out is NULL");
+    ST(nb_predict(NULL, f, m, x, 1, false, &out), NB_ERR_ARG, "nb_predict", "g is NULL");
+    ST(nb_predict(g, NULL, m, x, 1, false, &out), NB_ERR_ARG, "nb_predict", "forward is NULL");
+    ST(nb_predict(g, f, m, NULL, 1, false, &out), NB_ERR_ARG, "nb_predict", "X is NULL");
+    ST(nb_predict(g, f, m, x, -2, true, &out), NB_ERR_ARG, "nb_predict", "batch -2");
+    ST(nb_predict(g, null_forward, m, x, 1, true, &out), NB_ERR_ARG, "nb_predict",
+       "forward failed on rows [0, 1)");
+    assert_null(out);
+    nb_graph_free(g);
+    nb_mlp_free(m);
+    nb_tensor_free(x);
+}
+
 /* ======================================================================================== */
 /* The table, and the check that it covers every declared function                           */
 
@@ -1871,6 +1973,12 @@ static const row rows[] = {
     ROW(nb_model_save_ex),
     ROW(nb_model_load_into),
     ROW(nb_model_load),
+    /* eval.h */
+    ROW(nb_forward_mlp),
+    ROW(nb_evaluate),
+    ROW(nb_eval_metrics_from_confusion),
+    ROW(nb_eval_result_free),
+    ROW(nb_predict),
 };
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
 
