@@ -768,21 +768,20 @@ static void row_nb_blas_core_name(void)
 {
     QUIET(assert_non_null(nb_blas_core_name())); /* no arguments */
 }
-static void row_nb_op_table(void)
+static void row_nb_op_count(void)
 {
-    int n = 0;
-    QUIET(assert_non_null(nb_op_table(&n)));
-    assert_true(n > 0);
-    QUIET(assert_non_null(nb_op_table(NULL))); /* count is optional */
+    QUIET(assert_true(nb_op_count() > 0)); /* no arguments */
+}
+static void row_nb_op_at(void)
+{
+    NUL(nb_op_at(-1), NB_ERR_ARG, "nb_op_at", "index -1 outside");
+    NUL(nb_op_at(nb_op_count()), NB_ERR_ARG, "nb_op_at", "outside [0, ");
+    QUIET(assert_non_null(nb_op_at(0)));
 }
 static void row_nb_op_find(void)
 {
     NUL(nb_op_find(NULL), NB_ERR_ARG, "nb_op_find", "name is NULL");
     NUL(nb_op_find("no_such_op"), NB_ERR_ARG, "nb_op_find", "no_such_op");
-}
-static void row_nb_op_kernel_names(void)
-{
-    QUIET(assert_non_null(nb_op_kernel_names()[0])); /* no arguments */
 }
 
 /* ======================================================================================== */
@@ -1788,9 +1787,9 @@ static const row rows[] = {
     ROW(nb_set_num_threads),
     ROW(nb_get_num_threads),
     ROW(nb_blas_core_name),
-    ROW(nb_op_table),
+    ROW(nb_op_count),
+    ROW(nb_op_at),
     ROW(nb_op_find),
-    ROW(nb_op_kernel_names),
     /* loss.h */
     ROW(nb_logsumexp_rows),
     ROW(nb_log_softmax_rows),

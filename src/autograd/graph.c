@@ -162,13 +162,14 @@ static int64_t first_nonfinite(nb_dtype t, const void *buf, int64_t n, double *v
 }
 
 /* forward check: out of op `name` (future node index `idx`) given its inputs */
-static nb_status check_forward(const char *name, int idx, const nb_tensor *out,
+static nb_status check_forward(const nb_opdef *op, int idx, const nb_tensor *out,
                                nb_tensor *const *in, int n_in)
 {
     double v;
-    /* the fused loss never reads padded rows, so garbage there is not an anomaly: its output
-     * is checked below like any other */
-    bool skip_inputs = strncmp(name, "cross_entropy", 13) == 0;
+    const char *name = op->info.name;
+    /* an op that reads only selected rows (the fused loss skips padding): garbage elsewhere is
+     * not an anomaly; its output is checked below like any other */
+    bool skip_inputs = (op->flags & NB_OPF_READS_SELECTED_ROWS) != 0;
     for (int i = 0; i < n_in && !skip_inputs; i++) {
         if (!in[i])
             continue;
@@ -381,7 +382,7 @@ nb_status nb_graph_record(nb_graph *g, const nb_opdef *op, nb_tensor *out, nb_te
 {
     *node = NULL;
     if (g->detect_anomaly) {
-        nb_status s = check_forward(op->name, g->n_nodes, out, in, n_in);
+        nb_status s = check_forward(op, g->n_nodes, out, in, n_in);
         if (s != NB_OK)
             return s;
     }
@@ -458,7 +459,7 @@ const char *nb_tensor_op_name(const nb_tensor *x)
     const nb_graph *g = x->graph;
     if (x->generation != g->generation || x->node >= g->n_nodes)
         return "stale";
-    return g->nodes[x->node].op->name;
+    return g->nodes[x->node].op->info.name;
 }
 
 nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
@@ -528,7 +529,7 @@ nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
                 return nb_error(NB_ERR_ANOMALY,
                                 "anomaly in backward: the gradient reaching op '%s' (node %d) "
                                 "holds %g at output element %lld",
-                                n->op->name, i, gv, (long long)k);
+                                n->op->info.name, i, gv, (long long)k);
             for (int j = 0; j < n->n_in; j++) {
                 nb_tensor *x = n->in[j];
                 if (!x || !x->grad)
@@ -538,7 +539,7 @@ nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
                     return nb_error(NB_ERR_ANOMALY,
                                     "anomaly in backward: op '%s' (node %d) wrote %g into the "
                                     "gradient of its input %d at element %lld (input value %g)",
-                                    n->op->name, i, gv, j, (long long)k, nb_tensor_get(x, k));
+                                    n->op->info.name, i, gv, j, (long long)k, nb_tensor_get(x, k));
             }
         }
     }
