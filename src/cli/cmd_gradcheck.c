@@ -79,13 +79,13 @@ int nb_cmd_gradcheck(int argc, char **argv)
         return 0;
     }
     nb_rng rng;
-    nb_rng_seed(&rng, (uint64_t)seed);
     int failed = 0, checked = 0;
     printf("%-20s %-40s %12s  %s\n", "op", "case", "max rel err", "result");
     for (int i = 0; i < count; i++) {
         const nb_op_info *op = nb_op_at(i);
         if (only && strcmp(only, op->name))
             continue;
+        nb_sample_rng(&rng, (uint64_t)seed, op); /* an op's samples do not depend on the others */
         for (int k = 0; k < op->n_cases; k++) {
             nb_tensor *in[NB_OP_MAX_INPUTS] = {0};
             int n = 0;

@@ -1,0 +1,20 @@
+#!/bin/sh
+# test_ops_cli.sh NABLA WORK_DIR - `nabla gradcheck` draws each op's samples from its own
+# generator (a run of one op prints exactly its lines of the full run, so adding an op changes no
+# other op's numbers), and `nabla bench ops` reports every op against memcpy.
+set -u
+nabla=$1
+work=$2
+rm -rf "$work" && mkdir -p "$work" || exit 1
+fail=0
+bad() { echo "FAIL: $*"; fail=1; }
+
+timeout 120 "$nabla" gradcheck >"$work/all.txt" 2>&1 || bad "gradcheck exit $?"
+for op in tanh softmax dropout cross_entropy; do
+    timeout 60 "$nabla" gradcheck --op $op >"$work/one.txt" 2>&1 || bad "gradcheck --op $op exit $?"
+    grep "^$op " "$work/all.txt" >"$work/a.txt"
+    grep "^$op " "$work/one.txt" >"$work/b.txt"
+    [ -s "$work/a.txt" ] || bad "no $op lines in the full run"
+    cmp -s "$work/a.txt" "$work/b.txt" || bad "--op $op lines differ from the full run's"
+done
+exit $fail
