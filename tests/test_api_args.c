@@ -654,6 +654,10 @@ static void row_nb_gelu(void)
 {
     check_unary(nb_gelu, "gelu");
 }
+static void row_nb_silu(void)
+{
+    check_unary(nb_silu, "silu");
+}
 static void row_nb_exp(void)
 {
     check_unary(nb_exp, "exp");
@@ -1770,6 +1774,7 @@ static const row rows[] = {
     ROW(nb_tanh),
     ROW(nb_sigmoid),
     ROW(nb_gelu),
+    ROW(nb_silu),
     ROW(nb_exp),
     ROW(nb_log),
     ROW(nb_sum),

@@ -17,4 +17,8 @@ for op in tanh softmax dropout cross_entropy; do
     [ -s "$work/a.txt" ] || bad "no $op lines in the full run"
     cmp -s "$work/a.txt" "$work/b.txt" || bad "--op $op lines differ from the full run's"
 done
+# SiLU is listed and checked
+timeout 30 "$nabla" gradcheck --list >"$work/list.txt" 2>&1 || bad "gradcheck --list exit $?"
+grep -q "^silu .*x sigmoid(x)" "$work/list.txt" || bad "silu not in gradcheck --list"
+[ "$(grep -c '^silu .* ok$' "$work/all.txt")" -ge 2 ] || bad "silu cases not ok in the full run"
 exit $fail

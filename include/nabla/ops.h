@@ -38,6 +38,7 @@ nb_tensor *nb_relu(nb_graph *g, nb_tensor *x);                   /* max(x, 0); N
 nb_tensor *nb_leaky_relu(nb_graph *g, nb_tensor *x, double neg); /* x > 0 ? x : neg x */
 nb_tensor *nb_tanh(nb_graph *g, nb_tensor *x);                   /* tanh x */
 nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *x);                /* 1 / (1 + e^-x) */
+nb_tensor *nb_silu(nb_graph *g, nb_tensor *x);                   /* x sigmoid(x) (swish) */
 /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the tanh form (PyTorch approximate='tanh'). */
 nb_tensor *nb_gelu(nb_graph *g, nb_tensor *x);
 nb_tensor *nb_exp(nb_graph *g, nb_tensor *x); /* e^x */

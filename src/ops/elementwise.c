@@ -1,4 +1,4 @@
-/* elementwise.c - unary ops (neg, scale, relu, leaky_relu, tanh, sigmoid, gelu, exp, log) and
+/* elementwise.c - unary ops (neg, scale, relu, leaky_relu, tanh, sigmoid, silu, gelu, exp, log) and
  * binary ops with broadcasting (add, sub, mul, div).
  *
  * A unary op is one block below: its formula in f64 and f32 (y = f(x), with its parameter p),
@@ -171,6 +171,24 @@ UNARY_OP(sigmoid, "1 / (1 + e^-x)", smooth, sigmoid64(v), fy *(1.0 - fy), sigmoi
 nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *x)
 {
     return unary(g, &op_sigmoid, x, 0);
+}
+
+/* SiLU (swish): y = x s, s = sigmoid(x); dy/dx = s (1 + x (1 - s)) */
+static inline double silu_df64(double x)
+{
+    double s = sigmoid64(x);
+    return s * (1.0 + x * (1.0 - s));
+}
+static inline float silu_df32(float x)
+{
+    float s = sigmoid32(x);
+    return s * (1.0f + x * (1.0f - s));
+}
+UNARY_OP(silu, "x sigmoid(x)", smooth, v *sigmoid64(v), silu_df64(v), v *sigmoid32(v),
+         dy *silu_df32(v));
+nb_tensor *nb_silu(nb_graph *g, nb_tensor *x)
+{
+    return unary(g, &op_silu, x, 0);
 }
 
 #define GELU_K 0.7978845608028654 /* sqrt(2/pi) */
@@ -458,4 +476,4 @@ nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b)
 }
 
 NB_OP_LIST(nb_elementwise_ops, &op_add, &op_sub, &op_mul, &op_div, &op_neg, &op_scale, &op_relu,
-           &op_leaky_relu, &op_tanh, &op_sigmoid, &op_gelu, &op_exp, &op_log);
+           &op_leaky_relu, &op_tanh, &op_sigmoid, &op_gelu, &op_exp, &op_log, &op_silu);
