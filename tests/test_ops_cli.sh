@@ -21,4 +21,15 @@ done
 timeout 30 "$nabla" gradcheck --list >"$work/list.txt" 2>&1 || bad "gradcheck --list exit $?"
 grep -q "^silu .*x sigmoid(x)" "$work/list.txt" || bad "silu not in gradcheck --list"
 [ "$(grep -c '^silu .* ok$' "$work/all.txt")" -ge 2 ] || bad "silu cases not ok in the full run"
+# bench ops: every op, both passes, against memcpy, with the BLAS core
+timeout 60 "$nabla" bench ops --n 4096 --repeat 2 >"$work/bench.txt" 2>&1 || bad "bench ops exit $?"
+grep -q "^memcpy of .* GB/s" "$work/bench.txt" || bad "bench ops: no memcpy line"
+grep -q "BLAS core" "$work/bench.txt" || bad "bench ops: no BLAS core"
+for op in add mul relu tanh softmax sum; do
+    for pass in fwd bwd; do
+        grep -q "^$op  *$pass .*%$" "$work/bench.txt" || bad "bench ops: no $op $pass line"
+    done
+done
+timeout 60 "$nabla" bench ops --n 2048 --repeat 1 --json >"$work/bench.json" 2>&1 || bad "bench ops --json exit $?"
+[ "$(grep -c '"bench": "ops"' "$work/bench.json")" -eq 12 ] || bad "bench ops --json: not 12 lines"
 exit $fail

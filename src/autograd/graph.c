@@ -462,6 +462,23 @@ const char *nb_tensor_op_name(const nb_tensor *x)
     return g->nodes[x->node].op->info.name;
 }
 
+/* The root's gradient: upstream (n elements of dtype t), or 1 when up is NULL; written into a
+ * fresh buffer, else added (a leaf root keeps what it had). */
+static void seed_root(nb_dtype t, void *rg, bool fresh, const void *up, int64_t n)
+{
+    if (t == NB_F64) {
+        double *restrict d = rg;
+        const double *restrict u = up;
+        for (int64_t i = 0; i < n; i++)
+            d[i] = (fresh ? 0.0 : d[i]) + (u ? u[i] : 1.0);
+    } else {
+        float *restrict d = rg;
+        const float *restrict u = up;
+        for (int64_t i = 0; i < n; i++)
+            d[i] = (fresh ? 0.0f : d[i]) + (u ? u[i] : 1.0f);
+    }
+}
+
 nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
 {
     if (!g)
@@ -501,16 +518,11 @@ nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
                         nb_shape_str(root, a, sizeof a));
     }
     void *rg;
-    s = nb_grad_buffer(g, root, &rg);
+    bool fresh;
+    s = nb_grad_buffer_for_write(g, root, &rg, &fresh);
     if (s != NB_OK)
         return s;
-    for (int64_t i = 0; i < root->numel; i++) {
-        double u = upstream ? nb_tensor_get(upstream, i) : 1.0;
-        if (gt == NB_F64)
-            ((double *)rg)[i] += u;
-        else
-            ((float *)rg)[i] += (float)u;
-    }
+    seed_root(gt, rg, fresh, upstream ? upstream->data : NULL, root->numel);
     g->backward_done = true;
     if (root->node < 0)
         return NB_OK; /* a leaf: its gradient is the upstream */
