@@ -13,11 +13,7 @@
 #ifndef NABLA_H
 #define NABLA_H
 
-#define NABLA_VERSION_MAJOR 0
-#define NABLA_VERSION_MINOR 1
-#define NABLA_VERSION_PATCH 0
-#define NABLA_VERSION "0.1.0"
-
+/* NABLA_VERSION and its parts are in nabla/status.h, the lowest header (io needs them). */
 #include "nabla/status.h"
 #include "nabla/tensor.h"
 #include "nabla/graph.h"

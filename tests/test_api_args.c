@@ -654,6 +654,10 @@ static void row_nb_gelu(void)
 {
     check_unary(nb_gelu, "gelu");
 }
+static void row_nb_silu(void)
+{
+    check_unary(nb_silu, "silu");
+}
 static void row_nb_exp(void)
 {
     check_unary(nb_exp, "exp");
@@ -768,21 +772,20 @@ static void row_nb_blas_core_name(void)
 {
     QUIET(assert_non_null(nb_blas_core_name())); /* no arguments */
 }
-static void row_nb_op_table(void)
+static void row_nb_op_count(void)
 {
-    int n = 0;
-    QUIET(assert_non_null(nb_op_table(&n)));
-    assert_true(n > 0);
-    QUIET(assert_non_null(nb_op_table(NULL))); /* count is optional */
+    QUIET(assert_true(nb_op_count() > 0)); /* no arguments */
+}
+static void row_nb_op_at(void)
+{
+    NUL(nb_op_at(-1), NB_ERR_ARG, "nb_op_at", "index -1 outside");
+    NUL(nb_op_at(nb_op_count()), NB_ERR_ARG, "nb_op_at", "outside [0, ");
+    QUIET(assert_non_null(nb_op_at(0)));
 }
 static void row_nb_op_find(void)
 {
     NUL(nb_op_find(NULL), NB_ERR_ARG, "nb_op_find", "name is NULL");
     NUL(nb_op_find("no_such_op"), NB_ERR_ARG, "nb_op_find", "no_such_op");
-}
-static void row_nb_op_kernel_names(void)
-{
-    QUIET(assert_non_null(nb_op_kernel_names()[0])); /* no arguments */
 }
 
 /* ======================================================================================== */
@@ -1873,6 +1876,7 @@ static const row rows[] = {
     ROW(nb_tanh),
     ROW(nb_sigmoid),
     ROW(nb_gelu),
+    ROW(nb_silu),
     ROW(nb_exp),
     ROW(nb_log),
     ROW(nb_sum),
@@ -1890,9 +1894,9 @@ static const row rows[] = {
     ROW(nb_set_num_threads),
     ROW(nb_get_num_threads),
     ROW(nb_blas_core_name),
-    ROW(nb_op_table),
+    ROW(nb_op_count),
+    ROW(nb_op_at),
     ROW(nb_op_find),
-    ROW(nb_op_kernel_names),
     /* loss.h */
     ROW(nb_logsumexp_rows),
     ROW(nb_log_softmax_rows),

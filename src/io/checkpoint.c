@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nabla.h"
+#include "nabla/nn.h"
+#include "nabla/optim.h"
 #include "nabla/checkpoint.h"
 #include "nabla/safetensors.h"
 #include "../tensor/tensor_internal.h"
