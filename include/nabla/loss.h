@@ -98,7 +98,10 @@ nb_status nb_xent_validate(const nb_tensor *logits, const nb_tensor *targets,
 
 /* The op on a graph. logits [N,V] or [B,T,V] (f16/bf16/f32/f64); targets i32/i64 shaped like
  * logits without the last dim. Returns the loss: shape [] for mean/sum, targets' shape for none,
- * in the compute dtype. opts NULL = defaults. */
+ * in the compute dtype; it lives in the graph's arena (do not free it; stale after
+ * nb_graph_reset). opts NULL = defaults. opts is copied, but targets, opts->mask and
+ * opts->weight are borrowed: keep them alive and unchanged until nb_backward on this graph has
+ * returned (or the graph is reset). opts->stats is written during this call only. */
 nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *logits, const nb_tensor *targets,
                             const nb_xent_opts *opts);
 
