@@ -7,8 +7,19 @@
  *   ops       nabla/ops.h       differentiable ops and the op table
  *   loss      nabla/loss.h      log-softmax family and the fused cross-entropy
  *   optim     nabla/optim.h     optimisers
- *   data      nabla/npy.h       .npy reader / writer
+ *   nn        nabla/nn.h        Linear, MLP, initialisers
+ *   data      nabla/dataset.h   data sets, batch iterator
+ *             nabla/npy.h       .npy reader / writer
+ *             nabla/data.h      data helpers
+ *             nabla/seqdata.h   sequence toy data
+ *   io        nabla/safetensors.h  safetensors files
+ *             nabla/checkpoint.h   checkpoints (weights, optimiser state, metadata)
  *   train     nabla/eval.h      evaluation (loss, accuracy, confusion, F1) and prediction
+ *   status    nabla/status.h    status codes, nb_last_error (per thread)
+ *
+ * Ownership: a function that returns a new object (nb_*_new, nb_tensor_zeros, ...) hands it to
+ * the caller, who frees it with the matching nb_*_free; tensors returned by ops on a graph belong
+ * to the graph's arena. Arguments are borrowed for the call unless the header says longer.
  */
 #ifndef NABLA_H
 #define NABLA_H

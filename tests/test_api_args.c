@@ -902,6 +902,16 @@ static nb_status a_forward_backward(const nb_tensor *z, const nb_tensor *t, cons
     nb_tensor_free(loss);
     return s;
 }
+static nb_status a_forward_backward_ws(const nb_tensor *z, const nb_tensor *t,
+                                       const nb_xent_opts *o)
+{
+    nb_tensor *dz = f32_23(), *loss = xent_out(z, o, false);
+    static char ws[1 << 14];
+    nb_status s = nb_xent_forward_backward_ws(z, t, o, loss, dz, NULL, ws, sizeof ws);
+    nb_tensor_free(dz);
+    nb_tensor_free(loss);
+    return s;
+}
 static nb_status a_reference(const nb_tensor *z, const nb_tensor *t, const nb_xent_opts *o)
 {
     nb_tensor *loss = xent_out(z, o, false);
@@ -983,6 +993,31 @@ static void row_nb_xent_forward_backward(void)
     nb_tensor_free(z);
     nb_tensor_free(t);
     nb_tensor_free(loss);
+}
+static void row_nb_xent_forward_backward_ws(void)
+{
+    check_xent(a_forward_backward_ws, "nb_xent_forward_backward_ws", false, false);
+    nb_tensor *z = f32_23(), *dz = f32_23(), *loss = nb_tensor_zeros(NB_F32, 0, NULL);
+    int64_t s1[1] = {2};
+    nb_tensor *t = nb_tensor_zeros(NB_I32, 1, s1);
+    char ws[64];
+    ST(nb_xent_forward_backward_ws(z, t, NULL, loss, NULL, NULL, ws, sizeof ws), NB_ERR_ARG,
+       "nb_xent_forward_backward_ws", "dlogits is NULL");
+    ST(nb_xent_forward_backward_ws(z, t, NULL, loss, dz, NULL, ws, sizeof ws), NB_ERR_ARG,
+       "nb_xent_forward_backward_ws", "workspace of 64 bytes is too small");
+    nb_tensor_free(z);
+    nb_tensor_free(dz);
+    nb_tensor_free(t);
+    nb_tensor_free(loss);
+}
+static void row_nb_xent_workspace_size(void)
+{
+    VAL(size_t, nb_xent_workspace_size(NULL), v_ == 0, NB_ERR_ARG, "nb_xent_workspace_size",
+        "logits is NULL");
+    nb_tensor *z = nb_tensor_zeros(NB_F32, 0, NULL);
+    VAL(size_t, nb_xent_workspace_size(z), v_ == 0, NB_ERR_SHAPE, "nb_xent_workspace_size",
+        "no class dimension");
+    nb_tensor_free(z);
 }
 static void row_nb_xent_soft_forward(void)
 {
@@ -1909,6 +1944,8 @@ static const row rows[] = {
     ROW(nb_xent_forward),
     ROW(nb_xent_backward),
     ROW(nb_xent_forward_backward),
+    ROW(nb_xent_forward_backward_ws),
+    ROW(nb_xent_workspace_size),
     ROW(nb_xent_soft_forward),
     ROW(nb_xent_soft_backward),
     ROW(nb_xent_reference),

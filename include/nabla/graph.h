@@ -17,6 +17,12 @@
  * Tensor headers are double-buffered across resets and never returned to the system before
  * nb_graph_free, so a stale pointer is detected for at least one full step and never read as
  * freed memory.
+ *
+ * Threads: a graph, the tensors it made and the parameters it writes gradients into belong to
+ * one thread at a time (nothing inside is locked). Two threads may each run their own graph on
+ * their own tensors at once; the kernels' internal tables are resolved thread-safely, and error
+ * messages (nb_last_error) are per thread. The thread count of the kernels is process-wide
+ * (nb_set_num_threads).
  */
 #ifndef NABLA_GRAPH_H
 #define NABLA_GRAPH_H

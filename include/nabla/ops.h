@@ -87,8 +87,10 @@ nb_status nb_argmax_rows(const nb_tensor *x, int64_t *out, int64_t n_out);
 nb_status nb_accuracy(const nb_tensor *logits, const nb_tensor *targets, int64_t ignore_index,
                       int64_t *hits, int64_t *count);
 
-/* Threads OpenBLAS uses for matrix products (n >= 1; n < 1 changes nothing and sets
- * NB_ERR_ARG), and the current setting. */
+/* Threads for matrix products (OpenBLAS) and for the row-parallel kernels (OpenMP: the fused
+ * loss), n >= 1; n < 1 changes nothing and sets NB_ERR_ARG. The setting is process-wide, not per
+ * graph or per thread: call it once, before training starts, from one thread. Get returns the
+ * current setting. */
 void nb_set_num_threads(int n);
 int nb_get_num_threads(void);
 /* The kernel family OpenBLAS chose at load time ("SkylakeX", "Haswell", "Prescott", ...). On an

@@ -2,8 +2,11 @@
  *
  * Forward runs the fused kernel and keeps, in the arena, per row the shift m and log s (2N
  * numbers: lse = m + log s) and a copy
- * of the options. Backward writes dL/dz straight into the logits' gradient (accumulating).
- * Targets, mask and weight are borrowed: keep them alive until backward has run. */
+ * of the options. Backward writes dL/dz straight into the logits' gradient: it overwrites the
+ * buffer when it did not exist yet (the usual case: logits made by an op, whose gradient this op
+ * writes first, so no zeroing pass is needed) and accumulates into an existing one (a leaf's,
+ * or one another op's backward has already written into).
+ * Targets, mask and weight are borrowed: keep them alive and unchanged until backward has run. */
 #include <string.h>
 
 #include "loss_ops.h"
