@@ -7,18 +7,25 @@
  *   ops       nabla/ops.h       differentiable ops and the op table
  *   loss      nabla/loss.h      log-softmax family and the fused cross-entropy
  *   optim     nabla/optim.h     optimisers
- *   data      nabla/npy.h       .npy reader / writer
+ *   nn        nabla/nn.h        Linear, MLP, initialisers
+ *   data      nabla/dataset.h   data sets, batch iterator
+ *             nabla/npy.h       .npy reader / writer
+ *             nabla/data.h      data helpers
+ *             nabla/seqdata.h   sequence toy data
+ *   io        nabla/safetensors.h  safetensors files
+ *             nabla/checkpoint.h   checkpoints (weights, optimiser state, metadata)
  *   train     nabla/eval.h      evaluation (loss, accuracy, confusion, F1) and prediction
  *             nabla/train.h     the trainer: the training loop in one call
+ *   status    nabla/status.h    status codes, nb_last_error (per thread)
+ *
+ * Ownership: a function that returns a new object (nb_*_new, nb_tensor_zeros, ...) hands it to
+ * the caller, who frees it with the matching nb_*_free; tensors returned by ops on a graph belong
+ * to the graph's arena. Arguments are borrowed for the call unless the header says longer.
  */
 #ifndef NABLA_H
 #define NABLA_H
 
-#define NABLA_VERSION_MAJOR 0
-#define NABLA_VERSION_MINOR 1
-#define NABLA_VERSION_PATCH 0
-#define NABLA_VERSION "0.1.0"
-
+/* NABLA_VERSION and its parts are in nabla/status.h, the lowest header (io needs them). */
 #include "nabla/status.h"
 #include "nabla/tensor.h"
 #include "nabla/graph.h"

@@ -654,6 +654,10 @@ static void row_nb_gelu(void)
 {
     check_unary(nb_gelu, "gelu");
 }
+static void row_nb_silu(void)
+{
+    check_unary(nb_silu, "silu");
+}
 static void row_nb_exp(void)
 {
     check_unary(nb_exp, "exp");
@@ -768,21 +772,20 @@ static void row_nb_blas_core_name(void)
 {
     QUIET(assert_non_null(nb_blas_core_name())); /* no arguments */
 }
-static void row_nb_op_table(void)
+static void row_nb_op_count(void)
 {
-    int n = 0;
-    QUIET(assert_non_null(nb_op_table(&n)));
-    assert_true(n > 0);
-    QUIET(assert_non_null(nb_op_table(NULL))); /* count is optional */
+    QUIET(assert_true(nb_op_count() > 0)); /* no arguments */
+}
+static void row_nb_op_at(void)
+{
+    NUL(nb_op_at(-1), NB_ERR_ARG, "nb_op_at", "index -1 outside");
+    NUL(nb_op_at(nb_op_count()), NB_ERR_ARG, "nb_op_at", "outside [0, ");
+    QUIET(assert_non_null(nb_op_at(0)));
 }
 static void row_nb_op_find(void)
 {
     NUL(nb_op_find(NULL), NB_ERR_ARG, "nb_op_find", "name is NULL");
     NUL(nb_op_find("no_such_op"), NB_ERR_ARG, "nb_op_find", "no_such_op");
-}
-static void row_nb_op_kernel_names(void)
-{
-    QUIET(assert_non_null(nb_op_kernel_names()[0])); /* no arguments */
 }
 
 /* ======================================================================================== */
@@ -899,6 +902,16 @@ static nb_status a_forward_backward(const nb_tensor *z, const nb_tensor *t, cons
     nb_tensor_free(loss);
     return s;
 }
+static nb_status a_forward_backward_ws(const nb_tensor *z, const nb_tensor *t,
+                                       const nb_xent_opts *o)
+{
+    nb_tensor *dz = f32_23(), *loss = xent_out(z, o, false);
+    static char ws[1 << 14];
+    nb_status s = nb_xent_forward_backward_ws(z, t, o, loss, dz, NULL, ws, sizeof ws);
+    nb_tensor_free(dz);
+    nb_tensor_free(loss);
+    return s;
+}
 static nb_status a_reference(const nb_tensor *z, const nb_tensor *t, const nb_xent_opts *o)
 {
     nb_tensor *loss = xent_out(z, o, false);
@@ -980,6 +993,31 @@ static void row_nb_xent_forward_backward(void)
     nb_tensor_free(z);
     nb_tensor_free(t);
     nb_tensor_free(loss);
+}
+static void row_nb_xent_forward_backward_ws(void)
+{
+    check_xent(a_forward_backward_ws, "nb_xent_forward_backward_ws", false, false);
+    nb_tensor *z = f32_23(), *dz = f32_23(), *loss = nb_tensor_zeros(NB_F32, 0, NULL);
+    int64_t s1[1] = {2};
+    nb_tensor *t = nb_tensor_zeros(NB_I32, 1, s1);
+    char ws[64];
+    ST(nb_xent_forward_backward_ws(z, t, NULL, loss, NULL, NULL, ws, sizeof ws), NB_ERR_ARG,
+       "nb_xent_forward_backward_ws", "dlogits is NULL");
+    ST(nb_xent_forward_backward_ws(z, t, NULL, loss, dz, NULL, ws, sizeof ws), NB_ERR_ARG,
+       "nb_xent_forward_backward_ws", "workspace of 64 bytes is too small");
+    nb_tensor_free(z);
+    nb_tensor_free(dz);
+    nb_tensor_free(t);
+    nb_tensor_free(loss);
+}
+static void row_nb_xent_workspace_size(void)
+{
+    VAL(size_t, nb_xent_workspace_size(NULL), v_ == 0, NB_ERR_ARG, "nb_xent_workspace_size",
+        "logits is NULL");
+    nb_tensor *z = nb_tensor_zeros(NB_F32, 0, NULL);
+    VAL(size_t, nb_xent_workspace_size(z), v_ == 0, NB_ERR_SHAPE, "nb_xent_workspace_size",
+        "no class dimension");
+    nb_tensor_free(z);
 }
 static void row_nb_xent_soft_forward(void)
 {
@@ -1985,6 +2023,7 @@ static const row rows[] = {
     ROW(nb_tanh),
     ROW(nb_sigmoid),
     ROW(nb_gelu),
+    ROW(nb_silu),
     ROW(nb_exp),
     ROW(nb_log),
     ROW(nb_sum),
@@ -2002,9 +2041,9 @@ static const row rows[] = {
     ROW(nb_set_num_threads),
     ROW(nb_get_num_threads),
     ROW(nb_blas_core_name),
-    ROW(nb_op_table),
+    ROW(nb_op_count),
+    ROW(nb_op_at),
     ROW(nb_op_find),
-    ROW(nb_op_kernel_names),
     /* loss.h */
     ROW(nb_logsumexp_rows),
     ROW(nb_log_softmax_rows),
@@ -2017,6 +2056,8 @@ static const row rows[] = {
     ROW(nb_xent_forward),
     ROW(nb_xent_backward),
     ROW(nb_xent_forward_backward),
+    ROW(nb_xent_forward_backward_ws),
+    ROW(nb_xent_workspace_size),
     ROW(nb_xent_soft_forward),
     ROW(nb_xent_soft_backward),
     ROW(nb_xent_reference),

@@ -346,6 +346,14 @@ static void test_empty_data(void **state)
     assert_int_equal(out->shape[0], 0);
     assert_int_equal(out->shape[1], 3);
     nb_tensor_free(out);
+    /* an MLP takes the empty batch too: its 4 outputs make the result's classes */
+    int64_t sizes[3] = {1, 3, 4};
+    nb_mlp *m = nb_mlp_new(sizes, 3, NB_ACT_RELU, NB_INIT_DEFAULT, 0.0, NB_F32, 1);
+    assert_int_equal(nb_evaluate(g, nb_forward_mlp, m, X, y, 2, 8, -100, &r), NB_OK);
+    assert_int_equal(r.count, 0);
+    assert_int_equal(r.n_classes, 4);
+    nb_eval_result_free(&r);
+    nb_mlp_free(m);
     nb_tensor_free(X);
     nb_tensor_free(y);
     nb_graph_free(g);
@@ -494,6 +502,26 @@ static void test_forward_errors(void **state)
     assert_int_equal(nb_evaluate(g, table_forward, &t, X, y, 100000, 3, -1, &r), NB_ERR_RANGE);
     expect_msg("n_classes 100000 out of range [1, 16384]");
     nb_eval_result_free(&r);
+    /* targets living on the graph that evaluation resets */
+    nb_tensor *yg = nb_graph_tensor(g, NB_I32, 1, sy);
+    assert_int_equal(nb_evaluate(g, table_forward, &t, X, yg, 4, 3, -1, &r), NB_ERR_ARG);
+    expect_msg("nb_evaluate: y belongs to the graph g");
+    nb_eval_result_free(&r);
+    /* half-precision logits: evaluation reads them, prediction wants f32 or f64 */
+    t.dtype = NB_F16;
+    assert_int_equal(nb_evaluate(g, table_forward, &t, X, y, 4, 3, -1, &r), NB_OK);
+    assert_int_equal(r.correct, 4);
+    nb_eval_result_free(&r);
+    assert_int_equal(nb_predict(g, table_forward, &t, X, 3, false, &out), NB_ERR_DTYPE);
+    expect_msg("nb_predict: the forward returned f16 logits; expected f32 or f64");
+    assert_null(out);
+    t.dtype = NB_F32;
+    /* X that is not [N, F] or [N, T, F] */
+    int64_t s4[4] = {1, 1, NR, 1};
+    nb_tensor *X4 = nb_tensor_zeros(NB_F32, 4, s4);
+    assert_int_equal(nb_predict(g, table_forward, &t, X4, 3, false, &out), NB_ERR_SHAPE);
+    expect_msg("nb_predict: X must be [N, F] or [N, T, F], got [1, 1, 10, 1]");
+    nb_tensor_free(X4);
     /* success leaves the caller's message alone */
     nb_error(NB_ERR_IO, "an old failure");
     assert_int_equal(nb_evaluate(g, table_forward, &t, X, y, 4, 3, -1, &r), NB_OK);

@@ -17,6 +17,12 @@
  * Tensor headers are double-buffered across resets and never returned to the system before
  * nb_graph_free, so a stale pointer is detected for at least one full step and never read as
  * freed memory.
+ *
+ * Threads: a graph, the tensors it made and the parameters it writes gradients into belong to
+ * one thread at a time (nothing inside is locked). Two threads may each run their own graph on
+ * their own tensors at once; the kernels' internal tables are resolved thread-safely, and error
+ * messages (nb_last_error) are per thread. The thread count of the kernels is process-wide
+ * (nb_set_num_threads).
  */
 #ifndef NABLA_GRAPH_H
 #define NABLA_GRAPH_H
@@ -74,6 +80,66 @@ nb_tensor *nb_graph_tensor(nb_graph *g, nb_dtype t, int ndim, const int64_t *sha
 
 /* Name of the op that produced x ("leaf" for leaves, "invalid" and the error for NULL). */
 const char *nb_tensor_op_name(const nb_tensor *x);
+
+/* ---- the op record: what every recordable op says about itself ----
+ * An op's file defines its whole record: name, formula, arity, its forward in one calling
+ * convention (`apply`, so tools can run any op from data) and its gradcheck sample cases as data.
+ * The library keeps the backward and the flags beside it (src/autograd/graph_internal.h). The
+ * table of every built-in op is nb_op_count / nb_op_at / nb_op_find (nabla/ops.h); the code
+ * that turns a case into tensors lives with the tools (src/cli/op_samples.c), not in the
+ * library. */
+#define NB_OP_MAX_INPUTS 4 /* inputs a node holds (and a sample case makes) */
+#define NB_OP_MAX_ARGS 6   /* scalar arguments of a sample case */
+#define NB_OP_MAX_POKES 6  /* elements a sample input sets after drawing */
+
+typedef enum nb_sample_kind {
+    NB_SAMPLE_NONE = 0, /* the slot is NULL (an optional input left out) */
+    NB_SAMPLE_PARAM,    /* f64, requires grad, U[lo, hi); |x| >= away when away > 0 */
+    NB_SAMPLE_TARGETS,  /* i64 class ids drawn below (int64_t)hi, not differentiable */
+    NB_SAMPLE_PROBS,    /* f64 U[0, 1), each row of the last dim divided by its sum */
+    NB_SAMPLE_ONES,     /* ones of `dtype` (a mask), then the pokes */
+    NB_SAMPLE_RAND      /* f64 U[lo, hi), not differentiable (class weights) */
+} nb_sample_kind;
+
+typedef struct nb_sample_poke {
+    int64_t at; /* element index; < 0 counts from the end (-1: the last) */
+    double value;
+} nb_sample_poke;
+
+typedef struct nb_sample_input {
+    nb_sample_kind kind;
+    nb_dtype dtype; /* NB_SAMPLE_ONES only */
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    double lo, hi, away;
+    double offset; /* PARAM: + offset on odd elements, - offset on even ones (large logits) */
+    int n_pokes;
+    nb_sample_poke pokes[NB_OP_MAX_POKES];
+} nb_sample_input;
+
+/* One gradcheck problem: inputs made in slot order from one generator, the arguments `apply`
+ * reads, and a note printed after the input shapes. */
+typedef struct nb_op_case {
+    const char *note; /* NULL: none */
+    int n_inputs;     /* inputs passed to the op (NULL slots included) */
+    int n_shown;      /* inputs whose shapes describe the case (0: all n_inputs) */
+    nb_sample_input in[NB_OP_MAX_INPUTS];
+    double args[NB_OP_MAX_ARGS];
+} nb_op_case;
+
+typedef struct nb_op_info nb_op_info;
+/* The op applied to in[0 .. n_in) with the case's arguments; NULL + error as any op. */
+typedef nb_tensor *(*nb_op_apply_fn)(const nb_op_info *op, nb_graph *g, nb_tensor *const *in,
+                                     int n_in, const double *args);
+
+struct nb_op_info {
+    const char *name;    /* as nb_tensor_op_name reports it */
+    const char *formula; /* one line */
+    int arity;           /* most inputs */
+    nb_op_apply_fn apply;
+    int n_cases;
+    const nb_op_case *cases;
+};
 
 #ifdef __cplusplus
 }

@@ -98,7 +98,10 @@ nb_status nb_xent_validate(const nb_tensor *logits, const nb_tensor *targets,
 
 /* The op on a graph. logits [N,V] or [B,T,V] (f16/bf16/f32/f64); targets i32/i64 shaped like
  * logits without the last dim. Returns the loss: shape [] for mean/sum, targets' shape for none,
- * in the compute dtype. opts NULL = defaults. */
+ * in the compute dtype; it lives in the graph's arena (do not free it; stale after
+ * nb_graph_reset). opts NULL = defaults. opts is copied, but targets, opts->mask and
+ * opts->weight are borrowed: keep them alive and unchanged until nb_backward on this graph has
+ * returned (or the graph is reset). opts->stats is written during this call only. */
 nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *logits, const nb_tensor *targets,
                             const nb_xent_opts *opts);
 
@@ -124,10 +127,29 @@ nb_status nb_xent_backward(nb_tensor *dlogits, const nb_tensor *logits, const nb
 
 /* Forward and gradient (for an upstream gradient of 1) in one call: each row's gradient is
  * written right after its loss, while the row is still in cache. Same results as
- * nb_xent_forward followed by nb_xent_backward; the fastest path for training. */
+ * nb_xent_forward followed by nb_xent_backward; the fastest path for training. dlogits is
+ * overwritten. It allocates one workspace per call (freed before it returns); a loop that must
+ * not allocate uses nb_xent_forward_backward_ws. */
 nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *targets,
                                    const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *dlogits,
                                    nb_xent_stats *stats);
+
+/* Bytes of workspace nb_xent_forward_backward_ws needs for these logits with as many threads as
+ * it may use now (nb_set_num_threads / OMP_NUM_THREADS): a few doubles per row plus one row of
+ * V floats per thread. 0 (and a message) if logits is NULL or has no class dimension. */
+size_t nb_xent_workspace_size(const nb_tensor *logits);
+
+/* nb_xent_forward_backward in the caller's workspace ws of ws_bytes bytes (any alignment; its
+ * contents on entry do not matter and on return are unspecified): it allocates nothing, so a
+ * steady loop that reuses one workspace asks the system for no memory. A workspace smaller than
+ * nb_xent_workspace_size but holding at least one thread's row runs on fewer threads (as many
+ * rows as fit); below that it fails with NB_ERR_ARG naming both sizes. ws NULL: allocates its
+ * own for the call, as nb_xent_forward_backward. ws is borrowed for the call only; the caller
+ * owns and frees it, and two calls running at once need two workspaces. */
+nb_status nb_xent_forward_backward_ws(const nb_tensor *logits, const nb_tensor *targets,
+                                      const nb_xent_opts *opts, nb_tensor *loss,
+                                      nb_tensor *dlogits, nb_xent_stats *stats, void *ws,
+                                      size_t ws_bytes);
 
 nb_status nb_xent_soft_forward(const nb_tensor *logits, const nb_tensor *probs,
                                const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *lse,

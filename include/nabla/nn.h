@@ -1,4 +1,4 @@
-/* nabla/nn.h - layers: Linear, an MLP builder, initialisers, dropout.
+/* nabla/nn.h - layers: Linear, an MLP builder, initialisers (dropout, the op, is in nabla/ops.h).
  *
  * Parameters are stored as PyTorch stores them: Linear weight [out, in], bias [out], so that
  * y = x W^T + b, and a checkpoint's `layers.0.weight` loads into
@@ -7,7 +7,7 @@
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
 
-#include "graph.h"
+#include "ops.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,10 +31,6 @@ typedef enum nb_init {
     NB_INIT_HE           /* Kaiming normal for ReLU: N(0, 2 / in); biases 0 */
 } nb_init;
 bool nb_init_parse(const char *s, nb_init *i);
-
-/* y = x * mask / (1 - p) with mask_i ~ Bernoulli(1 - p) from r (inverted dropout, as PyTorch's
- * F.dropout in training mode). p in [0, 1); p = 0 returns x unchanged. */
-nb_tensor *nb_dropout(nb_graph *g, nb_tensor *x, double p, nb_rng *r);
 
 #define NB_MLP_MAX_LAYERS 16
 

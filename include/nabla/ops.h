@@ -38,6 +38,7 @@ nb_tensor *nb_relu(nb_graph *g, nb_tensor *x);                   /* max(x, 0); N
 nb_tensor *nb_leaky_relu(nb_graph *g, nb_tensor *x, double neg); /* x > 0 ? x : neg x */
 nb_tensor *nb_tanh(nb_graph *g, nb_tensor *x);                   /* tanh x */
 nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *x);                /* 1 / (1 + e^-x) */
+nb_tensor *nb_silu(nb_graph *g, nb_tensor *x);                   /* x sigmoid(x) (swish) */
 /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the tanh form (PyTorch approximate='tanh'). */
 nb_tensor *nb_gelu(nb_graph *g, nb_tensor *x);
 nb_tensor *nb_exp(nb_graph *g, nb_tensor *x); /* e^x */
@@ -52,6 +53,10 @@ nb_tensor *nb_mean_last(nb_graph *g, nb_tensor *x); /* mean over the last dim */
 nb_tensor *nb_reshape(nb_graph *g, nb_tensor *x, int ndim, const int64_t *shape);
 /* 2-D transpose [R,C] -> [C,R] (a copy). */
 nb_tensor *nb_transpose(nb_graph *g, nb_tensor *x);
+
+/* y = x * mask / (1 - p) with mask_i ~ Bernoulli(1 - p) from r (inverted dropout, as PyTorch's
+ * F.dropout in training mode). p in [0, 1); p = 0 returns x unchanged. */
+nb_tensor *nb_dropout(nb_graph *g, nb_tensor *x, double p, nb_rng *r);
 
 /* Over the last dim, max-shifted: lse = m + log sum exp(z - m), m = max z. [...,V] -> [...] */
 nb_tensor *nb_logsumexp(nb_graph *g, nb_tensor *z);
@@ -82,8 +87,10 @@ nb_status nb_argmax_rows(const nb_tensor *x, int64_t *out, int64_t n_out);
 nb_status nb_accuracy(const nb_tensor *logits, const nb_tensor *targets, int64_t ignore_index,
                       int64_t *hits, int64_t *count);
 
-/* Threads OpenBLAS uses for matrix products (n >= 1; n < 1 changes nothing and sets
- * NB_ERR_ARG), and the current setting. */
+/* Threads for matrix products (OpenBLAS) and for the row-parallel kernels (OpenMP: the fused
+ * loss), n >= 1; n < 1 changes nothing and sets NB_ERR_ARG. The setting is process-wide, not per
+ * graph or per thread: call it once, before training starts, from one thread. Get returns the
+ * current setting. */
 void nb_set_num_threads(int n);
 int nb_get_num_threads(void);
 /* The kernel family OpenBLAS chose at load time ("SkylakeX", "Haswell", "Prescott", ...). On an
@@ -93,25 +100,14 @@ int nb_get_num_threads(void);
 const char *nb_blas_core_name(void);
 
 /* ---- the op table ----
- * One row per op. `n_cases` sample problems per op (different shapes / broadcasting / options);
- * make_case builds fresh f64 inputs for case k (caller frees them with nb_tensor_free), and
- * apply_case applies the op to them. `nabla gradcheck` and tests/test_gradcheck.c walk this table,
- * and every op the tape can record must appear in it (the test checks). */
-#define NB_OP_MAX_INPUTS 4
-typedef struct nb_op_info {
-    const char *name;
-    const char *formula;
-    int n_cases;
-    nb_status (*make_case)(int k, nb_rng *r, nb_tensor **inputs, int *n_inputs, char *desc,
-                           size_t desc_len);
-    nb_tensor *(*apply_case)(nb_graph *g, int k, nb_tensor *const *inputs);
-} nb_op_info;
-
-const nb_op_info *nb_op_table(int *count); /* count may be NULL */
+ * Every built-in op the tape can record, as its record (nabla/graph.h): name, formula, arity,
+ * apply, gradcheck sample cases. `nabla gradcheck` and tests/test_gradcheck.c walk it, so an op
+ * is checked the moment its file lists its record. */
+int nb_op_count(void);
+/* The i-th op, 0 <= i < nb_op_count(); NULL and NB_ERR_ARG outside. */
+const nb_op_info *nb_op_at(int i);
 /* NULL and NB_ERR_ARG for a NULL or unknown name. */
 const nb_op_info *nb_op_find(const char *name);
-/* Names of every op kind the tape can record (the internal kernels), NULL-terminated. */
-const char *const *nb_op_kernel_names(void);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,12 @@
 #ifndef NABLA_STATUS_H
 #define NABLA_STATUS_H
 
+/* The library's version (nabla.h includes this header; lower layers read it from here). */
+#define NABLA_VERSION_MAJOR 0
+#define NABLA_VERSION_MINOR 1
+#define NABLA_VERSION_PATCH 0
+#define NABLA_VERSION "0.1.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

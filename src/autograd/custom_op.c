@@ -130,7 +130,8 @@ nb_tensor *nb_custom_op(nb_graph *g, const char *name, nb_tensor *const *inputs,
         return NULL;
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", name);
-    r->def.name = r->name;
+    r->def.info.name = r->name;
+    r->def.info.arity = n_inputs;
     r->def.backward = custom_backward;
     r->forward = forward;
     r->backward = backward;

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <stdio.h>
-
 #include "nabla/gradcheck.h"
 #include "graph_internal.h"
 
@@ -71,190 +69,206 @@ static void keep_worst(nb_gradcheck_result *res, int k, const nb_gradcheck_eleme
         res->n_worst++;
 }
 
-nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs_in, int n_inputs, void *ctx,
-                       const nb_gradcheck_opts *opts, nb_gradcheck_result *res)
+/* One run: the function, its inputs (the caller's, or f64 copies), what is checked. */
+typedef struct gc_run {
+    nb_gradcheck_fn f;
+    void *ctx;
+    int n;
+    nb_tensor *inputs[NB_GRADCHECK_MAX_INPUTS];
+    nb_tensor *copies[NB_GRADCHECK_MAX_INPUTS];
+    bool checked[NB_GRADCHECK_MAX_INPUTS];
+    double eps, floor_;
+    int k_worst;
+    nb_graph *g;
+    double *r; /* the projection, one weight per output element */
+    int64_t m; /* output elements */
+} gc_run;
+
+static nb_status check_args(nb_gradcheck_fn f, nb_tensor *const *inputs, int n_inputs,
+                            nb_gradcheck_result *res)
 {
-    if (!f || !inputs_in || !res)
+    if (!f || !inputs || !res)
         return nb_error(NB_ERR_ARG, "nb_gradcheck: %s is NULL",
-                        !f           ? "f"
-                        : !inputs_in ? "inputs"
-                                     : "res");
+                        !f        ? "f"
+                        : !inputs ? "inputs"
+                                  : "res");
     if (n_inputs <= 0 || n_inputs > NB_GRADCHECK_MAX_INPUTS)
         return nb_error(NB_ERR_ARG, "nb_gradcheck: n_inputs = %d, needs 1 to %d", n_inputs,
                         NB_GRADCHECK_MAX_INPUTS);
     for (int i = 0; i < n_inputs; i++) {
         char arg[24];
         snprintf(arg, sizeof arg, "input %d", i);
-        nb_status s = inputs_in[i] ? nb_check_tensor("nb_gradcheck", arg, inputs_in[i]) : NB_OK;
+        nb_status s = inputs[i] ? nb_check_tensor("nb_gradcheck", arg, inputs[i]) : NB_OK;
         if (s != NB_OK) /* NULL inputs are allowed: optional slots (a mask, weights) */
             return s;
     }
-    double eps = opts && opts->eps > 0 ? opts->eps : 1e-6;
-    double floor_ = opts && opts->rel_floor > 0 ? opts->rel_floor : 1e-3;
-    uint64_t seed = opts && opts->seed ? opts->seed : 1;
-    int k_worst = opts ? opts->k_worst : 0;
-    bool promote = opts && opts->promote_f32;
-    if (k_worst < 0 || k_worst > NB_GRADCHECK_MAX_WORST)
-        return nb_error(NB_ERR_ARG, "nb_gradcheck: k_worst %d outside [0, %d]", k_worst,
-                        NB_GRADCHECK_MAX_WORST);
-    memset(res, 0, sizeof *res);
-    res->worst_input = -1;
-    res->n_inputs = n_inputs;
+    return NB_OK;
+}
 
+/* Which inputs are checked (those requiring grad, or every float one if none does), and the
+ * tensors f runs on: f64 copies of the non-f64 float ones when promote is set. */
+static nb_status prepare_inputs(gc_run *run, nb_tensor *const *inputs_in, bool promote,
+                                nb_gradcheck_result *res)
+{
     bool any_req = false;
-    for (int i = 0; i < n_inputs; i++)
+    for (int i = 0; i < run->n; i++)
         if (inputs_in[i] && inputs_in[i]->requires_grad)
             any_req = true;
-    bool checked[NB_GRADCHECK_MAX_INPUTS] = {false};
-    /* the tensors f runs on: the caller's, or f64 copies of the non-f64 float ones */
-    nb_tensor *inputs[NB_GRADCHECK_MAX_INPUTS] = {0};
-    nb_tensor *copies[NB_GRADCHECK_MAX_INPUTS] = {0};
-    nb_status s = NB_OK;
-    for (int i = 0; i < n_inputs && s == NB_OK; i++) {
+    for (int i = 0; i < run->n; i++) {
         nb_tensor *x = inputs_in[i];
-        inputs[i] = x;
+        run->inputs[i] = x;
         if (!x || !nb_dtype_is_float(x->dtype))
             continue;
         bool check = !any_req || x->requires_grad;
         if (x->dtype != NB_F64) {
             if (!promote) {
                 if (check)
-                    s = nb_error(NB_ERR_DTYPE,
-                                 "nb_gradcheck: input %d is %s; gradcheck runs in f64 (set "
-                                 "opts.promote_f32 to check the function on f64 copies)",
-                                 i, nb_dtype_name(x->dtype));
+                    return nb_error(NB_ERR_DTYPE,
+                                    "nb_gradcheck: input %d is %s; gradcheck runs in f64 (set "
+                                    "opts.promote_f32 to check the function on f64 copies)",
+                                    i, nb_dtype_name(x->dtype));
                 continue;
             }
-            copies[i] = nb_tensor_to_dtype(x, NB_F64);
-            if (!copies[i]) {
-                s = nb_last_status();
-                break;
-            }
-            inputs[i] = copies[i];
+            run->copies[i] = nb_tensor_to_dtype(x, NB_F64);
+            if (!run->copies[i])
+                return nb_last_status();
+            run->inputs[i] = run->copies[i];
             res->per_input[i].promoted = check;
             res->promoted |= check;
         }
         if (!check)
             continue;
-        if (!inputs[i]->requires_grad && nb_tensor_set_requires_grad(inputs[i], true) != NB_OK) {
-            s = nb_last_status();
-            break;
-        }
-        checked[i] = true;
+        if (!run->inputs[i]->requires_grad &&
+            nb_tensor_set_requires_grad(run->inputs[i], true) != NB_OK)
+            return nb_last_status();
+        run->checked[i] = true;
         res->per_input[i].checked = true;
         res->per_input[i].worst.input = i;
     }
-    if (s != NB_OK) {
-        for (int i = 0; i < n_inputs; i++)
-            nb_tensor_free(copies[i]);
-        return s;
-    }
+    return NB_OK;
+}
 
-    nb_graph *g = nb_graph_new();
-    if (!g) {
-        for (int i = 0; i < n_inputs; i++)
-            nb_tensor_free(copies[i]);
-        return nb_last_status();
-    }
-    double *r = NULL, *analytic = NULL;
-    nb_tensor *y = f(g, inputs, n_inputs, ctx);
-    if (!y) {
-        s = nb_last_status() != NB_OK ? nb_last_status()
-                                      : nb_error(NB_ERR_STATE, "nb_gradcheck: f returned NULL");
-        goto out;
-    }
-    if (y->dtype != NB_F64) {
-        s = nb_error(NB_ERR_DTYPE, "nb_gradcheck: output is %s; gradcheck runs in f64",
-                     nb_dtype_name(y->dtype));
-        goto out;
-    }
-    int64_t m = y->numel;
-    r = malloc(sizeof(double) * (size_t)(m ? m : 1));
-    if (!r) {
-        s = nb_error(NB_ERR_NOMEM, "gradcheck: out of memory");
-        goto out;
-    }
+/* Forward once, draw the projection r, backward with upstream r: the analytic gradients. */
+static nb_status run_analytic(gc_run *run, uint64_t seed)
+{
+    nb_tensor *y = run->f(run->g, run->inputs, run->n, run->ctx);
+    if (!y)
+        return nb_last_status() != NB_OK ? nb_last_status()
+                                         : nb_error(NB_ERR_STATE, "nb_gradcheck: f returned NULL");
+    if (y->dtype != NB_F64)
+        return nb_error(NB_ERR_DTYPE, "nb_gradcheck: output is %s; gradcheck runs in f64",
+                        nb_dtype_name(y->dtype));
+    run->m = y->numel;
+    run->r = malloc(sizeof(double) * (size_t)(run->m ? run->m : 1));
+    if (!run->r)
+        return nb_error(NB_ERR_NOMEM, "gradcheck: out of memory");
     nb_rng rng;
     nb_rng_seed(&rng, seed);
-    for (int64_t i = 0; i < m; i++)
-        r[i] = 2.0 * nb_rng_uniform(&rng) - 1.0;
-    for (int i = 0; i < n_inputs; i++)
-        if (checked[i])
-            nb_tensor_zero_grad(inputs[i]);
-    if (!y->requires_grad) {
-        s = nb_error(NB_ERR_STATE, "nb_gradcheck: the output does not depend on any checked input");
-        goto out;
-    }
+    for (int64_t i = 0; i < run->m; i++)
+        run->r[i] = 2.0 * nb_rng_uniform(&rng) - 1.0;
+    for (int i = 0; i < run->n; i++)
+        if (run->checked[i])
+            nb_tensor_zero_grad(run->inputs[i]);
+    if (!y->requires_grad)
+        return nb_error(NB_ERR_STATE,
+                        "nb_gradcheck: the output does not depend on any checked input");
     nb_tensor up;
-    nb_tensor_view(&up, NB_F64, y->ndim, y->shape, r);
-    s = nb_backward(g, y, &up);
-    if (s != NB_OK)
-        goto out;
+    nb_tensor_view(&up, NB_F64, y->ndim, y->shape, run->r);
+    return nb_backward(run->g, y, &up);
+}
 
-    for (int i = 0; i < n_inputs && s == NB_OK; i++) {
-        if (!checked[i])
-            continue;
-        nb_tensor *x = inputs[i];
-        nb_gradcheck_input_result *pr = &res->per_input[i];
-        free(analytic);
-        analytic = malloc(sizeof(double) * (size_t)(x->numel ? x->numel : 1));
-        if (!analytic) {
-            s = nb_error(NB_ERR_NOMEM, "gradcheck: out of memory");
-            break;
-        }
-        memcpy(analytic, x->grad, sizeof(double) * (size_t)x->numel);
-        double *xv = x->data;
-        for (int64_t k = 0; k < x->numel; k++) {
-            double v = xv[k], sp, sm;
-            xv[k] = v + eps;
-            s = eval_projection(f, g, inputs, n_inputs, ctx, r, m, &sp);
-            xv[k] = v - eps;
-            if (s == NB_OK)
-                s = eval_projection(f, g, inputs, n_inputs, ctx, r, m, &sm);
-            xv[k] = v;
-            if (s != NB_OK)
-                break;
-            double num = (sp - sm) / (2.0 * eps), an = analytic[k];
-            double abs_err = fabs(an - num);
-            double denom = fmax(fmax(fabs(an), fabs(num)), floor_);
-            double rel = abs_err / denom;
-            if (isnan(rel))
-                rel = INFINITY;
-            if (isnan(abs_err))
-                abs_err = INFINITY;
-            nb_gradcheck_element e;
-            fill_element(&e, i, x, k, an, num, abs_err, rel);
-            res->n_checked++;
-            pr->n_checked++;
-            if (abs_err > res->max_abs_err)
-                res->max_abs_err = abs_err;
-            if (abs_err > pr->max_abs_err)
-                pr->max_abs_err = abs_err;
-            if (rel > pr->max_rel_err || pr->n_checked == 1) {
-                pr->max_rel_err = rel;
-                pr->worst = e;
-            }
-            if (rel > res->max_rel_err || res->worst_input < 0) {
-                res->max_rel_err = rel;
-                res->worst_input = i;
-                res->worst_index = k;
-                res->worst_analytic = an;
-                res->worst_numeric = num;
-                res->worst_ndim = e.ndim;
-                memcpy(res->worst_coords, e.coords, sizeof e.coords);
-            }
-            keep_worst(res, k_worst, &e);
-        }
+/* Folds one element's comparison into the result. */
+static void record(gc_run *run, nb_gradcheck_result *res, int i, int64_t k, double an, double num)
+{
+    const nb_tensor *x = run->inputs[i];
+    nb_gradcheck_input_result *pr = &res->per_input[i];
+    double abs_err = fabs(an - num);
+    double rel = abs_err / fmax(fmax(fabs(an), fabs(num)), run->floor_);
+    if (isnan(rel))
+        rel = INFINITY;
+    if (isnan(abs_err))
+        abs_err = INFINITY;
+    nb_gradcheck_element e;
+    fill_element(&e, i, x, k, an, num, abs_err, rel);
+    res->n_checked++;
+    pr->n_checked++;
+    if (abs_err > res->max_abs_err)
+        res->max_abs_err = abs_err;
+    if (abs_err > pr->max_abs_err)
+        pr->max_abs_err = abs_err;
+    if (rel > pr->max_rel_err || pr->n_checked == 1) {
+        pr->max_rel_err = rel;
+        pr->worst = e;
     }
-out:
-    for (int i = 0; i < n_inputs; i++)
-        if (checked[i])
-            nb_tensor_zero_grad(inputs[i]);
-    for (int i = 0; i < n_inputs; i++)
-        nb_tensor_free(copies[i]);
+    if (rel > res->max_rel_err || res->worst_input < 0) {
+        res->max_rel_err = rel;
+        res->worst_input = i;
+        res->worst_index = k;
+        res->worst_analytic = an;
+        res->worst_numeric = num;
+        res->worst_ndim = e.ndim;
+        memcpy(res->worst_coords, e.coords, sizeof e.coords);
+    }
+    keep_worst(res, run->k_worst, &e);
+}
+
+/* Central differences over every element of checked input i, against its analytic gradient. */
+static nb_status check_input(gc_run *run, nb_gradcheck_result *res, int i)
+{
+    nb_tensor *x = run->inputs[i];
+    double *analytic = malloc(sizeof(double) * (size_t)(x->numel ? x->numel : 1));
+    if (!analytic)
+        return nb_error(NB_ERR_NOMEM, "gradcheck: out of memory");
+    memcpy(analytic, x->grad, sizeof(double) * (size_t)x->numel);
+    double *xv = x->data, eps = run->eps;
+    nb_status s = NB_OK;
+    for (int64_t k = 0; k < x->numel && s == NB_OK; k++) {
+        double v = xv[k], sp, sm;
+        xv[k] = v + eps;
+        s = eval_projection(run->f, run->g, run->inputs, run->n, run->ctx, run->r, run->m, &sp);
+        xv[k] = v - eps;
+        if (s == NB_OK)
+            s = eval_projection(run->f, run->g, run->inputs, run->n, run->ctx, run->r, run->m, &sm);
+        xv[k] = v;
+        if (s == NB_OK)
+            record(run, res, i, k, analytic[k], (sp - sm) / (2.0 * eps));
+    }
     free(analytic);
-    free(r);
-    nb_graph_free(g);
+    return s;
+}
+
+nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs_in, int n_inputs, void *ctx,
+                       const nb_gradcheck_opts *opts, nb_gradcheck_result *res)
+{
+    nb_status s = check_args(f, inputs_in, n_inputs, res);
+    if (s != NB_OK)
+        return s;
+    gc_run run = {.f = f, .ctx = ctx, .n = n_inputs};
+    run.eps = opts && opts->eps > 0 ? opts->eps : 1e-6;
+    run.floor_ = opts && opts->rel_floor > 0 ? opts->rel_floor : 1e-3;
+    uint64_t seed = opts && opts->seed ? opts->seed : 1;
+    run.k_worst = opts ? opts->k_worst : 0;
+    if (run.k_worst < 0 || run.k_worst > NB_GRADCHECK_MAX_WORST)
+        return nb_error(NB_ERR_ARG, "nb_gradcheck: k_worst %d outside [0, %d]", run.k_worst,
+                        NB_GRADCHECK_MAX_WORST);
+    memset(res, 0, sizeof *res);
+    res->worst_input = -1;
+    res->n_inputs = n_inputs;
+    s = prepare_inputs(&run, inputs_in, opts && opts->promote_f32, res);
+    if (s == NB_OK && !(run.g = nb_graph_new()))
+        s = nb_last_status();
+    if (s == NB_OK)
+        s = run_analytic(&run, seed);
+    for (int i = 0; i < n_inputs && s == NB_OK; i++)
+        if (run.checked[i])
+            s = check_input(&run, res, i);
+    for (int i = 0; i < n_inputs && run.g; i++) /* the gradients this run accumulated */
+        if (run.checked[i])
+            nb_tensor_zero_grad(run.inputs[i]);
+    for (int i = 0; i < n_inputs; i++)
+        nb_tensor_free(run.copies[i]);
+    free(run.r);
+    nb_graph_free(run.g);
     return s;
 }
 

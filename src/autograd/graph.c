@@ -162,13 +162,14 @@ static int64_t first_nonfinite(nb_dtype t, const void *buf, int64_t n, double *v
 }
 
 /* forward check: out of op `name` (future node index `idx`) given its inputs */
-static nb_status check_forward(const char *name, int idx, const nb_tensor *out,
+static nb_status check_forward(const nb_opdef *op, int idx, const nb_tensor *out,
                                nb_tensor *const *in, int n_in)
 {
     double v;
-    /* the fused loss never reads padded rows, so garbage there is not an anomaly: its output
-     * is checked below like any other */
-    bool skip_inputs = strncmp(name, "cross_entropy", 13) == 0;
+    const char *name = op->info.name;
+    /* an op that reads only selected rows (the fused loss skips padding): garbage elsewhere is
+     * not an anomaly; its output is checked below like any other */
+    bool skip_inputs = (op->flags & NB_OPF_READS_SELECTED_ROWS) != 0;
     for (int i = 0; i < n_in && !skip_inputs; i++) {
         if (!in[i])
             continue;
@@ -381,7 +382,7 @@ nb_status nb_graph_record(nb_graph *g, const nb_opdef *op, nb_tensor *out, nb_te
 {
     *node = NULL;
     if (g->detect_anomaly) {
-        nb_status s = check_forward(op->name, g->n_nodes, out, in, n_in);
+        nb_status s = check_forward(op, g->n_nodes, out, in, n_in);
         if (s != NB_OK)
             return s;
     }
@@ -458,7 +459,24 @@ const char *nb_tensor_op_name(const nb_tensor *x)
     const nb_graph *g = x->graph;
     if (x->generation != g->generation || x->node >= g->n_nodes)
         return "stale";
-    return g->nodes[x->node].op->name;
+    return g->nodes[x->node].op->info.name;
+}
+
+/* The root's gradient: upstream (n elements of dtype t), or 1 when up is NULL; written into a
+ * fresh buffer, else added (a leaf root keeps what it had). */
+static void seed_root(nb_dtype t, void *rg, bool fresh, const void *up, int64_t n)
+{
+    if (t == NB_F64) {
+        double *restrict d = rg;
+        const double *restrict u = up;
+        for (int64_t i = 0; i < n; i++)
+            d[i] = (fresh ? 0.0 : d[i]) + (u ? u[i] : 1.0);
+    } else {
+        float *restrict d = rg;
+        const float *restrict u = up;
+        for (int64_t i = 0; i < n; i++)
+            d[i] = (fresh ? 0.0f : d[i]) + (u ? u[i] : 1.0f);
+    }
 }
 
 nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
@@ -500,16 +518,11 @@ nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
                         nb_shape_str(root, a, sizeof a));
     }
     void *rg;
-    s = nb_grad_buffer(g, root, &rg);
+    bool fresh;
+    s = nb_grad_buffer_for_write(g, root, &rg, &fresh);
     if (s != NB_OK)
         return s;
-    for (int64_t i = 0; i < root->numel; i++) {
-        double u = upstream ? nb_tensor_get(upstream, i) : 1.0;
-        if (gt == NB_F64)
-            ((double *)rg)[i] += u;
-        else
-            ((float *)rg)[i] += (float)u;
-    }
+    seed_root(gt, rg, fresh, upstream ? upstream->data : NULL, root->numel);
     g->backward_done = true;
     if (root->node < 0)
         return NB_OK; /* a leaf: its gradient is the upstream */
@@ -528,7 +541,7 @@ nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
                 return nb_error(NB_ERR_ANOMALY,
                                 "anomaly in backward: the gradient reaching op '%s' (node %d) "
                                 "holds %g at output element %lld",
-                                n->op->name, i, gv, (long long)k);
+                                n->op->info.name, i, gv, (long long)k);
             for (int j = 0; j < n->n_in; j++) {
                 nb_tensor *x = n->in[j];
                 if (!x || !x->grad)
@@ -538,7 +551,7 @@ nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream)
                     return nb_error(NB_ERR_ANOMALY,
                                     "anomaly in backward: op '%s' (node %d) wrote %g into the "
                                     "gradient of its input %d at element %lld (input value %g)",
-                                    n->op->name, i, gv, j, (long long)k, nb_tensor_get(x, k));
+                                    n->op->info.name, i, gv, j, (long long)k, nb_tensor_get(x, k));
             }
         }
     }

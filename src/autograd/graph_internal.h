@@ -4,7 +4,6 @@
 #define NABLA_GRAPH_INTERNAL_H
 
 #include "nabla/graph.h"
-#include "nabla/ops.h"
 #include "../tensor/tensor_internal.h"
 
 typedef struct nb_node nb_node;
@@ -12,13 +11,41 @@ typedef struct nb_node nb_node;
 /* Accumulate (+=) the gradients of n's inputs from n->out's gradient. */
 typedef nb_status (*nb_backward_fn)(nb_graph *g, nb_node *n);
 
+/* Flags of an op record. */
+enum {
+    /* Backward computes its input's whole gradient in one go: the first time it may write (=)
+     * instead of accumulating (nb_grad_buffer_for_write). */
+    NB_OPF_WRITES_INPUT_GRAD = 1u << 0,
+    /* Forward reads only the input rows its targets select (the fused loss skips padding), so
+     * anomaly detection checks its output, not its inputs. */
+    NB_OPF_READS_SELECTED_ROWS = 1u << 1,
+};
+
+/* The record of an op: its public part (name, formula, arity, apply, sample cases), and what
+ * the tape needs. Each op's file defines its record; the node points at it, so the record is
+ * the op's kind. `kernel` is the op family's own data (a unary op's typed loops). */
 typedef struct nb_opdef {
-    const char *name;
+    nb_op_info info; /* first: a record is its public info */
     nb_backward_fn backward;
+    unsigned flags;
+    const void *kernel;
 } nb_opdef;
 
+/* The records one file defines, as the op table sees them: a list the file builds with
+ * NB_OP_LIST (which checks its size at compile time), and src/loss/op_table.c walks. */
+#define NB_OPS_PER_FILE_MAX 32
+typedef struct nb_op_list {
+    const nb_opdef *const *ops;
+    int count;
+} nb_op_list;
+#define NB_OP_LIST(var, ...)                                                                       \
+    static const nb_opdef *const var##_records[] = {__VA_ARGS__};                                  \
+    _Static_assert(sizeof var##_records / sizeof var##_records[0] <= NB_OPS_PER_FILE_MAX,          \
+                   "more ops in one file than NB_OPS_PER_FILE_MAX");                               \
+    const nb_op_list var = {var##_records, (int)(sizeof var##_records / sizeof var##_records[0])}
+
 struct nb_node {
-    const nb_opdef *op;
+    const nb_opdef *op; /* the op's record: its kind */
     nb_tensor *in[NB_OP_MAX_INPUTS];
     int n_in;
     nb_tensor *out;

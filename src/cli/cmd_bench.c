@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_ops.h"
 #include "cli.h"
 #include "nabla.h"
 
@@ -45,6 +46,9 @@ static void usage(FILE *f)
         "       nabla bench train  [--hidden 256,128] [--batch B] [--threads T] [--steps S] "
         "[--json]\n"
         "       nabla bench memcpy [--mb MB] [--threads T] [--repeat R] [--json]\n"
+        "       nabla bench ops    [--n N] [--repeat R] [--json]   (add, mul, relu, tanh, "
+        "softmax,\n"
+        "                          sum on N f32 elements (default 1M), fwd and bwd, vs memcpy)\n"
         "       nabla bench        (all three with their defaults)\n"
         "Times are min/median/max over R runs after one warm-up. gbps counts the minimal\n"
         "traffic: one read of the logits (fwd), plus one write of the f32 gradient (fwd_bwd).\n");
@@ -355,6 +359,7 @@ int nb_cmd_bench(int argc, char **argv)
     if (argc > 1 && argv[1][0] == '-')
         first = 1;
     int rc = parse(argc - first, argv + first, &a);
+    bool n_given = a.n != 2048; /* --n: xent's rows, or the ops' elements */
     if (rc >= 0)
         return rc;
     if (!strcmp(what, "xent"))
@@ -363,8 +368,10 @@ int nb_cmd_bench(int argc, char **argv)
         return bench_train(&a);
     if (!strcmp(what, "memcpy"))
         return bench_memcpy(&a);
+    if (!strcmp(what, "ops"))
+        return nb_bench_ops(n_given ? a.n : 1 << 20, a.repeat, a.json);
     if (strcmp(what, "all")) {
-        fprintf(stderr, "nabla bench: unknown benchmark '%s' (xent, train, memcpy)\n", what);
+        fprintf(stderr, "nabla bench: unknown benchmark '%s' (xent, train, memcpy, ops)\n", what);
         return 2;
     }
     rc = bench_memcpy(&a);

@@ -1,4 +1,5 @@
-/* cmd_eval.c - `nabla eval` and `nabla predict`, and the evaluation loop train shares. */
+/* cmd_eval.c - `nabla eval` and `nabla predict`: options, data and files; the evaluation and
+ * the prediction are the library's (nb_evaluate, nb_predict). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -9,49 +10,27 @@
 #include "tensor/fileio.h"
 #include "nabla.h"
 
-/* Loss sum and correct count of m over ds, in batches, no gradient. The confusion matrix, when
- * asked for, is [K, K] with K the model's outputs (which may exceed the data's classes). */
+/* The loss sum and correct count of m over ds in batches of 1000, no gradient, in inference
+ * mode: a thin wrapper over nb_evaluate (kept for cmd_train.c). The confusion matrix, when asked
+ * for, is [K, K] with K the model's outputs (which may exceed the data's classes). */
 nb_status nb_cli_evaluate(nb_graph *g, nb_mlp *m, const nb_dataset *ds, double *loss_sum,
                           int64_t *correct, int64_t *confusion)
 {
-    int64_t N = ds->X->shape[0], D = ds->X->shape[1], B = 1000;
     *loss_sum = 0;
     *correct = 0;
-    int64_t *pred = malloc(sizeof *pred * (size_t)(N < B ? (N > 0 ? N : 1) : B));
-    if (!pred)
-        return nb_error(NB_ERR_NOMEM, "eval: cannot allocate %lld predictions",
-                        (long long)(N < B ? N : B));
+    int64_t K = m->sizes[m->n_layers];
     bool was = m->training;
     nb_mlp_set_training(m, false);
-    bool prev = nb_graph_set_grad_enabled(g, false);
-    nb_status s = NB_OK;
-    nb_xent_opts o = nb_xent_defaults();
-    o.reduction = NB_REDUCTION_SUM;
-    for (int64_t r0 = 0; r0 < N && s == NB_OK; r0 += B) {
-        int64_t n = N - r0 < B ? N - r0 : B, sx[2] = {n, D}, sy[1] = {n};
-        nb_tensor xv, yv;
-        nb_tensor_view(&xv, NB_F32, 2, sx, (float *)ds->X->data + r0 * D);
-        nb_tensor_view(&yv, NB_I32, 1, sy, (int32_t *)ds->y->data + r0);
-        nb_graph_reset(g);
-        nb_tensor *logits = nb_mlp_forward(g, m, &xv);
-        nb_tensor *L = nb_cross_entropy(g, logits, &yv, &o);
-        if (!L || (s = nb_argmax_rows(logits, pred, n)) != NB_OK) {
-            s = nb_last_status();
-            break;
-        }
-        *loss_sum += nb_tensor_get(L, 0);
-        int64_t K = logits->shape[1]; /* the model's outputs: the row stride of the logits */
-        for (int64_t i = 0; i < n; i++) {
-            int32_t y = ((int32_t *)yv.data)[i];
-            *correct += pred[i] == y;
-            if (confusion)
-                confusion[y * K + pred[i]]++;
-        }
-    }
-    nb_graph_reset(g);
-    nb_graph_set_grad_enabled(g, prev);
+    nb_eval_result r;
+    nb_status s = nb_evaluate(g, nb_forward_mlp, m, ds->X, ds->y, K, 1000, -100, &r);
     nb_mlp_set_training(m, was);
-    free(pred);
+    if (s == NB_OK) {
+        *loss_sum = r.loss_sum;
+        *correct = r.correct;
+        if (confusion)
+            memcpy(confusion, r.confusion, sizeof *confusion * (size_t)(K * K));
+    }
+    nb_eval_result_free(&r);
     return s;
 }
 
@@ -134,6 +113,38 @@ out:
     return rc;
 }
 
+/* The figures of an evaluation: loss and accuracy, per class the accuracy (the recall: the share
+ * of the class's rows predicted right) with its support, precision, recall and F1 with macro F1
+ * over the classes present, and the confusion matrix. */
+static void print_eval(const nb_eval_result *r)
+{
+    int64_t K = r->n_classes, present = 0;
+    printf("loss %.4f  accuracy %.4f\n", r->loss, r->accuracy);
+    printf("per-class accuracy:\n");
+    for (int64_t c = 0; c < K; c++) {
+        int64_t support = 0;
+        for (int64_t j = 0; j < K; j++)
+            support += r->confusion[c * K + j];
+        present += support > 0;
+        printf("  class %2lld: %.4f (%lld)\n", (long long)c, r->recall[c], (long long)support);
+    }
+    printf("per-class precision, recall and F1:\n");
+    for (int64_t c = 0; c < K; c++)
+        printf("  class %2lld: precision %.4f  recall %.4f  F1 %.4f\n", (long long)c,
+               r->precision[c], r->recall[c], r->f1[c]);
+    printf("macro F1 %.4f (mean over the %lld classes present)\n", r->macro_f1, (long long)present);
+    printf("confusion matrix (rows: true class, columns: predicted):\n      ");
+    for (int64_t j = 0; j < K; j++)
+        printf("%6lld", (long long)j);
+    printf("\n");
+    for (int64_t c = 0; c < K; c++) {
+        printf("%6lld", (long long)c);
+        for (int64_t j = 0; j < K; j++)
+            printf("%6lld", (long long)r->confusion[c * K + j]);
+        printf("\n");
+    }
+}
+
 int nb_cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *dir = NULL, *split = "test";
@@ -142,7 +153,8 @@ int nb_cmd_eval(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: nabla eval --model MODEL.safetensors [--data SPEC] [--data-dir DIR] "
                    "[--split test|train] [--header yes|no|auto]\n"
-                   "  Loss, accuracy, per-class accuracy and the confusion matrix.\n"
+                   "  Loss, accuracy, per-class accuracy, precision, recall and F1, macro F1\n"
+                   "  (over the classes present) and the confusion matrix.\n"
                    "  Without --data: the data the model was trained on; for a CSV or .npy run,\n"
                    "  exactly the rows the run held out (--split train: the rows it trained on),\n"
                    "  rebuilt from the split the checkpoint records.\n"
@@ -194,10 +206,9 @@ int nb_cmd_eval(int argc, char **argv)
         return rc;
     }
     int64_t K = m->sizes[m->n_layers], N = ds->X->shape[0];
-    int64_t *conf = calloc((size_t)(K * K), sizeof *conf);
     nb_graph *g = nb_graph_new();
-    double loss;
-    int64_t correct;
+    nb_eval_result res;
+    memset(&res, 0, sizeof res);
     rc = 1;
     if (ds->X->shape[1] != m->sizes[0]) {
         fprintf(stderr, "nabla eval: the data has %lld features but the model %s expects %lld\n",
@@ -205,33 +216,21 @@ int nb_cmd_eval(int argc, char **argv)
     } else if (ds->n_classes > K) {
         fprintf(stderr, "nabla eval: the data has %lld classes but the model has %lld outputs\n",
                 (long long)ds->n_classes, (long long)K);
-    } else if (!conf || !g || nb_cli_evaluate(g, m, ds, &loss, &correct, conf) != NB_OK) {
+    } else if (!g) {
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
     } else {
-        printf("model %s (epoch %lld), %s: %lld samples\n", model, (long long)info.epoch, desc,
-               (long long)N);
-        printf("loss %.4f  accuracy %.4f\n", loss / (double)N, (double)correct / (double)N);
-        printf("per-class accuracy:\n");
-        for (int64_t c = 0; c < K; c++) {
-            int64_t tot = 0;
-            for (int64_t j = 0; j < K; j++)
-                tot += conf[c * K + j];
-            printf("  class %2lld: %.4f (%lld)\n", (long long)c,
-                   tot ? (double)conf[c * K + c] / (double)tot : 0.0, (long long)tot);
+        nb_mlp_set_training(m, false);
+        int64_t n_classes = ds->n_classes >= 1 ? ds->n_classes : K;
+        if (nb_evaluate(g, nb_forward_mlp, m, ds->X, ds->y, n_classes, 1000, -100, &res) != NB_OK) {
+            fprintf(stderr, "nabla eval: %s\n", nb_last_error());
+        } else {
+            printf("model %s (epoch %lld), %s: %lld samples\n", model, (long long)info.epoch, desc,
+                   (long long)N);
+            print_eval(&res);
+            rc = 0;
         }
-        printf("confusion matrix (rows: true class, columns: predicted):\n      ");
-        for (int64_t j = 0; j < K; j++)
-            printf("%6lld", (long long)j);
-        printf("\n");
-        for (int64_t c = 0; c < K; c++) {
-            printf("%6lld", (long long)c);
-            for (int64_t j = 0; j < K; j++)
-                printf("%6lld", (long long)conf[c * K + j]);
-            printf("\n");
-        }
-        rc = 0;
     }
-    free(conf);
+    nb_eval_result_free(&res);
     nb_graph_free(g);
     nb_mlp_free(m);
     nb_dataset_free(&tr);
@@ -336,14 +335,10 @@ int nb_cmd_predict(int argc, char **argv)
         }
         ((float *)xf->data)[i] = f;
     }
-    nb_graph_set_grad_enabled(g, false);
-    nb_tensor *logits = nb_mlp_forward(g, m, xf);
-    if (!logits)
+    nb_mlp_set_training(m, false);
+    if (nb_predict(g, nb_forward_mlp, m, xf, 1000, probs, &res) != NB_OK)
         goto fail;
-    res = probs ? nb_tensor_empty(NB_F32, 2, logits->shape) : NULL;
-    if (probs && (!res || nb_softmax_rows(logits, res) != NB_OK))
-        goto fail;
-    if (nb_npy_save(out, probs ? res : logits) != NB_OK) {
+    if (nb_npy_save(out, res) != NB_OK) {
         fprintf(stderr, "nabla predict: --out %s: %s\n", out, nb_last_error());
         goto done;
     }

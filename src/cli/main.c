@@ -62,34 +62,6 @@ static void usage(FILE *f)
             NABLA_VERSION);
 }
 
-bool nb_cli_parse_double(const char *cmd, const char *opt, const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = s ? strtod(s, &end) : 0.0;
-    if (!s || end == s || *end != '\0' || errno == ERANGE) {
-        fprintf(stderr, "nabla %s: bad value for %s: '%s' (expected a number)\n", cmd, opt,
-                s ? s : "");
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-bool nb_cli_parse_int(const char *cmd, const char *opt, const char *s, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = s ? strtoll(s, &end, 10) : 0;
-    if (!s || end == s || *end != '\0' || errno == ERANGE) {
-        fprintf(stderr, "nabla %s: bad value for %s: '%s' (expected an integer)\n", cmd, opt,
-                s ? s : "");
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     choose_blas_kernels(argv);

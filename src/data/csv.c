@@ -25,11 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "nabla/dataset.h"
 #include "../tensor/fileio.h"
 #include "../tensor/fileread.h"
+#include "../tensor/tensor_internal.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
 #include "data_internal.h"
@@ -100,22 +100,6 @@ static void field_bounds(csv_line l, size_t *at, size_t *a, size_t *b)
     (*at)++; /* past the ',' */
 }
 
-/* Copies a field for a message, with non-printable bytes shown as '?' and long fields cut. */
-static const char *shown(char *out, size_t cap, const char *s, size_t n)
-{
-    size_t keep = n <= cap - 1 ? n : cap - 4;
-    for (size_t i = 0; i < keep; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        out[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
-    }
-    if (keep < n) {
-        memcpy(out + keep, "...", 3);
-        keep += 3;
-    }
-    out[keep] = '\0';
-    return out;
-}
-
 /* Parses one trimmed field as a finite double, or fails naming the line and column (1-based). */
 static nb_status parse_number(const char *s, size_t n, size_t line, size_t col, const char *role,
                               double *out)
@@ -127,7 +111,7 @@ static nb_status parse_number(const char *s, size_t n, size_t line, size_t col, 
         return nb_error(NB_ERR_FORMAT,
                         "line %zu, column %zu: '%s' is not a number (%zu "
                         "characters, at most %d)",
-                        line, col, shown(show, sizeof show, s, n), n, CSV_MAX_FIELD);
+                        line, col, nb_printable(show, sizeof show, s, n), n, CSV_MAX_FIELD);
     char tmp[CSV_MAX_FIELD + 1];
     memcpy(tmp, s, n);
     tmp[n] = '\0';
@@ -136,10 +120,10 @@ static nb_status parse_number(const char *s, size_t n, size_t line, size_t col, 
     double v = strtod(tmp, &end);
     if (end != tmp + n || end == tmp)
         return nb_error(NB_ERR_FORMAT, "line %zu, column %zu: '%s' is not a number", line, col,
-                        shown(show, sizeof show, s, n));
+                        nb_printable(show, sizeof show, s, n));
     if (!isfinite(v))
         return nb_error(NB_ERR_FORMAT, "line %zu, column %zu: '%s' is not a finite number", line,
-                        col, shown(show, sizeof show, s, n));
+                        col, nb_printable(show, sizeof show, s, n));
     *out = v;
     return NB_OK;
 }
@@ -220,12 +204,12 @@ static nb_status convert(const char *buf, size_t len, char eol, bool has_header,
                     return nb_error(NB_ERR_FORMAT,
                                     "line %zu, column %zu: label '%s' is not a non-negative "
                                     "integer",
-                                    lineno, c + 1, shown(show, sizeof show, l.p + a, b - a));
+                                    lineno, c + 1, nb_printable(show, sizeof show, l.p + a, b - a));
                 if (v >= (double)NB_DATASET_MAX_CLASSES)
                     return nb_error(NB_ERR_FORMAT,
                                     "line %zu, column %zu: label '%s' is not below the limit of "
                                     "%" PRId64 " classes",
-                                    lineno, c + 1, shown(show, sizeof show, l.p + a, b - a),
+                                    lineno, c + 1, nb_printable(show, sizeof show, l.p + a, b - a),
                                     NB_DATASET_MAX_CLASSES);
                 y[row] = (int32_t)v;
                 if (y[row] > max_label) {
@@ -239,7 +223,7 @@ static nb_status convert(const char *buf, size_t len, char eol, bool has_header,
                 if (fabs(v) > FLT_MAX)
                     return nb_error(NB_ERR_FORMAT,
                                     "line %zu, column %zu: '%s' is out of the f32 range", lineno,
-                                    c + 1, shown(show, sizeof show, l.p + a, b - a));
+                                    c + 1, nb_printable(show, sizeof show, l.p + a, b - a));
                 *xr++ = (float)v;
             }
         }
@@ -309,10 +293,8 @@ static nb_status parse_csv(const char *buf, size_t len, int label_col, nb_csv_he
     size_t label_at = label_col == -1 ? fields - 1 : (size_t)label_col;
     if (st == NB_OK) {
         int64_t sx[2] = {rows, (int64_t)fields - 1}, sy[1] = {rows};
-        X = nb_tensor_empty(NB_F32, 2, sx);
-        y = X ? nb_tensor_empty(NB_I32, 1, sy) : NULL;
-        if (!X || !y)
-            st = nb_last_status() != NB_OK ? nb_last_status() : NB_ERR_NOMEM;
+        if ((st = nb_tensor_new(NB_F32, 2, sx, &X)) == NB_OK)
+            st = nb_tensor_new(NB_I32, 1, sy, &y);
     }
     size_t max_line = 0;
     if (st == NB_OK)
@@ -360,36 +342,22 @@ nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, nb_cs
     return st;
 }
 
-/* Reads a whole regular file of `size` bytes (its size at open) into a malloc'd buffer; a file
- * larger than the machine's memory is refused before anything is allocated. */
-static nb_status read_file(FILE *f, size_t size, char **out, size_t *len)
+typedef struct csv_load {
+    int label_col;
+    nb_csv_header header;
+    nb_dataset *out;
+} csv_load;
+
+static nb_status load_file(FILE *f, size_t size, void *ctx)
 {
-    uint64_t mem = nb_physical_memory();
-    if ((uint64_t)size > mem) {
-        char a[32], b[32];
-        return nb_error(NB_ERR_NOMEM, "file is %s, more than this machine's %s of memory",
-                        nb_bytes_str(a, sizeof a, size), nb_bytes_str(b, sizeof b, mem));
-    }
-    char *buf = malloc(size > 0 ? size : 1);
-    if (!buf)
-        return nb_error(NB_ERR_NOMEM, "out of memory for the %zu-byte file", size);
-    size_t got = size > 0 ? fread(buf, 1, size, f) : 0;
-    if (got != size) {
-        nb_status st = ferror(f) ? nb_error(NB_ERR_IO, "read error: %s", strerror(errno))
-                                 : nb_error(NB_ERR_IO,
-                                            "file shrank while it was being read "
-                                            "(%zu of %zu bytes)",
-                                            got, size);
-        free(buf);
+    const csv_load *l = ctx;
+    unsigned char *buf;
+    nb_status st = nb_read_rest(f, size, NULL, 0, "file", &buf);
+    if (st != NB_OK)
         return st;
-    }
-    if (fgetc(f) != EOF) {
-        free(buf);
-        return nb_error(NB_ERR_IO, "file grew while it was being read");
-    }
-    *out = buf;
-    *len = size;
-    return NB_OK;
+    st = parse_csv((const char *)buf, size, l->label_col, l->header, l->out);
+    free(buf);
+    return st;
 }
 
 nb_status nb_dataset_load_csv(const char *path, int label_col, nb_csv_header header,
@@ -398,24 +366,9 @@ nb_status nb_dataset_load_csv(const char *path, int label_col, nb_csv_header hea
     if (!out)
         return nb_error(NB_ERR_ARG, "csv: output data set is NULL");
     memset(out, 0, sizeof *out);
-    if (!path)
-        return nb_error(NB_ERR_ARG, "csv: load path is NULL");
-    size_t size = 0;
-    FILE *f = nb_open_regular(path, "csv", &size); /* refuses FIFOs, devices, directories */
-    if (!f)
-        return nb_last_status();
-    char *buf = NULL;
-    size_t len = 0;
-    nb_status st = read_file(f, size, &buf, &len);
-    if (fclose(f) != 0 && st == NB_OK) {
-        int e = errno;
-        st = nb_error(NB_ERR_IO, "cannot close: %s", strerror(e));
-    }
-    if (st == NB_OK)
-        st = parse_csv(buf, len, label_col, header, out);
-    free(buf);
+    csv_load l = {label_col, header, out};
+    nb_status st = nb_read_file(path, "csv", true, load_file, &l);
     if (st != NB_OK) {
-        nb_error_prefix(st, "csv", path);
         nb_dataset_free(out);
         return st;
     }

@@ -23,4 +23,9 @@ nb_status nb_labels_class_check(const int32_t *y, int64_t n, bool *sparse, int64
  */
 nb_status nb_idx_peek(const char *path, nb_dtype *dtype, int *ndim, int64_t shape[NB_MAX_DIMS]);
 
+/* A caller-built tensor header checked by the one validator (nb_tensor_check_layout): errors
+ * read "<what> is NULL" or "<what>: <problem>" ("X: tensor numel 4 does not match its shape (3
+ * elements)"). */
+nb_status nb_dataset_check_tensor(const nb_tensor *t, const char *what);
+
 #endif

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nabla.h"
+#include "nabla/nn.h"
+#include "nabla/optim.h"
 #include "nabla/checkpoint.h"
 #include "nabla/safetensors.h"
 #include "../tensor/tensor_internal.h"
@@ -35,16 +36,11 @@ nb_status nb_model_save(const char *path, const nb_mlp *m, const nb_model_info *
     return nb_model_save_ex(path, m, info, optim, NULL);
 }
 
-nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_info *info,
-                           const nb_optim *optim, const char *const *extra)
+/* Refuses what nb_model_load would reject, so a good checkpoint at path is never replaced by
+ * one that cannot be read back. */
+static nb_status check_saveable(const char *path, const nb_mlp *m, const nb_model_info *info,
+                                const nb_optim *optim)
 {
-    if (!path || !m || !info)
-        return nb_error(NB_ERR_ARG, "%s: %s is NULL", extra ? "nb_model_save_ex" : "nb_model_save",
-                        !path ? "path"
-                        : !m  ? "m"
-                              : "info");
-    /* refuse what nb_model_load would reject, so a good checkpoint at path is never replaced by
-     * one that cannot be read back */
     if (m->n_layers < 1 || m->n_layers > NB_MLP_MAX_LAYERS)
         return nb_error(NB_ERR_ARG, "nb_model_save: %s: the model has %d layers (expected 1 to %d)",
                         path, m->n_layers, NB_MLP_MAX_LAYERS);
@@ -94,8 +90,14 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
                 return nb_error(NB_ERR_ARG, "nb_model_save: %s: %s", path, msg);
             }
     }
-    char names[MAX_T][NAME_LEN];
-    nb_named_tensor ts[MAX_T];
+    return NB_OK;
+}
+
+/* The tensors a checkpoint holds: the model's parameters, then the optimiser's state as
+ * "optim.<name>"; names[] holds the names. Returns the count. */
+static int collect_tensors(const nb_mlp *m, const nb_optim *optim, char names[MAX_T][NAME_LEN],
+                           nb_named_tensor ts[MAX_T])
+{
     int n = 0, np = nb_mlp_param_count(m);
     for (int i = 0; i < np; i++) {
         ts[n].tensor = nb_mlp_param(m, i, names[n], NAME_LEN);
@@ -110,6 +112,23 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
         ts[n].name = names[n];
         n++;
     }
+    return n;
+}
+
+nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_info *info,
+                           const nb_optim *optim, const char *const *extra)
+{
+    if (!path || !m || !info)
+        return nb_error(NB_ERR_ARG, "%s: %s is NULL", extra ? "nb_model_save_ex" : "nb_model_save",
+                        !path ? "path"
+                        : !m  ? "m"
+                              : "info");
+    nb_status st = check_saveable(path, m, info, optim);
+    if (st != NB_OK)
+        return st;
+    char names[MAX_T][NAME_LEN];
+    nb_named_tensor ts[MAX_T];
+    int n = collect_tensors(m, optim, names, ts);
     char sizes[(NB_MLP_MAX_LAYERS + 1) * 21] = "", num[8][64]; /* 20 digits and a comma each */
     for (int i = 0; i <= m->n_layers; i++)
         snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%lld", i ? "," : "",
@@ -158,6 +177,183 @@ static bool meta_ok(nb_status st, const char *path)
     return false;
 }
 
+/* What a checkpoint's metadata says, checked before anything is allocated or restored. */
+typedef struct ckpt_meta {
+    int64_t sizes[NB_MLP_MAX_LAYERS + 1];
+    int n_sizes;
+    nb_activation act;
+    double scale, shift, dropout;
+    int64_t ncls, epoch, step;
+    const char *dataset; /* inside the file's metadata, or NULL */
+} ckpt_meta;
+
+/* "format" and the layer sizes "784,256,10". */
+static bool read_architecture(const nb_safetensors *st, const char *path, ckpt_meta *c)
+{
+    const char *fmt = nb_safetensors_meta(st, "format");
+    if (!fmt || strcmp(fmt, "nabla-mlp")) {
+        nb_error(NB_ERR_FORMAT, "%s: not a nabla model (metadata 'format' is %s%s%s)", path,
+                 fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
+        return false;
+    }
+    c->n_sizes = 0;
+    const char *s = nb_safetensors_meta(st, "sizes");
+    for (const char *p = s; p && *p;) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 1 || (*end && *end != ',') ||
+            c->n_sizes == NB_MLP_MAX_LAYERS + 1) { /* also: more layers than an MLP can have */
+            c->n_sizes = -1;
+            break;
+        }
+        c->sizes[c->n_sizes++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (!s || c->n_sizes < 2) {
+        nb_error(NB_ERR_FORMAT, "%s: metadata 'sizes' is %s; expected layer sizes like 784,256,10",
+                 path, s ? s : "missing");
+        return false;
+    }
+    const char *act = nb_safetensors_meta(st, "activation");
+    if (!nb_activation_parse(act, &c->act)) {
+        nb_error(NB_ERR_FORMAT, "%s: unknown activation '%s'", path, act ? act : "(missing)");
+        return false;
+    }
+    return true;
+}
+
+/* Every scalar: input scaling, classes, epoch, dropout, dataset, and the optimiser's. */
+static bool read_scalars(const nb_safetensors *st, const char *path, const nb_optim *optim,
+                         ckpt_meta *c)
+{
+    c->dropout = 0;
+    c->epoch = c->step = 0;
+    if (!meta_ok(nb_safetensors_meta_number(st, "input_scale", -DBL_MAX, DBL_MAX, &c->scale),
+                 path) ||
+        !meta_ok(nb_safetensors_meta_number(st, "input_shift", -DBL_MAX, DBL_MAX, &c->shift),
+                 path) ||
+        !meta_ok(nb_safetensors_meta_int(st, "n_classes", 1, c->sizes[c->n_sizes - 1], &c->ncls),
+                 path))
+        return false;
+    /* epoch and dropout are optional (files from before they were recorded) but checked if there */
+    if (nb_safetensors_meta(st, "epoch") &&
+        !meta_ok(nb_safetensors_meta_int(st, "epoch", 0, NB_CHECKPOINT_MAX_COUNT, &c->epoch), path))
+        return false;
+    if (nb_safetensors_meta(st, "dropout") &&
+        !meta_ok(nb_safetensors_meta_number(st, "dropout", -DBL_MAX, DBL_MAX, &c->dropout), path))
+        return false;
+    if (!(c->dropout >= 0 && c->dropout < 1)) {
+        nb_error(NB_ERR_FORMAT, "%s: metadata 'dropout' is '%s'; expected a number in [0, 1)", path,
+                 nb_safetensors_meta(st, "dropout"));
+        return false;
+    }
+    c->dataset = nb_safetensors_meta(st, "dataset");
+    if (c->dataset && strlen(c->dataset) >= NB_MODEL_DATASET_MAX) {
+        nb_error(NB_ERR_FORMAT,
+                 "%s: metadata 'dataset' is %zu bytes; the limit is %d (two paths of PATH_MAX)",
+                 path, strlen(c->dataset), NB_MODEL_DATASET_MAX - 1);
+        return false;
+    }
+    if (!optim)
+        return true;
+    const char *kind = nb_safetensors_meta(st, "optim");
+    const char *want = nb_optim_kind_name(nb_optim_get_config(optim)->kind);
+    if (!kind || strcmp(kind, want) || !nb_safetensors_meta(st, "optim_step")) {
+        nb_error(NB_ERR_FORMAT, "%s: holds no state for optimiser '%s'", path, want);
+        return false;
+    }
+    double lr;
+    return meta_ok(nb_safetensors_meta_int(st, "optim_step", 0, NB_OPTIM_MAX_STEPS, &c->step),
+                   path) &&
+           (!nb_safetensors_meta(st, "lr") ||
+            meta_ok(nb_safetensors_meta_number(st, "lr", 0, DBL_MAX, &lr), path));
+}
+
+/* The tensors must have the shapes the sizes say, checked before the model is allocated (a
+ * corrupt 'sizes' must not make us allocate more than the file holds), and finite values. */
+static bool check_layer_tensors(const nb_safetensors *st, const char *path, const ckpt_meta *c)
+{
+    for (int i = 0; i + 1 < c->n_sizes; i++)
+        for (int k = 0; k < 2; k++) {
+            char name[NAME_LEN], a[64];
+            snprintf(name, sizeof name, "layers.%d.%s", i, k ? "bias" : "weight");
+            const nb_tensor *t = nb_safetensors_get(st, name);
+            if (!t) {
+                nb_error(NB_ERR_FORMAT, "%s: tensor '%s' is missing", path, name);
+                return false;
+            }
+            long long out = (long long)c->sizes[i + 1], in = (long long)c->sizes[i];
+            bool ok = k ? t->ndim == 1 && t->shape[0] == out
+                        : t->ndim == 2 && t->shape[0] == out && t->shape[1] == in;
+            if (!ok || !nb_dtype_is_float(t->dtype)) {
+                if (k)
+                    nb_error(NB_ERR_FORMAT,
+                             "%s: tensor '%s' is %s %s; the architecture needs f32 [%lld]", path,
+                             name, nb_dtype_name(t->dtype), nb_shape_str(t, a, sizeof a), out);
+                else
+                    nb_error(NB_ERR_FORMAT,
+                             "%s: tensor '%s' is %s %s; the architecture needs f32 [%lld, %lld]",
+                             path, name, nb_dtype_name(t->dtype), nb_shape_str(t, a, sizeof a), out,
+                             in);
+                return false;
+            }
+            if (check_finite(path, "", name, t) != NB_OK)
+                return false;
+        }
+    return true;
+}
+
+/* Copies every parameter of m from the file (converted to m's dtype). */
+static bool restore_params(const nb_safetensors *st, const char *path, nb_mlp *m)
+{
+    for (int i = 0; i < nb_mlp_param_count(m); i++) {
+        char name[NAME_LEN];
+        nb_tensor *p = nb_mlp_param(m, i, name, sizeof name);
+        const nb_tensor *t = nb_safetensors_get(st, name);
+        if (!t) {
+            nb_error(NB_ERR_FORMAT, "%s: tensor '%s' is missing", path, name);
+            return false;
+        }
+        if (!nb_shape_equal(t, p) || !nb_dtype_is_float(t->dtype)) {
+            char a[64], b[64];
+            nb_error(NB_ERR_FORMAT, "%s: tensor '%s' is %s %s; the architecture needs f32 %s", path,
+                     name, nb_dtype_name(t->dtype), nb_shape_str(t, a, sizeof a),
+                     nb_shape_str(p, b, sizeof b));
+            return false;
+        }
+        for (int64_t k = 0; k < p->numel; k++)
+            nb_tensor_set(p, k, nb_tensor_get(t, k));
+    }
+    return true;
+}
+
+/* Two passes: every state tensor is checked (presence, shape, dtype, values) before any is
+ * overwritten, so a failed load leaves the caller's optimiser as it was. */
+static bool restore_optim(const nb_safetensors *st, const char *path, nb_optim *optim, int64_t step)
+{
+    int ns = nb_optim_state_count(optim);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < ns; i++) {
+            const char *buf;
+            nb_tensor *dst = nb_optim_state_tensor(optim, i, &buf);
+            char name[NAME_LEN];
+            snprintf(name, sizeof name, "optim.%s", buf);
+            const nb_tensor *t = nb_safetensors_get(st, name);
+            if (!t || !nb_shape_equal(t, dst) || t->dtype != dst->dtype) {
+                nb_error(NB_ERR_FORMAT,
+                         "%s: optimiser tensor '%s' is missing or has the wrong shape", path, name);
+                return false;
+            }
+            if (pass == 0 && !meta_ok(nb_optim_state_check(optim, i, t), path))
+                return false;
+            if (pass == 1)
+                memcpy(dst->data, t->data, (size_t)t->numel * nb_dtype_size(t->dtype));
+        }
+    nb_optim_set_step_count(optim, step);
+    return true;
+}
+
 nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
 {
     if (!path || !info) {
@@ -170,167 +366,22 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
         return NULL;
     }
     nb_mlp *m = NULL;
-    const char *fmt = nb_safetensors_meta(st, "format");
-    if (!fmt || strcmp(fmt, "nabla-mlp")) {
-        nb_error(NB_ERR_FORMAT, "%s: not a nabla model (metadata 'format' is %s%s%s)", path,
-                 fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
-        goto out;
+    ckpt_meta c;
+    if (read_architecture(st, path, &c) && read_scalars(st, path, optim, &c) &&
+        check_layer_tensors(st, path, &c))
+        m = nb_mlp_new(c.sizes, c.n_sizes, c.act, NB_INIT_DEFAULT, c.dropout, NB_F32, 0);
+    if (m && (!restore_params(st, path, m) || (optim && !restore_optim(st, path, optim, c.step)))) {
+        nb_mlp_free(m);
+        m = NULL;
     }
-    /* sizes "784,256,10" */
-    int64_t sizes[NB_MLP_MAX_LAYERS + 1];
-    int n_sizes = 0;
-    const char *s = nb_safetensors_meta(st, "sizes");
-    for (const char *p = s; p && *p;) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || errno || v < 1 || (*end && *end != ',') ||
-            n_sizes == NB_MLP_MAX_LAYERS + 1) { /* also: more layers than an MLP can have */
-            n_sizes = -1;
-            break;
-        }
-        sizes[n_sizes++] = v;
-        p = *end ? end + 1 : end;
+    if (m) {
+        nb_mlp_set_training(m, false);
+        info->input_scale = c.scale;
+        info->input_shift = c.shift;
+        info->n_classes = c.ncls;
+        info->epoch = c.epoch;
+        snprintf(info->dataset, sizeof info->dataset, "%s", c.dataset ? c.dataset : "");
     }
-    if (!s || n_sizes < 2) {
-        nb_error(NB_ERR_FORMAT, "%s: metadata 'sizes' is %s; expected layer sizes like 784,256,10",
-                 path, s ? s : "missing");
-        goto out;
-    }
-    nb_activation act;
-    if (!nb_activation_parse(nb_safetensors_meta(st, "activation"), &act)) {
-        nb_error(NB_ERR_FORMAT, "%s: unknown activation '%s'", path,
-                 nb_safetensors_meta(st, "activation") ? nb_safetensors_meta(st, "activation")
-                                                       : "(missing)");
-        goto out;
-    }
-    /* every scalar, checked before anything is allocated or restored */
-    double scale, shift, dropout = 0;
-    int64_t ncls, epoch = 0;
-    if (!meta_ok(nb_safetensors_meta_number(st, "input_scale", -DBL_MAX, DBL_MAX, &scale), path) ||
-        !meta_ok(nb_safetensors_meta_number(st, "input_shift", -DBL_MAX, DBL_MAX, &shift), path) ||
-        !meta_ok(nb_safetensors_meta_int(st, "n_classes", 1, sizes[n_sizes - 1], &ncls), path))
-        goto out;
-    /* epoch and dropout are optional (files from before they were recorded) but checked if there */
-    if (nb_safetensors_meta(st, "epoch") &&
-        !meta_ok(nb_safetensors_meta_int(st, "epoch", 0, NB_CHECKPOINT_MAX_COUNT, &epoch), path))
-        goto out;
-    if (nb_safetensors_meta(st, "dropout") &&
-        !meta_ok(nb_safetensors_meta_number(st, "dropout", -DBL_MAX, DBL_MAX, &dropout), path))
-        goto out;
-    if (!(dropout >= 0 && dropout < 1)) {
-        nb_error(NB_ERR_FORMAT, "%s: metadata 'dropout' is '%s'; expected a number in [0, 1)", path,
-                 nb_safetensors_meta(st, "dropout"));
-        goto out;
-    }
-    const char *ds = nb_safetensors_meta(st, "dataset");
-    if (ds && strlen(ds) >= sizeof info->dataset) {
-        nb_error(NB_ERR_FORMAT,
-                 "%s: metadata 'dataset' is %zu bytes; the limit is %d (two paths of PATH_MAX)",
-                 path, strlen(ds), NB_MODEL_DATASET_MAX - 1);
-        goto out;
-    }
-    int64_t step = 0;
-    if (optim) {
-        const char *kind = nb_safetensors_meta(st, "optim");
-        if (!kind || strcmp(kind, nb_optim_kind_name(nb_optim_get_config(optim)->kind)) ||
-            !nb_safetensors_meta(st, "optim_step")) {
-            nb_error(NB_ERR_FORMAT, "%s: holds no state for optimiser '%s'", path,
-                     nb_optim_kind_name(nb_optim_get_config(optim)->kind));
-            goto out;
-        }
-        double lr;
-        if (!meta_ok(nb_safetensors_meta_int(st, "optim_step", 0, NB_OPTIM_MAX_STEPS, &step),
-                     path) ||
-            (nb_safetensors_meta(st, "lr") &&
-             !meta_ok(nb_safetensors_meta_number(st, "lr", 0, DBL_MAX, &lr), path)))
-            goto out;
-    }
-    /* the tensors must have the shapes the sizes say, checked before the model is allocated (a
-     * corrupt 'sizes' must not make us allocate more than the file holds) */
-    for (int i = 0; i + 1 < n_sizes; i++)
-        for (int k = 0; k < 2; k++) {
-            char name[NAME_LEN], a[64];
-            snprintf(name, sizeof name, "layers.%d.%s", i, k ? "bias" : "weight");
-            const nb_tensor *t = nb_safetensors_get(st, name);
-            if (!t) {
-                nb_error(NB_ERR_FORMAT, "%s: tensor '%s' is missing", path, name);
-                goto out;
-            }
-            bool ok = k ? t->ndim == 1 && t->shape[0] == sizes[i + 1]
-                        : t->ndim == 2 && t->shape[0] == sizes[i + 1] && t->shape[1] == sizes[i];
-            if (!ok || !nb_dtype_is_float(t->dtype)) {
-                if (k)
-                    nb_error(NB_ERR_FORMAT,
-                             "%s: tensor '%s' is %s %s; the architecture needs f32 [%lld]", path,
-                             name, nb_dtype_name(t->dtype), nb_shape_str(t, a, sizeof a),
-                             (long long)sizes[i + 1]);
-                else
-                    nb_error(NB_ERR_FORMAT,
-                             "%s: tensor '%s' is %s %s; the architecture needs f32 [%lld, %lld]",
-                             path, name, nb_dtype_name(t->dtype), nb_shape_str(t, a, sizeof a),
-                             (long long)sizes[i + 1], (long long)sizes[i]);
-                goto out;
-            }
-            if (check_finite(path, "", name, t) != NB_OK)
-                goto out;
-        }
-    m = nb_mlp_new(sizes, n_sizes, act, NB_INIT_DEFAULT, dropout, NB_F32, 0);
-    if (!m)
-        goto out;
-    for (int i = 0; i < nb_mlp_param_count(m); i++) {
-        char name[NAME_LEN];
-        nb_tensor *p = nb_mlp_param(m, i, name, sizeof name);
-        const nb_tensor *t = nb_safetensors_get(st, name);
-        if (!t) {
-            nb_error(NB_ERR_FORMAT, "%s: tensor '%s' is missing", path, name);
-            goto fail;
-        }
-        if (!nb_shape_equal(t, p) || !nb_dtype_is_float(t->dtype)) {
-            char a[64], b[64];
-            nb_error(NB_ERR_FORMAT, "%s: tensor '%s' is %s %s; the architecture needs f32 %s", path,
-                     name, nb_dtype_name(t->dtype), nb_shape_str(t, a, sizeof a),
-                     nb_shape_str(p, b, sizeof b));
-            goto fail;
-        }
-        for (int64_t k = 0; k < p->numel; k++)
-            nb_tensor_set(p, k, nb_tensor_get(t, k));
-    }
-    if (optim) {
-        /* two passes: every state tensor is checked (presence, shape, dtype, values) before any
-         * is overwritten, so a failed load leaves the caller's optimiser as it was */
-        int ns = nb_optim_state_count(optim);
-        for (int pass = 0; pass < 2; pass++)
-            for (int i = 0; i < ns; i++) {
-                const char *buf;
-                nb_tensor *dst = nb_optim_state_tensor(optim, i, &buf);
-                char name[NAME_LEN];
-                snprintf(name, sizeof name, "optim.%s", buf);
-                const nb_tensor *t = nb_safetensors_get(st, name);
-                if (!t || !nb_shape_equal(t, dst) || t->dtype != dst->dtype) {
-                    nb_error(NB_ERR_FORMAT,
-                             "%s: optimiser tensor '%s' is missing or has the wrong shape", path,
-                             name);
-                    goto fail;
-                }
-                if (pass == 0 && !meta_ok(nb_optim_state_check(optim, i, t), path))
-                    goto fail;
-                if (pass == 1)
-                    memcpy(dst->data, t->data, (size_t)t->numel * nb_dtype_size(t->dtype));
-            }
-        nb_optim_set_step_count(optim, step);
-    }
-    nb_mlp_set_training(m, false);
-    info->input_scale = scale;
-    info->input_shift = shift;
-    info->n_classes = ncls;
-    info->epoch = epoch;
-    snprintf(info->dataset, sizeof info->dataset, "%s", ds ? ds : "");
-    goto out;
-fail:
-    nb_mlp_free(m);
-    m = NULL;
-out:
     nb_safetensors_free(st);
     return m;
 }

@@ -11,7 +11,7 @@
 #include <math.h>
 
 #include "nabla/loss.h"
-#include "../ops/ops_internal.h"
+#include "../tensor/tensor_check.h"
 
 static nb_status check_rows(const char *name, const nb_tensor *z, const nb_tensor *out,
                             bool reduce_last)

@@ -2,12 +2,17 @@
  *
  * Forward runs the fused kernel and keeps, in the arena, per row the shift m and log s (2N
  * numbers: lse = m + log s) and a copy
- * of the options. Backward writes dL/dz straight into the logits' gradient (accumulating).
- * Targets, mask and weight are borrowed: keep them alive until backward has run. */
+ * of the options. Backward writes dL/dz straight into the logits' gradient: it overwrites the
+ * buffer when it did not exist yet (the usual case: logits made by an op, whose gradient this op
+ * writes first, so no zeroing pass is needed) and accumulates into an existing one (a leaf's,
+ * or one another op's backward has already written into).
+ * Targets, mask and weight are borrowed: keep them alive and unchanged until backward has run. */
 #include <string.h>
 
-#include "../ops/ops_internal.h"
+#include "loss_ops.h"
 #include "xent_internal.h"
+
+static const nb_opdef op_cross_entropy, op_cross_entropy_soft;
 
 typedef struct saved_xent {
     nb_xent_opts opts;
@@ -39,8 +44,8 @@ static nb_tensor *xent_op(nb_graph *g, nb_tensor *logits, const nb_tensor *tgt, 
                              scratch, NULL) != NB_OK)
         return NULL;
     nb_node *n;
-    nb_opkind k = soft ? NB_OPK_CROSS_ENTROPY_SOFT : NB_OPK_CROSS_ENTROPY;
-    if (nb_graph_record(g, &nb_opdefs[k], loss, &logits, 1, &n) != NB_OK)
+    const nb_opdef *op = soft ? &op_cross_entropy_soft : &op_cross_entropy;
+    if (nb_graph_record(g, op, loss, &logits, 1, &n) != NB_OK)
         return NULL;
     if (n) {
         sv->opts = *o;
@@ -64,17 +69,128 @@ nb_tensor *nb_cross_entropy_soft(nb_graph *g, nb_tensor *logits, const nb_tensor
     return xent_op(g, logits, probs, true, opts);
 }
 
-nb_status nb_xent_op_backward(nb_graph *g, nb_node *n)
+static nb_status xent_op_backward(nb_graph *g, nb_node *n)
 {
     nb_tensor *z = n->in[0], *loss = n->out;
     const saved_xent *sv = n->saved;
-    bool soft = n->op == &nb_opdefs[NB_OPK_CROSS_ENTROPY_SOFT];
+    bool soft = n->op == &op_cross_entropy_soft;
     void *gz;
-    bool overwrite; /* logits made by an op (a Linear): their gradient is ours alone to write */
-    nb_status s = nb_grad_buffer_for_write(g, z, &gz, &overwrite);
+    bool overwrite = false; /* logits made by an op (a Linear): their gradient is ours to write */
+    nb_status s = n->op->flags & NB_OPF_WRITES_INPUT_GRAD
+                      ? nb_grad_buffer_for_write(g, z, &gz, &overwrite)
+                      : nb_grad_buffer(g, z, &gz);
     if (s != NB_OK || !gz)
         return s;
     const nb_tensor *t = n->aux[0];
     return nb_xent_backward_impl(gz, !overwrite, z, soft ? NULL : t, soft ? t : NULL, &sv->opts,
                                  NULL, sv->shift, loss->grad);
 }
+
+/* ---- records: gradcheck cases as data, one per option combination ----
+ * Inputs: logits, targets (or probabilities), mask, class weights. Arguments: label smoothing,
+ * reduction, normaliser, z-loss, ignore_index = 0 (else -100), a scale applied to the logits
+ * by an op first (0: none). */
+static nb_tensor *xent_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
+                             const double *args)
+{
+    (void)n_in;
+    nb_xent_opts o = nb_xent_defaults();
+    o.mask = in[2];
+    o.weight = in[3];
+    o.label_smoothing = args[0];
+    o.reduction = (nb_reduction)args[1];
+    o.normaliser = args[2];
+    o.z_loss = args[3];
+    if (args[4] != 0)
+        o.ignore_index = 0;
+    nb_tensor *z = args[5] != 0 ? nb_scale(g, in[0], args[5]) : in[0];
+    return op == &op_cross_entropy_soft.info ? nb_cross_entropy_soft(g, z, in[1], &o)
+                                             : nb_cross_entropy(g, z, in[1], &o);
+}
+
+#define XL(V)                                                                                      \
+    {                                                                                              \
+        .kind = NB_SAMPLE_PARAM, .ndim = 2, .shape = {6, V}, .lo = -3, .hi = 3                     \
+    }
+#define XT(V)                                                                                      \
+    {                                                                                              \
+        .kind = NB_SAMPLE_TARGETS, .ndim = 1, .shape = {6}, .hi = V                                \
+    }
+#define XTP(V, ...)                                                                                \
+    {                                                                                              \
+        .kind = NB_SAMPLE_TARGETS, .ndim = 1, .shape = {6}, .hi = V, __VA_ARGS__                   \
+    }
+#define XPOKES(...)                                                                                \
+    .n_pokes = (int)(sizeof(nb_sample_poke[]){__VA_ARGS__} / sizeof(nb_sample_poke)),              \
+    .pokes = {__VA_ARGS__}
+#define XMASK(T, ...)                                                                              \
+    {                                                                                              \
+        .kind = NB_SAMPLE_ONES, .dtype = T, __VA_ARGS__, XPOKES({2, 0}, {-1, 0})                   \
+    }
+#define XW                                                                                         \
+    {                                                                                              \
+        .kind = NB_SAMPLE_RAND, .ndim = 1, .shape = {5}, .lo = 0.2, .hi = 2.0                      \
+    }
+#define XCASE(NOTE, ...)                                                                           \
+    {                                                                                              \
+        .note = NOTE, .n_inputs = 4, .n_shown = 1, __VA_ARGS__                                     \
+    }
+static const nb_op_case xent_cases[] = {
+    XCASE("mean", .in = {XL(5), XT(5)}),
+    XCASE("ignore_index=0", .in = {XL(5), XTP(5, XPOKES({1, 0}, {4, 0}, {2, 3}, {3, 2}))},
+          .args = {[4] = 1}),
+    XCASE("[B,T,V] u8 mask",
+          .in = {{.kind = NB_SAMPLE_PARAM, .ndim = 3, .shape = {2, 3, 5}, .lo = -3, .hi = 3},
+                 {.kind = NB_SAMPLE_TARGETS, .ndim = 2, .shape = {2, 3}, .hi = 5},
+                 XMASK(NB_U8, .ndim = 2, .shape = {2, 3})}),
+    XCASE("f64 mask", .in = {XL(5), XT(5), XMASK(NB_F64, .ndim = 1, .shape = {6})}),
+    XCASE("weights", .in = {XL(5), XT(5), {0}, XW}),
+    XCASE("smoothing 0.1", .in = {XL(5), XT(5)}, .args = {0.1}),
+    XCASE("weights+smooth+pad", .in = {XL(5), XTP(5, XPOKES({1, -100}, {4, 0})), {0}, XW},
+          .args = {0.1}),
+    XCASE("sum", .in = {XL(5), XT(5)}, .args = {[1] = NB_REDUCTION_SUM}),
+    XCASE("none + pad", .in = {XL(5), XTP(5, XPOKES({1, -100}, {4, 0}))},
+          .args = {[1] = NB_REDUCTION_NONE}),
+    XCASE("normaliser 7", .in = {XL(5), XT(5)}, .args = {[2] = 7.0}),
+    XCASE("z_loss+all options",
+          .in = {XL(5), XTP(5, XPOKES({5, -100})), XMASK(NB_F64, .ndim = 1, .shape = {6}), XW},
+          .args = {0.1, [3] = 1e-2}),
+    XCASE("all padding", .in = {XL(5), XTP(5, XPOKES({0, -100}, {1, -100}, {2, -100}, {3, -100},
+                                                     {4, -100}, {5, -100}))}),
+    XCASE("V=1", .in = {XL(1), XT(1)}),
+    /* logits made by an op: the backward writes their gradient (=) */
+    XCASE("logits from an op", .in = {XL(5), XT(5)}, .args = {0.2, [5] = 1.5}),
+};
+
+#define SL                                                                                         \
+    {                                                                                              \
+        .kind = NB_SAMPLE_PARAM, .ndim = 2, .shape = {4, 5}, .lo = -3, .hi = 3                     \
+    }
+#define SP                                                                                         \
+    {                                                                                              \
+        .kind = NB_SAMPLE_PROBS, .ndim = 2, .shape = { 4, 5 }                                      \
+    }
+static const nb_op_case xent_soft_cases[] = {
+    XCASE("probabilities", .in = {SL, SP}),
+    XCASE("smooth+weights", .in = {SL, SP, {0}, XW}, .args = {0.2}),
+    XCASE(
+        "mask+z_loss",
+        .in = {SL,
+               SP,
+               {.kind = NB_SAMPLE_ONES, .dtype = NB_BOOL, .ndim = 1, .shape = {4}, XPOKES({1, 0})}},
+        .args = {[3] = 1e-2}),
+};
+
+/* The fused loss writes the logits' whole gradient, and reads only the rows its targets keep. */
+static const nb_opdef op_cross_entropy = {
+    {"cross_entropy", "fused log-softmax + NLL", 4, xent_apply, NB_CASES(xent_cases)},
+    xent_op_backward,
+    NB_OPF_WRITES_INPUT_GRAD | NB_OPF_READS_SELECTED_ROWS,
+    NULL};
+static const nb_opdef op_cross_entropy_soft = {
+    {"cross_entropy_soft", "fused, probability targets", 4, xent_apply, NB_CASES(xent_soft_cases)},
+    xent_op_backward,
+    NB_OPF_WRITES_INPUT_GRAD | NB_OPF_READS_SELECTED_ROWS,
+    NULL};
+
+NB_OP_LIST(nb_xent_ops, &op_cross_entropy, &op_cross_entropy_soft);

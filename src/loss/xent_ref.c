@@ -10,6 +10,36 @@
 #include "xent_internal.h"
 #include "../ops/ops_internal.h"
 
+/* dL/dz of every row, element by element: d/dz_j of -sum_c q_c l_c is (sum_c q_c) p_j - q_j,
+ * with q the weighted smoothed target; plus the z-loss 2 zc lse p_j. sum_c q_c is the same for
+ * every j of a row, so it is taken once per row: O(V) per row. */
+static void reference_grad(const nb_tensor *logits, const nb_tensor *targets, const nb_xent_opts *o,
+                           double norm, nb_tensor *dlogits)
+{
+    int64_t V = logits->shape[logits->ndim - 1], N = logits->numel / V;
+    double a = o->label_smoothing;
+    double scale = o->reduction == NB_REDUCTION_MEAN ? (norm != 0.0 ? 1.0 / norm : 0.0) : 1.0;
+    for (int64_t n = 0; n < N; n++) {
+        bool keep = nb_xent_keep(o, targets, n);
+        int64_t y = keep ? (int64_t)nb_tensor_get(targets, n) : -1;
+        double lse = keep ? nb_xent_row_lse(logits, n, V) : 0.0;
+        double wy = keep && o->weight ? nb_tensor_get(o->weight, y) : 1.0;
+        double sumq = (1.0 - a) * wy;
+        for (int64_t c = 0; c < V && keep; c++)
+            sumq += a / (double)V * (o->weight ? nb_tensor_get(o->weight, c) : 1.0);
+        for (int64_t j = 0; j < V; j++) {
+            double gj = 0.0;
+            if (keep) {
+                double p = exp(nb_tensor_get(logits, n * V + j) - lse);
+                double wj = o->weight ? nb_tensor_get(o->weight, j) : 1.0;
+                double qj = (1.0 - a) * wy * (j == y) + a / (double)V * wj;
+                gj = scale * (sumq * p - qj + 2.0 * o->z_loss * lse * p);
+            }
+            nb_tensor_set(dlogits, n * V + j, gj);
+        }
+    }
+}
+
 nb_status nb_xent_reference(const nb_tensor *logits, const nb_tensor *targets,
                             const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *dlogits)
 {
@@ -78,30 +108,8 @@ nb_status nb_xent_reference(const nb_tensor *logits, const nb_tensor *targets,
     else
         nb_tensor_set(
             loss, 0, o->reduction == NB_REDUCTION_SUM ? total : (norm != 0.0 ? total / norm : 0.0));
-    if (dlogits) {
-        double scale = o->reduction == NB_REDUCTION_MEAN ? (norm != 0.0 ? 1.0 / norm : 0.0) : 1.0;
-        for (int64_t n = 0; n < N; n++) {
-            bool keep = nb_xent_keep(o, targets, n);
-            int64_t y = keep ? (int64_t)nb_tensor_get(targets, n) : -1;
-            double lse = keep ? nb_xent_row_lse(logits, n, V) : 0.0;
-            for (int64_t j = 0; j < V; j++) {
-                double gj = 0.0;
-                if (keep) {
-                    double p = exp(nb_tensor_get(logits, n * V + j) - lse);
-                    /* d/dz_j of -sum_c q_c l_c is sum_c q_c p_j - q_j, with q the weighted
-                     * smoothed target; plus the z-loss 2 zc lse p_j */
-                    double wy = o->weight ? nb_tensor_get(o->weight, y) : 1.0;
-                    double wj = o->weight ? nb_tensor_get(o->weight, j) : 1.0;
-                    double sumq = (1.0 - a) * wy;
-                    for (int64_t c = 0; c < V; c++)
-                        sumq += a / (double)V * (o->weight ? nb_tensor_get(o->weight, c) : 1.0);
-                    double qj = (1.0 - a) * wy * (j == y) + a / (double)V * wj;
-                    gj = scale * (sumq * p - qj + 2.0 * o->z_loss * lse * p);
-                }
-                nb_tensor_set(dlogits, n * V + j, gj);
-            }
-        }
-    }
+    if (dlogits)
+        reference_grad(logits, targets, o, norm, dlogits);
     free(l);
     free(Ls);
     return NB_OK;

@@ -1,158 +1,31 @@
-/* elementwise.c - unary ops (neg, scale, relu, leaky_relu, tanh, sigmoid, gelu, exp, log) and
+/* elementwise.c - unary ops (neg, scale, relu, leaky_relu, tanh, sigmoid, silu, gelu, exp, log) and
  * binary ops with broadcasting (add, sub, mul, div).
  *
- * Each unary op is a pair: y = f(x) and dy/dx = f'(x, y). Kernels run over x in its own dtype
- * (f32 or f64) and evaluate f in double, then round once. Backward accumulates dx += dy f'. */
-#include <math.h>
-#include <string.h>
-
-#include "ops_internal.h"
-
-static _Thread_local char shp_buf[2][96];
-static _Thread_local int shp_slot;
-
-const char *nb_shp(const nb_tensor *x)
-{
-    shp_slot ^= 1;
-    return nb_shape_str(x, shp_buf[shp_slot], sizeof shp_buf[shp_slot]);
-}
-
-nb_status nb_check_float_same(const char *opname, nb_tensor *const *in, int n)
-{
-    for (int i = 0; i < n; i++) {
-        if (in[i]->dtype != NB_F32 && in[i]->dtype != NB_F64)
-            return nb_error(NB_ERR_DTYPE,
-                            "%s: input %d has dtype %s; only f32 and f64 are supported", opname, i,
-                            nb_dtype_name(in[i]->dtype));
-        if (in[i]->dtype != in[0]->dtype)
-            return nb_error(NB_ERR_DTYPE, "%s: inputs have different dtypes (%s and %s)", opname,
-                            nb_dtype_name(in[0]->dtype), nb_dtype_name(in[i]->dtype));
-    }
-    return NB_OK;
-}
-
-/* ---- unary ---- */
-
-#define GELU_K 0.7978845608028654 /* sqrt(2/pi) */
-#define GELU_C 0.044715
-
-static double unary_f(nb_opkind k, double x, double p)
-{
-    switch (k) {
-    case NB_OPK_NEG: return -x;
-    case NB_OPK_SCALE: return p * x;
-    case NB_OPK_RELU: return x <= 0 ? 0.0 : x; /* NaN stays NaN (PyTorch) */
-    case NB_OPK_LEAKY_RELU: return x > 0 ? x : p * x;
-    case NB_OPK_TANH: return tanh(x);
-    case NB_OPK_SIGMOID: /* stable on both sides: never exp of a large positive number */
-        if (x >= 0)
-            return 1.0 / (1.0 + exp(-x));
-        else {
-            double e = exp(x);
-            return e / (1.0 + e);
-        }
-    case NB_OPK_GELU: return 0.5 * x * (1.0 + tanh(GELU_K * (x + GELU_C * x * x * x)));
-    case NB_OPK_EXP: return exp(x);
-    case NB_OPK_LOG: return log(x);
-    default: return NAN;
-    }
-}
-
-/* derivative at x, with y = f(x) */
-static double unary_df(nb_opkind k, double x, double y, double p)
-{
-    switch (k) {
-    case NB_OPK_NEG: return -1.0;
-    case NB_OPK_SCALE: return p;
-    case NB_OPK_RELU: return x <= 0 ? 0.0 : 1.0;    /* at NaN: 1, dy passes (PyTorch) */
-    case NB_OPK_LEAKY_RELU: return x > 0 ? 1.0 : p; /* at NaN: p (PyTorch) */
-    case NB_OPK_TANH: return 1.0 - y * y;
-    case NB_OPK_SIGMOID: return y * (1.0 - y);
-    case NB_OPK_GELU: {
-        double u = GELU_K * (x + GELU_C * x * x * x);
-        double t = tanh(u);
-        double du = GELU_K * (1.0 + 3.0 * GELU_C * x * x);
-        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
-    }
-    case NB_OPK_EXP: return y;
-    case NB_OPK_LOG: return 1.0 / x;
-    default: return NAN;
-    }
-}
-
-/* f32 kernels of the activations an MLP uses, in f32 arithmetic (the f64 path above is the
- * reference they are tested against); the rest go through the double formulas.
+ * A unary op is one block below: its formula in f64 and f32 (y = f(x), with its parameter p),
+ * its derivative, its sample cases and its record. UNARY_OP turns the formulas into loops over
+ * typed memory (restrict pointers, no calls per element except libm) that the compiler
+ * vectorises. The f64 loops are the reference the f32 ones are tested against. Backward
+ * accumulates: dx += dy f'(x, y).
  *
  * NaN in, NaN out, as in PyTorch: relu is written x <= 0 ? 0 : x (not x > 0 ? x : 0, which maps
  * NaN to 0 and would let a NaN input give finite logits); leaky_relu's x > 0 ? x : p x already
  * gives p NaN = NaN. The gradients at NaN are PyTorch's too: relu passes dy (threshold_backward
  * zeroes only where x <= 0), leaky_relu gives p dy. */
-static void unary_f32(nb_opkind k, float *y, const float *x, int64_t n, float p)
-{
-    switch (k) {
-    case NB_OPK_RELU:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] <= 0.0f ? 0.0f : x[i];
-        return;
-    case NB_OPK_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] > 0.0f ? x[i] : p * x[i];
-        return;
-    case NB_OPK_TANH:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = tanhf(x[i]);
-        return;
-    case NB_OPK_SIGMOID:
-        for (int64_t i = 0; i < n; i++) {
-            float e = expf(-fabsf(x[i])); /* never exp of a large positive number */
-            y[i] = x[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-        }
-        return;
-    case NB_OPK_GELU:
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            y[i] = 0.5f * v * (1.0f + tanhf((float)GELU_K * (v + (float)GELU_C * v * v * v)));
-        }
-        return;
-    default:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = (float)unary_f(k, x[i], p);
-    }
-}
+#include <math.h>
+#include <string.h>
 
-/* g += gy f'(x, y) in f32 */
-static void unary_df_f32(nb_opkind k, float *g, const float *gy, const float *x, const float *y,
-                         int64_t n, float p)
-{
-    switch (k) {
-    case NB_OPK_RELU:
-        for (int64_t i = 0; i < n; i++)
-            g[i] += x[i] <= 0.0f ? 0.0f : gy[i];
-        return;
-    case NB_OPK_LEAKY_RELU:
-        for (int64_t i = 0; i < n; i++)
-            g[i] += x[i] > 0.0f ? gy[i] : p * gy[i];
-        return;
-    case NB_OPK_TANH:
-        for (int64_t i = 0; i < n; i++)
-            g[i] += gy[i] * (1.0f - y[i] * y[i]);
-        return;
-    case NB_OPK_SIGMOID:
-        for (int64_t i = 0; i < n; i++)
-            g[i] += gy[i] * y[i] * (1.0f - y[i]);
-        return;
-    case NB_OPK_GELU:
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i], t = tanhf((float)GELU_K * (v + (float)GELU_C * v * v * v));
-            float du = (float)GELU_K * (1.0f + 3.0f * (float)GELU_C * v * v);
-            g[i] += gy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
-        }
-        return;
-    default:
-        for (int64_t i = 0; i < n; i++)
-            g[i] += (float)((double)gy[i] * unary_df(k, x[i], y[i], p));
-    }
-}
+#include "ops_internal.h"
+
+/* ---- unary ---- */
+
+typedef struct unary_kernels {
+    void (*f64)(double *restrict y, const double *restrict x, int64_t n, double p);
+    void (*f32)(float *restrict y, const float *restrict x, int64_t n, float p);
+    void (*b64)(double *restrict g, const double *restrict gy, const double *restrict x,
+                const double *restrict y, int64_t n, double p);
+    void (*b32)(float *restrict g, const float *restrict gy, const float *restrict x,
+                const float *restrict y, int64_t n, float p);
+} unary_kernels;
 
 static nb_status unary_backward(nb_graph *g, nb_node *n)
 {
@@ -161,97 +34,205 @@ static nb_status unary_backward(nb_graph *g, nb_node *n)
     nb_status s = nb_grad_buffer(g, x, &gx);
     if (s != NB_OK || !gx)
         return s;
-    nb_opkind k = (nb_opkind)(n->op - nb_opdefs);
-    double p = n->p[0];
-    if (x->dtype == NB_F64) {
-        const double *xv = x->data, *yv = y->data, *gy = y->grad;
-        double *g64 = gx;
-        for (int64_t i = 0; i < x->numel; i++)
-            g64[i] += gy[i] * unary_df(k, xv[i], yv[i], p);
-    } else {
-        unary_df_f32(k, gx, y->grad, x->data, y->data, x->numel, (float)p);
-    }
+    const unary_kernels *k = n->op->kernel;
+    if (x->dtype == NB_F64)
+        k->b64(gx, y->grad, x->data, y->data, x->numel, n->p[0]);
+    else
+        k->b32(gx, y->grad, x->data, y->data, x->numel, (float)n->p[0]);
     return NB_OK;
 }
 
-static nb_tensor *unary(nb_graph *g, nb_opkind k, nb_tensor *x, double p)
+static nb_tensor *unary(nb_graph *g, const nb_opdef *op, nb_tensor *x, double p)
 {
-    const char *name = nb_opdefs[k].name;
+    const char *name = op->info.name;
     if (!nb_op_inputs_ok(g, name, &x, 1) || nb_check_float_same(name, &x, 1) != NB_OK)
         return NULL;
     nb_tensor *y = nb_graph_new_tensor(g, x->dtype, x->ndim, x->shape);
     if (!y)
         return NULL;
-    if (x->dtype == NB_F64) {
-        const double *xv = x->data;
-        double *yv = y->data;
-        for (int64_t i = 0; i < x->numel; i++)
-            yv[i] = unary_f(k, xv[i], p);
-    } else {
-        const float *xv = x->data;
-        float *yv = y->data;
-        unary_f32(k, yv, xv, x->numel, (float)p);
-    }
+    const unary_kernels *k = op->kernel;
+    if (x->dtype == NB_F64)
+        k->f64(y->data, x->data, x->numel, p);
+    else
+        k->f32(y->data, x->data, x->numel, (float)p);
     nb_node *n;
-    if (nb_graph_record(g, &nb_opdefs[k], y, &x, 1, &n) != NB_OK)
+    if (nb_graph_record(g, op, y, &x, 1, &n) != NB_OK)
         return NULL;
     if (n)
         n->p[0] = p;
     return y;
 }
 
-nb_status nb_unary_backward_entry(nb_graph *g, nb_node *n)
+static nb_tensor *unary_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
+                              const double *args)
 {
-    return unary_backward(g, n);
+    (void)n_in;
+    return unary(g, (const nb_opdef *)op, in[0], args[0]);
 }
 
+/* One unary op: v = x_i, p its parameter; Y64/Y32 the value, DF64 the derivative (fy = y_i) in
+ * f64, G32 the whole f32 increment of the gradient (dy = incoming gradient). */
+#define UNARY_OP(NAME, FORMULA, CASES, Y64, DF64, Y32, G32)                                        \
+    static void NAME##_f64(double *restrict y, const double *restrict x, int64_t n, double p)      \
+    {                                                                                              \
+        (void)p;                                                                                   \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            const double v = x[i];                                                                 \
+            y[i] = (Y64);                                                                          \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_f32(float *restrict y, const float *restrict x, int64_t n, float p)         \
+    {                                                                                              \
+        (void)p;                                                                                   \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            const float v = x[i];                                                                  \
+            y[i] = (Y32);                                                                          \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_b64(double *restrict g, const double *restrict gy,                          \
+                           const double *restrict x, const double *restrict y, int64_t n,          \
+                           double p)                                                               \
+    {                                                                                              \
+        (void)p;                                                                                   \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            const double v = x[i], fy = y[i];                                                      \
+            (void)v, (void)fy;                                                                     \
+            g[i] += gy[i] * (DF64);                                                                \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_b32(float *restrict g, const float *restrict gy, const float *restrict x,   \
+                           const float *restrict y, int64_t n, float p)                            \
+    {                                                                                              \
+        (void)p;                                                                                   \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            const float v = x[i], fy = y[i], dy = gy[i];                                           \
+            (void)v, (void)fy;                                                                     \
+            g[i] += (G32);                                                                         \
+        }                                                                                          \
+    }                                                                                              \
+    static const unary_kernels NAME##_kernels = {NAME##_f64, NAME##_f32, NAME##_b64, NAME##_b32};  \
+    static const nb_opdef op_##NAME = {                                                            \
+        {#NAME, FORMULA, 1, unary_apply, NB_CASES(CASES)}, unary_backward, 0, &NAME##_kernels}
+
+NB_UNARY_CASES(smooth, -2, 2, 0, 0, 0);       /* U[-2, 2) */
+NB_UNARY_CASES(kinked, -1.5, 1.5, 0.1, 0, 0); /* |x| >= 0.1: away from the kink at 0 */
+NB_UNARY_CASES(positive, 0.2, 3, 0, 0, 0);    /* log's domain */
+NB_UNARY_CASES(scale_cases, -2, 2, 0, -2.5, -2.5);
+NB_UNARY_CASES(leaky_cases, -1.5, 1.5, 0.1, 0.01, 0.01);
+
+/* f32 values go through the double formula and round once where there is no f32 one. */
+UNARY_OP(neg, "-x", smooth, -v, -1.0, -v, (float)((double)dy * -1.0));
 nb_tensor *nb_neg(nb_graph *g, nb_tensor *x)
 {
-    return unary(g, NB_OPK_NEG, x, 0);
+    return unary(g, &op_neg, x, 0);
 }
+
+UNARY_OP(scale, "s x", scale_cases, p *v, p, (float)((double)p *v), (float)((double)dy *p));
 nb_tensor *nb_scale(nb_graph *g, nb_tensor *x, double s)
 {
-    return unary(g, NB_OPK_SCALE, x, s);
+    return unary(g, &op_scale, x, s);
 }
+
+UNARY_OP(relu, "max(x, 0)", kinked, v <= 0 ? 0.0 : v, v <= 0 ? 0.0 : 1.0, v <= 0.0f ? 0.0f : v,
+         v <= 0.0f ? 0.0f : dy);
 nb_tensor *nb_relu(nb_graph *g, nb_tensor *x)
 {
-    return unary(g, NB_OPK_RELU, x, 0);
+    return unary(g, &op_relu, x, 0);
 }
+
+UNARY_OP(leaky_relu, "x > 0 ? x : 0.01 x", leaky_cases, v > 0 ? v : p * v, v > 0 ? 1.0 : p,
+         v > 0.0f ? v : p * v, v > 0.0f ? dy : p * dy);
 nb_tensor *nb_leaky_relu(nb_graph *g, nb_tensor *x, double neg)
 {
-    return unary(g, NB_OPK_LEAKY_RELU, x, neg);
+    return unary(g, &op_leaky_relu, x, neg);
 }
+
+UNARY_OP(tanh, "tanh x", smooth, tanh(v), 1.0 - fy * fy, tanhf(v), dy *(1.0f - fy * fy));
 nb_tensor *nb_tanh(nb_graph *g, nb_tensor *x)
 {
-    return unary(g, NB_OPK_TANH, x, 0);
+    return unary(g, &op_tanh, x, 0);
 }
+
+/* stable on both sides: never exp of a large positive number */
+static inline double sigmoid64(double x)
+{
+    if (x >= 0)
+        return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+static inline float sigmoid32(float x)
+{
+    float e = expf(-fabsf(x));
+    return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+UNARY_OP(sigmoid, "1 / (1 + e^-x)", smooth, sigmoid64(v), fy *(1.0 - fy), sigmoid32(v),
+         dy *fy *(1.0f - fy));
 nb_tensor *nb_sigmoid(nb_graph *g, nb_tensor *x)
 {
-    return unary(g, NB_OPK_SIGMOID, x, 0);
+    return unary(g, &op_sigmoid, x, 0);
 }
+
+/* SiLU (swish): y = x s, s = sigmoid(x); dy/dx = s (1 + x (1 - s)) */
+static inline double silu_df64(double x)
+{
+    double s = sigmoid64(x);
+    return s * (1.0 + x * (1.0 - s));
+}
+static inline float silu_df32(float x)
+{
+    float s = sigmoid32(x);
+    return s * (1.0f + x * (1.0f - s));
+}
+UNARY_OP(silu, "x sigmoid(x)", smooth, v *sigmoid64(v), silu_df64(v), v *sigmoid32(v),
+         dy *silu_df32(v));
+nb_tensor *nb_silu(nb_graph *g, nb_tensor *x)
+{
+    return unary(g, &op_silu, x, 0);
+}
+
+#define GELU_K 0.7978845608028654 /* sqrt(2/pi) */
+#define GELU_C 0.044715
+static inline double gelu_df64(double x)
+{
+    double t = tanh(GELU_K * (x + GELU_C * x * x * x));
+    double du = GELU_K * (1.0 + 3.0 * GELU_C * x * x);
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
+}
+static inline float gelu_df32(float v)
+{
+    float t = tanhf((float)GELU_K * (v + (float)GELU_C * v * v * v));
+    float du = (float)GELU_K * (1.0f + 3.0f * (float)GELU_C * v * v);
+    return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
+}
+UNARY_OP(gelu, "0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))", smooth,
+         0.5 * v * (1.0 + tanh(GELU_K * (v + GELU_C * v * v * v))), gelu_df64(v),
+         0.5f * v * (1.0f + tanhf((float)GELU_K * (v + (float)GELU_C * v * v * v))),
+         dy *gelu_df32(v));
 nb_tensor *nb_gelu(nb_graph *g, nb_tensor *x)
 {
-    return unary(g, NB_OPK_GELU, x, 0);
+    return unary(g, &op_gelu, x, 0);
 }
+
+UNARY_OP(exp, "e^x", smooth, exp(v), fy, (float)exp((double)v), (float)((double)dy *fy));
 nb_tensor *nb_exp(nb_graph *g, nb_tensor *x)
 {
-    return unary(g, NB_OPK_EXP, x, 0);
+    return unary(g, &op_exp, x, 0);
 }
+
+UNARY_OP(log, "ln x", positive, log(v), 1.0 / v, (float)log((double)v),
+         (float)((double)dy *(1.0 / v)));
 nb_tensor *nb_log(nb_graph *g, nb_tensor *x)
 {
-    return unary(g, NB_OPK_LOG, x, 0);
+    return unary(g, &op_log, x, 0);
 }
 
 /* ---- binary with broadcasting ----
  * An operand is FULL (the output's shape), ROW (a vector as long as the output's last dim) or
- * SCALAR (one element). Element i of the output reads a[ia(i)] and b[ib(i)]. */
+ * SCALAR (one element). Over rows r and columns c of the output, a FULL operand is read at
+ * r cols + c, a ROW at c, a SCALAR at 0; its gradient is written where it is read. */
 
 typedef enum { BC_FULL, BC_ROW, BC_SCALAR } bcast;
-
-static int64_t bidx(bcast m, int64_t i, int64_t cols)
-{
-    return m == BC_FULL ? i : m == BC_ROW ? i % cols : 0;
-}
 
 static bool is_row_of(const nb_tensor *v, const nb_tensor *full)
 {
@@ -296,20 +277,94 @@ static nb_status classify(const char *name, const nb_tensor *a, const nb_tensor 
                     name, nb_shp(a), nb_shp(b));
 }
 
-static double bin_f(nb_opkind k, double a, double b)
-{
-    switch (k) {
-    case NB_OPK_ADD: return a + b;
-    case NB_OPK_SUB: return a - b;
-    case NB_OPK_MUL: return a * b;
-    case NB_OPK_DIV: return a / b;
-    default: return NAN;
+/* The broadcast walk, for element type T: BODY runs with `ar`, `br` (the row of each operand),
+ * `c` and the index expressions IA(c), IB(c), once per output element. */
+#define BCAST_WALK(T, A, B, MA, MB, ROWS, COLS, BODY)                                              \
+    for (int64_t r = 0; r < (ROWS); r++) {                                                         \
+        const T *restrict ar = (A) + ((MA) == BC_FULL ? r * (COLS) : 0);                           \
+        const T *restrict br = (B) + ((MB) == BC_FULL ? r * (COLS) : 0);                           \
+        const int64_t o = r * (COLS);                                                              \
+        if ((MA) != BC_SCALAR && (MB) != BC_SCALAR) {                                              \
+            for (int64_t c = 0; c < (COLS); c++) {                                                 \
+                const int64_t ia = c, ib = c;                                                      \
+                BODY;                                                                              \
+            }                                                                                      \
+        } else if ((MB) == BC_SCALAR) {                                                            \
+            for (int64_t c = 0; c < (COLS); c++) {                                                 \
+                const int64_t ia = c, ib = 0;                                                      \
+                BODY;                                                                              \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t c = 0; c < (COLS); c++) {                                                 \
+                const int64_t ia = 0, ib = c;                                                      \
+                BODY;                                                                              \
+            }                                                                                      \
+        }                                                                                          \
     }
-}
 
-static nb_tensor *binary(nb_graph *g, nb_opkind k, nb_tensor *a, nb_tensor *b)
+typedef struct bin_kernels {
+    void (*f64)(double *restrict y, const double *a, const double *b, bcast ma, bcast mb,
+                int64_t rows, int64_t cols);
+    void (*f32)(float *restrict y, const float *a, const float *b, bcast ma, bcast mb, int64_t rows,
+                int64_t cols);
+    /* g (of operand `which`: 0 = a, 1 = b) += dy d(a op b)/d(operand) */
+    void (*b64)(int which, double *restrict g, const double *dy, const double *a, const double *b,
+                bcast ma, bcast mb, int64_t rows, int64_t cols);
+    void (*b32)(int which, float *restrict g, const float *dy, const float *a, const float *b,
+                bcast ma, bcast mb, int64_t rows, int64_t cols);
+} bin_kernels;
+
+/* One binary op over element type T: Y(x, z) its value at a = x, b = z, GA/GB the increments of
+ * the gradients of a and b given d = dy. The f32 versions of + - * equal the double formula
+ * rounded once (double rounding is harmless for one operation: 53 >= 2 * 24 + 2). */
+#define BIN_FNS(NAME, T, SUF, Y, GA, GB)                                                           \
+    static void NAME##_f##SUF(T *restrict y, const T *a, const T *b, bcast ma, bcast mb,           \
+                              int64_t rows, int64_t cols)                                          \
+    {                                                                                              \
+        if (ma == BC_FULL && mb == BC_FULL) { /* the common case: one flat loop */                 \
+            for (int64_t i = 0; i < rows * cols; i++) {                                            \
+                const T x = a[i], z = b[i];                                                        \
+                y[i] = (Y);                                                                        \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        BCAST_WALK(T, a, b, ma, mb, rows, cols, const T x = ar[ia]; const T z = br[ib];            \
+                   y[o + c] = (Y))                                                                 \
+    }                                                                                              \
+    static void NAME##_b##SUF(int which, T *restrict g, const T *dy, const T *a, const T *b,       \
+                              bcast ma, bcast mb, int64_t rows, int64_t cols)                      \
+    {                                                                                              \
+        if (ma == BC_FULL && mb == BC_FULL) { /* the common case: one flat loop per operand */     \
+            if (!which)                                                                            \
+                for (int64_t i = 0; i < rows * cols; i++) {                                        \
+                    const T x = a[i], z = b[i], d = dy[i];                                         \
+                    (void)x, (void)z;                                                              \
+                    g[i] += (GA);                                                                  \
+                }                                                                                  \
+            else                                                                                   \
+                for (int64_t i = 0; i < rows * cols; i++) {                                        \
+                    const T x = a[i], z = b[i], d = dy[i];                                         \
+                    (void)x, (void)z;                                                              \
+                    g[i] += (GB);                                                                  \
+                }                                                                                  \
+            return;                                                                                \
+        }                                                                                          \
+        bcast mg = which ? mb : ma;                                                                \
+        BCAST_WALK(T, a, b, ma, mb, rows, cols, const T x = ar[ia]; const T z = br[ib];            \
+                   const T d = dy[o + c]; (void)x; (void)z; T *gr = g + (mg == BC_FULL ? o : 0);   \
+                   gr[which ? ib : ia] += which ? (GB) : (GA))                                     \
+    }
+
+#define BIN_OP(NAME, FORMULA, CASES, Y64, GA64, GB64, Y32, GA32, GB32)                             \
+    BIN_FNS(NAME, double, 64, Y64, GA64, GB64)                                                     \
+    BIN_FNS(NAME, float, 32, Y32, GA32, GB32)                                                      \
+    static const bin_kernels NAME##_kernels = {NAME##_f64, NAME##_f32, NAME##_b64, NAME##_b32};    \
+    static const nb_opdef op_##NAME = {                                                            \
+        {#NAME, FORMULA, 2, binary_apply, NB_CASES(CASES)}, binary_backward, 0, &NAME##_kernels}
+
+static nb_tensor *binary(nb_graph *g, const nb_opdef *op, nb_tensor *a, nb_tensor *b)
 {
-    const char *name = nb_opdefs[k].name;
+    const char *name = op->info.name;
     nb_tensor *in[2] = {a, b};
     if (!nb_op_inputs_ok(g, name, in, 2) || nb_check_float_same(name, in, 2) != NB_OK)
         return NULL;
@@ -320,25 +375,15 @@ static nb_tensor *binary(nb_graph *g, nb_opkind k, nb_tensor *a, nb_tensor *b)
     nb_tensor *y = nb_graph_new_tensor(g, a->dtype, os->ndim, os->shape);
     if (!y)
         return NULL;
-    int64_t cols = y->ndim ? y->shape[y->ndim - 1] : 1;
-    if (a->dtype == NB_F64) {
-        const double *av = a->data, *bv = b->data;
-        double *yv = y->data;
-        for (int64_t i = 0; i < y->numel; i++)
-            yv[i] = bin_f(k, av[bidx(ma, i, cols)], bv[bidx(mb, i, cols)]);
-    } else {
-        const float *av = a->data, *bv = b->data;
-        float *yv = y->data;
-        if (k == NB_OPK_ADD && ma == BC_FULL) { /* bias add, f32: stay in f32 */
-            for (int64_t i = 0; i < y->numel; i++)
-                yv[i] = av[i] + bv[bidx(mb, i, cols)];
-        } else {
-            for (int64_t i = 0; i < y->numel; i++)
-                yv[i] = (float)bin_f(k, av[bidx(ma, i, cols)], bv[bidx(mb, i, cols)]);
-        }
-    }
+    int64_t rows, cols;
+    nb_rows_cols(y, &rows, &cols);
+    const bin_kernels *k = op->kernel;
+    if (a->dtype == NB_F64)
+        k->f64(y->data, a->data, b->data, ma, mb, rows, cols);
+    else
+        k->f32(y->data, a->data, b->data, ma, mb, rows, cols);
     nb_node *n;
-    if (nb_graph_record(g, &nb_opdefs[k], y, in, 2, &n) != NB_OK)
+    if (nb_graph_record(g, op, y, in, 2, &n) != NB_OK)
         return NULL;
     if (n) {
         n->ip[0] = ma;
@@ -347,64 +392,88 @@ static nb_tensor *binary(nb_graph *g, nb_opkind k, nb_tensor *a, nb_tensor *b)
     return y;
 }
 
-/* d(a op b)/da and /db at (a, b) */
-static void bin_df(nb_opkind k, double a, double b, double *da, double *db)
-{
-    switch (k) {
-    case NB_OPK_ADD: *da = 1, *db = 1; break;
-    case NB_OPK_SUB: *da = 1, *db = -1; break;
-    case NB_OPK_MUL: *da = b, *db = a; break;
-    case NB_OPK_DIV: *da = 1.0 / b, *db = -a / (b * b); break;
-    default: *da = *db = NAN; break;
-    }
-}
-
-nb_status nb_binary_backward_entry(nb_graph *g, nb_node *n)
+static nb_status binary_backward(nb_graph *g, nb_node *n)
 {
     nb_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
-    nb_opkind k = (nb_opkind)(n->op - nb_opdefs);
+    const bin_kernels *k = n->op->kernel;
     bcast ma = (bcast)n->ip[0], mb = (bcast)n->ip[1];
-    void *ga, *gb;
-    nb_status s = nb_grad_buffer(g, a, &ga);
+    void *gr[2];
+    nb_status s = nb_grad_buffer(g, a, &gr[0]);
     if (s == NB_OK)
-        s = nb_grad_buffer(g, b, &gb);
+        s = nb_grad_buffer(g, b, &gr[1]);
     if (s != NB_OK)
         return s;
-    int64_t cols = y->ndim ? y->shape[y->ndim - 1] : 1;
-    for (int64_t i = 0; i < y->numel; i++) {
-        int64_t ia = bidx(ma, i, cols), ib = bidx(mb, i, cols);
-        double av = nb_tensor_get(a, ia), bv = nb_tensor_get(b, ib);
-        double gy = y->dtype == NB_F64 ? ((double *)y->grad)[i] : ((float *)y->grad)[i];
-        double da, db;
-        bin_df(k, av, bv, &da, &db);
-        if (y->dtype == NB_F64) {
-            if (ga)
-                ((double *)ga)[ia] += gy * da;
-            if (gb)
-                ((double *)gb)[ib] += gy * db;
-        } else {
-            if (ga)
-                ((float *)ga)[ia] += (float)(gy * da);
-            if (gb)
-                ((float *)gb)[ib] += (float)(gy * db);
-        }
+    int64_t rows, cols;
+    nb_rows_cols(y, &rows, &cols);
+    for (int which = 0; which < 2; which++) {
+        if (!gr[which])
+            continue;
+        if (y->dtype == NB_F64)
+            k->b64(which, gr[which], y->grad, a->data, b->data, ma, mb, rows, cols);
+        else
+            k->b32(which, gr[which], y->grad, a->data, b->data, ma, mb, rows, cols);
     }
     return NB_OK;
 }
 
+static nb_tensor *binary_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
+                               const double *args)
+{
+    (void)n_in, (void)args;
+    return binary(g, (const nb_opdef *)op, in[0], in[1]);
+}
+
+/* same shape, row (bias), scalar, row on the left, 3-D with a row; AWAY keeps b (and a left
+ * row) away from 0 for div */
+#define BIN_CASES(NAME, L, H, AW)                                                                  \
+    static const nb_op_case NAME[] = {                                                             \
+        {.n_inputs = 2,                                                                            \
+         .in = {NB_SAMPLE_PARAM2(L, H, 0, 3, 4), NB_SAMPLE_PARAM2(L, H, AW, 3, 4)}},               \
+        {.n_inputs = 2,                                                                            \
+         .in =                                                                                     \
+             {NB_SAMPLE_PARAM2(L, H, 0, 3, 4),                                                     \
+              {.kind = NB_SAMPLE_PARAM, .ndim = 1, .shape = {4}, .lo = L, .hi = H, .away = AW}}},  \
+        {.n_inputs = 2,                                                                            \
+         .in =                                                                                     \
+             {NB_SAMPLE_PARAM2(L, H, 0, 3, 4),                                                     \
+              {.kind = NB_SAMPLE_PARAM, .ndim = 1, .shape = {1}, .lo = L, .hi = H, .away = AW}}},  \
+        {.n_inputs = 2,                                                                            \
+         .in = {{.kind = NB_SAMPLE_PARAM, .ndim = 1, .shape = {4}, .lo = L, .hi = H, .away = AW},  \
+                NB_SAMPLE_PARAM2(L, H, AW, 3, 4)}},                                                \
+        {.n_inputs = 2,                                                                            \
+         .in =                                                                                     \
+             {NB_SAMPLE_PARAM3(L, H, 0, 2, 3, 4),                                                  \
+              {.kind = NB_SAMPLE_PARAM, .ndim = 1, .shape = {4}, .lo = L, .hi = H, .away = AW}}},  \
+    }
+BIN_CASES(bin_cases, -1, 1, 0);
+BIN_CASES(div_cases, -1.5, 1.5, 0.5);
+
+BIN_OP(add, "a + b", bin_cases, x + z, d, d, x + z, d, d);
 nb_tensor *nb_add(nb_graph *g, nb_tensor *a, nb_tensor *b)
 {
-    return binary(g, NB_OPK_ADD, a, b);
+    return binary(g, &op_add, a, b);
 }
+
+BIN_OP(sub, "a - b", bin_cases, x - z, d, -d, x - z, d, -d);
 nb_tensor *nb_sub(nb_graph *g, nb_tensor *a, nb_tensor *b)
 {
-    return binary(g, NB_OPK_SUB, a, b);
+    return binary(g, &op_sub, a, b);
 }
+
+BIN_OP(mul, "a * b", bin_cases, x *z, d *z, d *x, x *z, d *z, d *x);
 nb_tensor *nb_mul(nb_graph *g, nb_tensor *a, nb_tensor *b)
 {
-    return binary(g, NB_OPK_MUL, a, b);
+    return binary(g, &op_mul, a, b);
 }
+
+/* div's f32 gradient is two operations: computed in double and rounded once, as the f64 one */
+BIN_OP(div, "a / b", div_cases, x / z, d *(1.0 / z), d *(-x / (z * z)), x / z,
+       (float)((double)d *(1.0 / (double)z)),
+       (float)((double)d *(-(double)x / ((double)z * (double)z))));
 nb_tensor *nb_div(nb_graph *g, nb_tensor *a, nb_tensor *b)
 {
-    return binary(g, NB_OPK_DIV, a, b);
+    return binary(g, &op_div, a, b);
 }
+
+NB_OP_LIST(nb_elementwise_ops, &op_add, &op_sub, &op_mul, &op_div, &op_neg, &op_scale, &op_relu,
+           &op_leaky_relu, &op_tanh, &op_sigmoid, &op_gelu, &op_exp, &op_log, &op_silu);

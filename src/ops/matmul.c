@@ -9,7 +9,11 @@
 #include <omp.h>
 #endif
 
+#include <string.h>
+
 #include "ops_internal.h"
+
+static const nb_opdef op_matmul, op_linear;
 
 void nb_set_num_threads(int n)
 {
@@ -84,13 +88,12 @@ nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b, bool trans_a, bool
     if (!c)
         return NULL;
     if (K == 0)
-        for (int64_t i = 0; i < c->numel; i++)
-            nb_tensor_set(c, i, 0.0);
+        memset(c->data, 0, (size_t)c->numel * nb_dtype_size(c->dtype));
     else
         gemm(a->dtype, trans_a, trans_b, M, N, K, a->data, a->shape[1], b->data, b->shape[1], 0.0,
              c->data);
     nb_node *n;
-    if (nb_graph_record(g, &nb_opdefs[NB_OPK_MATMUL], c, in, 2, &n) != NB_OK)
+    if (nb_graph_record(g, &op_matmul, c, in, 2, &n) != NB_OK)
         return NULL;
     if (n) {
         n->ip[0] = trans_a;
@@ -99,7 +102,7 @@ nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b, bool trans_a, bool
     return c;
 }
 
-nb_status nb_matmul_backward(nb_graph *g, nb_node *n)
+static nb_status matmul_backward(nb_graph *g, nb_node *n)
 {
     nb_tensor *a = n->in[0], *b = n->in[1], *c = n->out;
     bool ta = n->ip[0], tb = n->ip[1];
@@ -126,6 +129,24 @@ nb_status nb_matmul_backward(nb_graph *g, nb_node *n)
             gemm(a->dtype, true, ta, N, K, M, dC, N, a->data, a->shape[1], 1.0, gb);
     }
     return NB_OK;
+}
+
+/* db[j] += sum_r dy[r, j], dy [N, D] */
+static void add_rows(nb_dtype t, void *db, const void *dy, int64_t N, int64_t D)
+{
+    for (int64_t r = 0; r < N; r++) {
+        if (t == NB_F64) {
+            double *restrict d = db;
+            const double *restrict s = (const double *)dy + r * D;
+            for (int64_t j = 0; j < D; j++)
+                d[j] += s[j];
+        } else {
+            float *restrict d = db;
+            const float *restrict s = (const float *)dy + r * D;
+            for (int64_t j = 0; j < D; j++)
+                d[j] += s[j];
+        }
+    }
 }
 
 /* ---- Linear: y [N,out] = x [N,in] W^T + b, W [out,in], b [out] ---- */
@@ -155,22 +176,23 @@ nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b)
     if (!y)
         return NULL;
     /* preload the bias into every row, then gemm with beta = 1 adds x W^T onto it */
-    for (int64_t r = 0; r < N; r++)
-        for (int64_t j = 0; j < Dout; j++) {
-            if (x->dtype == NB_F64)
-                ((double *)y->data)[r * Dout + j] = b ? ((double *)b->data)[j] : 0.0;
-            else
-                ((float *)y->data)[r * Dout + j] = b ? ((float *)b->data)[j] : 0.0f;
-        }
+    size_t row_bytes = (size_t)Dout * nb_dtype_size(x->dtype);
+    for (int64_t r = 0; r < N; r++) {
+        char *yr = (char *)y->data + (size_t)r * row_bytes;
+        if (b)
+            memcpy(yr, b->data, row_bytes);
+        else
+            memset(yr, 0, row_bytes);
+    }
     if (Din > 0)
         gemm(x->dtype, false, true, N, Dout, Din, x->data, Din, w->data, Din, 1.0, y->data);
     nb_node *n;
-    if (nb_graph_record(g, &nb_opdefs[NB_OPK_LINEAR], y, in, n_in, &n) != NB_OK)
+    if (nb_graph_record(g, &op_linear, y, in, n_in, &n) != NB_OK)
         return NULL;
     return y;
 }
 
-nb_status nb_linear_backward(nb_graph *g, nb_node *n)
+static nb_status linear_backward(nb_graph *g, nb_node *n)
 {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL, *y = n->out;
     int64_t N = x->shape[0], Din = x->shape[1], Dout = w->shape[0];
@@ -186,14 +208,55 @@ nb_status nb_linear_backward(nb_graph *g, nb_node *n)
         gemm(x->dtype, false, false, N, Din, Dout, y->grad, Dout, w->data, Din, 1.0, gx);
     if (gw && N > 0) /* dW [Dout,Din] += dy^T [Dout,N] x [N,Din] */
         gemm(x->dtype, true, false, Dout, Din, N, y->grad, Dout, x->data, Din, 1.0, gw);
-    if (gbias) { /* db [Dout] += sum over rows of dy */
-        for (int64_t r = 0; r < N; r++)
-            for (int64_t j = 0; j < Dout; j++) {
-                if (x->dtype == NB_F64)
-                    ((double *)gbias)[j] += ((double *)y->grad)[r * Dout + j];
-                else
-                    ((float *)gbias)[j] += ((float *)y->grad)[r * Dout + j];
-            }
-    }
+    if (gbias) /* db [Dout] += sum over rows of dy */
+        add_rows(x->dtype, gbias, y->grad, N, Dout);
     return NB_OK;
 }
+
+/* ---- records: sample cases as data ---- */
+
+static nb_tensor *matmul_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
+                               const double *args)
+{
+    (void)op, (void)n_in;
+    return nb_matmul(g, in[0], in[1], args[0] != 0, args[1] != 0);
+}
+/* the four transpose combinations of [3,4] x [4,5] */
+#define MM_CASE(TA, TB, NOTE)                                                                      \
+    {                                                                                              \
+        .note = NOTE, .n_inputs = 2,                                                               \
+        .in = {NB_SAMPLE_PARAM2(-1, 1, 0, TA ? 4 : 3, TA ? 3 : 4),                                 \
+               NB_SAMPLE_PARAM2(-1, 1, 0, TB ? 5 : 4, TB ? 4 : 5)},                                \
+        .args = {                                                                                  \
+            TA,                                                                                    \
+            TB                                                                                     \
+        }                                                                                          \
+    }
+static const nb_op_case matmul_cases[] = {MM_CASE(0, 0, "A B"), MM_CASE(1, 0, "A^T B"),
+                                          MM_CASE(0, 1, "A B^T"), MM_CASE(1, 1, "A^T B^T")};
+static const nb_opdef op_matmul = {
+    {"matmul", "C = op(A) op(B)", 2, matmul_apply, NB_CASES(matmul_cases)},
+    matmul_backward,
+    0,
+    NULL};
+
+static nb_tensor *linear_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
+                               const double *args)
+{
+    (void)op, (void)args;
+    return nb_linear(g, in[0], in[1], n_in > 2 ? in[2] : NULL);
+}
+static const nb_op_case linear_cases[] = {
+    {.note = "x W^T + b",
+     .n_inputs = 3,
+     .in = {NB_SAMPLE_PARAM2(-1, 1, 0, 3, 4),
+            NB_SAMPLE_PARAM2(-1, 1, 0, 5, 4),
+            {.kind = NB_SAMPLE_PARAM, .ndim = 1, .shape = {5}, .lo = -1, .hi = 1}}},
+    {.note = "x W^T",
+     .n_inputs = 2,
+     .in = {NB_SAMPLE_PARAM2(-1, 1, 0, 3, 4), NB_SAMPLE_PARAM2(-1, 1, 0, 5, 4)}},
+};
+static const nb_opdef op_linear = {
+    {"linear", "y = x W^T + b", 3, linear_apply, NB_CASES(linear_cases)}, linear_backward, 0, NULL};
+
+NB_OP_LIST(nb_matmul_ops, &op_matmul, &op_linear);

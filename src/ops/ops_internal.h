@@ -1,50 +1,41 @@
-/* ops_internal.h - the op kinds the tape can record, and helpers shared by op files. */
+/* ops_internal.h - what the op files share: the tape's internals, the dtype check, the op lists
+ * each file exports, and sample-case shapes several files use. Not installed. */
 #ifndef NABLA_OPS_INTERNAL_H
 #define NABLA_OPS_INTERNAL_H
 
 #include <stdio.h>
 
 #include "../autograd/graph_internal.h"
+#include "../tensor/tensor_check.h"
+#include "nabla/ops.h"
 
-typedef enum nb_opkind {
-    NB_OPK_MATMUL,
-    NB_OPK_LINEAR,
-    NB_OPK_ADD,
-    NB_OPK_SUB,
-    NB_OPK_MUL,
-    NB_OPK_DIV,
-    NB_OPK_NEG,
-    NB_OPK_SCALE,
-    NB_OPK_RELU,
-    NB_OPK_LEAKY_RELU,
-    NB_OPK_TANH,
-    NB_OPK_SIGMOID,
-    NB_OPK_GELU,
-    NB_OPK_EXP,
-    NB_OPK_LOG,
-    NB_OPK_SUM,
-    NB_OPK_MEAN,
-    NB_OPK_SUM_LAST,
-    NB_OPK_MEAN_LAST,
-    NB_OPK_RESHAPE,
-    NB_OPK_TRANSPOSE,
-    NB_OPK_LOGSUMEXP,
-    NB_OPK_LOG_SOFTMAX,
-    NB_OPK_SOFTMAX,
-    NB_OPK_GATHER_LAST,
-    NB_OPK_CROSS_ENTROPY,
-    NB_OPK_CROSS_ENTROPY_SOFT,
-    NB_OPK_DROPOUT,
-    NB_OPK_COUNT
-} nb_opkind;
+/* The records of each op file (src/loss/op_table.c lists every file's). */
+extern const nb_op_list nb_matmul_ops, nb_elementwise_ops, nb_reduce_ops, nb_gather_ops,
+    nb_dropout_ops;
 
-/* The recordable op kinds, indexed by nb_opkind (defined in optable.c). */
-extern const nb_opdef nb_opdefs[NB_OPK_COUNT];
+/* rows x cols view of x over its last dim; a 0-d tensor is 1 x 1 */
+static inline void nb_rows_cols(const nb_tensor *x, int64_t *rows, int64_t *cols)
+{
+    *cols = x->ndim ? x->shape[x->ndim - 1] : 1;
+    *rows = *cols ? x->numel / *cols : 0;
+}
 
-/* Inputs must all be f32, or all f64. */
-nb_status nb_check_float_same(const char *opname, nb_tensor *const *in, int n);
-
-/* Shape of a tensor as text, for messages (a static per-thread buffer, two slots). */
-const char *nb_shp(const nb_tensor *x);
+/* Sample inputs (gradcheck cases as data): a differentiable f64 input U[lo, hi), |x| >= away. */
+#define NB_SAMPLE_PARAM2(LO, HI, AWAY, D0, D1)                                                     \
+    {                                                                                              \
+        .kind = NB_SAMPLE_PARAM, .ndim = 2, .shape = {D0, D1}, .lo = LO, .hi = HI, .away = AWAY    \
+    }
+#define NB_SAMPLE_PARAM3(LO, HI, AWAY, D0, D1, D2)                                                 \
+    {                                                                                              \
+        .kind = NB_SAMPLE_PARAM, .ndim = 3, .shape = {D0, D1, D2}, .lo = LO, .hi = HI,             \
+        .away = AWAY                                                                               \
+    }
+/* The two cases of a one-input op: [3,4] and [2,3,2], first argument A0 then A1. */
+#define NB_UNARY_CASES(NAME, LO, HI, AWAY, A0, A1)                                                 \
+    static const nb_op_case NAME[] = {                                                             \
+        {.n_inputs = 1, .in = {NB_SAMPLE_PARAM2(LO, HI, AWAY, 3, 4)}, .args = {A0}},               \
+        {.n_inputs = 1, .in = {NB_SAMPLE_PARAM3(LO, HI, AWAY, 2, 3, 2)}, .args = {A1}},            \
+    }
+#define NB_CASES(ARRAY) (int)(sizeof ARRAY / sizeof ARRAY[0]), ARRAY
 
 #endif

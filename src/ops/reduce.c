@@ -1,106 +1,140 @@
-/* reduce.c - sum / mean (all, or over the last dim), reshape, 2-D transpose, gather over the
- * last dim, and the graph ops of the log-softmax family.
+/* reduce.c - sum / mean (all, or over the last dim), reshape, 2-D transpose and gather over the
+ * last dim; argmax and accuracy for evaluation.
  *
- * Reductions accumulate in double whatever the dtype. */
+ * Reductions accumulate in double whatever the dtype. Every kernel is a loop over typed f32/f64
+ * memory. */
 #include <math.h>
 #include <string.h>
 
-#include "nabla/loss.h"
 #include "ops_internal.h"
 
-static double gget(const nb_tensor *t, int64_t i)
+/* ---- sum, mean: y[r] = sum_c x[r, c] (/ cols) over rows of the last dim, or over everything ----
+ */
+
+typedef struct reduce_kind {
+    bool last, mean;
+} reduce_kind;
+
+static void reduce_rows(const nb_tensor *x, nb_tensor *y, int64_t cols, bool mean)
 {
-    return t->dtype == NB_F64 ? ((const double *)t->grad)[i] : ((const float *)t->grad)[i];
+    for (int64_t r = 0; r < y->numel; r++) {
+        double acc = 0.0;
+        if (x->dtype == NB_F64) {
+            const double *xr = (const double *)x->data + r * cols;
+            for (int64_t c = 0; c < cols; c++)
+                acc += xr[c];
+        } else {
+            const float *xr = (const float *)x->data + r * cols;
+            for (int64_t c = 0; c < cols; c++)
+                acc += xr[c];
+        }
+        if (mean)
+            acc = cols ? acc / (double)cols : NAN; /* mean of nothing is NaN, as in PyTorch */
+        if (y->dtype == NB_F64)
+            ((double *)y->data)[r] = acc;
+        else
+            ((float *)y->data)[r] = (float)acc;
+    }
 }
 
-static void gadd(nb_tensor *t, void *g, int64_t i, double v)
+static nb_tensor *reduce(nb_graph *g, const nb_opdef *op, nb_tensor *x)
 {
-    if (t->dtype == NB_F64)
-        ((double *)g)[i] += v;
-    else
-        ((float *)g)[i] += (float)v;
-}
-
-/* rows x cols view of x over its last dim; a 0-d tensor is 1 x 1 */
-static void rows_cols(const nb_tensor *x, int64_t *rows, int64_t *cols)
-{
-    *cols = x->ndim ? x->shape[x->ndim - 1] : 1;
-    *rows = *cols ? x->numel / *cols : 0;
-}
-
-static nb_tensor *reduce(nb_graph *g, nb_opkind k, nb_tensor *x)
-{
-    const char *name = nb_opdefs[k].name;
+    const char *name = op->info.name;
+    const reduce_kind *k = op->kernel;
     if (!nb_op_inputs_ok(g, name, &x, 1) || nb_check_float_same(name, &x, 1) != NB_OK)
         return NULL;
-    bool last = (k == NB_OPK_SUM_LAST || k == NB_OPK_MEAN_LAST);
-    bool mean = (k == NB_OPK_MEAN || k == NB_OPK_MEAN_LAST);
-    if (last && x->ndim == 0) {
+    if (k->last && x->ndim == 0) {
         nb_error(NB_ERR_SHAPE, "%s: needs at least 1 dimension, got a 0-d tensor", name);
         return NULL;
     }
     int64_t rows, cols;
-    if (last)
-        rows_cols(x, &rows, &cols);
+    if (k->last)
+        nb_rows_cols(x, &rows, &cols);
     else
         rows = 1, cols = x->numel;
-    nb_tensor *y = last ? nb_graph_new_tensor(g, x->dtype, x->ndim - 1, x->shape)
-                        : nb_graph_new_tensor(g, x->dtype, 0, NULL);
+    (void)rows;
+    nb_tensor *y = k->last ? nb_graph_new_tensor(g, x->dtype, x->ndim - 1, x->shape)
+                           : nb_graph_new_tensor(g, x->dtype, 0, NULL);
     if (!y)
         return NULL;
-    for (int64_t r = 0; r < y->numel; r++) {
-        double acc = 0.0;
-        for (int64_t c = 0; c < cols; c++)
-            acc += nb_tensor_get(x, r * cols + c);
-        if (mean)
-            acc = cols ? acc / (double)cols : NAN; /* mean of nothing is NaN, as in PyTorch */
-        nb_tensor_set(y, r, acc);
-    }
-    (void)rows;
+    reduce_rows(x, y, cols, k->mean);
     nb_node *n;
-    if (nb_graph_record(g, &nb_opdefs[k], y, &x, 1, &n) != NB_OK)
+    if (nb_graph_record(g, op, y, &x, 1, &n) != NB_OK)
         return NULL;
     return y;
 }
 
-nb_status nb_reduce_backward(nb_graph *g, nb_node *n)
+/* dx[r, c] += dy[r] (/ cols) */
+static nb_status reduce_backward(nb_graph *g, nb_node *n)
 {
     nb_tensor *x = n->in[0], *y = n->out;
-    nb_opkind k = (nb_opkind)(n->op - nb_opdefs);
-    bool mean = (k == NB_OPK_MEAN || k == NB_OPK_MEAN_LAST);
+    const reduce_kind *k = n->op->kernel;
     void *gx;
     nb_status s = nb_grad_buffer(g, x, &gx);
     if (s != NB_OK || !gx)
         return s;
     int64_t cols = y->numel ? x->numel / y->numel : 0;
     for (int64_t r = 0; r < y->numel; r++) {
-        double gy = gget(y, r);
-        if (mean)
-            gy /= (double)cols;
-        for (int64_t c = 0; c < cols; c++)
-            gadd(x, gx, r * cols + c, gy);
+        if (x->dtype == NB_F64) {
+            double gy = ((const double *)y->grad)[r], *gr = (double *)gx + r * cols;
+            if (k->mean)
+                gy /= (double)cols;
+            for (int64_t c = 0; c < cols; c++)
+                gr[c] += gy;
+        } else {
+            double gy = ((const float *)y->grad)[r];
+            if (k->mean)
+                gy /= (double)cols;
+            const float gf = (float)gy;
+            float *gr = (float *)gx + r * cols;
+            for (int64_t c = 0; c < cols; c++)
+                gr[c] += gf;
+        }
     }
     return NB_OK;
 }
 
-nb_tensor *nb_sum(nb_graph *g, nb_tensor *x)
+static nb_tensor *reduce_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
+                               const double *args)
 {
-    return reduce(g, NB_OPK_SUM, x);
-}
-nb_tensor *nb_mean(nb_graph *g, nb_tensor *x)
-{
-    return reduce(g, NB_OPK_MEAN, x);
-}
-nb_tensor *nb_sum_last(nb_graph *g, nb_tensor *x)
-{
-    return reduce(g, NB_OPK_SUM_LAST, x);
-}
-nb_tensor *nb_mean_last(nb_graph *g, nb_tensor *x)
-{
-    return reduce(g, NB_OPK_MEAN_LAST, x);
+    (void)n_in, (void)args;
+    return reduce(g, (const nb_opdef *)op, in[0]);
 }
 
+NB_UNARY_CASES(smooth, -2, 2, 0, 0, 0);
+#define REDUCE_OP(NAME, FORMULA, LAST, MEAN)                                                       \
+    static const reduce_kind NAME##_kind = {LAST, MEAN};                                           \
+    static const nb_opdef op_##NAME = {                                                            \
+        {#NAME, FORMULA, 1, reduce_apply, NB_CASES(smooth)}, reduce_backward, 0, &NAME##_kind};    \
+    nb_tensor *nb_##NAME(nb_graph *g, nb_tensor *x)                                                \
+    {                                                                                              \
+        return reduce(g, &op_##NAME, x);                                                           \
+    }
+
+REDUCE_OP(sum, "sum_i x_i", false, false)
+REDUCE_OP(mean, "sum_i x_i / n", false, true)
+REDUCE_OP(sum_last, "sum_j x_ij", true, false)
+REDUCE_OP(mean_last, "sum_j x_ij / V", true, true)
+
 /* ---- reshape, transpose ---- */
+
+/* dx += dy, element for element (reshape's backward; gx and gy hold n elements of x's dtype) */
+static void add_into(nb_dtype t, void *gx, const void *gy, int64_t n)
+{
+    if (t == NB_F64) {
+        double *restrict d = gx;
+        const double *restrict s = gy;
+        for (int64_t i = 0; i < n; i++)
+            d[i] += s[i];
+    } else {
+        float *restrict d = gx;
+        const float *restrict s = gy;
+        for (int64_t i = 0; i < n; i++)
+            d[i] += s[i];
+    }
+}
+
+static const nb_opdef op_reshape;
 
 nb_tensor *nb_reshape(nb_graph *g, nb_tensor *x, int ndim, const int64_t *shape)
 {
@@ -125,22 +159,51 @@ nb_tensor *nb_reshape(nb_graph *g, nb_tensor *x, int ndim, const int64_t *shape)
         return NULL;
     memcpy(y->data, x->data, (size_t)x->numel * nb_dtype_size(x->dtype));
     nb_node *n;
-    if (nb_graph_record(g, &nb_opdefs[NB_OPK_RESHAPE], y, &x, 1, &n) != NB_OK)
+    if (nb_graph_record(g, &op_reshape, y, &x, 1, &n) != NB_OK)
         return NULL;
     return y;
 }
 
-nb_status nb_reshape_backward(nb_graph *g, nb_node *n)
+static nb_status reshape_backward(nb_graph *g, nb_node *n)
 {
     nb_tensor *x = n->in[0], *y = n->out;
     void *gx;
     nb_status s = nb_grad_buffer(g, x, &gx);
     if (s != NB_OK || !gx)
         return s;
-    for (int64_t i = 0; i < x->numel; i++)
-        gadd(x, gx, i, gget(y, i));
+    add_into(x->dtype, gx, y->grad, x->numel);
     return NB_OK;
 }
+
+/* the sample: [2, numel / 2] */
+static nb_tensor *reshape_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
+                                const double *args)
+{
+    (void)op, (void)n_in, (void)args;
+    int64_t s[2] = {2, in[0]->numel / 2};
+    return nb_reshape(g, in[0], 2, s);
+}
+static const nb_opdef op_reshape = {
+    {"reshape", "same data, new shape", 1, reshape_apply, NB_CASES(smooth)},
+    reshape_backward,
+    0,
+    NULL};
+
+/* out[C, R] = x[R, C]^T; with ACC, out += x^T */
+#define TRANSPOSE_LOOP(T, OUT, X, R, C, ACC)                                                       \
+    do {                                                                                           \
+        T *restrict o_ = (OUT);                                                                    \
+        const T *restrict x_ = (X);                                                                \
+        for (int64_t r = 0; r < (R); r++)                                                          \
+            for (int64_t c = 0; c < (C); c++) {                                                    \
+                if (ACC)                                                                           \
+                    o_[c * (R) + r] += x_[r * (C) + c];                                            \
+                else                                                                               \
+                    o_[c * (R) + r] = x_[r * (C) + c];                                             \
+            }                                                                                      \
+    } while (0)
+
+static const nb_opdef op_transpose;
 
 nb_tensor *nb_transpose(nb_graph *g, nb_tensor *x)
 {
@@ -154,18 +217,18 @@ nb_tensor *nb_transpose(nb_graph *g, nb_tensor *x)
     nb_tensor *y = nb_graph_new_tensor(g, x->dtype, 2, shape);
     if (!y)
         return NULL;
-    size_t es = nb_dtype_size(x->dtype);
-    for (int64_t r = 0; r < R; r++)
-        for (int64_t c = 0; c < C; c++)
-            memcpy((char *)y->data + (size_t)(c * R + r) * es,
-                   (const char *)x->data + (size_t)(r * C + c) * es, es);
+    if (x->dtype == NB_F64)
+        TRANSPOSE_LOOP(double, y->data, x->data, R, C, 0);
+    else
+        TRANSPOSE_LOOP(float, y->data, x->data, R, C, 0);
     nb_node *n;
-    if (nb_graph_record(g, &nb_opdefs[NB_OPK_TRANSPOSE], y, &x, 1, &n) != NB_OK)
+    if (nb_graph_record(g, &op_transpose, y, &x, 1, &n) != NB_OK)
         return NULL;
     return y;
 }
 
-nb_status nb_transpose_backward(nb_graph *g, nb_node *n)
+/* dx[r, c] += dy[c, r]: dx += dy^T with dy [C, R] */
+static nb_status transpose_backward(nb_graph *g, nb_node *n)
 {
     nb_tensor *x = n->in[0], *y = n->out;
     void *gx;
@@ -173,19 +236,39 @@ nb_status nb_transpose_backward(nb_graph *g, nb_node *n)
     if (s != NB_OK || !gx)
         return s;
     int64_t R = x->shape[0], C = x->shape[1];
-    for (int64_t r = 0; r < R; r++)
-        for (int64_t c = 0; c < C; c++)
-            gadd(x, gx, r * C + c, gget(y, c * R + r));
+    if (x->dtype == NB_F64)
+        TRANSPOSE_LOOP(double, gx, y->grad, C, R, 1);
+    else
+        TRANSPOSE_LOOP(float, gx, y->grad, C, R, 1);
     return NB_OK;
 }
+
+static nb_tensor *transpose_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
+                                  const double *args)
+{
+    (void)op, (void)n_in, (void)args;
+    return nb_transpose(g, in[0]);
+}
+static const nb_op_case transpose_cases[] = {
+    {.n_inputs = 1, .in = {NB_SAMPLE_PARAM2(-1, 1, 0, 3, 5)}},
+};
+static const nb_opdef op_transpose = {
+    {"transpose", "x^T", 1, transpose_apply, NB_CASES(transpose_cases)},
+    transpose_backward,
+    0,
+    NULL};
+
+NB_OP_LIST(nb_reduce_ops, &op_sum, &op_mean, &op_sum_last, &op_mean_last, &op_reshape,
+           &op_transpose);
 
 /* ---- gather over the last dim: out[r] = x[r, idx[r]] ---- */
 
-static nb_status read_index(const nb_tensor *idx, int64_t r, int64_t *v)
+static int64_t index_at(const nb_tensor *idx, int64_t r)
 {
-    *v = idx->dtype == NB_I64 ? ((const int64_t *)idx->data)[r] : ((const int32_t *)idx->data)[r];
-    return NB_OK;
+    return idx->dtype == NB_I64 ? ((const int64_t *)idx->data)[r] : ((const int32_t *)idx->data)[r];
 }
+
+static const nb_opdef op_gather_last;
 
 nb_tensor *nb_gather_last(nb_graph *g, nb_tensor *x, const nb_tensor *idx)
 {
@@ -207,8 +290,7 @@ nb_tensor *nb_gather_last(nb_graph *g, nb_tensor *x, const nb_tensor *idx)
     }
     int64_t V = x->shape[x->ndim - 1];
     for (int64_t r = 0; r < idx->numel; r++) {
-        int64_t v;
-        read_index(idx, r, &v);
+        int64_t v = index_at(idx, r);
         if (v < 0 || v >= V) {
             nb_error(NB_ERR_RANGE, "gather_last: index %lld out of range [0, %lld) at row %lld",
                      (long long)v, (long long)V, (long long)r);
@@ -219,19 +301,21 @@ nb_tensor *nb_gather_last(nb_graph *g, nb_tensor *x, const nb_tensor *idx)
     if (!y)
         return NULL;
     for (int64_t r = 0; r < idx->numel; r++) {
-        int64_t v;
-        read_index(idx, r, &v);
-        nb_tensor_set(y, r, nb_tensor_get(x, r * V + v));
+        int64_t at = r * V + index_at(idx, r);
+        if (x->dtype == NB_F64)
+            ((double *)y->data)[r] = ((const double *)x->data)[at];
+        else
+            ((float *)y->data)[r] = ((const float *)x->data)[at];
     }
     nb_node *n;
-    if (nb_graph_record(g, &nb_opdefs[NB_OPK_GATHER_LAST], y, &x, 1, &n) != NB_OK)
+    if (nb_graph_record(g, &op_gather_last, y, &x, 1, &n) != NB_OK)
         return NULL;
     if (n)
         n->aux[0] = idx;
     return y;
 }
 
-nb_status nb_gather_last_backward(nb_graph *g, nb_node *n)
+static nb_status gather_last_backward(nb_graph *g, nb_node *n)
 {
     nb_tensor *x = n->in[0], *y = n->out;
     const nb_tensor *idx = n->aux[0];
@@ -241,89 +325,34 @@ nb_status nb_gather_last_backward(nb_graph *g, nb_node *n)
         return s;
     int64_t V = x->shape[x->ndim - 1];
     for (int64_t r = 0; r < y->numel; r++) {
-        int64_t v;
-        read_index(idx, r, &v);
-        gadd(x, gx, r * V + v, gget(y, r));
+        int64_t at = r * V + index_at(idx, r);
+        if (x->dtype == NB_F64)
+            ((double *)gx)[at] += ((const double *)y->grad)[r];
+        else
+            ((float *)gx)[at] += ((const float *)y->grad)[r];
     }
     return NB_OK;
 }
 
-/* ---- log-softmax family as graph ops (kernels in src/loss/softmax.c) ---- */
+static nb_tensor *gather_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
+                               const double *args)
+{
+    (void)op, (void)n_in, (void)args;
+    return nb_gather_last(g, in[0], in[1]);
+}
+static const nb_op_case gather_cases[] = {
+    {.n_inputs = 2,
+     .in = {NB_SAMPLE_PARAM2(-1, 1, 0, 4, 5),
+            {.kind = NB_SAMPLE_TARGETS, .ndim = 1, .shape = {4}, .hi = 5}}},
+};
+static const nb_opdef op_gather_last = {
+    {"gather_last", "x[..., idx]", 2, gather_apply, NB_CASES(gather_cases)},
+    gather_last_backward,
+    0,
+    NULL};
 
-static nb_tensor *softmax_family(nb_graph *g, nb_opkind k, nb_tensor *z)
-{
-    const char *name = nb_opdefs[k].name;
-    if (!nb_op_inputs_ok(g, name, &z, 1) || nb_check_float_same(name, &z, 1) != NB_OK)
-        return NULL;
-    if (z->ndim < 1) {
-        nb_error(NB_ERR_SHAPE, "%s: needs at least 1 dimension, got a 0-d tensor", name);
-        return NULL;
-    }
-    nb_tensor *y = k == NB_OPK_LOGSUMEXP ? nb_graph_new_tensor(g, z->dtype, z->ndim - 1, z->shape)
-                                         : nb_graph_new_tensor(g, z->dtype, z->ndim, z->shape);
-    if (!y)
-        return NULL;
-    nb_status s = k == NB_OPK_LOGSUMEXP ? nb_logsumexp_rows(z, y)
-                  : k == NB_OPK_SOFTMAX ? nb_softmax_rows(z, y)
-                                        : nb_log_softmax_rows(z, y);
-    if (s != NB_OK)
-        return NULL;
-    nb_node *n;
-    if (nb_graph_record(g, &nb_opdefs[k], y, &z, 1, &n) != NB_OK)
-        return NULL;
-    return y;
-}
-
-nb_tensor *nb_logsumexp(nb_graph *g, nb_tensor *z)
-{
-    return softmax_family(g, NB_OPK_LOGSUMEXP, z);
-}
-nb_tensor *nb_log_softmax(nb_graph *g, nb_tensor *z)
-{
-    return softmax_family(g, NB_OPK_LOG_SOFTMAX, z);
-}
-nb_tensor *nb_softmax(nb_graph *g, nb_tensor *z)
-{
-    return softmax_family(g, NB_OPK_SOFTMAX, z);
-}
-
-/* logsumexp:   dz_j += dy p_j,                    p = exp(z - y)
- * log_softmax: dz_j += dy_j - p_j sum_k dy_k,     p = exp(y)
- * softmax:     dz_j += p_j (dy_j - sum_k dy_k p_k), p = y */
-nb_status nb_softmax_family_backward(nb_graph *g, nb_node *n)
-{
-    nb_tensor *z = n->in[0], *y = n->out;
-    nb_opkind k = (nb_opkind)(n->op - nb_opdefs);
-    void *gz;
-    nb_status s = nb_grad_buffer(g, z, &gz);
-    if (s != NB_OK || !gz)
-        return s;
-    int64_t rows, V;
-    rows_cols(z, &rows, &V);
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t o = r * V;
-        if (k == NB_OPK_LOGSUMEXP) {
-            double lse = nb_tensor_get(y, r), dy = gget(y, r);
-            if (dy == 0.0)
-                continue;
-            for (int64_t j = 0; j < V; j++)
-                gadd(z, gz, o + j, dy * exp(nb_tensor_get(z, o + j) - lse));
-        } else if (k == NB_OPK_LOG_SOFTMAX) {
-            double sdy = 0.0;
-            for (int64_t j = 0; j < V; j++)
-                sdy += gget(y, o + j);
-            for (int64_t j = 0; j < V; j++)
-                gadd(z, gz, o + j, gget(y, o + j) - exp(nb_tensor_get(y, o + j)) * sdy);
-        } else {
-            double dot = 0.0;
-            for (int64_t j = 0; j < V; j++)
-                dot += gget(y, o + j) * nb_tensor_get(y, o + j);
-            for (int64_t j = 0; j < V; j++)
-                gadd(z, gz, o + j, nb_tensor_get(y, o + j) * (gget(y, o + j) - dot));
-        }
-    }
-    return NB_OK;
-}
+/* listed apart so the table keeps its order: gather_last after the softmax family */
+NB_OP_LIST(nb_gather_ops, &op_gather_last);
 
 /* ---- argmax and accuracy (evaluation: no graph, no gradient) ---- */
 
@@ -368,7 +397,7 @@ static nb_status check_rows(const char *name, const nb_tensor *x, int64_t *rows,
     if (x->shape[x->ndim - 1] < 1)
         return nb_error(NB_ERR_SHAPE, "%s: logits %s have no classes (last dim 0)", name,
                         nb_shape_str(x, sh, sizeof sh));
-    rows_cols(x, rows, K);
+    nb_rows_cols(x, rows, K);
     return NB_OK;
 }
 

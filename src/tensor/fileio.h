@@ -1,5 +1,6 @@
-/* fileio.h - byte order and crash-safe writing, shared by the .npy and safetensors writers.
- * Not installed. */
+/* fileio.h - the file-I/O layer's writing half: byte order of tensor data, crash-safe writing
+ * of every output, and the message helper all readers and writers share. Reading input files is
+ * in fileread.h; the shape validator in tensor_internal.h. Not installed. */
 #ifndef NABLA_FILEIO_H
 #define NABLA_FILEIO_H
 
@@ -13,12 +14,9 @@ bool nb_host_little_endian(void);
 void nb_swap_elements(unsigned char *buf, size_t count, size_t size);
 /* Writes x's elements little-endian (bools as 0/1). False on a write error (errno set). */
 bool nb_write_tensor_le(FILE *f, const nb_tensor *x);
-
-/* Reads exactly n bytes, or fails saying what was being read ("truncated: end of file inside
- * the <what> (k of n bytes)", or the read error). */
-nb_status nb_read_exact(FILE *f, void *dst, size_t n, const char *what);
-/* The size of an open regular file (errors: not a regular file, not addressable). */
-nb_status nb_regular_file_size(FILE *f, size_t *size);
+/* Brings t's freshly read little-endian bytes into host form: bools become a clean 0/1 (any
+ * nonzero byte is true), multi-byte elements are swapped on a big-endian host. */
+void nb_tensor_from_le(nb_tensor *t);
 /* Re-emits the current error as "<who>: '<path>': <message>" ("<who>: <message>" without path). */
 void nb_error_prefix(nb_status st, const char *who, const char *path);
 

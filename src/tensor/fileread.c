@@ -1,12 +1,14 @@
-/* fileread.c - opening input files safely (see fileread.h). */
+/* fileread.c - opening and reading input files with bounds (see fileread.h). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "fileread.h"
 
 const char *nb_file_kind(unsigned mode)
@@ -103,4 +105,93 @@ const char *nb_bytes_str(char *buf, size_t cap, uint64_t bytes)
     }
     snprintf(buf, cap, "%.1f %s", v, unit[u]);
     return buf;
+}
+
+nb_status nb_read_exact(FILE *f, void *dst, size_t n, const char *what)
+{
+    if (n == 0)
+        return NB_OK;
+    size_t got = fread(dst, 1, n, f);
+    if (got == n)
+        return NB_OK;
+    if (ferror(f))
+        return nb_error(NB_ERR_IO, "read error in the %s: %s", what, strerror(errno));
+    return nb_error(NB_ERR_FORMAT, "truncated: end of file inside the %s (%zu of %zu bytes)", what,
+                    got, n);
+}
+
+nb_status nb_read_head(FILE *f, size_t size, void *head, size_t cap, size_t *n, const char *what)
+{
+    *n = size < cap ? size : cap;
+    return nb_read_exact(f, head, *n, what);
+}
+
+nb_status nb_read_rest(FILE *f, size_t size, const void *head, size_t nhead, const char *what,
+                       unsigned char **out)
+{
+    uint64_t mem = nb_physical_memory();
+    if ((uint64_t)size > mem) {
+        char a[32], b[32];
+        return nb_error(NB_ERR_NOMEM, "file is %s, more than this machine's %s of memory",
+                        nb_bytes_str(a, sizeof a, size), nb_bytes_str(b, sizeof b, mem));
+    }
+    unsigned char *buf = malloc(size > 0 ? size : 1);
+    if (!buf)
+        return nb_error(NB_ERR_NOMEM, "out of memory for the %zu-byte %s", size, what);
+    if (nhead > 0)
+        memcpy(buf, head, nhead);
+    nb_status st = nb_read_exact(f, buf + nhead, size - nhead, what);
+    if (st != NB_OK) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    return NB_OK;
+}
+
+nb_status nb_read_file(const char *path, const char *who, bool whole,
+                       nb_status (*read)(FILE *f, size_t size, void *ctx), void *ctx)
+{
+    if (!path)
+        return nb_error(NB_ERR_ARG, "%s: load path is NULL", who);
+    size_t size = 0;
+    FILE *f = nb_open_regular(path, who, &size); /* refuses FIFOs, devices, directories */
+    if (!f)
+        return nb_last_status();
+    nb_status st = read(f, size, ctx);
+    if (st == NB_OK && whole && fgetc(f) != EOF)
+        st = nb_error(NB_ERR_FORMAT, "file grew while it was being read");
+    if (fclose(f) != 0 && st == NB_OK)
+        st = nb_error(NB_ERR_IO, "cannot close: %s", strerror(errno));
+    if (st != NB_OK)
+        nb_error_prefix(st, who, path);
+    return st;
+}
+
+nb_status nb_parse_buffer(const void *buf, size_t len, const char *who,
+                          nb_status (*parse)(const unsigned char *buf, size_t len, void *ctx),
+                          void *ctx)
+{
+    if (!buf && len > 0)
+        return nb_error(NB_ERR_ARG, "%s: buffer is NULL but length is %zu", who, len);
+    static const unsigned char nothing[1] = {0};
+    nb_status st = parse(buf ? buf : nothing, len, ctx);
+    if (st != NB_OK)
+        nb_error_prefix(st, who, NULL);
+    return st;
+}
+
+const char *nb_printable(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t keep = n <= cap - 1 ? n : cap - 4; /* room for "..." when cut */
+    for (size_t i = 0; i < keep; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+    }
+    if (keep < n) {
+        memcpy(out + keep, "...", 3);
+        keep += 3;
+    }
+    out[keep] = '\0';
+    return out;
 }

@@ -59,13 +59,12 @@ nb_status nb_check_tensor(const char *fn, const char *arg, const nb_tensor *x)
     if (x->ndim < 0 || x->ndim > NB_MAX_DIMS)
         return nb_error(NB_ERR_ARG, "%s: %s has ndim %d, out of range [0, %d]", fn, arg, x->ndim,
                         NB_MAX_DIMS);
-    int64_t n = 1;
-    for (int i = 0; i < x->ndim; i++) {
-        if (x->shape[i] < 0 || (x->shape[i] > 0 && n > INT64_MAX / x->shape[i]))
-            return nb_error(NB_ERR_ARG, "%s: %s has dimension %d of size %lld", fn, arg, i,
-                            (long long)x->shape[i]);
-        n *= x->shape[i];
-    }
+    uint64_t count = 0;
+    int at;
+    if (nb_shape_count(x->ndim, x->shape, 0, INT64_MAX, UINT64_MAX, &count, &at) != NB_SHAPE_OK)
+        return nb_error(NB_ERR_ARG, "%s: %s has dimension %d of size %lld", fn, arg, at,
+                        (long long)x->shape[at]);
+    int64_t n = (int64_t)count;
     if (x->numel != n) {
         char b[96];
         return nb_error(NB_ERR_ARG, "%s: %s has numel %lld but its shape %s holds %lld", fn, arg,
@@ -107,29 +106,22 @@ nb_status nb_shape_numel(int ndim, const int64_t *shape, nb_dtype t, int64_t *nu
                         NB_MAX_DIMS);
     if (ndim > 0 && !shape)
         return nb_error(NB_ERR_ARG, "shape is NULL for a %d-d tensor", ndim);
-    int64_t n = 1;
     const int64_t limit = INT64_MAX / 8; /* bytes must fit too */
-    bool empty = false;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0)
-            return nb_error(NB_ERR_SHAPE, "dimension %d has negative size %lld", i,
-                            (long long)shape[i]);
-        empty |= shape[i] == 0;
-    }
-    if (empty) { /* any zero dimension: an empty tensor, whatever the other sizes */
-        *numel = 0;
-        return NB_OK;
-    }
-    for (int i = 0; i < ndim; i++) {
-        if (n > limit / shape[i])
-            return nb_error(NB_ERR_SHAPE, "shape overflows: element count exceeds %lld",
-                            (long long)limit);
-        n *= shape[i];
-    }
-    if ((uint64_t)n > (uint64_t)SIZE_MAX / 8)
+    uint64_t n = 0;
+    int at;
+    switch (nb_shape_count(ndim, shape, 8, (uint64_t)limit, SIZE_MAX, &n, &at)) {
+    case NB_SHAPE_NEGATIVE:
+        return nb_error(NB_ERR_SHAPE, "dimension %d has negative size %lld", at,
+                        (long long)shape[at]);
+    case NB_SHAPE_TOO_MANY:
+        return nb_error(NB_ERR_SHAPE, "shape overflows: element count exceeds %lld",
+                        (long long)limit);
+    case NB_SHAPE_BYTES:
         return nb_error(NB_ERR_SHAPE, "tensor of %lld elements does not fit in memory",
                         (long long)n);
-    *numel = n;
+    case NB_SHAPE_OK: break;
+    }
+    *numel = (int64_t)n;
     return NB_OK;
 }
 

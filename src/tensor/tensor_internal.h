@@ -33,4 +33,32 @@ nb_status nb_error_null_input(const char *fn, const char *arg);
  * numel, no data for a non-empty tensor (NB_ERR_ARG). O(ndim), no pass over the data. */
 nb_status nb_check_tensor(const char *fn, const char *arg, const nb_tensor *x);
 
+/* ---- the one shape validator ---- */
+
+/* How a shape failed nb_shape_count. */
+typedef enum {
+    NB_SHAPE_OK,
+    NB_SHAPE_NEGATIVE, /* shape[*at] < 0 */
+    NB_SHAPE_TOO_MANY, /* the element count passes max_numel at dimension *at */
+    NB_SHAPE_BYTES     /* numel * esize passes max_bytes */
+} nb_shape_fault;
+
+/* The element count of shape[0..ndim) (ndim already in [0, NB_MAX_DIMS]) into *numel: any zero
+ * dimension makes it 0 whatever the other sizes are; otherwise the running product may not pass
+ * max_numel, and numel * esize may not pass max_bytes (esize 0: no byte limit). No message:
+ * each caller names the fault in its own terms (a file's dimensions, a caller's tensor). */
+nb_shape_fault nb_shape_count(int ndim, const int64_t *shape, size_t esize, uint64_t max_numel,
+                              uint64_t max_bytes, uint64_t *numel, int *at);
+
+/* Whether a caller-built tensor header can be read as a whole (writers, data sets): dtype in
+ * range (NB_ERR_DTYPE), ndim in [0, NB_MAX_DIMS], sizes >= 0 and a product within int64 and
+ * size_t that equals numel (NB_ERR_SHAPE), data present when numel > 0 (NB_ERR_ARG). *bytes (may
+ * be NULL) gets numel * element size. Messages say "tensor ..." ("tensor numel 4 does not match
+ * its shape (3 elements)"); the caller prefixes what the tensor is. */
+nb_status nb_tensor_check_layout(const nb_tensor *x, size_t *bytes);
+
+/* nb_tensor_empty as a status: *out is the new tensor, or NULL with its error (the message
+ * nb_tensor_empty left, e.g. more than the machine's memory). */
+nb_status nb_tensor_new(nb_dtype t, int ndim, const int64_t *shape, nb_tensor **out);
+
 #endif
