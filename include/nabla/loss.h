@@ -147,9 +147,8 @@ size_t nb_xent_workspace_size(const nb_tensor *logits);
  * own for the call, as nb_xent_forward_backward. ws is borrowed for the call only; the caller
  * owns and frees it, and two calls running at once need two workspaces. */
 nb_status nb_xent_forward_backward_ws(const nb_tensor *logits, const nb_tensor *targets,
-                                      const nb_xent_opts *opts, nb_tensor *loss,
-                                      nb_tensor *dlogits, nb_xent_stats *stats, void *ws,
-                                      size_t ws_bytes);
+                                      const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *dlogits,
+                                      nb_xent_stats *stats, void *ws, size_t ws_bytes);
 
 nb_status nb_xent_soft_forward(const nb_tensor *logits, const nb_tensor *probs,
                                const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *lse,

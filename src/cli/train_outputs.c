@@ -56,7 +56,7 @@ int nb_train_metrics_open(metrics_out *mo, const char *path, long long first)
     }
     struct stat sb;
     if (first <= 1 || (stat(path, &sb) != 0 && errno == ENOENT))
-        return 0; /* nothing to keep */
+        return 0;                                       /* nothing to keep */
     FILE *f = nb_open_regular(path, metrics_who, NULL); /* never blocks on a FIFO put there */
     if (!f) {
         fprintf(stderr, "%s\n", nb_last_error());

@@ -32,7 +32,8 @@
 
 /* Online log-sum-exp of row [off, off+V) in f32: per chunk (in cache) its max, rescale the
  * running sum if the max grew, add the chunk's sum of exps (f32 blocks, carried in double). The
- * sum is kept as ones + below (see nb_xent_log_s): rescaling turns the old ones into ordinary terms. */
+ * sum is kept as ones + below (see nb_xent_log_s): rescaling turns the old ones into ordinary
+ * terms. */
 static void row_shift_f32(const nb_xent_simd *k, const nb_tensor *z, int64_t off, int64_t V,
                           double *m_out, double *logs)
 {
