@@ -107,8 +107,12 @@ dict="{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }"
     printf '%*s\n' $((118 - ${#dict} - 1)) ''
     printf '\000\000\200\077\000\000\000\100\000\000\100\100\000\000\200\100\000\000\240\100\000\000\300\100'
 } >X.npy
-check "resume the good checkpoint" 0 "$nabla" train $opts --resume good.st
-check "resume the mid-epoch checkpoint" 0 "$nabla" train $opts --resume mid.st
+# a resumed run continues in its checkpoint unless --save says otherwise: resume copies
+cp good.st goodr.st
+cp mid.st midr.st
+check "resume the good checkpoint" 0 "$nabla" train $opts --resume goodr.st
+check "resume the mid-epoch checkpoint" 0 "$nabla" train $opts --resume midr.st
+[ "$(meta_of midr.st run_epoch)" = 3 ] || fail "the resumed run did not continue in midr.st"
 check "eval the good checkpoint" 0 "$nabla" eval --model good.st
 check "predict with the good checkpoint" 0 "$nabla" predict --model good.st --input X.npy --out p.npy
 
@@ -211,7 +215,7 @@ check "train on a ${#spec}-byte path" 0 "$nabla" train --data "$spec" $lopts --s
 header long.st | grep -qF "data=$spec hidden=8" || fail "run_config does not hold the whole path"
 check "resume on the long path" 0 "$nabla" train --data "$spec" $lopts --resume long.st
 check "resume with another seed (long path)" 1 "$nabla" train --data "$spec" $lopts --seed 2 --resume long.st
-err_has "other options"
+err_has "--seed 2 differs from the checkpoint's 1"
 # past 1023 bytes of options: the seed and split are at the end of the recorded options
 seg2=$(printf '%0220d' 0 | tr 0 e)
 longer="$work/$seg2/$seg2/$seg2/$seg2/$seg2"
@@ -223,10 +227,12 @@ check "train on a ${#spec2}-byte path" 0 "$nabla" train --data "$spec2" $lopts -
 [ "$(meta_of longer.st dataset)" = "$spec2" ] || fail "dataset is not the whole ${#spec2}-byte path"
 header longer.st | grep -qF "seed=1 val=0.10000000000000001" || fail "run_config was cut before the seed"
 check "resume with another seed (1100-byte path)" 1 "$nabla" train --data "$spec2" $lopts --seed 2 --resume longer.st
-err_has "other options"
-err_has "seed=2"
+err_has "--seed 2 differs from the checkpoint's 1"
+err_has "fixed for a run"
 check "resume with another split (1100-byte path)" 1 "$nabla" train --data "$spec2" $lopts --val-frac 0.3 --resume longer.st
-err_has "other options"
+err_has "--val-frac 0.3 differs from the checkpoint's 0.1"
+check "resume with another held-out share (1100-byte path)" 1 "$nabla" train --data "$spec2" $lopts --test-frac 0.2 --resume longer.st
+err_has "--test-frac 0.2 differs from the checkpoint's 0.1"
 
 # ---- nabla diff: a tensor only one file has, or another dtype, is a difference ----
 # short.st: good.st without its last tensor (by offset), the file cut to match

@@ -244,11 +244,18 @@ check "train on spirals, 2 epochs" 0 \
     "$nabla" train --data spirals --epochs 2 --hidden 16 --save M.safetensors --metrics J.jsonl --quiet
 [ -s M.safetensors ] || fail "M.safetensors not written"
 [ -s J.jsonl ] || fail "J.jsonl not written"
-[ "$(wc -l <J.jsonl | tr -d ' ')" -eq 2 ] || fail "J.jsonl has $(wc -l <J.jsonl | tr -d ' ') lines, expected 2"
-for k in epoch train_loss train_acc test_loss test_acc train_seconds lr; do
-    [ "$(grep -c "\"$k\": " J.jsonl)" -eq 2 ] || fail "key $k is not on both lines of J.jsonl"
+# the run's configuration, two epochs, the test figures at the end
+[ "$(wc -l <J.jsonl | tr -d ' ')" -eq 4 ] || fail "J.jsonl has $(wc -l <J.jsonl | tr -d ' ') lines, expected 4"
+for k in epoch train_loss train_acc val_loss val_acc grad_norm train_seconds lr; do
+    [ "$(grep '^{"epoch": ' J.jsonl | grep -c "\"$k\": ")" -eq 2 ] || fail "key $k is not on both epoch lines of J.jsonl"
 done
-grep -q '^{"epoch": 1,' J.jsonl && grep -q '^{"epoch": 2,' J.jsonl || fail "epochs 1 and 2 not in J.jsonl"
+head -n 1 J.jsonl | grep -q '^{"config": {"data": "spirals", .*"hidden": "16", .*}, "nabla": "[0-9.]*", "openblas_core": "[^"]*", "threads": [0-9]*, "world_size": 1}$' ||
+    fail "line 1 of J.jsonl is not the run's configuration: $(head -n 1 J.jsonl)"
+sed -n 2p J.jsonl | grep -q '^{"epoch": 1,' && sed -n 3p J.jsonl | grep -q '^{"epoch": 2,' ||
+    fail "epochs 1 and 2 are not lines 2 and 3 of J.jsonl"
+tail -n 1 J.jsonl | grep -q '^{"end": true, "epochs_done": 2, .*"test_loss": [0-9.]*, "test_acc": [0-9.]*}$' ||
+    fail "the last line of J.jsonl is not the test figures: $(tail -n 1 J.jsonl)"
+head -n 3 J.jsonl | grep -q '"test_' && fail "an epoch line has test figures"
 absent M.safetensors.tmp
 
 check "eval the trained model" 0 "$nabla" eval --model M.safetensors --data spirals

@@ -86,7 +86,7 @@ out_has "  class  4: 0.0000 (0)"
 # training rows as held-out would show (held-out accuracy ~1/3, training rows much higher).
 awk 'BEGIN { srand(5); for (i = 0; i < 200; i++)
     printf "%.4f,%.4f,%.4f,%.4f,%d\n", rand(), rand(), rand(), rand(), int(rand() * 3) }' >noisy.csv
-check "train on noisy.csv, a quarter held out" 0 "$nabla" train --data noisy.csv --val-frac 0.25 \
+check "train on noisy.csv, a quarter held out" 0 "$nabla" train --data noisy.csv --test-frac 0.25 \
     --seed 7 --epochs 60 --batch 32 --hidden 128,128 --lr 0.01 --warmup 0 --label-smoothing 0 \
     --save N.st --metrics N.jsonl --quiet
 check "eval --model: the run's held-out rows" 0 "$nabla" eval --model N.st
@@ -123,10 +123,10 @@ err_has "now 199 rows"
 mv noisy.orig noisy.csv
 
 # a checkpoint whose recorded split is damaged is refused, naming the field
-LC_ALL=C sed 's/"data_val_frac":"0.25"/"data_val_frac":"2.50"/' N.st >bad.st
-check "eval --model with a damaged data_val_frac" 1 "$nabla" eval --model bad.st
+LC_ALL=C sed 's/"data_test_frac":"0.25"/"data_test_frac":"2.50"/' N.st >bad.st
+check "eval --model with a damaged data_test_frac" 1 "$nabla" eval --model bad.st
 err_has "bad.st"
-err_has "'data_val_frac' is '2.50'"
+err_has "'data_test_frac' is '2.50'"
 err_has "(0, 1)"
 
 # a built-in set: the run's seed, so the test set is the one training reported on

@@ -124,13 +124,13 @@ mkcsv() { # mkcsv FILE FIRST_LINE: FIRST_LINE then 40 good rows of 2 classes
     done
 }
 # train_rows NAME STATUS FILE [OPTIONS]: one epoch on FILE with a quarter held out (41 rows:
-# "31 train / 10 test", 40 rows: "30 train / 10 test")
+# "31 train / 0 validation / 10 test", 40 rows: "30 train / 0 validation / 10 test")
 train_rows() {
     name=$1
     st=$2
     f=$3
     shift 3
-    check "$name" "$st" "$nabla" train --data "$f" --epochs 1 --hidden 8 --val-frac 0.25 "$@"
+    check "$name" "$st" "$nabla" train --data "$f" --epochs 1 --hidden 8 --test-frac 0.25 --val-frac 0 "$@"
 }
 for case in "O.3,1,0|'O.3' is not a number" "0.3,1,-1|label '-1' is not a non-negative integer" \
     "1e39,1,0|'1e39' is out of the f32 range" "nan,1,0|'nan' is not a finite number" \
@@ -148,17 +148,17 @@ mkcsv bom.csv "0.25,1,1"
 printf '\357\273\277' >bom2.csv
 cat bom.csv >>bom2.csv
 train_rows "CSV with a UTF-8 BOM trains on every row" 0 bom2.csv
-out_has "31 train / 10 test"
+out_has "31 train / 0 validation / 10 test"
 # a real header (every field a name) is skipped in auto mode; --header no makes it an error
 mkcsv head.csv "x1,x2,label"
 train_rows "CSV with a header (auto)" 0 head.csv
-out_has "30 train / 10 test"
+out_has "30 train / 0 validation / 10 test"
 train_rows "--header no: line 1 is data" 1 head.csv --header no
 err_has "line 1, column 1: 'x1' is not a number"
 train_rows "--header yes skips a numeric line 1" 0 bom.csv --header yes
-out_has "30 train / 10 test"
+out_has "30 train / 0 validation / 10 test"
 train_rows "--header auto keeps a numeric line 1" 0 bom.csv --header auto
-out_has "31 train / 10 test"
+out_has "31 train / 0 validation / 10 test"
 check "--header maybe is bad usage" 2 "$nabla" train --data bom.csv --header maybe --epochs 1 --quiet
 err_has "--header 'maybe': expected yes, no or auto"
 check "eval --header maybe is bad usage" 2 "$nabla" eval --model M.safetensors --header maybe
@@ -166,10 +166,10 @@ err_has "--header 'maybe': expected yes, no or auto"
 # CR-only line ends (old Mac) and CRLF
 tr '\n' '\r' <bom.csv >cr.csv
 train_rows "CSV with CR-only line ends" 0 cr.csv
-out_has "31 train / 10 test"
+out_has "31 train / 0 validation / 10 test"
 sed 's/$/\r/' bom.csv >crlf.csv
 train_rows "CSV with CRLF line ends" 0 crlf.csv
-out_has "31 train / 10 test"
+out_has "31 train / 0 validation / 10 test"
 
 # ---------------------------------------------------------------- class count from the data
 printf '0.1,0.2,0\n0.3,0.4,1\n0.5,0.6,16777215\n0.7,0.8,1\n' >sparse.csv

@@ -13,7 +13,8 @@ E=150
 opts="--data spirals --epochs $E --batch 32 --hidden 64,64 --seed 5 --quiet"
 
 "$nabla" train $opts --save ref.st --metrics ref.jsonl
-[ "$(wc -l < ref.jsonl)" -eq $E ] || { echo "FAIL: reference metrics"; exit 1; }
+# the configuration, E epochs, the test figures
+[ "$(wc -l < ref.jsonl)" -eq $((E + 2)) ] || { echo "FAIL: reference metrics"; exit 1; }
 
 kills=0
 attempt=0
@@ -54,15 +55,17 @@ fi
     { echo "FAIL: resumed run differs from the uninterrupted one"; exit 1; }
 # each epoch reported exactly once
 n=$(wc -l < run.jsonl)
-[ "$n" -eq $E ] || { echo "FAIL: metrics has $n lines, expected $E"; cat run.jsonl; exit 1; }
+[ "$n" -eq $((E + 2)) ] || { echo "FAIL: metrics has $n lines, expected $((E + 2))"; cat run.jsonl; exit 1; }
+[ "$(grep -c '^{"config": ' run.jsonl)" -eq 1 ] && head -n 1 run.jsonl | grep -q '^{"config": ' ||
+    { echo "FAIL: the configuration is not line 1, once"; cat run.jsonl; exit 1; }
 for e in $(seq 1 $E); do
     c=$(grep -c "^{\"epoch\": $e," run.jsonl || true)
     [ "$c" -eq 1 ] || { echo "FAIL: epoch $e appears $c times in the metrics"; exit 1; }
 done
-# resuming with other options is refused, naming the difference
+# resuming with another batch size is refused, naming the difference
 if "$nabla" train --data spirals --epochs $E --batch 64 --hidden 64,64 --seed 5 --quiet \
     --resume run.st 2> err.txt; then
     echo "FAIL: resume with another batch size accepted"; exit 1
 fi
-grep -q "other options" err.txt || { echo "FAIL: message"; cat err.txt; exit 1; }
+grep -q "\--batch 64 differs from the checkpoint's 32" err.txt || { echo "FAIL: message"; cat err.txt; exit 1; }
 echo "ok: $kills kills, resumed run bitwise identical"

@@ -39,7 +39,7 @@ nb_status nb_model_save(const char *path, const nb_mlp *m, const nb_model_info *
 
 /* As nb_model_save, plus up to NB_CHECKPOINT_MAX_EXTRA extra metadata pairs (key, value, ...,
  * NULL) such as a training run's position for exact resume. */
-#define NB_CHECKPOINT_MAX_EXTRA 24
+#define NB_CHECKPOINT_MAX_EXTRA 64
 nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_info *info,
                            const nb_optim *optim, const char *const *extra);
 

@@ -120,7 +120,9 @@ typedef struct nb_train_config {
     nb_model_info info;          /* recorded in checkpoints: n_classes (0: the model's outputs),
                                     dataset; scale and shift come from the training set */
     const char *run_config;      /* NULL or a string recorded as run_config; a resume refuses a
-                                    checkpoint made with another one */
+                                    checkpoint made with another one... */
+    bool resume_any_config;      /* false; ...unless this is true (the caller has told the user
+                                    what changed; the run is then no longer bit-exact) */
     const char *const *checkpoint_meta; /* NULL or extra metadata pairs (key, value, ..., NULL) */
     /* callbacks (may be NULL) */
     nb_train_callback on_step, on_epoch;

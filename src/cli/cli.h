@@ -30,20 +30,20 @@ bool nb_cli_csv_header_option(const char *cmd, const char *value);
  * rebuilds exactly the run's held-out rows (and notices when the file changed since). */
 typedef struct nb_cli_data_id {
     uint64_t seed;     /* the split's seed (files), the generator's (spirals, seq-toy) */
-    double val_frac;   /* the held-out fraction (files) */
+    double test_frac;  /* the held-out fraction (files) */
     int64_t rows;      /* rows of the whole file before the split; 0 for built-in sets */
     uint64_t checksum; /* FNV-1a 64 of the file's rows as loaded; 0 for built-in sets */
 } nb_cli_data_id;
 /* True for the specs that name files (FILE.csv, X.npy,y.npy), false for built-in sets. */
 bool nb_cli_data_is_file(const char *spec);
 /* Loads --data SPEC into train and test; returns an exit status (0 = ok). With test NULL, a
- * file's every row goes to train. id (may be NULL) receives seed, val_frac and, for files, the
+ * file's every row goes to train. id (may be NULL) receives seed, test_frac and, for files, the
  * row count and checksum of the whole file. */
 int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
-                     double val_frac, struct nb_dataset *train, struct nb_dataset *test, bool quiet,
-                     nb_cli_data_id *id);
+                     double test_frac, struct nb_dataset *train, struct nb_dataset *test,
+                     bool quiet, nb_cli_data_id *id);
 /* The checkpoint metadata pairs (key, value, ...) recording spec and id: data_spec, data_seed,
- * data_val_frac, data_rows, data_checksum. Values point into spec and num. */
+ * data_test_frac, data_rows, data_checksum. Values point into spec and num. */
 #define NB_CLI_DATA_KEYS 5
 void nb_cli_data_meta(const char *spec, const nb_cli_data_id *id, char num[4][32],
                       const char *pairs[2 * NB_CLI_DATA_KEYS]);

@@ -78,14 +78,15 @@ static uint64_t data_checksum(const nb_dataset *d)
 }
 
 /* spec: fashion-mnist | mnist | spirals | auto | FILE.csv | X.npy,y.npy. For sets without a test
- * split, a seeded validation split of val_frac is held out. test may be NULL (eval of train; for a
- * file, every row of it goes to train). id (may be NULL) receives what identifies the data. */
+ * split (files), a seeded share test_frac of the rows is held out as the test set. test may be NULL
+ * (eval of train; for a file, every row of it goes to train). id (may be NULL) receives what
+ * identifies the data. */
 int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
-                     double val_frac, nb_dataset *train, nb_dataset *test, bool quiet,
+                     double test_frac, nb_dataset *train, nb_dataset *test, bool quiet,
                      nb_cli_data_id *id)
 {
     if (id)
-        *id = (nb_cli_data_id){seed, val_frac, 0, 0};
+        *id = (nb_cli_data_id){seed, test_frac, 0, 0};
     memset(train, 0, sizeof *train);
     if (test)
         memset(test, 0, sizeof *test);
@@ -186,7 +187,7 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
         }
         if (s == NB_OK) {
             if (test) {
-                s = nb_dataset_split(&all, val_frac, seed, train, test);
+                s = nb_dataset_split(&all, test_frac, seed, train, test);
                 nb_dataset_free(&all);
             } else {
                 *train = all;
@@ -209,12 +210,12 @@ void nb_cli_data_meta(const char *spec, const nb_cli_data_id *id, char num[4][32
                       const char *pairs[2 * NB_CLI_DATA_KEYS])
 {
     snprintf(num[0], 32, "%" PRIu64, id->seed);
-    snprintf(num[1], 32, "%.17g", id->val_frac);
+    snprintf(num[1], 32, "%.17g", id->test_frac);
     snprintf(num[2], 32, "%" PRId64, id->rows);
     snprintf(num[3], 32, "%016" PRIx64, id->checksum);
-    const char *p[2 * NB_CLI_DATA_KEYS] = {"data_spec",     spec,   "data_seed", num[0],
-                                           "data_val_frac", num[1], "data_rows", num[2],
-                                           "data_checksum", num[3]};
+    const char *p[2 * NB_CLI_DATA_KEYS] = {"data_spec",      spec,   "data_seed", num[0],
+                                           "data_test_frac", num[1], "data_rows", num[2],
+                                           "data_checksum",  num[3]};
     memcpy(pairs, p, sizeof p);
 }
 
@@ -227,9 +228,11 @@ int nb_cli_read_data_id(const char *cmd, const char *path, char **spec, nb_cli_d
         return -1;
     }
     const char *sp = nb_safetensors_meta(st, "data_spec"), *v[4];
-    const char *keys[4] = {"data_seed", "data_val_frac", "data_rows", "data_checksum"};
+    const char *keys[4] = {"data_seed", "data_test_frac", "data_rows", "data_checksum"};
     for (int i = 0; i < 4; i++)
         v[i] = nb_safetensors_meta(st, keys[i]);
+    if (!v[1]) /* nabla 0.1 before the validation split recorded the held-out share so */
+        v[1] = nb_safetensors_meta(st, "data_val_frac");
     int rc = 1;
     if (!sp && !v[0] && !v[1] && !v[2] && !v[3]) /* saved before the data was recorded */
         goto out;
@@ -252,11 +255,11 @@ int nb_cli_read_data_id(const char *cmd, const char *path, char **spec, nb_cli_d
         errno = 0;
         switch (i) {
         case 0: id->seed = strtoull(v[i], &end, 10); break;
-        case 1: id->val_frac = strtod(v[i], &end); break;
+        case 1: id->test_frac = strtod(v[i], &end); break;
         case 2: id->rows = (int64_t)strtoll(v[i], &end, 10); break;
         default: id->checksum = strtoull(v[i], &end, 16); break;
         }
-        if (*end || errno || (i == 1 && !(id->val_frac > 0 && id->val_frac < 1)) ||
+        if (*end || errno || (i == 1 && !(id->test_frac > 0 && id->test_frac < 1)) ||
             (i == 3 && (strlen(v[i]) != 16 || strspn(v[i], "0123456789abcdefABCDEF") != 16)))
             bad = i;
     }

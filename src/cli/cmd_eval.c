@@ -38,7 +38,7 @@ nb_status nb_cli_evaluate(nb_graph *g, nb_mlp *m, const nb_dataset *ds, double *
 
 /* Which rows `nabla eval` scores. --data FILE: every row of FILE. --data SET (a built-in set):
  * its split, made with the model's recorded seed when the model was trained on SET. No --data:
- * the run's own data, from what the checkpoint records (data_spec, data_seed, data_val_frac):
+ * the run's own data, from what the checkpoint records (data_spec, data_seed, data_test_frac):
  * for a file, exactly the rows the run held out (--split test) or trained on (--split train),
  * after checking the file still has the recorded row count and checksum. Returns an exit
  * status; on success *ds points into tr or te and desc says what was scored. */
@@ -69,7 +69,7 @@ static int eval_data(const char *model, const nb_model_info *info, const char *d
     }
     if (!data && have == 0 && nb_cli_data_is_file(rec)) {
         nb_cli_data_id now;
-        rc = nb_cli_load_data("eval", rec, dir, id.seed, id.val_frac, tr, te, false, &now);
+        rc = nb_cli_load_data("eval", rec, dir, id.seed, id.test_frac, tr, te, false, &now);
         if (rc == 0 && (now.rows != id.rows || now.checksum != id.checksum)) {
             fprintf(stderr,
                     "nabla eval: %s has changed since %s was trained on it (now %lld rows, "
@@ -83,7 +83,8 @@ static int eval_data(const char *model, const nb_model_info *info, const char *d
             *ds = test ? te : tr;
             snprintf(desc, desc_len,
                      "the %s rows of %s (the run's split: seed %llu, held-out fraction %g)",
-                     test ? "held-out" : "training", rec, (unsigned long long)id.seed, id.val_frac);
+                     test ? "held-out" : "training", rec, (unsigned long long)id.seed,
+                     id.test_frac);
         }
         goto out;
     }

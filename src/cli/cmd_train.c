@@ -1,63 +1,19 @@
-/* cmd_train.c - `nabla train`: an MLP classifier from the command line. */
+/* cmd_train.c - `nabla train`: an MLP classifier from the command line. The library's trainer
+ * (nabla/train.h) does the work; this file prints, writes the outputs and reports the test set. */
 #define _POSIX_C_SOURCE 200809L
-#include <float.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <errno.h>
-
 #include "cli.h"
 #include "dist.h"
 #include "nabla.h"
 #include "tensor/fileio.h"
+#include "train_data.h"
+#include "train_options.h"
 #include "train_outputs.h"
-
-static void usage(FILE *f)
-{
-    fprintf(
-        f,
-        "usage: nabla train [options]\n"
-        "  --data SPEC          fashion-mnist | mnist | spirals | seq-toy | FILE.csv | "
-        "X.npy,y.npy\n"
-        "                       (default: Fashion-MNIST, or spirals when it is not installed)\n"
-        "  --data-dir DIR       where the IDX files are (default %s)\n"
-        "  --val-frac F         validation fraction for CSV/.npy data (default 0.1)\n"
-        "  --header yes|no|auto whether line 1 of a CSV is a header (default auto: only when\n"
-        "                       none of its fields is a number)\n"
-        "  --hidden 256,128     hidden layer sizes (default 256,128)\n"
-        "  --activation A       relu | tanh | gelu | sigmoid | leaky_relu (default relu)\n"
-        "  --init I             default (PyTorch) | xavier | he\n"
-        "  --dropout P          dropout after each hidden layer (default 0)\n"
-        "  --epochs E           (default 10)\n"
-        "  --batch B            (default 128)\n"
-        "  --optim O            adam | adamw | sgd (default adamw)\n"
-        "  --lr LR              peak learning rate (default 2e-3)\n"
-        "  --weight-decay W     (default 1e-4 for adamw, 0 otherwise)\n"
-        "  --momentum M         SGD momentum (default 0.9 for sgd)\n"
-        "  --nesterov           SGD Nesterov momentum\n"
-        "  --schedule S         constant | step | cosine (default cosine)\n"
-        "  --warmup STEPS       linear warm-up steps (default 200)\n"
-        "  --label-smoothing A  (default 0.1)\n"
-        "  --clip-norm C        clip the global gradient norm to C (default off)\n"
-        "  --seed S             (default 1)\n"
-        "  --threads T          threads for matrix products and the loss (default 2, or 1 on a\n"
-        "                       one-core machine; bitwise reproducible per thread count)\n"
-        "  --save MODEL.safetensors   checkpoint after every epoch (atomic)\n"
-        "  --metrics FILE.jsonl one JSON object per epoch\n"
-        "  --plot FILE.png      loss and accuracy curves (needs --metrics or writes its own)\n"
-        "  --accum K            split each batch into K micro-batches (gradient\n"
-        "                       accumulation; same gradient as the whole batch)\n"
-        "  --save-every N       also checkpoint every N optimiser steps (with --save)\n"
-        "  --resume CKPT        continue a run from its checkpoint, bit for bit (same options)\n"
-        "  --detect-anomaly     stop at the first op that makes a NaN/inf, naming it\n"
-        "  --quiet              no per-epoch output\n"
-        "Under mpirun -np P, each rank takes 1/P of every global batch (data parallel).\n",
-        nb_cli_default_data_dir());
-}
 
 static double now(void)
 {
@@ -95,110 +51,6 @@ static void progress(int epoch, int epochs, int64_t b, int64_t nb, double t0, do
     fflush(stderr);
 }
 
-/* ---- the training run ---- */
-
-typedef struct cfg {
-    const char *data, *dir, *save, *metrics, *plot, *hidden, *resume;
-    nb_activation act;
-    nb_init init;
-    nb_optim_kind okind;
-    nb_sched_kind skind;
-    long long epochs, batch, warmup, seed, threads, save_every, accum;
-    double lr, wd, momentum, smoothing, clip, dropout, val;
-    bool nesterov, quiet, anomaly;
-    int argc; /* the command line, for the resume hint after an interruption */
-    char **argv;
-} cfg;
-
-/* The options that must match for a bit-exact resume, as one string, whole (malloc'd; NULL
- * with a message when out of memory). */
-static char *config_string(const cfg *c, const nb_optim_config *oc)
-{
-#define NB_CONFIG_ARGS                                                                             \
-    "data=%s hidden=%s act=%s init=%d optim=%s lr=%.17g wd=%.17g momentum=%.17g "                  \
-    "nesterov=%d schedule=%d warmup=%lld epochs=%lld batch=%lld accum=%lld "                       \
-    "smoothing=%.17g clip=%.17g dropout=%.17g seed=%lld val=%.17g",                                \
-        c->data, c->hidden, nb_activation_name(c->act), (int)c->init,                              \
-        nb_optim_kind_name(c->okind), oc->lr, oc->weight_decay, oc->momentum, oc->nesterov,        \
-        (int)c->skind, c->warmup, c->epochs, c->batch, c->accum, c->smoothing, c->clip,            \
-        c->dropout, c->seed, c->val
-    int n = snprintf(NULL, 0, NB_CONFIG_ARGS);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!buf) {
-        fprintf(stderr, "nabla train: out of memory for the %d-byte run options\n", n);
-        return NULL;
-    }
-    snprintf(buf, (size_t)n + 1, NB_CONFIG_ARGS);
-#undef NB_CONFIG_ARGS
-    return buf;
-}
-
-/* Sequence data (seq-toy) rides on the ordinary batcher: the data set's rows are whole
- * sequences (features [T * F]) and its "label" is the sequence's index, through which the
- * per-token targets [T] are fetched. */
-typedef struct seqset {
-    nb_tensor *Y; /* i32 [n_seq, T] */
-    int64_t T, F, V;
-} seqset;
-
-static int load_seq_toy(uint64_t seed, nb_dataset *tr, nb_dataset *te, seqset *sq)
-{
-    const int64_t T = 12, V = 8, n_train = 6000, n_test = 1000;
-    nb_tensor *X = NULL, *Y = NULL, *Xt = NULL, *Yt = NULL, *ids = NULL, *Xf = NULL, *yf = NULL;
-    int rc = 1;
-    if (nb_seq_toy(n_train, T, V, seed, &X, &Y) != NB_OK ||
-        nb_seq_toy(n_test, T, V, seed + 7919, &Xt, &Yt) != NB_OK)
-        goto out;
-    int64_t sx[2] = {n_train, T * 2 * V}, si[1] = {n_train};
-    ids = nb_tensor_empty(NB_I32, 1, si);
-    if (!ids)
-        goto out;
-    for (int64_t i = 0; i < n_train; i++)
-        ((int32_t *)ids->data)[i] = (int32_t)i;
-    nb_tensor Xv;
-    nb_tensor_view(&Xv, NB_F32, 2, sx, X->data);
-    if (nb_dataset_from_tensors(&Xv, ids, n_train, tr) != NB_OK)
-        goto out;
-    /* the test set: every real token of the test sequences, as plain classification rows */
-    int64_t ntok = 0;
-    for (int64_t i = 0; i < Yt->numel; i++)
-        ntok += ((int32_t *)Yt->data)[i] >= 0;
-    int64_t sf[2] = {ntok, 2 * V}, sl[1] = {ntok};
-    Xf = nb_tensor_empty(NB_F32, 2, sf);
-    yf = nb_tensor_empty(NB_I32, 1, sl);
-    if (!Xf || !yf)
-        goto out;
-    for (int64_t i = 0, k = 0; i < Yt->numel; i++)
-        if (((int32_t *)Yt->data)[i] >= 0) {
-            memcpy((float *)Xf->data + k * 2 * V, (float *)Xt->data + i * 2 * V,
-                   sizeof(float) * (size_t)(2 * V));
-            ((int32_t *)yf->data)[k++] = ((int32_t *)Yt->data)[i];
-        }
-    if (nb_dataset_from_tensors(Xf, yf, V, te) != NB_OK)
-        goto out;
-    snprintf(tr->name, sizeof tr->name, "seq-toy");
-    snprintf(te->name, sizeof te->name, "seq-toy");
-    sq->Y = Y;
-    Y = NULL;
-    sq->T = T;
-    sq->F = 2 * V;
-    sq->V = V;
-    rc = 0;
-out:
-    if (rc)
-        fprintf(stderr, "nabla train: seq-toy: %s\n", nb_last_error());
-    nb_tensor_free(X);
-    nb_tensor_free(Y);
-    nb_tensor_free(Xt);
-    nb_tensor_free(Yt);
-    nb_tensor_free(ids);
-    nb_tensor_free(Xf);
-    nb_tensor_free(yf);
-    return rc;
-}
-
-/* ---- the run: the library's trainer does the work; this file parses, prints and writes ---- */
-
 static nb_status dist_allreduce(void *buf, int64_t n, nb_dtype dt, void *ctx)
 {
     const nb_dist *d = ctx;
@@ -210,16 +62,15 @@ static nb_status dist_allreduce(void *buf, int64_t n, nb_dtype dt, void *ctx)
 
 /* What the trainer's callbacks print and write. */
 typedef struct run_ui {
-    const cfg *c;
+    const train_cfg *c;
     FILE *txt;
     bool quiet, tty, lead, metrics_on;
     double t0;        /* when this epoch's first step started (progress bar) */
     int64_t t0_epoch; /* the epoch t0 is for */
     nb_graph *g;      /* for the test set's figures */
-    nb_mlp *m;
-    const nb_dataset *te;
     metrics_out mo;
-    bool failed; /* a callback failed (message printed) */
+    char best[4096]; /* --save-best: MODEL.best.safetensors */
+    bool failed;     /* a callback failed (message printed) */
 } run_ui;
 
 static bool on_step(const nb_train_progress *p, void *user)
@@ -240,31 +91,29 @@ static bool on_epoch(const nb_train_progress *p, void *user)
     u->t0_epoch = 0;
     if (u->tty)
         fprintf(stderr, "\r%*s\r", 100, "");
-    double test_loss = 0;
-    int64_t test_correct = 0;
-    if (u->lead && nb_cli_evaluate(u->g, u->m, u->te, &test_loss, &test_correct, NULL) != NB_OK) {
-        fprintf(stderr, "nabla train: %s\n", nb_last_error());
-        u->failed = true;
-        return false;
-    }
-    int64_t NT = u->te->X->shape[0];
-    double te_loss = test_loss / (double)NT, te_acc = (double)test_correct / (double)NT;
+    char val[96] = "";
+    if (p->has_val)
+        snprintf(val, sizeof val, "  val loss %.4f acc %.4f%s", p->val_loss, p->val_acc,
+                 p->improved && p->epoch > 1 ? " *" : "");
     if (!u->quiet)
-        fprintf(u->txt,
-                "epoch %3lld  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %.2fs  lr %.3g\n",
-                (long long)p->epoch, p->train_loss, p->train_acc, te_loss, te_acc, p->seconds,
-                p->lr);
+        fprintf(u->txt, "epoch %3lld  train loss %.4f acc %.4f%s  |g| %.3g  %.2fs  lr %.3g\n",
+                (long long)p->epoch, p->train_loss, p->train_acc, val, p->epoch_grad_norm,
+                p->seconds, p->lr);
     fflush(u->txt);
     if (u->metrics_on) {
-        char line[512], v[6][64];
-        snprintf(
-            line, sizeof line,
-            "{\"epoch\": %lld, \"train_loss\": %s, \"train_acc\": %s, \"test_loss\": "
-            "%s, \"test_acc\": %s, \"train_seconds\": %s, \"lr\": %s}\n",
-            (long long)p->epoch, nb_json_number(v[0], 64, "%.6f", p->train_loss),
-            nb_json_number(v[1], 64, "%.6f", p->train_acc),
-            nb_json_number(v[2], 64, "%.6f", te_loss), nb_json_number(v[3], 64, "%.6f", te_acc),
-            nb_json_number(v[4], 64, "%.4f", p->seconds), nb_json_number(v[5], 64, "%.6g", p->lr));
+        char line[640], v[7][64], vs[160] = "";
+        if (p->has_val)
+            snprintf(vs, sizeof vs, "\"val_loss\": %s, \"val_acc\": %s, ",
+                     nb_json_number(v[5], 64, "%.6f", p->val_loss),
+                     nb_json_number(v[6], 64, "%.6f", p->val_acc));
+        snprintf(line, sizeof line,
+                 "{\"epoch\": %lld, \"train_loss\": %s, \"train_acc\": %s, %s\"grad_norm\": %s, "
+                 "\"train_seconds\": %s, \"lr\": %s}\n",
+                 (long long)p->epoch, nb_json_number(v[0], 64, "%.6f", p->train_loss),
+                 nb_json_number(v[1], 64, "%.6f", p->train_acc), vs,
+                 nb_json_number(v[2], 64, "%.6g", p->epoch_grad_norm),
+                 nb_json_number(v[3], 64, "%.4f", p->seconds),
+                 nb_json_number(v[4], 64, "%.6g", p->lr));
         if (nb_train_metrics_line(&u->mo, line) != 0) {
             u->failed = true;
             return false;
@@ -274,28 +123,9 @@ static bool on_epoch(const nb_train_progress *p, void *user)
     return !(nb_train_stop_signal && p->epoch < p->epochs);
 }
 
-/* The optimiser of the command line: nabla's defaults per kind, then the options given. */
-static nb_optim_config optim_config(const cfg *c)
-{
-    nb_optim_config oc = nb_optim_defaults(c->okind);
-    oc.lr = c->okind == NB_OPTIM_SGD ? 0.05 : 2e-3;
-    if (c->okind == NB_OPTIM_ADAMW)
-        oc.weight_decay = 1e-4;
-    if (c->okind == NB_OPTIM_SGD)
-        oc.momentum = 0.9;
-    if (c->lr > 0)
-        oc.lr = c->lr;
-    if (c->wd >= 0)
-        oc.weight_decay = c->wd;
-    if (c->momentum >= 0)
-        oc.momentum = c->momentum;
-    oc.nesterov = c->nesterov;
-    return oc;
-}
-
 /* The outputs, checked and locked before any work (the locks are held for the run). --plot
  * without --metrics gets a metrics file beside the PNG (*tmp_metrics, caller frees). 0 ok. */
-static int take_outputs(cfg *c, bool lead, nb_output_lock locks[3], char **tmp_metrics)
+static int take_outputs(train_cfg *c, run_ui *u, nb_output_lock locks[4], char **tmp_metrics)
 {
     if (c->plot && !c->metrics) {
         const char *base = strcmp(c->plot, "-") ? c->plot : "plot";
@@ -307,61 +137,82 @@ static int take_outputs(cfg *c, bool lead, nb_output_lock locks[3], char **tmp_m
         snprintf(*tmp_metrics, len, "%s.metrics.jsonl", base);
         c->metrics = *tmp_metrics;
     }
-    const char *const lock_paths[3] = {c->save, c->metrics, c->plot};
-    if (lead && nb_train_check_outputs(c->save, c->metrics, c->plot, c->resume, c->data) != 0)
+    if (c->save_best) {
+        size_t n = c->save ? strlen(c->save) : 0, sfx = strlen(".safetensors");
+        if (!c->save || n + 16 > sizeof u->best) {
+            fprintf(stderr, "nabla train: --save-best needs --save MODEL.safetensors%s\n",
+                    c->save ? " (a shorter path)" : "");
+            return 2;
+        }
+        if (n > sfx && !strcmp(c->save + n - sfx, ".safetensors"))
+            n -= sfx;
+        snprintf(u->best, sizeof u->best, "%.*s.best.safetensors", (int)n, c->save);
+    }
+    const char *const paths[4] = {c->save, c->metrics, c->plot, c->save_best ? u->best : NULL};
+    static const char *const who[4] = {"nabla train --save", "nabla train --metrics",
+                                       "nabla train --plot", "nabla train --save-best"};
+    if (u->lead && nb_train_check_outputs(c->save, c->metrics, c->plot, c->resume, c->data) != 0)
         return 1;
-    for (int i = 0; i < 3 && lead; i++)
-        if (lock_paths[i] && nb_output_lock_take(&locks[i], lock_paths[i],
-                                                 i == 0   ? "nabla train --save"
-                                                 : i == 1 ? "nabla train --metrics"
-                                                          : "nabla train --plot") != NB_OK) {
+    if (u->lead && paths[3] &&
+        (nb_output_check(paths[3], who[3]) != NB_OK ||
+         (c->resume && nb_output_same_file(paths[3], c->resume) &&
+          nb_error(NB_ERR_ARG, "%s '%s' is the --resume checkpoint", who[3], paths[3])))) {
+        fprintf(stderr, "%s\n", nb_last_error());
+        return 1;
+    }
+    for (int i = 0; i < 4 && u->lead; i++)
+        if (paths[i] && nb_output_lock_take(&locks[i], paths[i], who[i]) != NB_OK) {
             fprintf(stderr, "%s\n", nb_last_error());
             return 1;
         }
     return 0;
 }
 
-static void print_header(const cfg *c, FILE *txt, const nb_dataset *tr, const nb_dataset *te,
-                         bool seq, int64_t n_params, const nb_optim_config *oc, int world)
+static void print_header(const train_cfg *c, FILE *txt, const train_data *d, int64_t n_params,
+                         const nb_optim_config *oc, int world)
 {
     fprintf(txt,
-            "nabla train: %s, %lld train / %lld test %s, MLP %s (%lld parameters), %s lr %g, "
-            "%s schedule, batch %lld%s, smoothing %g, %lld thread%s%s\n",
-            tr->name, (long long)tr->X->shape[0], (long long)te->X->shape[0],
-            seq ? "sequences/tokens" : "", c->hidden, (long long)n_params,
-            nb_optim_kind_name(c->okind), oc->lr,
-            c->skind == NB_SCHED_COSINE ? "cosine"
-            : c->skind == NB_SCHED_STEP ? "step"
-                                        : "constant",
-            c->batch, c->accum > 1 ? " (accumulated)" : "", c->smoothing, c->threads,
-            c->threads == 1 ? "" : "s", c->resume ? ", resumed" : "");
+            "nabla train: %s, %lld train / %lld validation / %lld test %s, MLP %s (%lld "
+            "parameters), %s lr %g, %s schedule, batch %lld%s, smoothing %g, %lld thread%s%s\n",
+            d->spec, (long long)d->tr.X->shape[0], d->va.X ? (long long)d->va.X->shape[0] : 0LL,
+            (long long)d->te.X->shape[0], d->seqY ? "(sequences / tokens / tokens)" : "rows",
+            c->hidden, (long long)n_params, nb_optim_kind_name(c->okind), oc->lr,
+            c->text[OPT_SCHEDULE], c->batch, c->accum > 1 ? " (accumulated)" : "", c->smoothing,
+            c->threads, c->threads == 1 ? "" : "s", c->resume ? ", resumed" : "");
     if (world > 1)
         fprintf(txt, "data-parallel over %d MPI ranks\n", world);
 }
 
 /* The trainer's configuration from the command line. */
-static nb_train_config train_config(const cfg *c, const nb_optim_config *oc, const nb_dist *dist,
-                                    const seqset *sq)
+static nb_train_config train_config(const train_cfg *c, const nb_dist *dist, const train_data *d,
+                                    run_ui *u)
 {
     nb_train_config tc = nb_train_defaults();
     tc.epochs = c->epochs;
     tc.batch = c->batch;
     tc.accum = c->accum;
     tc.seed = (uint64_t)c->seed;
-    tc.optim = *oc;
+    tc.optim = train_cfg_optim(c);
     tc.schedule.kind = c->skind;
     tc.schedule.warmup = c->warmup;
     tc.clip_norm = c->clip;
     tc.loss.label_smoothing = c->smoothing;
-    tc.tokens_per_row = sq->T;
-    tc.seq_targets = sq->Y;
+    tc.tokens_per_row = d->T;
+    tc.seq_targets = d->seqY;
     tc.detect_anomaly = c->anomaly;
     tc.rank = dist->rank;
     tc.world_size = dist->size;
     tc.allreduce_sum = dist_allreduce;
     tc.allreduce_ctx = (void *)dist;
+    tc.val = d->va.X ? &d->va : NULL;
+    tc.patience = c->patience;
     tc.checkpoint = dist->rank == 0 ? c->save : NULL;
     tc.save_every_steps = c->save ? c->save_every : 0;
+    tc.best_checkpoint = dist->rank == 0 && c->save_best ? u->best : NULL;
+    tc.resume_any_config = c->changed;
+    tc.on_step = on_step;
+    tc.on_epoch = on_epoch;
+    tc.user = u;
     return tc;
 }
 
@@ -382,37 +233,153 @@ static int report_failure(nb_status s, const run_ui *u)
     return 1;
 }
 
-/* The trainer over the loaded data: the model, resume, the run, and what follows it (the
- * checkpoint's last word, the plot, the interruption report). Returns the exit status. */
-static int run_trainer(cfg *c, const nb_dist *dist, run_ui *u, const nb_dataset *tr,
-                       const seqset *sq, const int64_t *sizes, int n_sizes,
-                       const nb_cli_data_id *data_id)
+/* The metadata of the run's checkpoints: the data (spec, split, checksum) and every recorded
+ * option as "train.NAME" = its text. keys holds the names; pairs ends with NULL. */
+static void run_meta(const train_cfg *c, const train_data *d, char num[4][32],
+                     char keys[OPT_N_RECORDED][48],
+                     const char *pairs[2 * (NB_CLI_DATA_KEYS + OPT_N_RECORDED) + 1])
 {
-    nb_optim_config oc = optim_config(c);
+    nb_cli_data_meta(d->spec, &d->id, num, pairs);
+    int n = 2 * NB_CLI_DATA_KEYS;
+    for (int i = 0; i < OPT_N_RECORDED; i++) {
+        const char *v = i == OPT_DATA ? d->spec : c->text[i];
+        if (!v)
+            continue;
+        snprintf(keys[i], 48, "train.%s", train_opt_name(i));
+        pairs[n++] = keys[i];
+        pairs[n++] = v;
+    }
+    pairs[n] = NULL;
+}
+
+/* The first line of --metrics: the run's options and the versions that ran it (malloc'd). */
+static char *config_record(const train_cfg *c, const train_data *d, int world)
+{
+    size_t cap = 1024;
+    for (int i = 0; i < OPT_N_RECORDED; i++)
+        cap += 64 + 6 * strlen(i == OPT_DATA ? d->spec : c->text[i] ? c->text[i] : "");
+    char *buf = malloc(cap), *val = malloc(cap);
+    size_t n = 0;
+    if (!buf || !val) {
+        free(buf);
+        free(val);
+        fprintf(stderr, "nabla train: out of memory for the metrics header\n");
+        return NULL;
+    }
+    n += (size_t)snprintf(buf + n, cap - n, "{\"config\": {");
+    for (int i = 0, first = 1; i < OPT_N_RECORDED; i++) {
+        const char *v = i == OPT_DATA ? d->spec : c->text[i];
+        if (!v)
+            continue;
+        train_json_string(val, cap, v);
+        n += (size_t)snprintf(buf + n, cap - n, "%s\"%s\": %s", first ? "" : ", ",
+                              train_opt_name(i), val);
+        first = 0;
+    }
+    train_json_string(val, cap, nb_blas_core_name());
+    snprintf(buf + n, cap - n,
+             "}, \"nabla\": \"%s\", \"openblas_core\": %s, \"threads\": %lld, \"world_size\": "
+             "%d}\n",
+             NABLA_VERSION, val, c->threads, world);
+    free(val);
+    return buf;
+}
+
+/* The test set, once, at the end: the last model, and the best validation model when kept. */
+static int report_test(run_ui *u, nb_mlp *m, const nb_dataset *te, const nb_train_result *r)
+{
+    double loss[2] = {0, 0}, acc[2] = {0, 0};
+    int64_t correct, NT = te->X->shape[0];
+    bool best = u->best[0] && r->best_epoch > 0;
+    for (int k = 0; k < 1 + best; k++) {
+        nb_model_info info;
+        nb_mlp *bm = k ? nb_model_load(u->best, &info, NULL) : m;
+        if (!bm || nb_cli_evaluate(u->g, bm, te, &loss[k], &correct, NULL) != NB_OK) {
+            fprintf(stderr, "nabla train: test set: %s\n", nb_last_error());
+            if (k)
+                nb_mlp_free(bm);
+            return 1;
+        }
+        if (k)
+            nb_mlp_free(bm);
+        loss[k] /= (double)NT;
+        acc[k] = (double)correct / (double)NT;
+    }
+    if (!u->quiet) {
+        if (r->early_stopped)
+            fprintf(u->txt, "early stop: no better validation loss for %lld epochs\n",
+                    (long long)u->c->patience);
+        fprintf(u->txt, "test  loss %.4f acc %.4f  (%lld rows, the model of epoch %lld)\n", loss[0],
+                acc[0], (long long)NT, (long long)r->epochs_done);
+        if (best)
+            fprintf(u->txt,
+                    "test  loss %.4f acc %.4f  (the best validation model, epoch %lld: %s)\n",
+                    loss[1], acc[1], (long long)r->best_epoch, u->best);
+    }
+    if (!u->metrics_on)
+        return 0;
+    char line[512], v[4][64], bs[200] = "";
+    if (best)
+        snprintf(bs, sizeof bs, ", \"best_test_loss\": %s, \"best_test_acc\": %s",
+                 nb_json_number(v[2], 64, "%.6f", loss[1]),
+                 nb_json_number(v[3], 64, "%.6f", acc[1]));
+    snprintf(line, sizeof line,
+             "{\"end\": true, \"epochs_done\": %lld, \"best_epoch\": %lld, \"early_stopped\": %s, "
+             "\"test_loss\": %s, \"test_acc\": %s%s}\n",
+             (long long)r->epochs_done, (long long)r->best_epoch,
+             r->early_stopped ? "true" : "false", nb_json_number(v[0], 64, "%.6f", loss[0]),
+             nb_json_number(v[1], 64, "%.6f", acc[0]), bs);
+    return nb_train_metrics_line(&u->mo, line);
+}
+
+/* After the run: the interruption report, or the test set, the metrics' end and the plot. */
+static int finish_run(run_ui *u, nb_trainer *t, nb_mlp *m, const train_data *d,
+                      const nb_train_result *res)
+{
+    const train_cfg *c = u->c;
+    int64_t ck_epoch, ck_step;
+    nb_trainer_last_checkpoint(t, &ck_epoch, &ck_step);
+    if (res->stopped && !res->early_stopped && nb_train_stop_signal) {
+        if (u->lead)
+            nb_train_report_interrupted(c->argc, c->argv, c->save, nb_train_stop_signal,
+                                        nb_trainer_epoch(t), (long long)res->steps,
+                                        ck_step >= 0 ? c->save : c->resume,
+                                        ck_step >= 0 ? ck_epoch : 0, ck_step);
+        return 128 + nb_train_stop_signal;
+    }
+    int rc = u->lead ? report_test(u, m, &d->te, res) : 0;
+    if (rc == 0 && u->metrics_on) {
+        u->metrics_on = false;
+        rc = nb_train_metrics_close(&u->mo, true);
+    }
+    if (rc == 0 && u->lead && ck_step >= 0 && !u->quiet)
+        fprintf(u->txt, "saved %s\n", c->save);
+    if (rc == 0 && u->lead && c->plot) {
+        rc = nb_cli_plot_metrics(c->metrics, c->plot);
+        if (rc == 0 && !u->quiet)
+            fprintf(u->txt, "plotted %s\n", c->plot);
+    }
+    return rc;
+}
+
+/* The trainer over the loaded data: the model, resume, the run and what follows it. Returns
+ * the exit status. */
+static int run_trainer(const train_cfg *c, const nb_dist *dist, run_ui *u, const train_data *d,
+                       const int64_t *sizes, int n_sizes)
+{
     nb_mlp *m = nb_mlp_new(sizes, n_sizes, c->act, c->init, c->dropout, NB_F32, (uint64_t)c->seed);
-    nb_train_config tc = train_config(c, &oc, dist, sq);
-    char *config = config_string(c, &oc);
-    /* the --data spec, so that `nabla eval --model` finds the same data by itself, and what
-     * rebuilds the run's held-out rows exactly (seed, fraction, the file's checksum) */
-    const char *spec = c->data;
-    if (!strcmp(spec, "auto"))
-        spec = nb_cli_mnist_present(c->dir ? c->dir : nb_cli_default_data_dir()) ? "fashion-mnist"
-                                                                                 : "spirals";
-    char data_num[4][32];
-    const char *data_meta[2 * NB_CLI_DATA_KEYS + 1];
-    nb_cli_data_meta(spec, data_id, data_num, data_meta);
-    data_meta[2 * NB_CLI_DATA_KEYS] = NULL;
+    nb_train_config tc = train_config(c, dist, d, u);
+    char *config = train_cfg_string(c), *head = NULL;
+    char num[4][32], keys[OPT_N_RECORDED][48];
+    const char *meta[2 * (NB_CLI_DATA_KEYS + OPT_N_RECORDED) + 1];
+    run_meta(c, d, num, keys, meta);
     tc.info.n_classes = sizes[n_sizes - 1];
-    snprintf(tc.info.dataset, sizeof tc.info.dataset, "%s", spec);
+    snprintf(tc.info.dataset, sizeof tc.info.dataset, "%s", d->spec);
     tc.run_config = config;
-    tc.checkpoint_meta = data_meta;
-    tc.on_step = on_step;
-    tc.on_epoch = on_epoch;
-    tc.user = u;
-    u->m = m;
+    tc.checkpoint_meta = meta;
     int rc = 1;
     nb_train_model md = nb_train_model_mlp(m);
-    nb_trainer *t = m && config ? nb_trainer_new(&md, tr, &tc) : NULL;
+    nb_trainer *t = m && config ? nb_trainer_new(&md, &d->tr, &tc) : NULL;
     if (!t) {
         if (config)
             fprintf(stderr, "nabla train: %s\n", nb_last_error());
@@ -423,38 +390,16 @@ static int run_trainer(cfg *c, const nb_dist *dist, run_ui *u, const nb_dataset 
         goto out;
     }
     if (u->lead && c->metrics) {
-        if (nb_train_metrics_open(&u->mo, c->metrics, c->resume ? nb_trainer_epoch(t) : 1) != 0)
+        if (!(head = config_record(c, d, dist->size)) ||
+            nb_train_metrics_open(&u->mo, c->metrics, c->resume ? nb_trainer_epoch(t) : 1, head))
             goto out;
         u->metrics_on = true;
     }
     if (!u->quiet)
-        print_header(c, u->txt, tr, u->te, sq->Y != NULL, nb_mlp_numel(m), &oc, dist->size);
+        print_header(c, u->txt, d, nb_mlp_numel(m), &tc.optim, dist->size);
     nb_train_result res;
-    if ((rc = report_failure(nb_trainer_run(t, &res), u)) != 0)
-        goto out;
-    int64_t ck_epoch, ck_step;
-    nb_trainer_last_checkpoint(t, &ck_epoch, &ck_step);
-    if (res.stopped && nb_train_stop_signal) {
-        if (u->lead)
-            nb_train_report_interrupted(c->argc, c->argv, c->save, nb_train_stop_signal,
-                                        nb_trainer_epoch(t), (long long)res.steps,
-                                        ck_step >= 0 ? c->save : c->resume,
-                                        ck_step >= 0 ? ck_epoch : 0, ck_step);
-        rc = 128 + nb_train_stop_signal;
-        goto out;
-    }
-    if (u->metrics_on) {
-        u->metrics_on = false;
-        if ((rc = nb_train_metrics_close(&u->mo, true)) != 0)
-            goto out;
-    }
-    if (u->lead && ck_step >= 0 && !u->quiet)
-        fprintf(u->txt, "saved %s\n", c->save);
-    if (u->lead && c->plot) {
-        rc = nb_cli_plot_metrics(c->metrics, c->plot);
-        if (rc == 0 && !u->quiet)
-            fprintf(u->txt, "plotted %s\n", c->plot);
-    }
+    if ((rc = report_failure(nb_trainer_run(t, &res), u)) == 0)
+        rc = finish_run(u, t, m, d, &res);
 out:
     if (u->metrics_on) /* interrupted: keep the finished epochs */
         nb_train_metrics_close(&u->mo, rc == 0 || rc > 128);
@@ -462,10 +407,11 @@ out:
     nb_trainer_free(t);
     nb_mlp_free(m);
     free(config);
+    free(head);
     return rc;
 }
 
-static int train_run(cfg *c)
+static int train_run(train_cfg *c)
 {
     nb_dist dist;
     int dargc = 0;
@@ -484,177 +430,57 @@ static int train_run(cfg *c)
         return 2;
     }
     char *tmp_metrics = NULL;
-    nb_output_lock locks[3] = {{-1, NULL}, {-1, NULL}, {-1, NULL}};
+    nb_output_lock locks[4] = {{-1, NULL}, {-1, NULL}, {-1, NULL}, {-1, NULL}};
     struct sigaction old_sig[2];
-    seqset sq = {NULL, 1, 0, 0};
-    nb_dataset tr, te;
-    memset(&tr, 0, sizeof tr);
-    memset(&te, 0, sizeof te);
-    int rc = take_outputs(c, u.lead, locks, &tmp_metrics);
-    if (rc) {
-        for (int i = 0; i < 3; i++)
-            nb_output_lock_release(&locks[i]);
-        free(tmp_metrics);
-        nb_dist_finalize(&dist);
-        return rc;
-    }
-    /* what prints for people: stderr when standard output carries --metrics or --plot */
-    u.txt = (c->metrics && !strcmp(c->metrics, "-")) || (c->plot && !strcmp(c->plot, "-")) ? stderr
-                                                                                           : stdout;
-    u.tty = !u.quiet && isatty(fileno(stderr));
-    /* SIGINT/SIGTERM from here on stop the run at a step boundary */
-    nb_train_signals_install(old_sig);
-    nb_set_num_threads((int)c->threads);
-    bool seq = !strcmp(c->data, "seq-toy");
-    nb_cli_data_id data_id = {(uint64_t)c->seed, c->val, 0, 0};
-    rc = seq ? load_seq_toy((uint64_t)c->seed, &tr, &te, &sq)
-             : nb_cli_load_data("train", c->data, c->dir, (uint64_t)c->seed, c->val, &tr, &te,
-                                u.quiet, &data_id);
+    train_data d;
+    memset(&d, 0, sizeof d);
+    int rc = take_outputs(c, &u, locks, &tmp_metrics);
     if (rc == 0) {
-        sizes[0] = seq ? sq.F : tr.X->shape[1];
-        sizes[nh + 1] = seq ? sq.V : (tr.n_classes > te.n_classes ? tr.n_classes : te.n_classes);
-        u.te = &te;
-        if (!(u.g = nb_graph_new())) {
-            fprintf(stderr, "nabla train: %s\n", nb_last_error());
-            rc = 1;
-        } else
-            rc = run_trainer(c, &dist, &u, &tr, &sq, sizes, nh + 2, &data_id);
+        /* what prints for people: stderr when standard output carries --metrics or --plot */
+        bool out_std =
+            (c->metrics && !strcmp(c->metrics, "-")) || (c->plot && !strcmp(c->plot, "-"));
+        u.txt = out_std ? stderr : stdout;
+        u.tty = !u.quiet && isatty(fileno(stderr));
+        /* SIGINT/SIGTERM from here on stop the run at a step boundary */
+        nb_train_signals_install(old_sig);
+        nb_set_num_threads((int)c->threads);
+        rc = train_data_load(c, u.quiet, &d);
+        if (rc == 0) {
+            sizes[0] = d.seqY ? d.F : d.tr.X->shape[1];
+            int64_t K = d.tr.n_classes > d.te.n_classes ? d.tr.n_classes : d.te.n_classes;
+            sizes[nh + 1] = d.seqY ? d.V : K;
+            if (!(u.g = nb_graph_new())) {
+                fprintf(stderr, "nabla train: %s\n", nb_last_error());
+                rc = 1;
+            } else
+                rc = run_trainer(c, &dist, &u, &d, sizes, nh + 2);
+        }
+        nb_train_signals_restore(old_sig);
     }
-    nb_train_signals_restore(old_sig);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         nb_output_lock_release(&locks[i]);
     free(tmp_metrics);
     nb_graph_free(u.g);
-    nb_tensor_free(sq.Y);
-    nb_dataset_free(&tr);
-    nb_dataset_free(&te);
+    train_data_free(&d);
     nb_dist_finalize(&dist);
     return rc;
 }
 
 int nb_cmd_train(int argc, char **argv)
 {
-    cfg c = {"auto",
-             NULL,
-             NULL,
-             NULL,
-             NULL,
-             "256,128",
-             NULL,
-             NB_ACT_RELU,
-             NB_INIT_DEFAULT,
-             NB_OPTIM_ADAMW,
-             NB_SCHED_COSINE,
-             10,
-             128,
-             200,
-             1,
-             0,
-             0,
-             1,
-             -1,
-             -1,
-             -1,
-             0.1,
-             0,
-             0,
-             0.1,
-             false,
-             false,
-             false,
-             0,
-             NULL};
-    /* default threads: 2 when the machine has them (measured: 0.82 vs 1.09 ms per step of the
-     * default MLP on 2 cores); runs are bitwise reproducible for a given thread count */
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    c.threads = ncpu >= 2 ? 2 : 1;
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i];
-        if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
-            usage(stdout);
-            return 0;
+    train_cfg c;
+    int rc = train_cfg_parse(&c, argc, argv);
+    if (rc >= 0)
+        return rc;
+    if (c.resume) {
+        if (train_cfg_resume(&c, c.resume, c.quiet) != 0) {
+            train_cfg_free(&c);
+            return 1;
         }
-        if (!strcmp(k, "--nesterov") || !strcmp(k, "--quiet") || !strcmp(k, "--detect-anomaly")) {
-            *(k[2] == 'n' ? &c.nesterov : k[2] == 'q' ? &c.quiet : &c.anomaly) = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "nabla train: unknown option or missing value: '%s'\n", k);
-            return 2;
-        }
-        const char *v = argv[++i];
-        bool ok = true;
-        if (!strcmp(k, "--data")) {
-            c.data = v;
-            if (strlen(v) >= NB_MODEL_DATASET_MAX) { /* the checkpoint records it whole */
-                fprintf(stderr, "nabla train: --data is %zu bytes; the limit is %d\n", strlen(v),
-                        NB_MODEL_DATASET_MAX - 1);
-                return 2;
-            }
-        } else if (!strcmp(k, "--data-dir"))
-            c.dir = v;
-        else if (!strcmp(k, "--header")) {
-            if (!nb_cli_csv_header_option("train", v))
-                return 2;
-        } else if (!strcmp(k, "--save"))
-            c.save = v;
-        else if (!strcmp(k, "--resume"))
-            c.resume = v;
-        else if (!strcmp(k, "--metrics"))
-            c.metrics = v;
-        else if (!strcmp(k, "--plot"))
-            c.plot = v;
-        else if (!strcmp(k, "--hidden"))
-            c.hidden = v;
-        else if (!strcmp(k, "--activation"))
-            ok = nb_activation_parse(v, &c.act);
-        else if (!strcmp(k, "--init"))
-            ok = nb_init_parse(v, &c.init);
-        else if (!strcmp(k, "--optim"))
-            ok = nb_optim_kind_parse(v, &c.okind);
-        else if (!strcmp(k, "--schedule"))
-            ok = nb_sched_kind_parse(v, &c.skind);
-        else if (!strcmp(k, "--epochs"))
-            ok = nb_cli_parse_int("train", k, v, &c.epochs) && c.epochs >= 1 && c.epochs <= 100000;
-        else if (!strcmp(k, "--batch"))
-            ok = nb_cli_parse_int("train", k, v, &c.batch) && c.batch >= 1 && c.batch <= 1000000;
-        else if (!strcmp(k, "--accum"))
-            ok = nb_cli_parse_int("train", k, v, &c.accum) && c.accum >= 1 && c.accum <= 4096;
-        else if (!strcmp(k, "--warmup"))
-            ok = nb_cli_parse_int("train", k, v, &c.warmup) && c.warmup >= 0;
-        else if (!strcmp(k, "--save-every"))
-            ok = nb_cli_parse_int("train", k, v, &c.save_every) && c.save_every >= 1;
-        else if (!strcmp(k, "--seed"))
-            ok = nb_cli_parse_int("train", k, v, &c.seed);
-        else if (!strcmp(k, "--threads"))
-            ok = nb_cli_parse_int("train", k, v, &c.threads) && c.threads >= 1 && c.threads <= 256;
-        else if (!strcmp(k, "--lr"))
-            ok = nb_cli_parse_double("train", k, v, &c.lr) && c.lr > 0 && isfinite(c.lr);
-        else if (!strcmp(k, "--weight-decay"))
-            ok = nb_cli_parse_double("train", k, v, &c.wd) && c.wd >= 0 && isfinite(c.wd);
-        else if (!strcmp(k, "--momentum"))
-            ok = nb_cli_parse_double("train", k, v, &c.momentum) && c.momentum >= 0 &&
-                 c.momentum < 1;
-        else if (!strcmp(k, "--label-smoothing"))
-            ok = nb_cli_parse_double("train", k, v, &c.smoothing) && c.smoothing >= 0 &&
-                 c.smoothing < 1;
-        else if (!strcmp(k, "--clip-norm"))
-            ok = nb_cli_parse_double("train", k, v, &c.clip) && c.clip > 0 && isfinite(c.clip);
-        else if (!strcmp(k, "--dropout"))
-            ok = nb_cli_parse_double("train", k, v, &c.dropout) && c.dropout >= 0 && c.dropout < 1;
-        else if (!strcmp(k, "--val-frac"))
-            ok = nb_cli_parse_double("train", k, v, &c.val) && c.val > 0 && c.val < 1;
-        else {
-            fprintf(stderr, "nabla train: unknown option '%s'\n", k);
-            usage(stderr);
-            return 2;
-        }
-        if (!ok) {
-            fprintf(stderr, "nabla train: bad value for %s: '%s' (see nabla train --help)\n", k, v);
-            return 2;
-        }
+        if (!c.save) /* the run continues in its checkpoint */
+            c.save = c.resume;
     }
-    c.argc = argc;
-    c.argv = argv;
-    return train_run(&c);
+    rc = train_run(&c);
+    train_cfg_free(&c);
+    return rc;
 }

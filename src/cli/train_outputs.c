@@ -35,10 +35,11 @@ static bool fill_metrics(FILE *f, void *ctx)
     return fwrite(mo->buf, 1, mo->len, f) == mo->len;
 }
 
-/* Opens --metrics; on resume (first > 1) keeps the lines of epochs before `first` of an existing
- * file (a run killed after an epoch's line but before its checkpoint would otherwise repeat it).
+/* Opens --metrics with its first line head; on resume (first > 1) keeps the epoch lines of epochs
+ * before `first` of an existing file (a run killed after an epoch's line but before its
+ * checkpoint would otherwise repeat it); its other lines (configuration, end) are replaced.
  * 0 ok, 1 after a message. */
-int nb_train_metrics_open(metrics_out *mo, const char *path, long long first)
+int nb_train_metrics_open(metrics_out *mo, const char *path, long long first, const char *head)
 {
     memset(mo, 0, sizeof *mo);
     mo->path = path;
@@ -48,9 +49,9 @@ int nb_train_metrics_open(metrics_out *mo, const char *path, long long first)
             fprintf(stderr, "%s\n", nb_last_error());
             return 1;
         }
-        return 0;
+        return nb_train_metrics_line(mo, head);
     }
-    if (!metrics_append(mo, "")) {
+    if (!metrics_append(mo, head)) {
         fprintf(stderr, "nabla train: --metrics %s: out of memory\n", path);
         return 1;
     }

@@ -15,11 +15,12 @@
 int nb_train_check_outputs(const char *save, const char *metrics, const char *plot,
                            const char *resume, const char *data);
 
-/* --metrics: one JSON object per epoch. A file is kept whole in memory and replaced atomically
- * after every epoch, so what was there is never truncated before its replacement is ready (on
- * resume the lines of the epochs before the resumed one are kept); "-", a device or a FIFO is
- * streamed line by line. Every write is checked; a failure is reported (file and errno text)
- * and the caller fails the run. All return 0 ok, 1 after a message. */
+/* --metrics: the run's configuration, one JSON object per epoch, the test figures. A file is kept
+ * whole in memory and replaced atomically after every epoch, so what was there is never truncated
+ * before its replacement is ready (on resume the lines of the epochs before the resumed one are
+ * kept); "-", a device or a FIFO is streamed line by line. Every write is checked; a failure is
+ * reported (file and errno text) and the caller fails the run. All return 0 ok, 1 after a message.
+ */
 typedef struct metrics_out {
     const char *path;
     char *buf;
@@ -27,8 +28,9 @@ typedef struct metrics_out {
     bool stream, written;
     nb_output out; /* stream: open for the run */
 } metrics_out;
-/* first: the epoch the run starts at (lines of earlier epochs of an existing file are kept) */
-int nb_train_metrics_open(metrics_out *mo, const char *path, long long first);
+/* head: the first line (the run's configuration); first: the epoch the run starts at (lines of
+ * earlier epochs of an existing file are kept after head) */
+int nb_train_metrics_open(metrics_out *mo, const char *path, long long first, const char *head);
 int nb_train_metrics_line(metrics_out *mo, const char *line);
 /* ok = false: release only (a failed run leaves the file as its last epoch wrote it) */
 int nb_train_metrics_close(metrics_out *mo, bool ok);

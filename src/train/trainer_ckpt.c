@@ -10,7 +10,7 @@
 #include "train/trainer_internal.h"
 
 /* the extra metadata pairs of a run checkpoint, before the caller's */
-#define RUN_PAIRS 9
+#define RUN_PAIRS 13
 
 static void rng_string(const nb_rng *r, char *buf, size_t len)
 {
@@ -26,7 +26,7 @@ nb_status nb_trainer_save_(nb_trainer *t, const char *path)
                         "checkpointed by the trainer",
                         path);
     nb_rng zero = {{0, 0, 0, 0}, false, 0.0};
-    char v[8][128];
+    char v[12][128];
     snprintf(v[0], 128, "%lld", (long long)t->epoch);
     snprintf(v[1], 128, "%lld", (long long)t->bt.epoch);
     snprintf(v[2], 128, "%lld", (long long)t->bt.pos);
@@ -35,6 +35,11 @@ nb_status nb_trainer_save_(nb_trainer *t, const char *path)
     snprintf(v[5], 128, "%.17g", t->loss_sum);
     snprintf(v[6], 128, "%.17g", t->weight_sum);
     snprintf(v[7], 128, "%.17g", t->correct);
+    /* the validation history, so that patience and the best model go on as if uninterrupted */
+    snprintf(v[8], 128, "%.17g", t->best_epoch ? t->best_val : 0.0);
+    snprintf(v[9], 128, "%.17g", t->best_epoch ? t->best_acc : 0.0);
+    snprintf(v[10], 128, "%lld", (long long)t->best_epoch);
+    snprintf(v[11], 128, "%lld", (long long)t->bad_epochs);
     const char *all[2 * NB_CHECKPOINT_MAX_EXTRA + 1] = {
         "run_epoch",         v[0],
         "run_batcher_epoch", v[1],
@@ -44,7 +49,11 @@ nb_status nb_trainer_save_(nb_trainer *t, const char *path)
         "run_loss_sum",      v[5],
         "run_weight_sum",    v[6],
         "run_correct",       v[7],
-        "run_config",        t->c.run_config ? t->c.run_config : ""};
+        "run_config",        t->c.run_config ? t->c.run_config : "",
+        "run_best_val_loss", v[8],
+        "run_best_val_acc",  v[9],
+        "run_best_epoch",    v[10],
+        "run_bad_epochs",    v[11]};
     int n = 2 * RUN_PAIRS;
     for (const char *const *m = t->c.checkpoint_meta; m && m[0] && m[1]; m += 2) {
         if (n + 2 > 2 * NB_CHECKPOINT_MAX_EXTRA)
@@ -119,10 +128,34 @@ static nb_status run_count(const nb_safetensors *st, const char *key, double hi,
 }
 
 typedef struct run_pos {
-    int64_t epoch, be, bp;
-    double loss_sum, weight_sum, correct;
+    int64_t epoch, be, bp, best_epoch, bad_epochs;
+    double loss_sum, weight_sum, correct, best_val, best_acc;
     nb_rng brng, drng;
 } run_pos;
+
+/* The validation history (the best epoch so far, the epochs since it); a
+ * checkpoint written before it was recorded has none: the history starts afresh. */
+static nb_status read_val_history(const nb_safetensors *st, const char *path, run_pos *r)
+{
+    r->best_epoch = r->bad_epochs = 0;
+    r->best_val = INFINITY;
+    r->best_acc = 0;
+    if (!nb_safetensors_meta(st, "run_best_epoch"))
+        return NB_OK;
+    nb_status s;
+    /* an epoch's own checkpoint is written after its validation, before the epoch count moves */
+    if ((s = nb_safetensors_meta_int(st, "run_best_epoch", 0, r->epoch, &r->best_epoch)) != NB_OK ||
+        (s = nb_safetensors_meta_int(st, "run_bad_epochs", 0, r->epoch - r->best_epoch,
+                                     &r->bad_epochs)) != NB_OK)
+        return field_error(s, path);
+    if (!r->best_epoch)
+        return NB_OK;
+    if ((s = nb_safetensors_meta_number(st, "run_best_val_loss", 0, DBL_MAX, &r->best_val)) !=
+            NB_OK ||
+        (s = nb_safetensors_meta_number(st, "run_best_val_acc", 0, 1, &r->best_acc)) != NB_OK)
+        return field_error(s, path);
+    return NB_OK;
+}
 
 /* The run's position from a checkpoint, every field checked against what this run (epochs,
  * N rows, batch B, T tokens per row) can hold. */
@@ -158,7 +191,9 @@ static nb_status read_run_pos(const nb_trainer *t, const nb_safetensors *st, con
         return field_error(s, path);
     if ((s = rng_parse(st, "run_batcher_rng", path, &r->brng)) != NB_OK)
         return s;
-    return rng_parse(st, "run_dropout_rng", path, &r->drng);
+    if ((s = rng_parse(st, "run_dropout_rng", path, &r->drng)) != NB_OK)
+        return s;
+    return read_val_history(st, path, r);
 }
 
 /* The first option (space-separated field) that differs between a and b, for the message. */
@@ -187,7 +222,7 @@ static nb_status check_config_string(const nb_trainer *t, const nb_safetensors *
                         "%s: not a training checkpoint (no run state; it was not written by a "
                         "trainer with a checkpoint path)",
                         path);
-    if (strcmp(saved, now)) {
+    if (strcmp(saved, now) && !t->c.resume_any_config) {
         char diff[512];
         first_difference(saved, now, diff, sizeof diff);
         return nb_error(NB_ERR_STATE,
@@ -226,6 +261,10 @@ nb_status nb_trainer_resume(nb_trainer *t, const char *path)
     t->loss_sum = r.loss_sum;
     t->weight_sum = r.weight_sum;
     t->correct = r.correct;
+    t->best_val = r.best_val;
+    t->best_acc = r.best_acc;
+    t->best_epoch = r.best_epoch;
+    t->bad_epochs = r.bad_epochs;
     t->in_epoch = false;
     return NB_OK;
 }
