@@ -137,16 +137,16 @@ static int take_outputs(train_cfg *c, run_ui *u, nb_output_lock locks[4], char *
         snprintf(*tmp_metrics, len, "%s.metrics.jsonl", base);
         c->metrics = *tmp_metrics;
     }
-    if (c->save_best) {
-        size_t n = c->save ? strlen(c->save) : 0, sfx = strlen(".safetensors");
-        if (!c->save || n + 16 > sizeof u->best) {
+    if (c->save_best) { /* MODEL.EXT -> MODEL.best.EXT beside it */
+        if (!c->save || strlen(c->save) + 8 > sizeof u->best) {
             fprintf(stderr, "nabla train: --save-best needs --save MODEL.safetensors%s\n",
                     c->save ? " (a shorter path)" : "");
             return 2;
         }
-        if (n > sfx && !strcmp(c->save + n - sfx, ".safetensors"))
-            n -= sfx;
-        snprintf(u->best, sizeof u->best, "%.*s.best.safetensors", (int)n, c->save);
+        const char *base = strrchr(c->save, '/'), *dot = strrchr(base ? base : c->save, '.');
+        size_t n =
+            dot && dot != (base ? base + 1 : c->save) ? (size_t)(dot - c->save) : strlen(c->save);
+        snprintf(u->best, sizeof u->best, "%.*s.best%s", (int)n, c->save, c->save + n);
     }
     const char *const paths[4] = {c->save, c->metrics, c->plot, c->save_best ? u->best : NULL};
     static const char *const who[4] = {"nabla train --save", "nabla train --metrics",

@@ -1,0 +1,31 @@
+# lib.sh - what the shell tests share. Source it after setting `test_name`; it gives:
+#   check NAME STATUS CMD ARGS...  run CMD (60 s limit, stdout to ./out, stderr to ./err) and fail
+#                                  unless it exits with STATUS
+#   fail MESSAGE                   report the current check with out/err and exit 1
+#   err_has TEXT / out_has TEXT    the last check's stderr / stdout contains TEXT
+#   json_num FILE LINE KEY         the number KEY of line LINE (a sed address) of a JSON-lines file
+current=""
+fail() {
+    echo "$test_name: FAIL [$current]: $*" >&2
+    for f in out err; do
+        if [ -s $f ]; then
+            echo "--- $f:" >&2
+            head -c 2000 $f | head -n 20 >&2
+        fi
+    done
+    exit 1
+}
+check() {
+    current=$1
+    want=$2
+    shift 2
+    echo "check: $current"
+    set +e
+    timeout 60 "$@" >out 2>err
+    rc=$?
+    set -e
+    [ "$rc" -eq "$want" ] || fail "exit status $rc, expected $want (command: $*)"
+}
+err_has() { grep -qF -- "$1" err || fail "stderr does not mention '$1'"; }
+out_has() { grep -qF -- "$1" out || fail "stdout does not mention '$1'"; }
+json_num() { sed -n "$2p" "$1" | sed -n "s/.*\"$3\": \([-0-9.eE+]*\).*/\1/p"; }
