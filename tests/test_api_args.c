@@ -1929,6 +1929,82 @@ static void row_nb_predict(void)
     nb_tensor_free(x);
 }
 
+/* ---- lce.h: x [2,3], W [4,3], b [4], targets [2] ---- */
+
+static void row_nb_lce_defaults(void)
+{
+    QUIET(assert_int_equal(nb_lce_defaults().xent.ignore_index, -100)); /* no arguments */
+}
+
+typedef struct lce_args {
+    nb_tensor *x, *w, *b, *t, *w3, *bd, *t5;
+} lce_args;
+
+static lce_args lce_make(void)
+{
+    int64_t sw[2] = {4, 3}, sb[1] = {4}, st[1] = {2}, sw3[2] = {4, 2};
+    lce_args a = {f32_23(),
+                  nb_tensor_zeros(NB_F32, 2, sw),
+                  nb_tensor_zeros(NB_F32, 1, sb),
+                  nb_tensor_zeros(NB_I32, 1, st),
+                  nb_tensor_zeros(NB_F32, 2, sw3),
+                  nb_tensor_zeros(NB_F64, 1, sb),
+                  nb_tensor_full(NB_I32, 1, st, 5)};
+    return a;
+}
+
+static void lce_free(lce_args *a)
+{
+    nb_tensor *all[] = {a->x, a->w, a->b, a->t, a->w3, a->bd, a->t5};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        nb_tensor_free(all[i]);
+}
+
+static void row_nb_linear_cross_entropy(void)
+{
+    const char *f = "linear_cross_entropy";
+    lce_args a = lce_make();
+    nb_graph *g = nb_graph_new();
+    nb_tensor bad = bad_header();
+    nb_lce_opts o = nb_lce_defaults();
+    NUL(nb_linear_cross_entropy(NULL, a.x, a.w, a.b, a.t, NULL), NB_ERR_ARG, f, "graph is NULL");
+    NUL(nb_linear_cross_entropy(g, NULL, a.w, a.b, a.t, NULL), NB_ERR_ARG, f, "input 0 is NULL");
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, NULL, NULL), NB_ERR_ARG, f, "targets is NULL");
+    NUL(nb_linear_cross_entropy(g, a.x, &bad, a.b, a.t, NULL), NB_ERR_ARG, f, "numel 600");
+    NUL(nb_linear_cross_entropy(g, a.x, a.w3, NULL, a.t, NULL), NB_ERR_SHAPE, f, "D = 3");
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.x, a.t, NULL), NB_ERR_SHAPE, f, "must be [V] = [4]");
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.bd, a.t, NULL), NB_ERR_DTYPE, f, "x's dtype f32");
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t5, NULL), NB_ERR_RANGE, f,
+        "target 5 out of range [0, 4)");
+    o.softcap = -1.0;
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t, &o), NB_ERR_ARG, f, "softcap -1");
+    o = nb_lce_defaults();
+    o.tile_classes = -2;
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t, &o), NB_ERR_ARG, f, "tile_classes -2");
+    o = nb_lce_defaults();
+    o.xent.label_smoothing = 1.5;
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t, &o), NB_ERR_ARG, f, "1.5");
+    nb_graph_free(g);
+    lce_free(&a);
+}
+
+static void row_nb_lce_reference(void)
+{
+    const char *f = "nb_lce_reference";
+    lce_args a = lce_make();
+    nb_tensor *loss = nb_tensor_zeros(NB_F64, 0, NULL);
+    ST(nb_lce_reference(NULL, a.w, a.b, a.t, NULL, loss, NULL, NULL, NULL), NB_ERR_ARG, f,
+       "x is NULL");
+    ST(nb_lce_reference(a.x, a.w, a.b, a.t, NULL, NULL, NULL, NULL, NULL), NB_ERR_ARG, f,
+       "loss is NULL");
+    ST(nb_lce_reference(a.x, a.w, a.b, a.t, NULL, loss, a.w, NULL, NULL), NB_ERR_SHAPE, f,
+       "dx f32 [4, 3]");
+    ST(nb_lce_reference(a.x, a.w, a.b, a.t5, NULL, loss, NULL, NULL, NULL), NB_ERR_RANGE, f,
+       "target 5 out of range");
+    nb_tensor_free(loss);
+    lce_free(&a);
+}
+
 /* ======================================================================================== */
 /* The table, and the check that it covers every declared function                           */
 
@@ -2061,6 +2137,10 @@ static const row rows[] = {
     ROW(nb_xent_soft_forward),
     ROW(nb_xent_soft_backward),
     ROW(nb_xent_reference),
+    /* lce.h */
+    ROW(nb_lce_defaults),
+    ROW(nb_linear_cross_entropy),
+    ROW(nb_lce_reference),
     /* optim.h */
     ROW(nb_sgd_step),
     ROW(nb_train_defaults),
