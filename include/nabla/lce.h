@@ -38,8 +38,10 @@ typedef struct nb_lce_opts {
     nb_xent_opts xent;    /* the cross-entropy's options (nb_xent_defaults) */
     double softcap;       /* c > 0: z = c tanh(z / c); 0 = no cap */
     bool one_pass;        /* gradients during the forward (see above); default false */
-    int64_t block_rows;   /* rows per block, 0 = chosen from V (see nb_lce_defaults) */
-    int64_t tile_classes; /* classes per vocabulary tile of the tiled path, 0 = 2048 */
+    int64_t block_rows;   /* rows per block (BR), 0 = chosen: a tile of BR x TV logits is ~4 MiB,
+                             a one-pass block of BR x V ~16 MiB */
+    int64_t tile_classes; /* classes per vocabulary tile (TV) of the tiled path, 0 = chosen:
+                             4 MiB / (BR or N rows), within [256, 2048] */
 } nb_lce_opts;
 
 /* nb_xent_defaults, no cap, no one pass, block and tile sizes chosen by the op. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_lce.h"
 #include "bench_ops.h"
 #include "cli.h"
 #include "nabla.h"
@@ -49,13 +50,17 @@ static void usage(FILE *f)
         "       nabla bench ops    [--n N] [--repeat R] [--json]   (add, mul, relu, tanh, "
         "softmax,\n"
         "                          sum on N f32 elements (default 1M), fwd and bwd, vs memcpy)\n"
+        "       nabla bench lce    [--n N] [--d D] [--v V] [--threads T] [--repeat R] [--block B]\n"
+        "                          [--impl fused|fused-recompute|unfused|all] [--json]  (a "
+        "classifier\n"
+        "                          head's training step: time and peak extra memory)\n"
         "       nabla bench        (all three with their defaults)\n"
         "Times are min/median/max over R runs after one warm-up. gbps counts the minimal\n"
         "traffic: one read of the logits (fwd), plus one write of the f32 gradient (fwd_bwd).\n");
 }
 
 typedef struct bargs {
-    long long n, v, threads, repeat, batch, steps, mb;
+    long long n, v, threads, repeat, batch, steps, mb, d, block;
     const char *variant, *dtype, *impl, *hidden;
     bool json;
 } bargs;
@@ -92,6 +97,10 @@ static int parse(int argc, char **argv, bargs *a)
             ok = nb_cli_parse_int("bench", k, v, &a->batch) && a->batch >= 1;
         else if (!strcmp(k, "--steps"))
             ok = nb_cli_parse_int("bench", k, v, &a->steps) && a->steps >= 1;
+        else if (!strcmp(k, "--block"))
+            ok = nb_cli_parse_int("bench", k, v, &a->block) && a->block >= 0 && a->block <= 1 << 20;
+        else if (!strcmp(k, "--d"))
+            ok = nb_cli_parse_int("bench", k, v, &a->d) && a->d >= 1;
         else if (!strcmp(k, "--mb"))
             ok = nb_cli_parse_int("bench", k, v, &a->mb) && a->mb >= 1 && a->mb <= 65536;
         else if (!strcmp(k, "--variant"))
@@ -100,7 +109,9 @@ static int parse(int argc, char **argv, bargs *a)
         else if (!strcmp(k, "--dtype"))
             ok = !strcmp(v, "f32") || !strcmp(v, "f16"), a->dtype = v;
         else if (!strcmp(k, "--impl"))
-            ok = !strcmp(v, "fused") || !strcmp(v, "unfused") || !strcmp(v, "all"), a->impl = v;
+            ok = !strcmp(v, "fused") || !strcmp(v, "unfused") || !strcmp(v, "all") ||
+                 !strcmp(v, "fused-recompute"),
+            a->impl = v;
         else if (!strcmp(k, "--hidden"))
             a->hidden = v;
         else {
@@ -353,7 +364,7 @@ static int bench_memcpy(bargs *a)
 
 int nb_cmd_bench(int argc, char **argv)
 {
-    bargs a = {2048, 32768, 1, 10, 128, 200, 256, "mean", "f32", "all", "256,128", false};
+    bargs a = {2048, 32768, 1, 10, 128, 200, 256, 256, 0, "mean", "f32", "all", "256,128", false};
     const char *what = argc > 1 && argv[1][0] != '-' ? argv[1] : "all";
     int first = strcmp(what, "all") || (argc > 1 && !strcmp(argv[1], "all")) ? 2 : 1;
     if (argc > 1 && argv[1][0] == '-')
@@ -366,12 +377,17 @@ int nb_cmd_bench(int argc, char **argv)
         return bench_xent(&a);
     if (!strcmp(what, "train"))
         return bench_train(&a);
+    if (!strcmp(what, "lce")) {
+        nb_bench_lce_args la = {a.n, a.d, a.v, a.threads, a.repeat, a.block, a.impl, a.json};
+        return nb_bench_lce(&la);
+    }
     if (!strcmp(what, "memcpy"))
         return bench_memcpy(&a);
     if (!strcmp(what, "ops"))
         return nb_bench_ops(n_given ? a.n : 1 << 20, a.repeat, a.json);
     if (strcmp(what, "all")) {
-        fprintf(stderr, "nabla bench: unknown benchmark '%s' (xent, train, memcpy, ops)\n", what);
+        fprintf(stderr, "nabla bench: unknown benchmark '%s' (xent, train, memcpy, ops, lce)\n",
+                what);
         return 2;
     }
     rc = bench_memcpy(&a);

@@ -18,9 +18,15 @@
 #include "../ops/ops_internal.h"
 #include "lce_internal.h"
 
-#define LCE_TILE 2048                 /* classes per tile of the tiled path */
-#define LCE_TILED_ROWS 256            /* rows per block of the tiled path */
-#define LCE_ONE_PASS_BYTES (4u << 20) /* a one-pass block holds about this much of logits */
+/* The tiled path's tile of BR rows x TV classes holds about LCE_TILE_BYTES of logits. Rows go
+ * first: the tile takes every row (up to the budget) and TV = budget / rows classes, at least
+ * LCE_TILE_MIN; then each tile's GEMMs are large in every dimension (the dW GEMM's inner
+ * dimension is BR, and each tile of dW is written once per block of rows). */
+#define LCE_TILE_BYTES ((size_t)4 << 20)
+#define LCE_TILE_MIN 256
+#define LCE_TILE_MAX 2048
+/* A one-pass block holds every class of BR rows: about this much of logits. */
+#define LCE_ONE_PASS_BYTES ((size_t)16 << 20)
 
 nb_lce_opts nb_lce_defaults(void)
 {
@@ -70,8 +76,8 @@ static nb_status check_opts(const nb_lce_opts *o)
         return nb_error(NB_ERR_ARG, "%s: block_rows %lld outside [0, %d] (0 = chosen)", fn,
                         (long long)o->block_rows, INT32_MAX);
     if (o->tile_classes < 0 || o->tile_classes > INT32_MAX)
-        return nb_error(NB_ERR_ARG, "%s: tile_classes %lld outside [0, %d] (0 = %d)", fn,
-                        (long long)o->tile_classes, INT32_MAX, LCE_TILE);
+        return nb_error(NB_ERR_ARG, "%s: tile_classes %lld outside [0, %d] (0 = chosen)", fn,
+                        (long long)o->tile_classes, INT32_MAX);
     return NB_OK;
 }
 
@@ -110,21 +116,26 @@ nb_status nb_lce_setup(lce_ctx *c, const nb_tensor *x, const nb_tensor *w, const
     c->W = 1.0;
     if (o->xent.reduction == NB_REDUCTION_MEAN)
         c->W = nb_xent_normaliser(&z, tgt, NULL, &o->xent);
-    c->TV = o->tile_classes > 0 ? o->tile_classes : LCE_TILE;
-    c->TV = c->TV < c->V ? c->TV : c->V;
+    size_t es = c->f64 ? sizeof(double) : sizeof(float);
+    int64_t rows = c->N > 0 ? c->N : 1, tv = o->tile_classes;
+    if (tv == 0) {
+        tv = (int64_t)(LCE_TILE_BYTES / ((size_t)(o->block_rows > 0 ? o->block_rows : rows) * es));
+        tv = tv < LCE_TILE_MIN ? LCE_TILE_MIN : tv > LCE_TILE_MAX ? LCE_TILE_MAX : tv;
+    }
+    c->TV = tv < c->V ? tv : c->V;
     c->BR = nb_lce_block_rows(c, o, false);
     return NB_OK;
 }
 
 int64_t nb_lce_block_rows(const lce_ctx *c, const nb_lce_opts *o, bool one_pass)
 {
+    size_t es = c->f64 ? sizeof(double) : sizeof(float);
     int64_t br = o->block_rows;
-    if (br == 0 && !one_pass)
-        br = LCE_TILED_ROWS;
-    if (br == 0) {
-        br = (int64_t)(LCE_ONE_PASS_BYTES / ((size_t)c->V * (c->f64 ? 8u : 4u)));
-        br = br < 16 ? 16 : br > 256 ? 256 : br;
-    }
+    if (br == 0 && one_pass)
+        br = (int64_t)(LCE_ONE_PASS_BYTES / ((size_t)c->V * es));
+    else if (br == 0)
+        br = (int64_t)(LCE_TILE_BYTES / ((size_t)c->TV * es));
+    br = br < 1 ? 1 : br;
     return br < c->N ? br : (c->N > 0 ? c->N : 1);
 }
 

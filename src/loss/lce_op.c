@@ -21,6 +21,7 @@ typedef struct saved_lce {
     double *shift;  /* m, log s per row */
     bool one_pass;  /* the forward has computed the gradients for upstream 1 into saved */
     void *saved[3]; /* dx, dW, db (NULL for an input that takes no gradient) */
+    void *work;     /* the tiled forward's tile (BR x TV), reused by the backward */
 } saved_lce;
 
 static bool wants_grad(nb_graph *g, nb_tensor *const *in, int n_in)
@@ -70,7 +71,7 @@ static nb_status run_forward(nb_graph *g, saved_lce *sv, nb_tensor *const *in, i
         nb_lce_one_pass(&c, loss, sv->shift, rows, work, st, cf, gr[0], gr[1], gr[2], stats);
         return NB_OK;
     }
-    void *work = nb_arena_alloc(g, (size_t)(c.BR * c.TV) * es);
+    void *work = sv->work = nb_arena_alloc(g, (size_t)(c.BR * c.TV) * es);
     lce_row *st = nb_arena_alloc(g, sizeof(lce_row) * (size_t)c.BR);
     if (!work || !st)
         return nb_last_status();
@@ -160,7 +161,7 @@ static nb_status lce_backward(nb_graph *g, nb_node *n)
     if (s != NB_OK)
         return s;
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
-    void *work = nb_arena_alloc(g, (size_t)(c->BR * c->TV) * es);
+    void *work = sv->work ? sv->work : nb_arena_alloc(g, (size_t)(c->BR * c->TV) * es);
     double *cf = nb_arena_alloc(g, sizeof(double) * (size_t)c->BR);
     if (!work || !cf)
         return nb_last_status();
