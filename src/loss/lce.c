@@ -144,7 +144,9 @@ int64_t nb_lce_block_rows(const lce_ctx *c, const nb_lce_opts *o, bool one_pass)
 void nb_lce_logits(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv, void *z)
 {
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
-    for (int64_t i = 0; i < nr; i++) { /* preload the bias, then the GEMM adds x W^T (beta 1) */
+    /* preload the bias, then the GEMM adds x W^T (beta 1) */
+#pragma omp parallel for schedule(static) if (nr * nv >= NB_XPAR_MIN_ELEMS && nr > 1)
+    for (int64_t i = 0; i < nr; i++) {
         char *zr = (char *)z + (size_t)(i * nv) * es;
         if (c->b)
             memcpy(zr, (const char *)c->b->data + (size_t)v0 * es, (size_t)nv * es);
@@ -159,10 +161,12 @@ void nb_lce_logits(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t
     int64_t n = nr * nv;
     if (c->f64) {
         double *d = z, cap = c->cap;
+#pragma omp parallel for schedule(static) if (n >= NB_XPAR_MIN_ELEMS)
         for (int64_t i = 0; i < n; i++)
             d[i] = cap * tanh(d[i] / cap);
     } else {
         float *f = z, cap = (float)c->cap;
+#pragma omp parallel for schedule(static) if (n >= NB_XPAR_MIN_ELEMS)
         for (int64_t i = 0; i < n; i++)
             f[i] = cap * tanhf(f[i] / cap);
     }

@@ -21,6 +21,8 @@
 #include "../ops/ops_internal.h"
 #include "lce_internal.h"
 
+#define LCE_DB_CHUNK 256 /* columns of db summed by one thread at a time */
+
 double nb_lce_upstream(const lce_ctx *c, int64_t n, const void *dloss)
 {
     if (!nb_xent_keep(c->o, c->tgt, n))
@@ -106,15 +108,20 @@ void nb_lce_accumulate(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int
     if (gw) /* dW_tile [nv,D] += dz^T [nv,nr] x_blk [nr,D] */
         nb_gemm(t, true, false, nv, D, nr, dz, nv, (const char *)c->x->data + (size_t)(r0 * D) * es,
                 D, 1.0, (char *)gw + (size_t)(v0 * D) * es);
-    if (!gb) /* db_tile [nv] += column sums of dz */
+    if (!gb) /* db_tile [nv] += column sums of dz, in chunks of columns (one per thread) */
         return;
-    for (int64_t i = 0; i < nr; i++)
-        if (c->f64)
-            for (int64_t j = 0; j < nv; j++)
-                ((double *)gb)[v0 + j] += ((const double *)dz)[i * nv + j];
-        else
-            for (int64_t j = 0; j < nv; j++)
-                ((float *)gb)[v0 + j] += ((const float *)dz)[i * nv + j];
+    int64_t nch = (nv + LCE_DB_CHUNK - 1) / LCE_DB_CHUNK;
+#pragma omp parallel for schedule(static) if (nr * nv >= NB_XPAR_MIN_ELEMS && nch > 1)
+    for (int64_t ch = 0; ch < nch; ch++) {
+        int64_t j0 = ch * LCE_DB_CHUNK, j1 = j0 + LCE_DB_CHUNK < nv ? j0 + LCE_DB_CHUNK : nv;
+        for (int64_t i = 0; i < nr; i++)
+            if (c->f64)
+                for (int64_t j = j0; j < j1; j++)
+                    ((double *)gb)[v0 + j] += ((const double *)dz)[i * nv + j];
+            else
+                for (int64_t j = j0; j < j1; j++)
+                    ((float *)gb)[v0 + j] += ((const float *)dz)[i * nv + j];
+    }
 }
 
 void nb_lce_backward(const lce_ctx *c, const double *shift, const void *dloss, void *work,
