@@ -360,6 +360,35 @@ static void test_x_from_op(void **state)
     drop(&p);
 }
 
+/* no rows (loss 0, nothing to read) and a single class (every row's loss is its z-loss) */
+static void test_edges(void **state)
+{
+    (void)state;
+    problem p = make(NB_F64, 2, 5, 3, 1, true, false, 13);
+    nb_lce_opts o = nb_lce_defaults();
+    o.xent.z_loss = 1e-2;
+    check_case("V=1", &p, &o, 1e-12);
+    drop(&p);
+    int64_t sx[2] = {0, 3}, sw[2] = {4, 3}, st[1] = {0};
+    nb_tensor *x = nb_tensor_zeros(NB_F32, 2, sx), *w = nb_tensor_ones(NB_F32, 2, sw);
+    nb_tensor *t = nb_tensor_zeros(NB_I64, 1, st);
+    assert_int_equal(nb_tensor_set_requires_grad(w, true), NB_OK);
+    for (int one = 0; one < 2; one++) {
+        o.one_pass = one;
+        nb_graph *g = nb_graph_new();
+        nb_tensor *loss = nb_linear_cross_entropy(g, x, w, NULL, t, &o);
+        assert_non_null(loss);
+        assert_true(nb_tensor_get(loss, 0) == 0.0);
+        assert_int_equal(nb_backward(g, loss, NULL), NB_OK);
+        for (int64_t i = 0; i < w->numel; i++)
+            assert_true(nb_tensor_grad_get(w, i) == 0.0);
+        nb_graph_free(g);
+    }
+    nb_tensor_free(x);
+    nb_tensor_free(w);
+    nb_tensor_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_no_bias_btd), cmocka_unit_test(test_large_vocabulary),
         cmocka_unit_test(test_all_padding), cmocka_unit_test(test_stats),
         cmocka_unit_test(test_upstream),    cmocka_unit_test(test_x_from_op),
+        cmocka_unit_test(test_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
