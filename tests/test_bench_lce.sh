@@ -6,9 +6,10 @@
 set -eu
 nabla=$1
 work=$2
+here=$(cd "$(dirname "$0")" && pwd)
 test_name=test_bench_lce
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-. "$(dirname "$0")/lib.sh"
+. "$here/lib.sh"
 
 check "bench lce --json" 0 "$nabla" bench lce --n 2048 --d 8 --v 8192 --impl all --repeat 1 --json
 [ "$(wc -l <out)" -eq 3 ] || fail "expected 3 JSON lines"

@@ -6,10 +6,11 @@
 set -eu
 nabla=$1
 work=$2
+here=$(cd "$(dirname "$0")" && pwd)
 test_name=test_xent_head
-data=$(cd "$(dirname "$0")/data" && pwd)
+data=$here/data
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-. "$(dirname "$0")/lib.sh"
+. "$here/lib.sh"
 c=$data/lce_f64_mean
 
 check "loss vs PyTorch" 0 "$nabla" xent --input ${c}_x.npy --classifier ${c}_w.npy \
