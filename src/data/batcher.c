@@ -59,16 +59,22 @@ static void shuffle(int64_t *perm, int64_t N, nb_rng *r)
     }
 }
 
-/* out = the rows idx[0..n) of all, as fresh tensors with all's metadata. */
+/* out = the rows idx[0..n) of all, as fresh tensors with all's metadata (and copies of its
+ * standardisation statistics). */
 static nb_status gather(const nb_dataset *all, const int64_t *idx, int64_t n, nb_dataset *out)
 {
     int64_t D = all->X->shape[1];
     int64_t sx[2] = {n, D}, sy[1] = {n};
-    nb_tensor *X, *y = NULL;
+    nb_tensor *X, *y = NULL, *mean = NULL, *std = NULL;
     nb_status st;
     if ((st = nb_tensor_new(NB_F32, 2, sx, &X)) != NB_OK ||
-        (st = nb_tensor_new(NB_I32, 1, sy, &y)) != NB_OK) {
+        (st = nb_tensor_new(NB_I32, 1, sy, &y)) != NB_OK ||
+        (all->mean && !(mean = nb_tensor_clone(all->mean))) ||
+        (all->std && !(std = nb_tensor_clone(all->std)))) {
+        st = st != NB_OK ? st : nb_last_status();
         nb_tensor_free(X);
+        nb_tensor_free(y);
+        nb_tensor_free(mean);
         return st;
     }
     const float *xs = all->X->data;
@@ -84,6 +90,8 @@ static nb_status gather(const nb_dataset *all, const int64_t *idx, int64_t n, nb
     out->n_classes = all->n_classes;
     out->input_scale = all->input_scale;
     out->input_shift = all->input_shift;
+    out->mean = mean; /* a standardised set's parts are standardised alike */
+    out->std = std;
     memcpy(out->name, all->name, sizeof out->name);
     out->name[sizeof out->name - 1] = '\0';
     return NB_OK;
