@@ -1989,6 +1989,37 @@ static void row_nb_standardize_features(void)
     nb_tensor_free(x);
     nb_tensor_free(x1);
 }
+static void row_nb_dataset_split3(void)
+{
+    nb_dataset ds, tr, va, te;
+    make_ds(&ds); /* 4 rows */
+    const char *fn = "nb_dataset_split3";
+    ST(nb_dataset_split3(NULL, 0.25, 0.25, 1, &tr, &va, &te), NB_ERR_ARG, fn, "data set is NULL");
+    ST(nb_dataset_split3(&ds, 0.25, 0.25, 1, &tr, NULL, &te), NB_ERR_ARG, fn,
+       "three distinct data sets");
+    ST(nb_dataset_split3(&ds, 0.25, 0.25, 1, &tr, &va, &va), NB_ERR_ARG, fn,
+       "three distinct data sets");
+    ST(nb_dataset_split3(&ds, 0.5, 0.5, 1, &tr, &va, &te), NB_ERR_ARG, fn, "sum < 1");
+    ST(nb_dataset_split3(&ds, NAN, 0.25, 1, &tr, &va, &te), NB_ERR_ARG, fn, "val_fraction nan");
+    ST(nb_dataset_split3(&ds, 0.1, 0.25, 1, &tr, &va, &te), NB_ERR_ARG, fn,
+       "give 0 validation, 1 test and 3 training rows");
+    nb_dataset_free(&ds);
+}
+static void row_nb_evaluate_checkpoint(void)
+{
+    nb_dataset ds;
+    nb_eval_result res;
+    make_ds(&ds);
+    const char *fn = "nb_evaluate_checkpoint";
+    ST(nb_evaluate_checkpoint(NULL, &ds, &res), NB_ERR_ARG, fn, "path is NULL");
+    ST(nb_evaluate_checkpoint("/nonexistent/nabla/m.st", NULL, &res), NB_ERR_ARG, fn,
+       "data is NULL");
+    ST(nb_evaluate_checkpoint("/nonexistent/nabla/m.st", &ds, NULL), NB_ERR_ARG, fn, "res is NULL");
+    ST(nb_evaluate_checkpoint("/nonexistent/nabla/m.st", &ds, &res), NB_ERR_IO, fn,
+       "/nonexistent/nabla/m.st");
+    nb_eval_result_free(&res);
+    nb_dataset_free(&ds);
+}
 static void row_nb_model_info_free(void)
 {
     QUIET(nb_model_info_free(NULL));
@@ -2218,6 +2249,8 @@ static const row rows[] = {
     ROW(nb_dataset_apply_standardize),
     ROW(nb_standardize_features),
     ROW(nb_model_info_free),
+    ROW(nb_dataset_split3),
+    ROW(nb_evaluate_checkpoint),
 };
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
 

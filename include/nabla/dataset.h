@@ -123,6 +123,13 @@ nb_status nb_dataset_from_tensors(const nb_tensor *X, const nb_tensor *y, int64_
 nb_status nb_dataset_split(const nb_dataset *all, double val_fraction, uint64_t seed,
                            nb_dataset *train, nb_dataset *val);
 
+/* Three parts from one seeded permutation (as nb_dataset_split): its first
+ * round(N * test_fraction) rows go to test, the next round(N * val_fraction) to val, the rest to
+ * train. Needs fractions > 0 with a sum < 1 and every part non-empty, else NB_ERR_ARG. train,
+ * val and test are overwritten (not freed first); on error all three are left zeroed. */
+nb_status nb_dataset_split3(const nb_dataset *all, double val_fraction, double test_fraction,
+                            uint64_t seed, nb_dataset *train, nb_dataset *val, nb_dataset *test);
+
 /* ---- per-feature standardisation ----
  * x'[i, j] = (x[i, j] - mean[j]) / std[j], in place on X (after input_scale and input_shift),
  * computed in f64 and rounded once to f32. mean and std (f32 [D]) are measured on the training

@@ -97,6 +97,28 @@ static nb_status gather(const nb_dataset *all, const int64_t *idx, int64_t n, nb
     return NB_OK;
 }
 
+/* The rows of all in a seeded permutation, cut into parts of n[0], n[1], ... rows (summing to
+ * N), part p going to out[p]. On error every part is freed. */
+static nb_status split_into(const nb_dataset *all, uint64_t seed, int parts, const int64_t *n,
+                            nb_dataset *const *out, const char *who)
+{
+    int64_t N = all->X->shape[0], at = 0;
+    int64_t *perm = malloc((size_t)N * sizeof *perm);
+    if (!perm)
+        return nb_error(NB_ERR_NOMEM, "%s: out of memory for a %" PRId64 "-row permutation", who,
+                        N);
+    nb_rng r;
+    nb_rng_seed(&r, seed);
+    shuffle(perm, N, &r);
+    nb_status st = NB_OK;
+    for (int p = 0; p < parts && st == NB_OK; at += n[p], p++)
+        st = gather(all, perm + at, n[p], out[p]);
+    free(perm);
+    for (int p = 0; p < parts && st != NB_OK; p++)
+        nb_dataset_free(out[p]);
+    return st;
+}
+
 nb_status nb_dataset_split(const nb_dataset *all, double val_fraction, uint64_t seed,
                            nb_dataset *train, nb_dataset *val)
 {
@@ -117,21 +139,43 @@ nb_status nb_dataset_split(const nb_dataset *all, double val_fraction, uint64_t 
                         "split: val_fraction %g of %" PRId64 " rows gives %" PRId64
                         " validation and %" PRId64 " training rows; both need at least one",
                         val_fraction, N, n_val, N - n_val);
-    int64_t *perm = malloc((size_t)N * sizeof *perm);
-    if (!perm)
-        return nb_error(NB_ERR_NOMEM, "split: out of memory for a %" PRId64 "-row permutation", N);
-    nb_rng r;
-    nb_rng_seed(&r, seed);
-    shuffle(perm, N, &r);
-    st = gather(all, perm, n_val, val);
-    if (st == NB_OK)
-        st = gather(all, perm + n_val, N - n_val, train);
-    free(perm);
-    if (st != NB_OK) {
-        nb_dataset_free(val);
-        nb_dataset_free(train);
-    }
-    return st;
+    int64_t n[2] = {n_val, N - n_val};
+    nb_dataset *out[2] = {val, train};
+    return split_into(all, seed, 2, n, out, "split");
+}
+
+nb_status nb_dataset_split3(const nb_dataset *all, double val_fraction, double test_fraction,
+                            uint64_t seed, nb_dataset *train, nb_dataset *val, nb_dataset *test)
+{
+    const char *who = "nb_dataset_split3";
+    if (!train || !val || !test || train == val || train == test || val == test || train == all ||
+        val == all || test == all)
+        return nb_error(NB_ERR_ARG,
+                        "%s: train, val and test must be three distinct data sets, none of them "
+                        "the input",
+                        who);
+    memset(train, 0, sizeof *train);
+    memset(val, 0, sizeof *val);
+    memset(test, 0, sizeof *test);
+    nb_status st = check_dataset(all, who);
+    if (st != NB_OK)
+        return st;
+    if (!(val_fraction > 0 && test_fraction > 0 && val_fraction + test_fraction < 1))
+        return nb_error(NB_ERR_ARG,
+                        "%s: val_fraction %g and test_fraction %g must be > 0 with a sum < 1", who,
+                        val_fraction, test_fraction);
+    int64_t N = all->X->shape[0];
+    int64_t n_test = (int64_t)floor((double)N * test_fraction + 0.5);
+    int64_t n_val = (int64_t)floor((double)N * val_fraction + 0.5);
+    if (n_test < 1 || n_val < 1 || N - n_test - n_val < 1)
+        return nb_error(NB_ERR_ARG,
+                        "%s: fractions %g (val) and %g (test) of %" PRId64 " rows give %" PRId64
+                        " validation, %" PRId64 " test and %" PRId64
+                        " training rows; each needs at least one",
+                        who, val_fraction, test_fraction, N, n_val, n_test, N - n_test - n_val);
+    int64_t n[3] = {n_test, n_val, N - n_test - n_val};
+    nb_dataset *out[3] = {test, val, train};
+    return split_into(all, seed, 3, n, out, who);
 }
 
 /* ------------------------------------------------------------------------------------------ */
