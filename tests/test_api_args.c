@@ -1929,6 +1929,105 @@ static void row_nb_predict(void)
     nb_tensor_free(x);
 }
 
+/* ---- per-feature standardisation (issues 11 and 14) ---- */
+static void row_nb_dataset_standardize(void)
+{
+    nb_dataset tr, va;
+    make_ds(&tr);
+    make_ds(&va);
+    ST(nb_dataset_standardize(NULL, &va, NULL), NB_ERR_ARG, "nb_dataset_standardize",
+       "train is NULL");
+    ST(nb_dataset_standardize(&tr, &tr, NULL), NB_ERR_ARG, "nb_dataset_standardize",
+       "val is the same data set as train");
+    ST(nb_dataset_standardize(&tr, &va, &va), NB_ERR_ARG, "nb_dataset_standardize",
+       "test is the same data set as val");
+    nb_tensor *X = va.X;
+    va.X = NULL;
+    ST(nb_dataset_standardize(&tr, &va, NULL), NB_ERR_ARG, "nb_dataset_standardize",
+       "val: X is NULL");
+    va.X = X;
+    assert_int_equal(nb_dataset_standardize(&tr, NULL, NULL), NB_OK);
+    ST(nb_dataset_standardize(&tr, NULL, NULL), NB_ERR_STATE, "nb_dataset_standardize",
+       "train is already standardised");
+    nb_dataset_free(&tr);
+    nb_dataset_free(&va);
+}
+static void row_nb_dataset_apply_standardize(void)
+{
+    nb_dataset ds;
+    make_ds(&ds); /* D = 2 */
+    nb_tensor *m = nb_tensor_zeros(NB_F32, 1, s2), *sd = nb_tensor_ones(NB_F32, 1, s2);
+    nb_tensor *m3 = nb_tensor_zeros(NB_F32, 1, s3);
+    const char *fn = "nb_dataset_apply_standardize";
+    ST(nb_dataset_apply_standardize(NULL, m, sd), NB_ERR_ARG, fn, "ds is NULL");
+    ST(nb_dataset_apply_standardize(&ds, NULL, sd), NB_ERR_ARG, fn, "mean is NULL");
+    ST(nb_dataset_apply_standardize(&ds, m, NULL), NB_ERR_ARG, fn, "std is NULL");
+    ST(nb_dataset_apply_standardize(&ds, m3, sd), NB_ERR_SHAPE, fn, "mean is f32 [3]");
+    nb_tensor_set(sd, 1, 0.0);
+    ST(nb_dataset_apply_standardize(&ds, m, sd), NB_ERR_RANGE, fn, "std element 1 is 0");
+    nb_tensor_set(sd, 1, 1.0);
+    nb_tensor_set(m, 0, NAN);
+    ST(nb_dataset_apply_standardize(&ds, m, sd), NB_ERR_RANGE, fn, "mean element 0 is nan");
+    nb_tensor_free(m);
+    nb_tensor_free(sd);
+    nb_tensor_free(m3);
+    nb_dataset_free(&ds);
+}
+static void row_nb_standardize_features(void)
+{
+    int64_t sx[2] = {2, 2}, s1[1] = {4};
+    nb_tensor *m = nb_tensor_zeros(NB_F32, 1, s2), *sd = nb_tensor_full(NB_F32, 1, s2, 1e-30);
+    nb_tensor *x = nb_tensor_full(NB_F32, 2, sx, 1e30), *x1 = nb_tensor_zeros(NB_F32, 1, s1);
+    const char *fn = "nb_standardize_features";
+    ST(nb_standardize_features(NULL, m, sd), NB_ERR_ARG, fn, "X is NULL");
+    ST(nb_standardize_features(x1, m, sd), NB_ERR_SHAPE, fn, "X is f32 [4]");
+    ST(nb_standardize_features(x, m, NULL), NB_ERR_ARG, fn, "std is NULL");
+    ST(nb_standardize_features(x, m, sd), NB_ERR_RANGE, fn, "row 0, column 0 is 1e+30");
+    assert_true(nb_tensor_get(x, 0) == (double)1e30f); /* unchanged */
+    nb_tensor_free(m);
+    nb_tensor_free(sd);
+    nb_tensor_free(x);
+    nb_tensor_free(x1);
+}
+static void row_nb_dataset_split3(void)
+{
+    nb_dataset ds, tr, va, te;
+    make_ds(&ds); /* 4 rows */
+    const char *fn = "nb_dataset_split3";
+    ST(nb_dataset_split3(NULL, 0.25, 0.25, 1, &tr, &va, &te), NB_ERR_ARG, fn, "data set is NULL");
+    ST(nb_dataset_split3(&ds, 0.25, 0.25, 1, &tr, NULL, &te), NB_ERR_ARG, fn,
+       "three distinct data sets");
+    ST(nb_dataset_split3(&ds, 0.25, 0.25, 1, &tr, &va, &va), NB_ERR_ARG, fn,
+       "three distinct data sets");
+    ST(nb_dataset_split3(&ds, 0.5, 0.5, 1, &tr, &va, &te), NB_ERR_ARG, fn, "sum < 1");
+    ST(nb_dataset_split3(&ds, NAN, 0.25, 1, &tr, &va, &te), NB_ERR_ARG, fn, "val_fraction nan");
+    ST(nb_dataset_split3(&ds, 0.1, 0.25, 1, &tr, &va, &te), NB_ERR_ARG, fn,
+       "give 0 validation, 1 test and 3 training rows");
+    nb_dataset_free(&ds);
+}
+static void row_nb_evaluate_checkpoint(void)
+{
+    nb_dataset ds;
+    nb_eval_result res;
+    make_ds(&ds);
+    const char *fn = "nb_evaluate_checkpoint";
+    ST(nb_evaluate_checkpoint(NULL, &ds, &res), NB_ERR_ARG, fn, "path is NULL");
+    ST(nb_evaluate_checkpoint("/nonexistent/nabla/m.st", NULL, &res), NB_ERR_ARG, fn,
+       "data is NULL");
+    ST(nb_evaluate_checkpoint("/nonexistent/nabla/m.st", &ds, NULL), NB_ERR_ARG, fn, "res is NULL");
+    ST(nb_evaluate_checkpoint("/nonexistent/nabla/m.st", &ds, &res), NB_ERR_IO, fn,
+       "/nonexistent/nabla/m.st");
+    nb_eval_result_free(&res);
+    nb_dataset_free(&ds);
+}
+static void row_nb_model_info_free(void)
+{
+    QUIET(nb_model_info_free(NULL));
+    nb_model_info info = tiny_info();
+    QUIET(nb_model_info_free(&info)); /* no standardisation: nothing to free */
+    assert_null(info.input_mean);
+}
+
 /* ======================================================================================== */
 /* The table, and the check that it covers every declared function                           */
 
@@ -2145,6 +2244,13 @@ static const row rows[] = {
     ROW(nb_eval_metrics_from_confusion),
     ROW(nb_eval_result_free),
     ROW(nb_predict),
+    /* standardisation: dataset.h, checkpoint.h */
+    ROW(nb_dataset_standardize),
+    ROW(nb_dataset_apply_standardize),
+    ROW(nb_standardize_features),
+    ROW(nb_model_info_free),
+    ROW(nb_dataset_split3),
+    ROW(nb_evaluate_checkpoint),
 };
 #define N_ROWS ((int)(sizeof rows / sizeof rows[0]))
 

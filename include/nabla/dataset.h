@@ -40,9 +40,12 @@ typedef struct nb_dataset {
     int64_t n_classes;
     double input_scale, input_shift; /* what was applied to raw inputs: raw * scale + shift */
     char name[64];
+    /* NULL, or f32 [D] each: the per-feature standardisation applied after scale and shift,
+     * x' = (x - mean) / std (nb_dataset_standardize). Owned by the data set. */
+    nb_tensor *mean, *std;
 } nb_dataset;
 
-/* Frees X and y and leaves the struct zeroed. NULL-safe. */
+/* Frees X, y, mean and std and leaves the struct zeroed. NULL-safe. */
 void nb_dataset_free(nb_dataset *ds);
 
 /* ---- IDX, the MNIST format ----
@@ -114,10 +117,44 @@ nb_status nb_dataset_from_tensors(const nb_tensor *X, const nb_tensor *y, int64_
 /* ---- validation split ----
  * Seeded split: a permutation of the rows (nb_rng seeded with `seed`, Fisher-Yates); the first
  * round(N * val_fraction) rows of it go to val, the rest to train, both in permutation order and
- * as fresh copies with the same scale, shift, n_classes and name. Needs 0 < val_fraction < 1 and
- * both parts non-empty, else NB_ERR_ARG. train and val are overwritten (not freed first). */
+ * as fresh copies with the same scale, shift, mean, std, n_classes and name. Needs
+ * 0 < val_fraction < 1 and both parts non-empty, else NB_ERR_ARG. train and val are overwritten
+ * (not freed first). */
 nb_status nb_dataset_split(const nb_dataset *all, double val_fraction, uint64_t seed,
                            nb_dataset *train, nb_dataset *val);
+
+/* Three parts from one seeded permutation (as nb_dataset_split): its first
+ * round(N * test_fraction) rows go to test, the next round(N * val_fraction) to val, the rest to
+ * train. Needs fractions > 0 with a sum < 1 and every part non-empty, else NB_ERR_ARG. train,
+ * val and test are overwritten (not freed first); on error all three are left zeroed. */
+nb_status nb_dataset_split3(const nb_dataset *all, double val_fraction, double test_fraction,
+                            uint64_t seed, nb_dataset *train, nb_dataset *val, nb_dataset *test);
+
+/* ---- per-feature standardisation ----
+ * x'[i, j] = (x[i, j] - mean[j]) / std[j], in place on X (after input_scale and input_shift),
+ * computed in f64 and rounded once to f32. mean and std (f32 [D]) are measured on the training
+ * rows only: f64 sums in two passes, std the population standard deviation (dividing by N, as
+ * scikit-learn's StandardScaler). A constant feature (std 0, or below FLT_MIN) gets std 1, so it
+ * becomes x - mean (0 on the training rows). Every data set standardised keeps copies of mean and
+ * std (ds->mean, ds->std), so the trainer records them in its checkpoints (nb_model_info
+ * input_mean, input_std) and a model can later be fed raw rows the same way. */
+
+/* Measures mean and std on train and standardises train, val and test (val and test may be NULL)
+ * with them. Refused: a data set already standardised (NB_ERR_STATE: twice would distort it),
+ * val or test with another D than train (NB_ERR_SHAPE), the same data set passed twice, and a
+ * standardised value beyond the f32 range (NB_ERR_RANGE, naming the set, row and column). On
+ * error nothing is changed. */
+nb_status nb_dataset_standardize(nb_dataset *train, nb_dataset *val, nb_dataset *test);
+
+/* Standardises ds (raw, not standardised yet) with given statistics, such as a checkpoint's
+ * input_mean and input_std: f32 [D] each, mean finite, std finite and > 0. ds keeps copies. Same
+ * refusals as nb_dataset_standardize; on error nothing is changed. */
+nb_status nb_dataset_apply_standardize(nb_dataset *ds, const nb_tensor *mean, const nb_tensor *std);
+
+/* The same on a bare feature matrix X, f32 or f64 [N, D] (N may be 0), in place: for inputs given
+ * to nb_predict or nb_evaluate. A non-finite input or result is refused naming its row and column
+ * (nothing is changed). */
+nb_status nb_standardize_features(nb_tensor *X, const nb_tensor *mean, const nb_tensor *std);
 
 /* ---- batch iterator ----
  * Each epoch visits every row once: in a seeded random order when shuffle (a new permutation per

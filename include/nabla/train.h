@@ -109,7 +109,8 @@ typedef struct nb_train_config {
     int rank, world_size;          /* 0, 1 */
     nb_allreduce_fn allreduce_sum; /* needed when world_size > 1 */
     void *allreduce_ctx;
-    /* validation (may be NULL): plain cross-entropy and accuracy after every epoch */
+    /* validation (may be NULL): plain cross-entropy and accuracy after every epoch; standardised
+     * with the training set's statistics when that is (nb_dataset_standardize), else refused */
     const nb_dataset *val;
     int64_t val_batch; /* 1000 */
     int64_t patience;  /* 0: off; N: stop after N epochs without a better val_loss */
@@ -118,7 +119,8 @@ typedef struct nb_train_config {
     int64_t save_every_steps;    /* 0: only after each epoch */
     const char *best_checkpoint; /* NULL: none; the model of the best val_loss so far */
     nb_model_info info;          /* recorded in checkpoints: n_classes (0: the model's outputs),
-                                    dataset; scale and shift come from the training set */
+                                    dataset; scale, shift and the standardisation's mean and std
+                                    come from the training set */
     const char *run_config;      /* NULL or a string recorded as run_config; a resume refuses a
                                     checkpoint made with another one... */
     bool resume_any_config;      /* false; ...unless this is true (the caller has told the user

@@ -34,6 +34,8 @@ void nb_dataset_free(nb_dataset *ds)
         return;
     nb_tensor_free(ds->X);
     nb_tensor_free(ds->y);
+    nb_tensor_free(ds->mean);
+    nb_tensor_free(ds->std);
     memset(ds, 0, sizeof *ds);
 }
 
