@@ -90,4 +90,19 @@ check "--resume of a patience run" 0 "$nabla" train --resume p.st --epochs 60 --
 [ "$(json_num p.jsonl '$' best_epoch)" = "$best" ] || fail "the resumed run's best epoch is $(json_num p.jsonl '$' best_epoch), the uninterrupted one's $best"
 check "the resumed patience run equals the uninterrupted one" 0 "$nabla" diff n.st p.st --tol 0
 check "and so do their best models" 0 "$nabla" diff n.best.st p.best.st --tol 0
+# ---- --standardize: the training rows' statistics, in the checkpoint, applied by eval
+awk 'BEGIN { srand(5); print "x1,x2,label";
+             for (i = 0; i < 300; i++) { c = i % 3; printf "%.3f,%.3f,%d\n", 1000 + 50 * c + 20 * rand(), 0.001 * rand(), c } }' >scaled.csv
+check "train --standardize" 0 "$nabla" train --data scaled.csv --standardize --hidden 16 \
+    --epochs 60 --lr 0.02 --batch 32 --warmup 0 --threads 1 --save s.st --metrics s.jsonl
+tacc=$(json_num s.jsonl '$' test_acc)
+check "eval of the standardised model on the raw rows it held out" 0 "$nabla" eval --model s.st
+acc=$(sed -n 's/.*  accuracy \([0-9.]*\)$/\1/p' out)
+awk -v a="$acc" -v b="$tacc" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4 && a >= 0.9) }' ||
+    fail "eval accuracy $acc, the run's test accuracy $tacc (expected equal and >= 0.9)"
+cp s.st s2.st
+check "--standardize is kept on resume" 0 "$nabla" train --resume s2.st --epochs 61
+check "another --header on resume: the data is fixed" 1 "$nabla" train --resume s.st --epochs 61 --header no
+check "--standardize on seq-toy" 2 "$nabla" train --data seq-toy --standardize
+err_has "one-hot"
 echo "test_train_val: all checks passed"
