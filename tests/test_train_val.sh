@@ -105,4 +105,14 @@ check "--standardize is kept on resume" 0 "$nabla" train --resume s2.st --epochs
 check "another --header on resume: the data is fixed" 1 "$nabla" train --resume s.st --epochs 61 --header no
 check "--standardize on seq-toy" 2 "$nabla" train --data seq-toy --standardize
 err_has "one-hot"
+# ---- the progress bar fits the terminal: no redraw is wider than 59 columns at 60
+if command -v script >/dev/null 2>&1; then
+    current="progress bar at 60 columns"
+    echo "check: $current"
+    timeout 60 script -qc "stty cols 60; '$nabla' train --data spirals --epochs 1 --hidden 8 --batch 8" /dev/null >tty.txt 2>&1 ||
+        fail "train in a pseudo-terminal failed"
+    grep -q "batch/s" tty.txt || fail "no progress bar drawn"
+    wide=$(tr '\r' '\n' <tty.txt | sed 's/\x1b\[K//g' | grep "batch/s" | awk 'length($0) > 59' | head -n 1)
+    [ -z "$wide" ] || fail "a progress line is wider than 59 columns: $wide"
+fi
 echo "test_train_val: all checks passed"
