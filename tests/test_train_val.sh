@@ -37,6 +37,12 @@ check "--save-best without --save" 2 "$nabla" train --data spirals --epochs 1 --
 err_has "--save-best needs --save"
 check "--val-frac 1.5" 2 "$nabla" train --data spirals --val-frac 1.5
 err_has "--val-frac"
+check "--data mnist without --data-dir (the default folder is Fashion-MNIST's)" 2 \
+    "$nabla" train --data mnist --epochs 1
+err_has "--data mnist needs --data-dir DIR"
+check "--data mnist with an empty --data-dir names where it looked" 1 \
+    "$nabla" train --data mnist --data-dir . --epochs 1
+err_has "./train-images-idx3-ubyte"
 check "a mistyped option gets a suggestion" 2 "$nabla" train --epoch 3
 err_has "did you mean --epochs?"
 
