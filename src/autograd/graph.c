@@ -381,6 +381,10 @@ nb_status nb_graph_record(nb_graph *g, const nb_opdef *op, nb_tensor *out, nb_te
                           int n_in, nb_node **node)
 {
     *node = NULL;
+    /* a node holds at most NB_OP_MAX_INPUTS inputs: more would write past n->in */
+    if (n_in < 0 || n_in > NB_OP_MAX_INPUTS)
+        return nb_error(NB_ERR_ARG, "op '%s': %d inputs, a tape node holds 0 to %d", op->info.name,
+                        n_in, NB_OP_MAX_INPUTS);
     if (g->detect_anomaly) {
         nb_status s = check_forward(op, g->n_nodes, out, in, n_in);
         if (s != NB_OK)
