@@ -47,20 +47,21 @@ static nb_status check_rows(const char *name, const nb_tensor *z, const nb_tenso
  * first, which loses everything when |m| is huge (1e300) and ~1e-11 when it is 1e6. */
 static void row_shift(const nb_tensor *z, int64_t off, int64_t V, double *m_out, double *logs)
 {
-    double m = -INFINITY;
-    for (int64_t j = 0; j < V; j++) {
-        double v = nb_tensor_get(z, off + j);
-        m = v > m ? v : m;
-    }
-    if (!isfinite(m))
-        m = 0.0;
-    double s = 0.0;
+    double m = -INFINITY, s = 0.0; /* NaN never wins the max (v > m is false) */
     if (z->dtype == NB_F64) {
         const double *p = (const double *)z->data + off;
+        for (int64_t j = 0; j < V; j++)
+            m = p[j] > m ? p[j] : m;
+        if (!isfinite(m))
+            m = 0.0;
         for (int64_t j = 0; j < V; j++)
             s += exp(p[j] - m);
     } else {
         const float *p = (const float *)z->data + off;
+        for (int64_t j = 0; j < V; j++)
+            m = (double)p[j] > m ? (double)p[j] : m;
+        if (!isfinite(m))
+            m = 0.0;
         for (int64_t j = 0; j < V; j++)
             s += exp((double)p[j] - m);
     }
@@ -90,8 +91,14 @@ nb_status nb_logsumexp_rows(const nb_tensor *z, nb_tensor *out)
     if (s != NB_OK)
         return s;
     int64_t V = z->shape[z->ndim - 1], R = n_rows(z, V);
-    for (int64_t r = 0; r < R; r++)
-        nb_tensor_set(out, r, V ? row_lse(z, r * V, V) : -INFINITY);
+    /* out [R] in z's dtype: the double lse rounded once to f32 for f32 */
+    for (int64_t r = 0; r < R; r++) {
+        double v = V ? row_lse(z, r * V, V) : -INFINITY;
+        if (out->dtype == NB_F64)
+            ((double *)out->data)[r] = v;
+        else
+            ((float *)out->data)[r] = (float)v;
+    }
     return NB_OK;
 }
 
@@ -101,12 +108,24 @@ static nb_status rows_apply(const char *name, const nb_tensor *z, nb_tensor *out
     if (s != NB_OK)
         return s;
     int64_t V = z->shape[z->ndim - 1], R = n_rows(z, V);
+    /* z, out [R, V]: l_j = (z_j - m) - log s in double, out_j = l_j or exp(l_j) in z's dtype */
     for (int64_t r = 0; r < R && V > 0; r++) {
         double m, logs;
         row_shift(z, r * V, V, &m, &logs);
-        for (int64_t j = 0; j < V; j++) {
-            double l = (nb_tensor_get(z, r * V + j) - m) - logs;
-            nb_tensor_set(out, r * V + j, soft ? exp(l) : l);
+        if (z->dtype == NB_F64) {
+            const double *p = (const double *)z->data + r * V;
+            double *o = (double *)out->data + r * V;
+            for (int64_t j = 0; j < V; j++) {
+                double l = (p[j] - m) - logs;
+                o[j] = soft ? exp(l) : l;
+            }
+        } else {
+            const float *p = (const float *)z->data + r * V;
+            float *o = (float *)out->data + r * V;
+            for (int64_t j = 0; j < V; j++) {
+                double l = ((double)p[j] - m) - logs;
+                o[j] = (float)(soft ? exp(l) : l);
+            }
         }
     }
     return NB_OK;

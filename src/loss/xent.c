@@ -140,7 +140,7 @@ static double row_weighted_nll(const nb_xent_simd *k, const nb_tensor *z, int64_
             double zc = xf ? (double)xf[i] : ((const double *)z->data)[n * V + c];
             double q = nb_xent_weight_at(o, c);
             if (probs)
-                q *= (1.0 - a) * nb_tensor_get(probs, n * V + c) + a / (double)V;
+                q *= (1.0 - a) * nb_xent_float_at(probs, n * V + c) + a / (double)V;
             if (q != 0.0)
                 acc += q * ((m - zc) + logs);
         }
@@ -158,7 +158,7 @@ static double row_loss(const nb_xent_simd *k, const nb_tensor *z, const nb_tenso
         L = row_weighted_nll(k, z, n, V, m, logs, o, probs, a, Wc);
     } else {
         int64_t y = nb_xent_target_at(tgt, n);
-        double zy = nb_tensor_get(z, n * V + y);
+        double zy = nb_xent_float_at(z, n * V + y);
         L = nb_xent_weighted((1.0 - a) * nb_xent_weight_at(o, y), (m - zy) + logs);
         if (a > 0.0)
             L += a / (double)V * row_weighted_nll(k, z, n, V, m, logs, o, NULL, 0.0, Wc);

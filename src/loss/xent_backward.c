@@ -48,7 +48,7 @@ static double row_upstream(const bwd_ctx *b, int64_t n)
 static double soft_q(const bwd_ctx *b, int64_t n, int64_t j)
 {
     return nb_xent_weight_at(b->o, j) *
-           ((1.0 - b->a) * nb_tensor_get(b->probs, n * b->V + j) + b->a / (double)b->V);
+           ((1.0 - b->a) * nb_xent_float_at(b->probs, n * b->V + j) + b->a / (double)b->V);
 }
 
 static void row_coefs(const bwd_ctx *b, int64_t n, double c, bwd_row *r)
@@ -78,7 +78,7 @@ static void row_coefs(const bwd_ctx *b, int64_t n, double c, bwd_row *r)
     double hit = c * (1.0 - a) * wy, rest = c * (a / (double)V * b->Wc + 2.0 * o->z_loss * lse);
     r->base = c * ((1.0 - a) * wy + a / (double)V * b->Wc + 2.0 * o->z_loss * lse);
     r->sw = c * a / (double)V;
-    r->vy = nb_xent_target_grad(nb_tensor_get(b->z, n * V + r->y), r->m, r->logs, hit, rest,
+    r->vy = nb_xent_target_grad(nb_xent_float_at(b->z, n * V + r->y), r->m, r->logs, hit, rest,
                                 r->sw * wy);
 }
 
