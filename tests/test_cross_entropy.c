@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "nabla.h"
+#include "loss/xent_ref.h" /* nb_xent_reference: test-only */
 
 #ifndef NB_TEST_DATA_DIR
 #define NB_TEST_DATA_DIR "tests/data"

@@ -157,11 +157,6 @@ nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits, con
                                 const nb_xent_opts *opts, const nb_tensor *lse,
                                 const nb_tensor *dloss);
 
-/* Slow, obvious reference in double (two passes, explicit log_softmax row): the tests compare the
- * fused kernels with it. Same arguments as nb_xent_forward / nb_xent_backward. */
-nb_status nb_xent_reference(const nb_tensor *logits, const nb_tensor *targets,
-                            const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *dlogits);
-
 #ifdef __cplusplus
 }
 #endif

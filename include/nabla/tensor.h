@@ -147,9 +147,6 @@ nb_tensor *nb_tensor_randn(nb_dtype t, int ndim, const int64_t *shape, nb_rng *r
 nb_status nb_tensor_fill_rand(nb_tensor *x, nb_rng *r, double lo, double hi);
 nb_status nb_tensor_fill_randn(nb_tensor *x, nb_rng *r, double mean, double std);
 
-/* A logarithm in plain IEEE double arithmetic (same bits everywhere); exposed for tests. */
-double nb_det_log(double x);
-
 #ifdef __cplusplus
 }
 #endif
