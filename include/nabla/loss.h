@@ -29,8 +29,12 @@
  *     gradient p_y - 1 = expm1(z_y - lse) keeps its digits too.
  *
  * The forward makes one pass per row (online log-sum-exp: running max and running sum of exp) and
- * saves only lse_n: no N x V temporary. The backward rebuilds p on the fly and writes dL/dz
- * directly.
+ * saves only the row's shift m_n and log s_n (lse_n = m_n + log s_n, 2N numbers): no N x V
+ * temporary. The backward rebuilds p on the fly and writes dL/dz directly.
+ *
+ * Ownership: the row kernels and the raw kernels borrow every tensor (and opts with its mask,
+ * weight and stats) for the call only; their outputs are the caller's tensors, written in place.
+ * The graph ops are the exception spelled out at nb_cross_entropy.
  *
  * dtypes: logits f16, bf16, f32 or f64. Arithmetic is f32 for f16/bf16/f32 and f64 for f64
  * (sums of exps over more than 256 logits, cross-row sums, and a smoothing sum that would
@@ -107,7 +111,8 @@ nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *logits, const nb_tensor *tar
 
 /* Soft targets: probs has the logits' shape (float). As PyTorch with probability targets:
  * L_n = -keep_n sum_c w_c t'_{n,c} l_{n,c}, t' = (1-a) t + a/V; ignore_index does not apply;
- * mean divides by the number of real rows (PyTorch: N), or the normaliser. */
+ * mean divides by the number of real rows (PyTorch: N), or the normaliser. Ownership as
+ * nb_cross_entropy, with probs in the place of targets. */
 nb_tensor *nb_cross_entropy_soft(nb_graph *g, nb_tensor *logits, const nb_tensor *probs,
                                  const nb_xent_opts *opts);
 

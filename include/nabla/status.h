@@ -26,6 +26,10 @@
  *     "relu: input 0 is NULL; earlier error: matmul: inner dimensions differ: ..."
  * Further links of the chain replace the front and keep the same end, so a chain is checked
  * once, at its last call. Every other NULL argument is plain NB_ERR_ARG, "fn: arg is NULL".
+ *
+ * Ownership: the strings returned here belong to the library; never free them. nb_last_error's
+ * text lives in a per-thread buffer that the next failing call on the same thread overwrites
+ * (copy it to keep it); nb_status_name's are static.
  */
 #ifndef NABLA_STATUS_H
 #define NABLA_STATUS_H

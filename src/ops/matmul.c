@@ -37,8 +37,8 @@ const char *nb_blas_core_name(void)
     return openblas_get_corename();
 }
 
-/* out[M,N] (row-major, leading dim N) = alpha op(A) op(B) + beta out, A/B given as stored with
- * their own leading dims. */
+/* out[M,N] (row-major, leading dim N) = op(A) op(B) + beta out (alpha is always 1), A/B given
+ * as stored with their own leading dims. */
 static void gemm(nb_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
                  int64_t lda, const void *B, int64_t ldb, double beta, void *C)
 {
