@@ -28,8 +28,8 @@
  * Threads: a graph, the tensors it made and the parameters it writes gradients into belong to
  * one thread at a time (nothing inside is locked). Two threads may each run their own graph on
  * their own tensors at once; the kernels' internal tables are resolved thread-safely, and error
- * messages (nb_last_error) are per thread. The thread count of the kernels is process-wide
- * (nb_set_num_threads).
+ * messages (nb_last_error) are per thread. The thread count of the matrix products is
+ * process-wide, that of the fused loss per calling thread (nb_set_num_threads, nabla/ops.h).
  */
 #ifndef NABLA_GRAPH_H
 #define NABLA_GRAPH_H

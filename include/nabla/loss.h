@@ -140,8 +140,9 @@ nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *tar
                                    nb_xent_stats *stats);
 
 /* Bytes of workspace nb_xent_forward_backward_ws needs for these logits with as many threads as
- * it may use now (nb_set_num_threads / OMP_NUM_THREADS): a few doubles per row plus one row of
- * V floats per thread. 0 (and a message) if logits is NULL or has no class dimension. */
+ * it may use now on the calling thread (nb_set_num_threads / OMP_NUM_THREADS): a few doubles per
+ * row plus one row of V floats per thread. 0 (and a message) if logits is NULL or has no class
+ * dimension. */
 size_t nb_xent_workspace_size(const nb_tensor *logits);
 
 /* nb_xent_forward_backward in the caller's workspace ws of ws_bytes bytes (any alignment; its

@@ -95,9 +95,11 @@ nb_status nb_accuracy(const nb_tensor *logits, const nb_tensor *targets, int64_t
                       int64_t *hits, int64_t *count);
 
 /* Threads for matrix products (OpenBLAS) and for the row-parallel kernels (OpenMP: the fused
- * loss), n >= 1; n < 1 changes nothing and sets NB_ERR_ARG. The setting is process-wide, not per
- * graph or per thread: call it once, before training starts, from one thread.
- * nb_get_num_threads returns the current setting. */
+ * loss), n >= 1; n < 1 changes nothing and sets NB_ERR_ARG. The OpenBLAS count is process-wide;
+ * the OpenMP count is OpenMP's own per-thread setting (omp_set_num_threads), so it changes only
+ * for the calling thread: another thread that runs the loss keeps OMP_NUM_THREADS (or what it
+ * set itself). Call it before training starts, from the thread that trains, and not while
+ * another thread is inside a kernel. nb_get_num_threads returns OpenBLAS's current count. */
 void nb_set_num_threads(int n);
 int nb_get_num_threads(void);
 /* The kernel family OpenBLAS chose at load time ("SkylakeX", "Haswell", "Prescott", ...; a
