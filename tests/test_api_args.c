@@ -439,9 +439,10 @@ static void row_nb_graph_grad_enabled(void)
 {
     VAL(bool, nb_graph_grad_enabled(NULL), !v_, NB_ERR_ARG, "nb_graph_grad_enabled", "g is NULL");
 }
-static void row_nb_graph_detect_anomaly(void)
+static void row_nb_graph_set_anomaly_detection(void)
 {
-    VOID(nb_graph_detect_anomaly(NULL, true), NB_ERR_ARG, "nb_graph_detect_anomaly", "g is NULL");
+    VOID(nb_graph_set_anomaly_detection(NULL, true), NB_ERR_ARG, "nb_graph_set_anomaly_detection",
+         "g is NULL");
 }
 static void row_nb_graph_anomaly_detection(void)
 {
@@ -761,14 +762,14 @@ static void row_nb_accuracy(void)
 }
 static void row_nb_set_num_threads(void)
 {
-    int before = nb_get_num_threads();
+    int before = nb_num_threads();
     VOID(nb_set_num_threads(0), NB_ERR_ARG, "nb_set_num_threads", "n = 0");
     VOID(nb_set_num_threads(-5), NB_ERR_ARG, "nb_set_num_threads", "n = -5");
-    assert_int_equal(nb_get_num_threads(), before);
+    assert_int_equal(nb_num_threads(), before);
 }
-static void row_nb_get_num_threads(void)
+static void row_nb_num_threads(void)
 {
-    QUIET(assert_true(nb_get_num_threads() >= 1)); /* no arguments */
+    QUIET(assert_true(nb_num_threads() >= 1)); /* no arguments */
 }
 static void row_nb_blas_core_name(void)
 {
@@ -2089,7 +2090,7 @@ static const row rows[] = {
     ROW(nb_graph_reset),
     ROW(nb_graph_set_grad_enabled),
     ROW(nb_graph_grad_enabled),
-    ROW(nb_graph_detect_anomaly),
+    ROW(nb_graph_set_anomaly_detection),
     ROW(nb_graph_anomaly_detection),
     ROW(nb_graph_size),
     ROW(nb_graph_generation),
@@ -2139,7 +2140,7 @@ static const row rows[] = {
     ROW(nb_argmax_rows),
     ROW(nb_accuracy),
     ROW(nb_set_num_threads),
-    ROW(nb_get_num_threads),
+    ROW(nb_num_threads),
     ROW(nb_blas_core_name),
     ROW(nb_op_count),
     ROW(nb_op_at),

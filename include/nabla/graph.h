@@ -60,7 +60,7 @@ bool nb_graph_grad_enabled(const nb_graph *g);
  * NB_ERR_ANOMALY and a message naming the op, its node index, the input or output, the element
  * and the value; a non-finite value arriving from outside the graph is reported at the first op
  * that reads it. Costs one pass over each tensor. */
-void nb_graph_detect_anomaly(nb_graph *g, bool on);
+void nb_graph_set_anomaly_detection(nb_graph *g, bool on);
 bool nb_graph_anomaly_detection(const nb_graph *g);
 
 /* Number of nodes on the tape, and the generation counter (incremented by every reset). */

@@ -99,9 +99,9 @@ nb_status nb_accuracy(const nb_tensor *logits, const nb_tensor *targets, int64_t
  * the OpenMP count is OpenMP's own per-thread setting (omp_set_num_threads), so it changes only
  * for the calling thread: another thread that runs the loss keeps OMP_NUM_THREADS (or what it
  * set itself). Call it before training starts, from the thread that trains, and not while
- * another thread is inside a kernel. nb_get_num_threads returns OpenBLAS's current count. */
+ * another thread is inside a kernel. nb_num_threads returns OpenBLAS's current count. */
 void nb_set_num_threads(int n);
-int nb_get_num_threads(void);
+int nb_num_threads(void);
 /* The kernel family OpenBLAS chose at load time ("SkylakeX", "Haswell", "Prescott", ...; a
  * string owned by OpenBLAS, never freed). On an
  * unrecognised CPU it falls back to "Prescott" (SSE3, slow); set OPENBLAS_CORETYPE=SkylakeX or

@@ -55,7 +55,7 @@ typedef enum nb_status {
     NB_ERR_FORMAT, /* a file is corrupt, truncated or of an unsupported kind */
     NB_ERR_STALE,  /* a tensor was used after its graph was reset */
     NB_ERR_STATE,  /* the call is not valid in the current state (e.g. backward twice) */
-    NB_ERR_ANOMALY /* anomaly detection found a NaN or infinity (see nb_graph_detect_anomaly) */
+    NB_ERR_ANOMALY /* anomaly detection found a NaN or infinity (nb_graph_set_anomaly_detection) */
 } nb_status;
 
 /* The message of the last error on this thread ("" if none). Valid until the next failing call. */

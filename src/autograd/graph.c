@@ -132,9 +132,9 @@ bool nb_graph_grad_enabled(const nb_graph *g)
     return graph_ok("nb_graph_grad_enabled", g) && g->grad_enabled;
 }
 
-void nb_graph_detect_anomaly(nb_graph *g, bool on)
+void nb_graph_set_anomaly_detection(nb_graph *g, bool on)
 {
-    if (graph_ok("nb_graph_detect_anomaly", g))
+    if (graph_ok("nb_graph_set_anomaly_detection", g))
         g->detect_anomaly = on;
 }
 

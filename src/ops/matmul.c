@@ -27,7 +27,7 @@ void nb_set_num_threads(int n)
 #endif
 }
 
-int nb_get_num_threads(void)
+int nb_num_threads(void)
 {
     return openblas_get_num_threads();
 }

@@ -183,7 +183,7 @@ static nb_status init_buffers(nb_trainer *t)
         !(t->flat = malloc(nb_dtype_size(t->pdt) * (size_t)(t->numel ? t->numel : 1))))
         return nb_error(NB_ERR_NOMEM, "nb_trainer_new: cannot allocate %lld gradients",
                         (long long)t->numel);
-    nb_graph_detect_anomaly(t->g, c->detect_anomaly);
+    nb_graph_set_anomaly_detection(t->g, c->detect_anomaly);
     if (!(t->opt = nb_optim_new(&c->optim, t->params, t->np)))
         return nb_last_status();
     t->steps_per_epoch = (t->N + B - 1) / B;
