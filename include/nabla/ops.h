@@ -95,11 +95,11 @@ nb_status nb_accuracy(const nb_tensor *logits, const nb_tensor *targets, int64_t
                       int64_t *hits, int64_t *count);
 
 /* Threads for matrix products (OpenBLAS) and for the row-parallel kernels (OpenMP: the fused
- * loss), n >= 1; n < 1 changes nothing and sets NB_ERR_ARG. The OpenBLAS count is process-wide;
- * the OpenMP count is OpenMP's own per-thread setting (omp_set_num_threads), so it changes only
- * for the calling thread: another thread that runs the loss keeps OMP_NUM_THREADS (or what it
- * set itself). Call it before training starts, from the thread that trains, and not while
- * another thread is inside a kernel. nb_num_threads returns OpenBLAS's current count. */
+ * loss), n >= 1; n < 1 changes nothing and sets NB_ERR_ARG. Process-wide: every thread's next
+ * kernel uses it (not OpenMP's per-thread omp_set_num_threads). Call it before training starts,
+ * not while another thread is inside a kernel. Before any call, OpenBLAS's and OpenMP's own
+ * defaults hold (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS). nb_num_threads returns OpenBLAS's
+ * current count. */
 void nb_set_num_threads(int n);
 int nb_num_threads(void);
 /* The kernel family OpenBLAS chose at load time ("SkylakeX", "Haswell", "Prescott", ...; a

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ops/ops_internal.h"
 #include "../tensor/tensor_internal.h"
 #include "xent_internal.h"
 
@@ -179,7 +180,8 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
                         (long long)N);
     double *rowZ = rowL + N, Wc = nb_xent_class_weight_sum(o, V);
     const nb_xent_simd *k = nb_xent_simd_get(); /* resolved here, before the parallel region */
-#pragma omp parallel for schedule(static) if (N * V >= NB_XPAR_MIN_ELEMS && N > 1)
+    int nt = nb_kernel_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (N * V >= NB_XPAR_MIN_ELEMS && N > 1)
     for (int64_t n = 0; n < N; n++) {
         double L = 0.0, zl = 0.0, m = 0.0, logs = 0.0;
         if (nb_xent_keep(o, probs ? NULL : tgt, n)) {

@@ -151,7 +151,8 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, c
                  .accumulate = accumulate,
                  .f64 = z->dtype == NB_F64,
                  .fast = !probs && (!o->weight || o->weight->dtype == NB_F32)};
-#pragma omp parallel for schedule(static) if (N * V >= NB_XPAR_MIN_ELEMS && N > 1)
+    int nt = nb_kernel_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (N * V >= NB_XPAR_MIN_ELEMS && N > 1)
     for (int64_t n = 0; n < N; n++) {
         double c = row_upstream(&b, n);
         if (!nb_xent_keep(o, probs ? NULL : tgt, n) || c == 0.0) {

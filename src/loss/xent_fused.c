@@ -128,11 +128,7 @@ static size_t ws_row(int64_t V)
 
 static int max_threads(void)
 {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
+    return nb_kernel_threads();
 }
 
 static int thread_num(void)

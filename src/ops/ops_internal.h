@@ -38,4 +38,8 @@ static inline void nb_rows_cols(const nb_tensor *x, int64_t *rows, int64_t *cols
     }
 #define NB_CASES(ARRAY) (int)(sizeof ARRAY / sizeof ARRAY[0]), ARRAY
 
+/* Threads for the library's OpenMP regions: nb_set_num_threads's count, process-wide (from
+ * whichever thread set it), else OpenMP's default. Read it before the region. */
+int nb_kernel_threads(void);
+
 #endif
