@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "loss/xent_simd.h"
+#include "ops/ops_internal.h"
 #include "nabla.h"
 
 #define NT 4
@@ -237,6 +238,29 @@ static void test_errors_per_thread(void **state)
     }
 }
 
+static void *kernel_threads_seen(void *arg)
+{
+    *(int *)arg = nb_kernel_threads();
+    return NULL;
+}
+
+/* nb_set_num_threads is process-wide: a thread started before or after the call, other than the
+ * one that made it, sizes its kernels' OpenMP teams by it (omp_set_num_threads would not). */
+static void test_num_threads_process_wide(void **state)
+{
+    (void)state;
+    for (int n = 1; n <= 3; n++) {
+        nb_set_num_threads(n);
+        int seen = -1;
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, kernel_threads_seen, &seen), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(seen, n);
+        assert_int_equal(nb_kernel_threads(), n);
+    }
+    nb_set_num_threads(2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_first_loss_calls_concurrent),
         cmocka_unit_test(test_trainers_concurrent),
         cmocka_unit_test(test_errors_per_thread),
+        cmocka_unit_test(test_num_threads_process_wide),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
