@@ -43,8 +43,10 @@ void nb_model_info_free(nb_model_info *info);
 /* Largest epoch or step count a checkpoint may hold (2^53: exact as a double). */
 #define NB_CHECKPOINT_MAX_COUNT NB_OPTIM_MAX_STEPS
 
-/* Atomic (temp file, fsync, rename): a crash never leaves a half-written checkpoint at path.
- * optim may be NULL. */
+/* Atomic for a regular file (a temporary file beside it, fsync of file and directory, rename):
+ * a crash never leaves a half-written checkpoint at path; a symlink's target is replaced, and a
+ * device, a FIFO or "-" is written in place. On failure an existing file is kept. optim may be
+ * NULL; m, info and optim are borrowed for the call. */
 nb_status nb_model_save(const char *path, const nb_mlp *m, const nb_model_info *info,
                         const nb_optim *optim);
 
@@ -59,10 +61,10 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
  * overwritten as by nb_model_load (free it with nb_model_info_free). */
 nb_status nb_model_load_into(const char *path, nb_mlp *m, nb_model_info *info, nb_optim *optim);
 
-/* Loads the model (a new nb_mlp in eval mode, f32) and its info (on success only; free it with
- * nb_model_info_free when the model is standardised). If optim is non-NULL and the
- * file holds optimiser state of the same kind and shapes, it is restored into it.
- * The file is treated as possibly crafted: every value read is checked before it is used, and a
+/* Loads the model (a new nb_mlp in eval mode, f32, the caller's: nb_mlp_free) and fills *info in
+ * place (on success only; free it with nb_model_info_free when the model is standardised). If optim
+ * is non-NULL and the file holds optimiser state of the same kind and shapes, it is restored into
+ * it. The file is treated as possibly crafted: every value read is checked before it is used, and a
  * load fails (NB_ERR_FORMAT, nothing changed) with a message naming the file, the field, the value
  * and the limit when a weight or optimiser tensor holds a NaN or infinity (also after conversion
  * to f32), an exp_avg_sq element is negative, epoch or optim_step is not an integer in

@@ -58,7 +58,7 @@ void nb_dataset_free(nb_dataset *ds);
  * output buffer grows only as real inflated bytes arrive, so neither a zip bomb nor a lying header
  * can exhaust memory. Returns a new caller-owned tensor, or NULL and nb_last_error(). */
 nb_tensor *nb_idx_load(const char *path);
-/* Parses plain or gzip bytes held in memory. */
+/* Parses plain or gzip bytes held in memory (copied: buf is borrowed for the call). */
 nb_tensor *nb_idx_parse(const void *buf, size_t len);
 
 /* ---- loaders ---- */
@@ -126,7 +126,8 @@ nb_status nb_dataset_split(const nb_dataset *all, double val_fraction, uint64_t 
 /* Three parts from one seeded permutation (as nb_dataset_split): its first
  * round(N * test_fraction) rows go to test, the next round(N * val_fraction) to val, the rest to
  * train. Needs fractions > 0 with a sum < 1 and every part non-empty, else NB_ERR_ARG. train,
- * val and test are overwritten (not freed first); on error all three are left zeroed. */
+ * val and test are overwritten (not freed first) and are the caller's (nb_dataset_free); on
+ * error all three are left zeroed. */
 nb_status nb_dataset_split3(const nb_dataset *all, double val_fraction, double test_fraction,
                             uint64_t seed, nb_dataset *train, nb_dataset *val, nb_dataset *test);
 
@@ -183,7 +184,8 @@ nb_status nb_batcher_init(nb_batcher *b, const nb_dataset *ds, int64_t batch, bo
  * epoch with a new permutation. Also returns false, with nb_last_error() set and the position
  * unchanged, if b, xb or yb are not usable: dtype, ndim, D, or a shape[0] smaller than the batch
  * (a tensor this iterator shrank for a short last batch is accepted again at the start of an
- * epoch: it must still be the buffer made with room for `batch` rows). */
+ * epoch: it must still be the buffer made with room for `batch` rows). xb and yb are borrowed
+ * for the call. */
 bool nb_batcher_next(nb_batcher *b, nb_tensor *xb, nb_tensor *yb);
 
 /* Moves the iterator to a saved position (see "Exact resume" above): 0 <= pos <= N, epoch >= 0,

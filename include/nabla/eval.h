@@ -5,7 +5,9 @@
  * A model is anything with a forward function: an nb_mlp (nb_forward_mlp), or the user's own
  * function built from nabla ops. Evaluation runs the forward under no-grad in batches on the
  * caller's graph (reset before each batch: tensors of that graph do not survive the call); the
- * caller puts the model in inference mode first (nb_mlp_set_training(m, false) for dropout). */
+ * caller puts the model in inference mode first (nb_mlp_set_training(m, false) for dropout).
+ * Every pointer argument (g, ctx, X, y, path, data) is borrowed for the call only; what a
+ * result holds is the caller's (nb_eval_result_free). */
 #ifndef NABLA_EVAL_H
 #define NABLA_EVAL_H
 
@@ -22,7 +24,8 @@ extern "C" {
 #endif
 
 /* Maps a batch x ([B, F] or [B, T, F]) to logits ([B, K] or [B, T, K]) on g. NULL on error
- * (with the message set). ctx is the caller's model. */
+ * (with the message set). ctx is the caller's model. The logits belong to g (valid until its
+ * next reset); x is borrowed for the call. */
 typedef nb_tensor *(*nb_forward_fn)(nb_graph *g, nb_tensor *x, void *ctx);
 
 /* The forward of an nb_mlp, for nb_forward_fn (ctx is the nb_mlp *). */
