@@ -81,7 +81,8 @@ static nb_tensor *unary_apply(const nb_op_info *op, nb_graph *g, nb_tensor *cons
             y[i] = (Y64);                                                                          \
         }                                                                                          \
     }                                                                                              \
-    static void NAME##_f32(float *restrict y, const float *restrict x, int64_t n, float p)         \
+    NB_VECTOR_CLONES static void NAME##_f32(float *restrict y, const float *restrict x, int64_t n, \
+                                            float p)                                               \
     {                                                                                              \
         (void)p;                                                                                   \
         for (int64_t i = 0; i < n; i++) {                                                          \
@@ -100,8 +101,9 @@ static nb_tensor *unary_apply(const nb_op_info *op, nb_graph *g, nb_tensor *cons
             g[i] += gy[i] * (DF64);                                                                \
         }                                                                                          \
     }                                                                                              \
-    static void NAME##_b32(float *restrict g, const float *restrict gy, const float *restrict x,   \
-                           const float *restrict y, int64_t n, float p)                            \
+    NB_VECTOR_CLONES static void NAME##_b32(float *restrict g, const float *restrict gy,           \
+                                            const float *restrict x, const float *restrict y,      \
+                                            int64_t n, float p)                                    \
     {                                                                                              \
         (void)p;                                                                                   \
         for (int64_t i = 0; i < n; i++) {                                                          \
@@ -318,8 +320,8 @@ typedef struct bin_kernels {
  * the gradients of a and b given d = dy. The f32 versions of + - * equal the double formula
  * rounded once (double rounding is harmless for one operation: 53 >= 2 * 24 + 2). */
 #define BIN_FNS(NAME, T, SUF, Y, GA, GB)                                                           \
-    static void NAME##_f##SUF(T *restrict y, const T *a, const T *b, bcast ma, bcast mb,           \
-                              int64_t rows, int64_t cols)                                          \
+    NB_VECTOR_CLONES static void NAME##_f##SUF(T *restrict y, const T *a, const T *b, bcast ma,    \
+                                               bcast mb, int64_t rows, int64_t cols)               \
     {                                                                                              \
         if (ma == BC_FULL && mb == BC_FULL) { /* the common case: one flat loop */                 \
             for (int64_t i = 0; i < rows * cols; i++) {                                            \
@@ -331,8 +333,9 @@ typedef struct bin_kernels {
         BCAST_WALK(T, a, b, ma, mb, rows, cols, const T x = ar[ia]; const T z = br[ib];            \
                    y[o + c] = (Y))                                                                 \
     }                                                                                              \
-    static void NAME##_b##SUF(int which, T *restrict g, const T *dy, const T *a, const T *b,       \
-                              bcast ma, bcast mb, int64_t rows, int64_t cols)                      \
+    NB_VECTOR_CLONES static void NAME##_b##SUF(int which, T *restrict g, const T *dy, const T *a,  \
+                                               const T *b, bcast ma, bcast mb, int64_t rows,       \
+                                               int64_t cols)                                       \
     {                                                                                              \
         if (ma == BC_FULL && mb == BC_FULL) { /* the common case: one flat loop per operand */     \
             if (!which)                                                                            \

@@ -38,4 +38,18 @@ static inline void nb_rows_cols(const nb_tensor *x, int64_t *rows, int64_t *cols
     }
 #define NB_CASES(ARRAY) (int)(sizeof ARRAY / sizeof ARRAY[0]), ARRAY
 
+/* NB_VECTOR_CLONES before a streaming kernel: GCC compiles it for AVX-512F, AVX2 and the
+ * baseline (SSE2) and picks one at load time for the CPU (an ifunc), so the loop runs in 512-bit
+ * vectors where the machine has them though the build targets plain x86-64. The clones give
+ * bit-identical results: without -ffast-math the compiler never reassociates, and
+ * -ffp-contract=off keeps it from fusing a multiply and an add on the FMA targets; only the
+ * vector width differs. Elsewhere (another CPU family, clang, NB_NO_VECTOR_CLONES) it is
+ * nothing. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) &&       \
+    !defined(NB_NO_VECTOR_CLONES)
+#define NB_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define NB_VECTOR_CLONES
+#endif
+
 #endif
