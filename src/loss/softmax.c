@@ -7,7 +7,9 @@
  *   lse = m + log(sum_j exp(z_j - m))      every exp argument is <= 0: no overflow, and the
  *                                          largest term is exactly 1, so log never sees 0
  *   log_softmax_j = z_j - lse,  softmax_j = exp(z_j - lse)
- * The sum of exps is accumulated in double for both f32 and f64. */
+ * The sum of exps is accumulated in double for both f32 and f64. Softmax of a row with a finite
+ * max is computed as exp(z_j - m) / sum_k exp(z_k - m), the same number with one exp per
+ * element instead of two (softmax_row). */
 #include <math.h>
 
 #include "nabla/loss.h"
@@ -42,16 +44,29 @@ static nb_status check_rows(const char *name, const nb_tensor *z, const nb_tenso
     return NB_OK;
 }
 
+/* max_j z_j over the row [off, off + V), NaN elements skipped (-inf if all are NaN or -inf) */
+static double row_max(const nb_tensor *z, int64_t off, int64_t V)
+{
+    if (z->dtype == NB_F64) {
+        const double *p = (const double *)z->data + off;
+        double m = -INFINITY;
+        for (int64_t j = 0; j < V; j++)
+            m = p[j] > m ? p[j] : m;
+        return m;
+    }
+    const float *p = (const float *)z->data + off;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < V; j++)
+        m = p[j] > m ? p[j] : m;
+    return m;
+}
+
 /* Shift m and log of the shifted sum s = sum_j exp(z_j - m) of one row, in double. Callers use
  * (z_j - m) - log s, never z_j - (m + log s): the latter rounds m + log s to the precision of m
  * first, which loses everything when |m| is huge (1e300) and ~1e-11 when it is 1e6. */
 static void row_shift(const nb_tensor *z, int64_t off, int64_t V, double *m_out, double *logs)
 {
-    double m = -INFINITY;
-    for (int64_t j = 0; j < V; j++) {
-        double v = nb_tensor_get(z, off + j);
-        m = v > m ? v : m;
-    }
+    double m = row_max(z, off, V);
     if (!isfinite(m))
         m = 0.0;
     double s = 0.0;
@@ -95,6 +110,27 @@ nb_status nb_logsumexp_rows(const nb_tensor *z, nb_tensor *out)
     return NB_OK;
 }
 
+/* softmax of one row z[0..V) of T whose max m is finite, into out (which may be z):
+ *   e_j = exp(z_j - m) in double, kept in out[j];  s = sum_j e_j;  p_j = e_j / s.
+ * One exp per element where exp((z_j - m) - log s) takes a second. e_j is in [0, 1] (no
+ * overflow) and p_j <= e_j, so keeping e_j in T costs one rounding of T at most; in f64 the
+ * result is as exact as the shift-and-log form. Rows whose max is not finite take that form
+ * (rows_apply), which gives NaN and 0 where SciPy does. */
+#define SOFTMAX_ROW(NAME, T)                                                                       \
+    static void NAME(const T *z, T *out, int64_t V, double m)                                      \
+    {                                                                                              \
+        double s = 0.0;                                                                            \
+        for (int64_t j = 0; j < V; j++) {                                                          \
+            double e = exp((double)z[j] - m);                                                      \
+            s += e;                                                                                \
+            out[j] = (T)e;                                                                         \
+        }                                                                                          \
+        for (int64_t j = 0; j < V; j++)                                                            \
+            out[j] = (T)((double)out[j] / s);                                                      \
+    }
+SOFTMAX_ROW(softmax_row_f32, float)
+SOFTMAX_ROW(softmax_row_f64, double)
+
 static nb_status rows_apply(const char *name, const nb_tensor *z, nb_tensor *out, bool soft)
 {
     nb_status s = check_rows(name, z, out, false);
@@ -103,6 +139,13 @@ static nb_status rows_apply(const char *name, const nb_tensor *z, nb_tensor *out
     int64_t V = z->shape[z->ndim - 1], R = n_rows(z, V);
     for (int64_t r = 0; r < R && V > 0; r++) {
         double m, logs;
+        if (soft && isfinite(m = row_max(z, r * V, V))) {
+            if (z->dtype == NB_F64)
+                softmax_row_f64((const double *)z->data + r * V, (double *)out->data + r * V, V, m);
+            else
+                softmax_row_f32((const float *)z->data + r * V, (float *)out->data + r * V, V, m);
+            continue;
+        }
         row_shift(z, r * V, V, &m, &logs);
         for (int64_t j = 0; j < V; j++) {
             double l = (nb_tensor_get(z, r * V + j) - m) - logs;

@@ -52,4 +52,12 @@ static inline void nb_rows_cols(const nb_tensor *x, int64_t *rows, int64_t *cols
 #define NB_VECTOR_CLONES
 #endif
 
+/* sum_i x_i and sum_i a_i b_i over n elements, in double, in 16 independent lanes (lane j
+ * takes i = j mod 16) added pairwise at the end: a fixed, documented order, and vector loops
+ * (reduce.c). The pointers must not overlap anything written meanwhile (restrict). */
+double nb_sum_lanes_f32(const float *restrict x, int64_t n);
+double nb_sum_lanes_f64(const double *restrict x, int64_t n);
+double nb_dot_lanes_f32(const float *restrict a, const float *restrict b, int64_t n);
+double nb_dot_lanes_f64(const double *restrict a, const double *restrict b, int64_t n);
+
 #endif
