@@ -219,7 +219,7 @@ static void draw_panel(const double vp[4], const panel *p, const char *ylabel, c
 /* What the page's draw callback needs: two panels and two lines of title. */
 typedef struct metrics_page {
     panel loss, acc;
-    char title[2][400];
+    char title[2][640]; /* the file name (255), data set and layers (2 x 79), figures */
 } metrics_page;
 
 static int draw_metrics(void *vpage)
