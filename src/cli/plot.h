@@ -1,4 +1,5 @@
-/* plot.h - the PNG machinery of `nabla plot`, shared with `nabla study` (src/cli only).
+/* plot.h - the PNG machinery of `nabla plot`, shared with `nabla study` (src/cli only;
+ * implemented in plot_png.c).
  *
  * nb_cli_png_write does everything around the drawing: refuses what PLplot cannot do (no
  * pngcairo device, '%n' in the name, an unwritable directory) before PLplot starts, draws into
