@@ -154,53 +154,17 @@ nb_tensor *nb_leaky_relu(nb_graph *g, nb_tensor *x, double neg)
  * (libm's tanhf is a scalar call, ~20 ns an element). With c = min(|x|, 9.1):
  *   c < 0.04:  c - c^3/3 + 2c^5/15 - 17c^7/315       (next term < 2e-13 relative)
  *   else:      1 - 2 / (exp(2c) + 1)                  (c >= 9.1: 1 - 2.5e-8, which is 1.0f)
- *   exp(t) = 2^k exp(r), k = round(t / ln 2), r = t - k ln 2 in [-ln2/2, ln2/2] (ln 2 in two
- *   parts, k ln2_hi exact), exp(r) by its Taylor series to r^11 (error < 1e-14 relative);
- *   k is read from the bits of t / ln 2 + 1.5 2^52 (the rounding trick), 2^k made from bits.
+ *   exp by nb_exp_vec (ops_internal.h), selects by bit masks (nb_select_bits),
  * then the sign of x (-0 stays -0); a NaN goes through every step as NaN. The double result is
  * within ~1e-13 of tanh and is rounded to f32 once: within 1 ulp of tanh, checked on a sweep
  * against the f64 kernel (tests/test_stream_kernels.c). */
-/* cond ? x : y by a bit mask: a branch (which the compiler makes of a ?: whose arms differ in
- * cost) would stop a loop from being a vector loop */
-static inline double select_bits(bool cond, double x, double y)
-{
-    uint64_t m = (uint64_t)0 - (uint64_t)cond, bx, by;
-    memcpy(&bx, &x, 8);
-    memcpy(&by, &y, 8);
-    bx = (bx & m) | (by & ~m);
-    memcpy(&x, &bx, 8);
-    return x;
-}
-
 static inline float tanh_vec(float v)
 {
-    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    const double magic = 0x1.8p52, inv_ln2 = 1.44269504088896338700e+00;
-    double a = fabs((double)v), c = select_bits(a > 9.1, 9.1, a); /* NaN stays NaN below */
-    double kd = 2.0 * c * inv_ln2 + magic;
-    uint64_t kbits, two_k_bits;
-    memcpy(&kbits, &kd, 8);
-    kd -= magic;
-    double r = (2.0 * c - kd * ln2_hi) - kd * ln2_lo;
-    double p = 1.0 / 39916800.0; /* 1/11!, then Horner down to 1/0! */
-    p = 1.0 / 3628800.0 + r * p;
-    p = 1.0 / 362880.0 + r * p;
-    p = 1.0 / 40320.0 + r * p;
-    p = 1.0 / 5040.0 + r * p;
-    p = 1.0 / 720.0 + r * p;
-    p = 1.0 / 120.0 + r * p;
-    p = 1.0 / 24.0 + r * p;
-    p = 1.0 / 6.0 + r * p;
-    p = 0.5 + r * p;
-    p = 1.0 + r * p;
-    p = 1.0 + r * p;
-    two_k_bits = (kbits - 0x4338000000000000ull + 1023u) << 52; /* k = low bits of kd + magic */
-    double two_k;
-    memcpy(&two_k, &two_k_bits, 8);
-    double big = 1.0 - 2.0 / (p * two_k + 1.0);
+    double a = fabs((double)v), c = nb_select_bits(a > 9.1, 9.1, a); /* NaN stays NaN below */
+    double big = 1.0 - 2.0 / (nb_exp_vec(2.0 * c) + 1.0);
     double c2 = c * c;
     double small = c * (1.0 + c2 * (-1.0 / 3.0 + c2 * (2.0 / 15.0 + c2 * (-17.0 / 315.0))));
-    return (float)copysign(select_bits(c < 0.04, small, big), (double)v);
+    return (float)copysign(nb_select_bits(c < 0.04, small, big), (double)v);
 }
 
 UNARY_OP(tanh, "tanh x", smooth, tanh(v), 1.0 - fy * fy, tanh_vec(v), dy *(1.0f - fy * fy));

@@ -3,7 +3,10 @@
 #ifndef NABLA_OPS_INTERNAL_H
 #define NABLA_OPS_INTERNAL_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "../autograd/graph_internal.h"
 #include "../tensor/tensor_check.h"
@@ -51,6 +54,51 @@ static inline void nb_rows_cols(const nb_tensor *x, int64_t *rows, int64_t *cols
 #else
 #define NB_VECTOR_CLONES
 #endif
+
+/* cond ? x : y by a bit mask. The compiler turns a ?: whose arms differ in cost into a branch,
+ * and a branch stops a loop from being a vector loop. */
+static inline double nb_select_bits(bool cond, double x, double y)
+{
+    uint64_t m = (uint64_t)0 - (uint64_t)cond, bx, by;
+    memcpy(&bx, &x, 8);
+    memcpy(&by, &y, 8);
+    bx = (bx & m) | (by & ~m);
+    memcpy(&x, &bx, 8);
+    return x;
+}
+
+/* exp(x) for x in [-708, 709] (the caller clamps; NaN gives NaN) in double, with no libm call
+ * so that a loop of it is a vector loop. x = k ln 2 + r: k = round(x / ln 2), read from the bits
+ * of x / ln 2 + 1.5 2^52 (the rounding trick); r = x - k ln 2 in [-ln2/2, ln2/2], with ln 2 in
+ * two parts so that k ln2_hi is exact; exp(r) by its Taylor series to r^11 (relative error
+ * < 1e-14); 2^k made from its bits. For f32 kernels, whose result is rounded once (tanh,
+ * softmax): tests/test_stream_kernels.c holds them to the f64 formulas. */
+static inline double nb_exp_vec(double x)
+{
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    const double magic = 0x1.8p52, inv_ln2 = 1.44269504088896338700e+00;
+    double kd = x * inv_ln2 + magic;
+    uint64_t kbits, two_k_bits;
+    memcpy(&kbits, &kd, 8);
+    kd -= magic;
+    double r = (x - kd * ln2_hi) - kd * ln2_lo;
+    double p = 1.0 / 39916800.0; /* 1/11!, then Horner down to 1/0! */
+    p = 1.0 / 3628800.0 + r * p;
+    p = 1.0 / 362880.0 + r * p;
+    p = 1.0 / 40320.0 + r * p;
+    p = 1.0 / 5040.0 + r * p;
+    p = 1.0 / 720.0 + r * p;
+    p = 1.0 / 120.0 + r * p;
+    p = 1.0 / 24.0 + r * p;
+    p = 1.0 / 6.0 + r * p;
+    p = 0.5 + r * p;
+    p = 1.0 + r * p;
+    p = 1.0 + r * p;
+    two_k_bits = (kbits - 0x4338000000000000ull + 1023u) << 52; /* k + 1023, the exponent */
+    double two_k;
+    memcpy(&two_k, &two_k_bits, 8);
+    return p * two_k;
+}
 
 /* sum_i x_i and sum_i a_i b_i over n elements, in double, in 16 independent lanes (lane j
  * takes i = j mod 16) added pairwise at the end: a fixed, documented order, and vector loops
