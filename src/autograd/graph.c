@@ -467,19 +467,32 @@ const char *nb_tensor_op_name(const nb_tensor *x)
 }
 
 /* The root's gradient: upstream (n elements of dtype t), or 1 when up is NULL; written into a
- * fresh buffer, else added (a leaf root keeps what it had). */
+ * fresh buffer, else added (a leaf root keeps what it had). Written d = (fresh ? 0 : d) + u with
+ * the branches outside the loops, so that each loop is a plain vector loop (the sum with 0 keeps
+ * what an upstream -0 gives: +0). */
+#define SEED_ROOT(T, d, fresh, u, n)                                                               \
+    do {                                                                                           \
+        if (fresh && u)                                                                            \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                d[i] = (T)0 + u[i];                                                                \
+        else if (u)                                                                                \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                d[i] += u[i];                                                                      \
+        else                                                                                       \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                d[i] = (fresh ? (T)0 : d[i]) + (T)1;                                               \
+    } while (0)
+
 static void seed_root(nb_dtype t, void *rg, bool fresh, const void *up, int64_t n)
 {
     if (t == NB_F64) {
         double *restrict d = rg;
         const double *restrict u = up;
-        for (int64_t i = 0; i < n; i++)
-            d[i] = (fresh ? 0.0 : d[i]) + (u ? u[i] : 1.0);
+        SEED_ROOT(double, d, fresh, u, n);
     } else {
         float *restrict d = rg;
         const float *restrict u = up;
-        for (int64_t i = 0; i < n; i++)
-            d[i] = (fresh ? 0.0f : d[i]) + (u ? u[i] : 1.0f);
+        SEED_ROOT(float, d, fresh, u, n);
     }
 }
 

@@ -46,9 +46,9 @@ static void usage(FILE *f)
         "       nabla bench train  [--hidden 256,128] [--batch B] [--threads T] [--steps S] "
         "[--json]\n"
         "       nabla bench memcpy [--mb MB] [--threads T] [--repeat R] [--json]\n"
-        "       nabla bench ops    [--n N] [--repeat R] [--json]   (add, mul, relu, tanh, "
-        "softmax,\n"
-        "                          sum on N f32 elements (default 1M), fwd and bwd, vs memcpy)\n"
+        "       nabla bench ops    [--n N] [--threads T] [--repeat R] [--json]\n"
+        "                          (add, mul, relu, tanh, softmax, sum on N f32 elements,\n"
+        "                          default 1M, fwd and bwd, in GB/s and in %% of memcpy's)\n"
         "       nabla bench        (all three with their defaults)\n"
         "Times are min/median/max over R runs after one warm-up. gbps counts the minimal\n"
         "traffic: one read of the logits (fwd), plus one write of the f32 gradient (fwd_bwd).\n");
@@ -369,7 +369,7 @@ int nb_cmd_bench(int argc, char **argv)
     if (!strcmp(what, "memcpy"))
         return bench_memcpy(&a);
     if (!strcmp(what, "ops"))
-        return nb_bench_ops(n_given ? a.n : 1 << 20, a.repeat, a.json);
+        return nb_bench_ops(n_given ? a.n : 1 << 20, a.repeat, (int)a.threads, a.json);
     if (strcmp(what, "all")) {
         fprintf(stderr, "nabla bench: unknown benchmark '%s' (xent, train, memcpy, ops)\n", what);
         return 2;

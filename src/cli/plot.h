@@ -1,4 +1,5 @@
-/* plot.h - the PNG machinery of `nabla plot`, shared with `nabla study` (src/cli only).
+/* plot.h - the PNG machinery of `nabla plot`, shared with `nabla study` (src/cli only;
+ * implemented in plot_png.c).
  *
  * nb_cli_png_write does everything around the drawing: refuses before PLplot starts when PLplot
  * has no pngcairo device (`nabla plot` checks the output path first, with nb_output_check), draws
