@@ -1955,6 +1955,31 @@ static void row_nb_dataset_standardize(void)
     nb_dataset_free(&tr);
     nb_dataset_free(&va);
 }
+static void row_nb_dataset_set_class_names(void)
+{
+    nb_dataset ds;
+    make_ds(&ds);
+    const char *names[] = {"cat", "dog", "bird", "fish", "cow", "emu", "ant", "bee", "owl", "yak"};
+    ST(nb_dataset_set_class_names(NULL, names, 2), NB_ERR_ARG, "nb_dataset_set_class_names",
+       "ds is NULL");
+    ST(nb_dataset_set_class_names(&ds, names, ds.n_classes + 1), NB_ERR_ARG,
+       "nb_dataset_set_class_names", "names for a data set of");
+    const char *bad[10] = {"a", "", "c", "d", "e", "f", "g", "h", "i", "j"};
+    ST(nb_dataset_set_class_names(&ds, bad, ds.n_classes), NB_ERR_ARG, "class name 1", "printable");
+    assert_null(ds.class_names);
+    assert_true(ds.n_classes <= 10);
+    assert_int_equal(nb_dataset_set_class_names(&ds, names, ds.n_classes), NB_OK);
+    assert_string_equal(ds.class_names[ds.n_classes - 1], names[ds.n_classes - 1]);
+    nb_dataset a, b; /* a split keeps the names */
+    assert_int_equal(nb_dataset_split(&ds, 0.5, 1, &a, &b), NB_OK);
+    assert_string_equal(a.class_names[0], "cat");
+    assert_string_equal(b.class_names[0], "cat");
+    nb_dataset_free(&a);
+    nb_dataset_free(&b);
+    assert_int_equal(nb_dataset_set_class_names(&ds, NULL, 0), NB_OK);
+    assert_null(ds.class_names);
+    nb_dataset_free(&ds);
+}
 static void row_nb_dataset_apply_standardize(void)
 {
     nb_dataset ds;
@@ -2247,6 +2272,7 @@ static const row rows[] = {
     ROW(nb_predict),
     /* standardisation: dataset.h, checkpoint.h */
     ROW(nb_dataset_standardize),
+    ROW(nb_dataset_set_class_names),
     ROW(nb_dataset_apply_standardize),
     ROW(nb_standardize_features),
     ROW(nb_model_info_free),

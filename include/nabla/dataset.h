@@ -43,10 +43,18 @@ typedef struct nb_dataset {
     /* NULL, or f32 [D] each: the per-feature standardisation applied after scale and shift,
      * x' = (x - mean) / std (nb_dataset_standardize). Owned by the data set. */
     nb_tensor *mean, *std;
+    /* NULL, or n_classes names (class k is class_names[k]; each a malloc'd string): a CSV
+     * header's, a built-in set's, or nb_dataset_set_class_names's. Owned by the data set. */
+    char **class_names;
 } nb_dataset;
 
-/* Frees X, y, mean and std and leaves the struct zeroed. NULL-safe. */
+/* Frees X, y, mean, std and class_names and leaves the struct zeroed. NULL-safe. */
 void nb_dataset_free(nb_dataset *ds);
+
+/* Copies n = ds->n_classes names (each non-empty, printable, at most NB_CLASS_NAME_MAX - 1 bytes)
+ * into ds->class_names, replacing any; names NULL removes them. On error nothing changes. */
+#define NB_CLASS_NAME_MAX 64
+nb_status nb_dataset_set_class_names(nb_dataset *ds, const char *const *names, int64_t n);
 
 /* ---- IDX, the MNIST format ----
  * Layout: magic 0x00 0x00 TYPE NDIM, NDIM big-endian u32 dimensions, then the big-endian data

@@ -66,15 +66,19 @@ static nb_status gather(const nb_dataset *all, const int64_t *idx, int64_t n, nb
     int64_t D = all->X->shape[1];
     int64_t sx[2] = {n, D}, sy[1] = {n};
     nb_tensor *X, *y = NULL, *mean = NULL, *std = NULL;
+    char **names = NULL;
     nb_status st;
     if ((st = nb_tensor_new(NB_F32, 2, sx, &X)) != NB_OK ||
         (st = nb_tensor_new(NB_I32, 1, sy, &y)) != NB_OK ||
         (all->mean && !(mean = nb_tensor_clone(all->mean))) ||
-        (all->std && !(std = nb_tensor_clone(all->std)))) {
+        (all->std && !(std = nb_tensor_clone(all->std))) ||
+        (st = nb_dataset_copy_names_((const char *const *)all->class_names, all->n_classes,
+                                     &names)) != NB_OK) {
         st = st != NB_OK ? st : nb_last_status();
         nb_tensor_free(X);
         nb_tensor_free(y);
         nb_tensor_free(mean);
+        nb_tensor_free(std);
         return st;
     }
     const float *xs = all->X->data;
@@ -92,6 +96,7 @@ static nb_status gather(const nb_dataset *all, const int64_t *idx, int64_t n, nb
     out->input_shift = all->input_shift;
     out->mean = mean; /* a standardised set's parts are standardised alike */
     out->std = std;
+    out->class_names = names;
     memcpy(out->name, all->name, sizeof out->name);
     out->name[sizeof out->name - 1] = '\0';
     return NB_OK;
