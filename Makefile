@@ -3,17 +3,19 @@
 #   make run       install missing Debian packages (as root), build, run the main job
 #   make test      build and run the whole ctest suite
 #   make sanitize  the suite again under AddressSanitizer + UBSan, in build-sanitize/
+#   make tsan      the threaded tests under ThreadSanitizer (clang + LLVM libomp), in build-tsan/
 #   make valgrind  valgrind memcheck over the core tests
 #   make bench     benchmarks
 #   make install   install into PREFIX (default /usr/local)
 
 BUILD    ?= build
 SANITIZE ?= build-sanitize
+TSAN     ?= build-tsan
 JOBS     ?= 2
 PREFIX   ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test sanitize valgrind bench install clean format fuzz fuzz-ci
+.PHONY: all deps build run test sanitize tsan valgrind bench install clean format fuzz fuzz-ci
 
 all: build
 
@@ -45,6 +47,17 @@ sanitize: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir $(SANITIZE) --output-on-failure -j $(JOBS)
 
+# ThreadSanitizer over the threaded tests (ctest label `threads`; TSAN_CTEST= runs the whole
+# suite). clang, because its OpenMP runtime (LLVM libomp) tells TSan about its barriers through
+# libarcher; gcc's libgomp cannot, and every OpenMP region would report a false race. The tests
+# run with halt_on_error=1 (tests/CMakeLists.txt): a race fails the target.
+TSAN_CTEST ?= -L threads
+tsan:
+	@sh scripts/install-deps.sh build tsan
+	CC=clang cmake -S . -B $(TSAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNABLA_TSAN=ON $(CMAKE_FLAGS)
+	cmake --build $(TSAN) -j $(JOBS)
+	ctest --test-dir $(TSAN) --output-on-failure -j $(JOBS) $(TSAN_CTEST)
+
 # valgrind memcheck over the core tests (Release build): zero errors, zero leaks
 valgrind: build
 	@sh scripts/install-deps.sh sanitize
@@ -71,4 +84,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(SANITIZE) build-fuzz
+	rm -rf $(BUILD) $(SANITIZE) $(TSAN) build-fuzz

@@ -21,7 +21,9 @@
  *
  * Ownership: a function that returns a new object (nb_*_new, nb_tensor_zeros, ...) hands it to
  * the caller, who frees it with the matching nb_*_free; tensors returned by ops on a graph belong
- * to the graph's arena. Arguments are borrowed for the call unless the header says longer.
+ * to the graph's arena. Arguments are borrowed for the call unless the header says longer (op
+ * inputs: until backward; an optimiser's parameters: until nb_optim_free). Each header says
+ * what it borrows and for how long; docs/architecture.md puts it all together.
  */
 #ifndef NABLA_H
 #define NABLA_H

@@ -5,7 +5,8 @@
 #         driver, for `nabla plot` and `train --plot`), data (Fashion-MNIST),
 #         mpi (Open MPI, for mpirun -np P nabla train and its test),
 #         sanitize (valgrind), fuzz (clang + its libFuzzer runtime, for
-#         `make fuzz`), python (only for regenerating golden data).
+#         `make fuzz`), tsan (clang, its ThreadSanitizer runtime, LLVM's OpenMP runtime and
+#         its TSan tool libarcher, for `make tsan`), python (only for regenerating golden data).
 # As root: installs what is missing with apt-get (running `apt-get update` first when needed).
 # Otherwise: prints the exact apt-get line and exits 1. Optional groups (data) never fail.
 set -eu
@@ -18,6 +19,7 @@ pkgs_for() {
     data) echo "dataset-fashion-mnist" ;;
     sanitize) echo "valgrind" ;;
     fuzz) echo "clang libclang-rt-14-dev" ;;
+    tsan) echo "clang libclang-rt-14-dev libomp-dev" ;;
     python) echo "python3-torch python3-scipy python3-numpy" ;;
     *) echo "install-deps.sh: unknown group '$1'" >&2; exit 2 ;;
     esac

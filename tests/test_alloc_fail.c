@@ -59,6 +59,7 @@
 #include <zlib.h>
 
 #include "nabla.h"
+#include "loss/xent_ref.h" /* nb_xent_reference: test-only */
 
 /* ---- the allocator wrappers ------------------------------------------------------------- */
 

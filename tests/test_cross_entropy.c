@@ -11,7 +11,7 @@
  *   - float64 gradcheck (central differences) for every option combination;
  *   - every bad input returns an error status with a message, never crashes.
  *
- * Tolerances (DESIGN.md: "f64 inputs: 1e-9 rel; f32: 2e-5"). An element passes when
+ * Tolerances (docs/architecture.md: "f64 inputs: 1e-9 rel; f32: 2e-5"). An element passes when
  *     |got - ref| <= rtol * max(|ref|, floor * max_i |ref_i|)
  * with rtol = 1e-9 (f64 logits) or 2e-5 (f32/f16 logits) and floor = 1e-4 (f64) or 1e-2 (f32).
  * The floor is there for near-zero gradient entries: an entry p - 1 with p ~ 1 (or a smoothing
@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "nabla.h"
+#include "loss/xent_ref.h" /* nb_xent_reference: test-only */
 
 #ifndef NB_TEST_DATA_DIR
 #define NB_TEST_DATA_DIR "tests/data"

@@ -215,7 +215,7 @@ static void test_anomaly_forward_and_backward(void **state)
     nb_tensor_set_requires_grad(x, true);
     nb_tensor_set(x, 2, 800.0);
     nb_graph *g = nb_graph_new();
-    nb_graph_detect_anomaly(g, true);
+    nb_graph_set_anomaly_detection(g, true);
     nb_tensor *y = nb_custom_op(g, "my_exp", &x, 1, 1, s, exp_fwd, softplus_bwd, NULL);
     assert_null(y);
     assert_int_equal(nb_last_status(), NB_ERR_ANOMALY);

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "nabla.h"
+#include "loss/xent_ref.h" /* nb_xent_reference: test-only */
 
 #define NR 10 /* rows of the table */
 #define KMAX 5

@@ -251,7 +251,7 @@ static void test_anomaly_forward(void **state)
     double v[3] = {1, -2, 3};
     nb_tensor *x = leaf(3, v);
     nb_graph *g = nb_graph_new();
-    nb_graph_detect_anomaly(g, true);
+    nb_graph_set_anomaly_detection(g, true);
     nb_tensor *y = nb_log(g, nb_scale(g, x, 2.0)); /* node 0 scale, node 1 log of -4 */
     assert_null(y);
     assert_int_equal(nb_last_status(), NB_ERR_ANOMALY);
@@ -260,13 +260,13 @@ static void test_anomaly_forward(void **state)
     assert_non_null(strstr(nb_last_error(), "nan"));
     /* without detection the same graph computes NaN silently */
     nb_graph_reset(g);
-    nb_graph_detect_anomaly(g, false);
+    nb_graph_set_anomaly_detection(g, false);
     y = nb_log(g, nb_scale(g, x, 2.0));
     assert_non_null(y);
     assert_true(isnan(nb_tensor_get(y, 1)));
     /* a NaN arriving with the data is reported at the first op that reads it */
     nb_graph_reset(g);
-    nb_graph_detect_anomaly(g, true);
+    nb_graph_set_anomaly_detection(g, true);
     ((double *)x->data)[2] = NAN;
     assert_null(nb_tanh(g, x));
     assert_non_null(strstr(nb_last_error(), "input 0 of op 'tanh' (node 0)"));
@@ -281,7 +281,7 @@ static void test_anomaly_backward(void **state)
     double va[1] = {1e200}, vb[1] = {1e-200};
     nb_tensor *a = leaf(1, va), *b = leaf(1, vb);
     nb_graph *g = nb_graph_new();
-    nb_graph_detect_anomaly(g, true);
+    nb_graph_set_anomaly_detection(g, true);
     /* forward: a b = 1, times 1e300: finite. backward: dL/db = 1e300 a = inf */
     nb_tensor *L = nb_sum(g, nb_scale(g, nb_mul(g, a, b), 1e300));
     assert_non_null(L);
@@ -304,7 +304,7 @@ static void test_anomaly_ignores_padding(void **state)
     int32_t t[2] = {1, -100};
     nb_tensor *T = nb_tensor_from_buffer(NB_I32, 1, sy, t);
     nb_graph *g = nb_graph_new();
-    nb_graph_detect_anomaly(g, true);
+    nb_graph_set_anomaly_detection(g, true);
     nb_tensor *L = nb_cross_entropy(g, Z, T, NULL);
     assert_non_null(L);
     assert_int_equal(nb_backward(g, L, NULL), NB_OK);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "loss/lce_ref.h" /* nb_lce_reference: test-only */
 #include "nabla.h"
 
 typedef struct problem {

@@ -473,9 +473,9 @@ static void test_graph_backward_stress(void **state)
     nb_graph_free(g);
 }
 
-/* float64 central differences, max relative error < 1e-6 (DESIGN.md), on O(1) rows. Central
- * differences divide the forward's rounding by 2 eps = 2e-6 and gradcheck's relative floor is
- * 1e-3, so a forward rounding of 1e-15 already shows as 5e-7: at |z| ~ 30 one ulp of z (3.6e-15)
+/* float64 central differences, max relative error < 1e-6 (docs/architecture.md), on O(1) rows.
+ * Central differences divide the forward's rounding by 2 eps = 2e-6 and gradcheck's relative floor
+ * is 1e-3, so a forward rounding of 1e-15 already shows as 5e-7: at |z| ~ 30 one ulp of z (3.6e-15)
  * would be measured instead of the backward. Large magnitudes are checked against the closed
  * form above. */
 static nb_tensor *apply_op_ctx(nb_graph *g, nb_tensor *const *inputs, int n_inputs, void *ctx)

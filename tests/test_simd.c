@@ -14,6 +14,7 @@
 
 #include "loss/xent_simd.h"
 #include "nabla.h"
+#include "loss/xent_ref.h" /* nb_xent_reference: test-only */
 
 static const char *const paths[3] = {"scalar", "avx2", "avx512"};
 

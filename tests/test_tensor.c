@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "nabla.h"
+#include "tensor/tensor_internal.h" /* nb_det_log */
 
 static void test_zeros_ones_full(void **state)
 {

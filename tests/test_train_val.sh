@@ -37,6 +37,12 @@ check "--save-best without --save" 2 "$nabla" train --data spirals --epochs 1 --
 err_has "--save-best needs --save"
 check "--val-frac 1.5" 2 "$nabla" train --data spirals --val-frac 1.5
 err_has "--val-frac"
+check "--data mnist without --data-dir (the default folder is Fashion-MNIST's)" 2 \
+    "$nabla" train --data mnist --epochs 1
+err_has "--data mnist needs --data-dir DIR"
+check "--data mnist with an empty --data-dir names where it looked" 1 \
+    "$nabla" train --data mnist --data-dir . --epochs 1
+err_has "./train-images-idx3-ubyte"
 check "a mistyped option gets a suggestion" 2 "$nabla" train --epoch 3
 err_has "did you mean --epochs?"
 
@@ -90,4 +96,29 @@ check "--resume of a patience run" 0 "$nabla" train --resume p.st --epochs 60 --
 [ "$(json_num p.jsonl '$' best_epoch)" = "$best" ] || fail "the resumed run's best epoch is $(json_num p.jsonl '$' best_epoch), the uninterrupted one's $best"
 check "the resumed patience run equals the uninterrupted one" 0 "$nabla" diff n.st p.st --tol 0
 check "and so do their best models" 0 "$nabla" diff n.best.st p.best.st --tol 0
+# ---- --standardize: the training rows' statistics, in the checkpoint, applied by eval
+awk 'BEGIN { srand(5); print "x1,x2,label";
+             for (i = 0; i < 300; i++) { c = i % 3; printf "%.3f,%.3f,%d\n", 1000 + 50 * c + 20 * rand(), 0.001 * rand(), c } }' >scaled.csv
+check "train --standardize" 0 "$nabla" train --data scaled.csv --standardize --hidden 16 \
+    --epochs 60 --lr 0.02 --batch 32 --warmup 0 --threads 1 --save s.st --metrics s.jsonl
+tacc=$(json_num s.jsonl '$' test_acc)
+check "eval of the standardised model on the raw rows it held out" 0 "$nabla" eval --model s.st
+acc=$(sed -n 's/.*  accuracy \([0-9.]*\)$/\1/p' out)
+awk -v a="$acc" -v b="$tacc" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4 && a >= 0.9) }' ||
+    fail "eval accuracy $acc, the run's test accuracy $tacc (expected equal and >= 0.9)"
+cp s.st s2.st
+check "--standardize is kept on resume" 0 "$nabla" train --resume s2.st --epochs 61
+check "another --header on resume: the data is fixed" 1 "$nabla" train --resume s.st --epochs 61 --header no
+check "--standardize on seq-toy" 2 "$nabla" train --data seq-toy --standardize
+err_has "one-hot"
+# ---- the progress bar fits the terminal: no redraw is wider than 59 columns at 60
+if command -v script >/dev/null 2>&1; then
+    current="progress bar at 60 columns"
+    echo "check: $current"
+    timeout 60 script -qc "stty cols 60; '$nabla' train --data spirals --epochs 1 --hidden 8 --batch 8" /dev/null >tty.txt 2>&1 ||
+        fail "train in a pseudo-terminal failed"
+    grep -q "batch/s" tty.txt || fail "no progress bar drawn"
+    wide=$(tr '\r' '\n' <tty.txt | sed 's/\x1b\[K//g' | grep "batch/s" | awk 'length($0) > 59' | head -n 1)
+    [ -z "$wide" ] || fail "a progress line is wider than 59 columns: $wide"
+fi
 echo "test_train_val: all checks passed"

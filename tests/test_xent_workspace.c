@@ -84,7 +84,7 @@ static void check_dtype(nb_dtype dt, double smoothing)
 
     /* a workspace for one thread only: same results, still no allocation */
     memset(dz2->data, 0, (size_t)dz2->numel * nb_dtype_size(dt));
-    size_t one = bytes - 2048 * sizeof(float) * (size_t)(nb_get_num_threads() - 1);
+    size_t one = bytes - 2048 * sizeof(float) * (size_t)(nb_num_threads() - 1);
     atomic_store(&n_alloc, 0);
     assert_int_equal(nb_xent_forward_backward_ws(z, y, &o, L2, dz2, NULL, ws, one), NB_OK);
     assert_int_equal(atomic_load(&n_alloc), 0);

@@ -34,6 +34,11 @@
  * gradient from another use of the same tensor (x used twice: y = f(x) + x), and overwriting
  * it silently drops that part; nb_gradcheck catches it. grad_in[i] is NULL when input i takes
  * no gradient (a constant, or an input nothing differentiable depends on): skip it.
+ *
+ * Ownership: the inputs are borrowed as by any op (nabla/ops.h: until nb_backward has run or the
+ * graph is reset); the output belongs to the graph. The tensors handed to your forward and
+ * backward (out, in, grad_out, grad_in) are views valid only during that call: do not keep
+ * pointers to them or free them.
  */
 #ifndef NABLA_CUSTOM_OP_H
 #define NABLA_CUSTOM_OP_H
@@ -64,8 +69,9 @@ typedef nb_status (*nb_custom_backward_fn)(nb_tensor *const *grad_in, const nb_t
 /* Applies a user op on g: out = forward(inputs), a new arena tensor of shape out_shape
  * (out_ndim dims, 0 = scalar) and the inputs' dtype. When grad is enabled and an input requires
  * grad, the op is recorded with its backward (which may be NULL only if no input requires grad:
- * an op without a backward cannot be differentiated). name (1..63 printable bytes) is copied;
- * it names the op in anomaly messages, in errors and in nb_tensor_op_name. ctx is passed to
+ * an op without a backward cannot be differentiated). name (1..63 printable ASCII characters) is
+ * copied into g's arena; it names the op in anomaly messages, in errors and in
+ * nb_tensor_op_name. ctx is passed to
  * both functions untouched and must live until backward has run. Returns NULL on error
  * (message names the op and what is wrong). */
 nb_tensor *nb_custom_op(nb_graph *g, const char *name, nb_tensor *const *inputs, int n_inputs,

@@ -40,10 +40,21 @@ typedef struct nb_dataset {
     int64_t n_classes;
     double input_scale, input_shift; /* what was applied to raw inputs: raw * scale + shift */
     char name[64];
+    /* NULL, or f32 [D] each: the per-feature standardisation applied after scale and shift,
+     * x' = (x - mean) / std (nb_dataset_standardize). Owned by the data set. */
+    nb_tensor *mean, *std;
+    /* NULL, or n_classes names (class k is class_names[k]; each a malloc'd string): a CSV
+     * header's, a built-in set's, or nb_dataset_set_class_names's. Owned by the data set. */
+    char **class_names;
 } nb_dataset;
 
-/* Frees X and y and leaves the struct zeroed. NULL-safe. */
+/* Frees X, y, mean, std and class_names and leaves the struct zeroed. NULL-safe. */
 void nb_dataset_free(nb_dataset *ds);
+
+/* Copies n = ds->n_classes names (each non-empty, printable, at most NB_CLASS_NAME_MAX - 1 bytes)
+ * into ds->class_names, replacing any; names NULL removes them. On error nothing changes. */
+#define NB_CLASS_NAME_MAX 64
+nb_status nb_dataset_set_class_names(nb_dataset *ds, const char *const *names, int64_t n);
 
 /* ---- IDX, the MNIST format ----
  * Layout: magic 0x00 0x00 TYPE NDIM, NDIM big-endian u32 dimensions, then the big-endian data
@@ -55,7 +66,7 @@ void nb_dataset_free(nb_dataset *ds);
  * output buffer grows only as real inflated bytes arrive, so neither a zip bomb nor a lying header
  * can exhaust memory. Returns a new caller-owned tensor, or NULL and nb_last_error(). */
 nb_tensor *nb_idx_load(const char *path);
-/* Parses plain or gzip bytes held in memory. */
+/* Parses plain or gzip bytes held in memory (copied: buf is borrowed for the call). */
 nb_tensor *nb_idx_parse(const void *buf, size_t len);
 
 /* ---- loaders ---- */
@@ -114,10 +125,45 @@ nb_status nb_dataset_from_tensors(const nb_tensor *X, const nb_tensor *y, int64_
 /* ---- validation split ----
  * Seeded split: a permutation of the rows (nb_rng seeded with `seed`, Fisher-Yates); the first
  * round(N * val_fraction) rows of it go to val, the rest to train, both in permutation order and
- * as fresh copies with the same scale, shift, n_classes and name. Needs 0 < val_fraction < 1 and
- * both parts non-empty, else NB_ERR_ARG. train and val are overwritten (not freed first). */
+ * as fresh copies with the same scale, shift, mean, std, n_classes and name. Needs
+ * 0 < val_fraction < 1 and both parts non-empty, else NB_ERR_ARG. train and val are overwritten
+ * (not freed first). */
 nb_status nb_dataset_split(const nb_dataset *all, double val_fraction, uint64_t seed,
                            nb_dataset *train, nb_dataset *val);
+
+/* Three parts from one seeded permutation (as nb_dataset_split): its first
+ * round(N * test_fraction) rows go to test, the next round(N * val_fraction) to val, the rest to
+ * train. Needs fractions > 0 with a sum < 1 and every part non-empty, else NB_ERR_ARG. train,
+ * val and test are overwritten (not freed first) and are the caller's (nb_dataset_free); on
+ * error all three are left zeroed. */
+nb_status nb_dataset_split3(const nb_dataset *all, double val_fraction, double test_fraction,
+                            uint64_t seed, nb_dataset *train, nb_dataset *val, nb_dataset *test);
+
+/* ---- per-feature standardisation ----
+ * x'[i, j] = (x[i, j] - mean[j]) / std[j], in place on X (after input_scale and input_shift),
+ * computed in f64 and rounded once to f32. mean and std (f32 [D]) are measured on the training
+ * rows only: f64 sums in two passes, std the population standard deviation (dividing by N, as
+ * scikit-learn's StandardScaler). A constant feature (std 0, or below FLT_MIN) gets std 1, so it
+ * becomes x - mean (0 on the training rows). Every data set standardised keeps copies of mean and
+ * std (ds->mean, ds->std), so the trainer records them in its checkpoints (nb_model_info
+ * input_mean, input_std) and a model can later be fed raw rows the same way. */
+
+/* Measures mean and std on train and standardises train, val and test (val and test may be NULL)
+ * with them. Refused: a data set already standardised (NB_ERR_STATE: twice would distort it),
+ * val or test with another D than train (NB_ERR_SHAPE), the same data set passed twice, and a
+ * standardised value beyond the f32 range (NB_ERR_RANGE, naming the set, row and column). On
+ * error nothing is changed. */
+nb_status nb_dataset_standardize(nb_dataset *train, nb_dataset *val, nb_dataset *test);
+
+/* Standardises ds (raw, not standardised yet) with given statistics, such as a checkpoint's
+ * input_mean and input_std: f32 [D] each, mean finite, std finite and > 0. ds keeps copies. Same
+ * refusals as nb_dataset_standardize; on error nothing is changed. */
+nb_status nb_dataset_apply_standardize(nb_dataset *ds, const nb_tensor *mean, const nb_tensor *std);
+
+/* The same on a bare feature matrix X, f32 or f64 [N, D] (N may be 0), in place: for inputs given
+ * to nb_predict or nb_evaluate. A non-finite input or result is refused naming its row and column
+ * (nothing is changed). */
+nb_status nb_standardize_features(nb_tensor *X, const nb_tensor *mean, const nb_tensor *std);
 
 /* ---- batch iterator ----
  * Each epoch visits every row once: in a seeded random order when shuffle (a new permutation per
@@ -146,7 +192,8 @@ nb_status nb_batcher_init(nb_batcher *b, const nb_dataset *ds, int64_t batch, bo
  * epoch with a new permutation. Also returns false, with nb_last_error() set and the position
  * unchanged, if b, xb or yb are not usable: dtype, ndim, D, or a shape[0] smaller than the batch
  * (a tensor this iterator shrank for a short last batch is accepted again at the start of an
- * epoch: it must still be the buffer made with room for `batch` rows). */
+ * epoch: it must still be the buffer made with room for `batch` rows). xb and yb are borrowed
+ * for the call. */
 bool nb_batcher_next(nb_batcher *b, nb_tensor *xb, nb_tensor *yb);
 
 /* Moves the iterator to a saved position (see "Exact resume" above): 0 <= pos <= N, epoch >= 0,

@@ -5,13 +5,16 @@
  * A model is anything with a forward function: an nb_mlp (nb_forward_mlp), or the user's own
  * function built from nabla ops. Evaluation runs the forward under no-grad in batches on the
  * caller's graph (reset before each batch: tensors of that graph do not survive the call); the
- * caller puts the model in inference mode first (nb_mlp_set_training(m, false) for dropout). */
+ * caller puts the model in inference mode first (nb_mlp_set_training(m, false) for dropout).
+ * Every pointer argument (g, ctx, X, y, path, data) is borrowed for the call only; what a
+ * result holds is the caller's (nb_eval_result_free). */
 #ifndef NABLA_EVAL_H
 #define NABLA_EVAL_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "nabla/dataset.h"
 #include "nabla/graph.h"
 #include "nabla/status.h"
 #include "nabla/tensor.h"
@@ -21,7 +24,8 @@ extern "C" {
 #endif
 
 /* Maps a batch x ([B, F] or [B, T, F]) to logits ([B, K] or [B, T, K]) on g. NULL on error
- * (with the message set). ctx is the caller's model. */
+ * (with the message set). ctx is the caller's model. The logits belong to g (valid until its
+ * next reset); x is borrowed for the call. */
 typedef nb_tensor *(*nb_forward_fn)(nb_graph *g, nb_tensor *x, void *ctx);
 
 /* The forward of an nb_mlp, for nb_forward_fn (ctx is the nb_mlp *). */
@@ -61,6 +65,16 @@ nb_status nb_eval_metrics_from_confusion(nb_eval_result *res);
 
 /* Releases the arrays of res and zeroes it. NULL-safe. */
 void nb_eval_result_free(nb_eval_result *res);
+
+/* A model saved by nb_model_save or the trainer (an nb_mlp checkpoint at path) evaluated on the
+ * rows of data as a loader returns them: when the checkpoint records a per-feature
+ * standardisation (its training set was standardised), a copy of data's X is standardised with
+ * it first, so raw test rows are scored as the model was trained. data may also be standardised
+ * already with the same statistics. Refused (NB_ERR_ARG) when data was scaled or standardised
+ * otherwise than the model's training set, NB_ERR_SHAPE when its features or classes do not fit
+ * the model. n_classes is the checkpoint's; batches of 1000 rows. res is filled (free it with
+ * nb_eval_result_free, also on error). */
+nb_status nb_evaluate_checkpoint(const char *path, const nb_dataset *data, nb_eval_result *res);
 
 /* Logits (probs = false) or softmax probabilities (probs = true) of forward on X in batches:
  * *out is a new caller-owned f32 (f64 for f64 X) tensor [N, K] (or [N, T, K]). */

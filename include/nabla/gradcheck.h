@@ -81,8 +81,11 @@ typedef struct nb_gradcheck_result {
 } nb_gradcheck_result;
 
 /* Inputs must be f64 (f32 too with opts->promote_f32); those with requires_grad are checked
- * (if none has it, all float inputs are). At most NB_GRADCHECK_MAX_INPUTS inputs. opts may be
- * NULL. The inputs' values are restored and their grads left zeroed.
+ * (if none has it, all float inputs are, and requires_grad is switched on for them and stays
+ * on). At most NB_GRADCHECK_MAX_INPUTS inputs. opts may be NULL. f runs on its own graph, which
+ * nb_gradcheck makes and frees; the inputs are borrowed for the call (their values are changed
+ * element by element and restored; the checked ones' grads are left zeroed), as are f, ctx and
+ * opts. res is the caller's and is overwritten.
  * NB_ERR_ARG for a NULL f, inputs or res, n_inputs outside [1, NB_GRADCHECK_MAX_INPUTS] or a
  * malformed input (NULL inputs are allowed: optional slots such as a mask); NB_ERR_STATE if f
  * returns NULL. */
@@ -96,7 +99,8 @@ nb_status nb_gradcheck(nb_gradcheck_fn f, nb_tensor *const *inputs, int n_inputs
 void nb_gradcheck_print(FILE *out, const nb_gradcheck_result *res, const char *const *names,
                         double rel_bar);
 
-/* "[2, 3]": the coordinates of an element (ndim 0: "[]"). Returns buf. */
+/* "[2, 3]": the coordinates of an element (ndim 0: "[]"), written into the caller's buf of len
+ * bytes. Returns buf. */
 char *nb_gradcheck_coords_str(const nb_gradcheck_element *e, char *buf, size_t len);
 
 #ifdef __cplusplus

@@ -18,11 +18,18 @@
  * nb_graph_free, so a stale pointer is detected for at least one full step and never read as
  * freed memory.
  *
+ * Ownership: nb_graph_new's graph is the caller's, released with nb_graph_free, which releases
+ * every tensor, saved value and gradient buffer in its arena. The graph owns its op outputs and
+ * the gradients of them; it only borrows the caller-owned tensors given to its ops (inputs,
+ * parameters, targets): the tape keeps pointers to them, so they must stay alive and unchanged
+ * until nb_backward has run (or the graph is reset), and backward writes into their gradient
+ * buffers, which stay theirs. Nothing the graph made may be passed to nb_tensor_free.
+ *
  * Threads: a graph, the tensors it made and the parameters it writes gradients into belong to
  * one thread at a time (nothing inside is locked). Two threads may each run their own graph on
  * their own tensors at once; the kernels' internal tables are resolved thread-safely, and error
- * messages (nb_last_error) are per thread. The thread count of the kernels is process-wide
- * (nb_set_num_threads).
+ * messages (nb_last_error) are per thread. The thread count of the matrix products is
+ * process-wide, that of the fused loss per calling thread (nb_set_num_threads, nabla/ops.h).
  */
 #ifndef NABLA_GRAPH_H
 #define NABLA_GRAPH_H
@@ -53,7 +60,7 @@ bool nb_graph_grad_enabled(const nb_graph *g);
  * NB_ERR_ANOMALY and a message naming the op, its node index, the input or output, the element
  * and the value; a non-finite value arriving from outside the graph is reported at the first op
  * that reads it. Costs one pass over each tensor. */
-void nb_graph_detect_anomaly(nb_graph *g, bool on);
+void nb_graph_set_anomaly_detection(nb_graph *g, bool on);
 bool nb_graph_anomaly_detection(const nb_graph *g);
 
 /* Number of nodes on the tape, and the generation counter (incremented by every reset). */
@@ -67,7 +74,8 @@ size_t nb_graph_arena_used(const nb_graph *g);
 uint64_t nb_graph_arena_allocations(const nb_graph *g);
 
 /* Reverse-mode differentiation of `root`. With `upstream` NULL, root must have one element and
- * dL/droot = 1; otherwise upstream has root's shape and dtype and is the incoming gradient.
+ * dL/droot = 1; otherwise upstream has root's shape and the compute dtype (nb_dtype_compute) and
+ * is the incoming gradient, borrowed for the call (it is copied into root's gradient).
  * Gradients accumulate (+=) into every leaf with requires_grad. Backward may be called once per
  * reset (the saved values of the step are consumed). */
 nb_status nb_backward(nb_graph *g, nb_tensor *root, const nb_tensor *upstream);
@@ -78,14 +86,17 @@ nb_status nb_graph_check(const nb_graph *g, const nb_tensor *x);
 /* A new tensor in g's arena (zeroed), not on the tape: scratch that lives until reset. */
 nb_tensor *nb_graph_tensor(nb_graph *g, nb_dtype t, int ndim, const int64_t *shape);
 
-/* Name of the op that produced x ("leaf" for leaves, "invalid" and the error for NULL). */
+/* Name of the op that produced x ("leaf" for leaves, "stale" for a tensor of an earlier
+ * generation, "invalid" and the error for NULL). A built-in op's name is static; a custom op's
+ * (nabla/custom_op.h) lives in g's arena: valid until nb_graph_reset. */
 const char *nb_tensor_op_name(const nb_tensor *x);
 
 /* ---- the op record: what every recordable op says about itself ----
  * An op's file defines its whole record: name, formula, arity, its forward in one calling
  * convention (`apply`, so tools can run any op from data) and its gradcheck sample cases as data.
  * The library keeps the backward and the flags beside it (src/autograd/graph_internal.h). The
- * table of every built-in op is nb_op_count / nb_op_at / nb_op_find (nabla/ops.h); the code
+ * table of every built-in op is nb_op_count / nb_op_at / nb_op_find (nabla/ops.h), whose records
+ * are static: valid for the life of the process, never freed or changed; the code
  * that turns a case into tensors lives with the tools (src/cli/op_samples.c), not in the
  * library. */
 #define NB_OP_MAX_INPUTS 4 /* inputs a node holds (and a sample case makes) */

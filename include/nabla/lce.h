@@ -55,14 +55,6 @@ nb_lce_opts nb_lce_defaults(void);
 nb_tensor *nb_linear_cross_entropy(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b,
                                    const nb_tensor *targets, const nb_lce_opts *opts);
 
-/* The slow, obvious version (for tests): materialises z = x W^T + b (capped), runs
- * nb_xent_reference on it and the chain rule by plain loops, in double. loss as nb_xent_reference
- * wants it; dx, dw, db (each optional, shaped like x, w, b, f32 or f64) are overwritten with the
- * gradients for an upstream gradient of 1. */
-nb_status nb_lce_reference(const nb_tensor *x, const nb_tensor *w, const nb_tensor *b,
-                           const nb_tensor *targets, const nb_lce_opts *opts, nb_tensor *loss,
-                           nb_tensor *dx, nb_tensor *dw, nb_tensor *db);
-
 #ifdef __cplusplus
 }
 #endif

@@ -29,8 +29,12 @@
  *     gradient p_y - 1 = expm1(z_y - lse) keeps its digits too.
  *
  * The forward makes one pass per row (online log-sum-exp: running max and running sum of exp) and
- * saves only lse_n: no N x V temporary. The backward rebuilds p on the fly and writes dL/dz
- * directly.
+ * saves only the row's shift m_n and log s_n (lse_n = m_n + log s_n, 2N numbers): no N x V
+ * temporary. The backward rebuilds p on the fly and writes dL/dz directly.
+ *
+ * Ownership: the row kernels and the raw kernels borrow every tensor (and opts with its mask,
+ * weight and stats) for the call only; their outputs are the caller's tensors, written in place.
+ * The graph ops are the exception spelled out at nb_cross_entropy.
  *
  * dtypes: logits f16, bf16, f32 or f64. Arithmetic is f32 for f16/bf16/f32 and f64 for f64
  * (sums of exps over more than 256 logits, cross-row sums, and a smoothing sum that would
@@ -107,7 +111,8 @@ nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *logits, const nb_tensor *tar
 
 /* Soft targets: probs has the logits' shape (float). As PyTorch with probability targets:
  * L_n = -keep_n sum_c w_c t'_{n,c} l_{n,c}, t' = (1-a) t + a/V; ignore_index does not apply;
- * mean divides by the number of real rows (PyTorch: N), or the normaliser. */
+ * mean divides by the number of real rows (PyTorch: N), or the normaliser. Ownership as
+ * nb_cross_entropy, with probs in the place of targets. */
 nb_tensor *nb_cross_entropy_soft(nb_graph *g, nb_tensor *logits, const nb_tensor *probs,
                                  const nb_xent_opts *opts);
 
@@ -135,8 +140,9 @@ nb_status nb_xent_forward_backward(const nb_tensor *logits, const nb_tensor *tar
                                    nb_xent_stats *stats);
 
 /* Bytes of workspace nb_xent_forward_backward_ws needs for these logits with as many threads as
- * it may use now (nb_set_num_threads / OMP_NUM_THREADS): a few doubles per row plus one row of
- * V floats per thread. 0 (and a message) if logits is NULL or has no class dimension. */
+ * it may use now on the calling thread (nb_set_num_threads / OMP_NUM_THREADS): a few doubles per
+ * row plus one row of V floats per thread. 0 (and a message) if logits is NULL or has no class
+ * dimension. */
 size_t nb_xent_workspace_size(const nb_tensor *logits);
 
 /* nb_xent_forward_backward in the caller's workspace ws of ws_bytes bytes (any alignment; its
@@ -156,11 +162,6 @@ nb_status nb_xent_soft_forward(const nb_tensor *logits, const nb_tensor *probs,
 nb_status nb_xent_soft_backward(nb_tensor *dlogits, const nb_tensor *logits, const nb_tensor *probs,
                                 const nb_xent_opts *opts, const nb_tensor *lse,
                                 const nb_tensor *dloss);
-
-/* Slow, obvious reference in double (two passes, explicit log_softmax row): the tests compare the
- * fused kernels with it. Same arguments as nb_xent_forward / nb_xent_backward. */
-nb_status nb_xent_reference(const nb_tensor *logits, const nb_tensor *targets,
-                            const nb_xent_opts *opts, nb_tensor *loss, nb_tensor *dlogits);
 
 #ifdef __cplusplus
 }

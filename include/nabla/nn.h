@@ -3,6 +3,12 @@
  * Parameters are stored as PyTorch stores them: Linear weight [out, in], bias [out], so that
  * y = x W^T + b, and a checkpoint's `layers.0.weight` loads into
  * torch.nn.Linear(in, out).weight unchanged.
+ *
+ * Ownership: nb_mlp_new's model is the caller's, released with nb_mlp_free, which frees its
+ * weight and bias tensors: they belong to the model (never nb_tensor_free them), and
+ * nb_mlp_param hands them out borrowed, valid until nb_mlp_free. nb_mlp_forward's x is borrowed
+ * as any op input (nabla/ops.h), and the model must outlive the graph's use of its parameters
+ * (until nb_backward has run or the graph is reset); the logits belong to the graph.
  */
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
@@ -20,7 +26,7 @@ typedef enum nb_activation {
     NB_ACT_SIGMOID,
     NB_ACT_LEAKY_RELU /* slope 0.01 */
 } nb_activation;
-/* false / "unknown" and NB_ERR_ARG for a NULL or unknown name / value. */
+/* false / "unknown" and NB_ERR_ARG for a NULL or unknown name / value. Names are static. */
 bool nb_activation_parse(const char *s, nb_activation *a);
 const char *nb_activation_name(nb_activation a);
 
@@ -59,6 +65,7 @@ nb_tensor *nb_mlp_forward(nb_graph *g, nb_mlp *m, nb_tensor *x);
 void nb_mlp_set_training(nb_mlp *m, bool training);
 /* The parameters in state_dict order (layers.0.weight, layers.0.bias, layers.1.weight, ...). */
 int nb_mlp_param_count(const nb_mlp *m);
+/* name (may be NULL) is the caller's buffer of name_len bytes, receiving "layers.0.weight". */
 nb_tensor *nb_mlp_param(const nb_mlp *m, int i, char *name, size_t name_len);
 int64_t nb_mlp_numel(const nb_mlp *m);
 

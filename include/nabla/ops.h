@@ -7,6 +7,13 @@
  * another graph or a malformed tensor header fail at entry. Inputs must share one float dtype
  * (f32 or f64).
  *
+ * Ownership: an op's result belongs to the graph (valid until nb_graph_reset / nb_graph_free,
+ * never freed by the caller). Its inputs are borrowed until nb_backward has run or the graph is
+ * reset, whichever comes first: the tape keeps pointers to them (and to nb_gather_last's idx)
+ * and backward reads their data, so keep them alive and unchanged until then. Other pointers
+ * (shape arrays, the generator of nb_dropout, the output buffer of nb_argmax_rows) are borrowed
+ * for the call only.
+ *
  * NaN propagates as in PyTorch: relu(NaN) = leaky_relu(NaN) = NaN (their gradient at NaN is
  * PyTorch's too: relu passes the incoming gradient, leaky_relu scales it by its slope).
  *
@@ -88,12 +95,15 @@ nb_status nb_accuracy(const nb_tensor *logits, const nb_tensor *targets, int64_t
                       int64_t *hits, int64_t *count);
 
 /* Threads for matrix products (OpenBLAS) and for the row-parallel kernels (OpenMP: the fused
- * loss), n >= 1; n < 1 changes nothing and sets NB_ERR_ARG. The setting is process-wide, not per
- * graph or per thread: call it once, before training starts, from one thread. Get returns the
- * current setting. */
+ * loss), n >= 1; n < 1 changes nothing and sets NB_ERR_ARG. Process-wide: every thread's next
+ * kernel uses it (not OpenMP's per-thread omp_set_num_threads). Call it before training starts,
+ * not while another thread is inside a kernel. Before any call, OpenBLAS's and OpenMP's own
+ * defaults hold (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS). nb_num_threads returns OpenBLAS's
+ * current count. */
 void nb_set_num_threads(int n);
-int nb_get_num_threads(void);
-/* The kernel family OpenBLAS chose at load time ("SkylakeX", "Haswell", "Prescott", ...). On an
+int nb_num_threads(void);
+/* The kernel family OpenBLAS chose at load time ("SkylakeX", "Haswell", "Prescott", ...; a
+ * string owned by OpenBLAS, never freed). On an
  * unrecognised CPU it falls back to "Prescott" (SSE3, slow); set OPENBLAS_CORETYPE=SkylakeX or
  * Haswell in the environment before the program starts to override (the nabla command does this
  * itself). */
@@ -102,7 +112,8 @@ const char *nb_blas_core_name(void);
 /* ---- the op table ----
  * Every built-in op the tape can record, as its record (nabla/graph.h): name, formula, arity,
  * apply, gradcheck sample cases. `nabla gradcheck` and tests/test_gradcheck.c walk it, so an op
- * is checked the moment its file lists its record. */
+ * is checked the moment its file lists its record. The records are static (valid for the life
+ * of the process; never free or change them). */
 int nb_op_count(void);
 /* The i-th op, 0 <= i < nb_op_count(); NULL and NB_ERR_ARG outside. */
 const nb_op_info *nb_op_at(int i);

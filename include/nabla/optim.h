@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-/* Plain SGD without state: p -= lr (grad + weight_decay p). */
+/* Plain SGD without state: p -= lr (grad + weight_decay p). params is borrowed for the call. */
 nb_status nb_sgd_step(nb_tensor *const *params, int n_params, double lr, double weight_decay);
 
 typedef enum nb_optim_kind { NB_OPTIM_SGD = 0, NB_OPTIM_ADAM, NB_OPTIM_ADAMW } nb_optim_kind;
@@ -43,13 +43,17 @@ const char *nb_optim_kind_name(nb_optim_kind kind);
 
 typedef struct nb_optim nb_optim;
 
-/* An optimiser over n caller-owned parameters (f32 or f64, with requires_grad). It borrows the
- * parameters and owns its state buffers (allocated here, once). NULL + error on bad config. */
+/* An optimiser over n caller-owned parameters (f32 or f64, with requires_grad). cfg and the
+ * params array are copied; the parameter tensors themselves are borrowed until nb_optim_free
+ * (keep them alive that long: every step writes their data). It owns its state buffers
+ * (allocated here, once) and is the caller's, released with nb_optim_free. NULL + error on bad
+ * config. */
 nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int n);
 /* The accessors below given a NULL o set NB_ERR_ARG and return NaN (lr), -1 (step count), 0
  * (state count) or NULL, or do nothing. nb_optim_set_lr refuses a negative or non-finite lr,
  * nb_optim_set_step_count a negative t (NB_ERR_RANGE), nb_optim_state_tensor an i outside
- * [0, count) (NB_ERR_RANGE); nb_optim_free(NULL) is a silent no-op. */
+ * [0, count) (NB_ERR_RANGE); nb_optim_free(NULL) is a silent no-op. nb_optim_get_config's
+ * pointer is the optimiser's copy, valid until nb_optim_free. */
 void nb_optim_free(nb_optim *o);
 nb_status nb_optim_step(nb_optim *o);
 void nb_optim_zero_grad(nb_optim *o);
@@ -66,7 +70,8 @@ int64_t nb_optim_step_count(const nb_optim *o);
 void nb_optim_set_step_count(nb_optim *o, int64_t t);
 
 /* State for checkpoints: tensor i has a name like "exp_avg.3" (buffer kind . parameter index);
- * the caller may read or overwrite its data (same shape and dtype as the parameter). */
+ * the caller may read or overwrite its data (same shape and dtype as the parameter). The tensor
+ * and the *name string belong to the optimiser (valid until nb_optim_free; never free them). */
 int nb_optim_state_count(const nb_optim *o);
 nb_tensor *nb_optim_state_tensor(const nb_optim *o, int i, const char **name);
 
@@ -99,7 +104,7 @@ bool nb_sched_kind_parse(const char *s, nb_sched_kind *kind);
 /* Scales all gradients by max_norm / (total + 1e-6) when their global L2 norm exceeds max_norm
  * (torch.nn.utils.clip_grad_norm_). *total_norm (may be NULL) receives the norm before clipping.
  * Parameters without a gradient are skipped; a NULL parameter, n < 0 or max_norm not > 0 is
- * NB_ERR_ARG. */
+ * NB_ERR_ARG. params is borrowed for the call. */
 nb_status nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, double *total_norm);
 
 #ifdef __cplusplus

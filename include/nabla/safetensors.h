@@ -42,14 +42,18 @@ typedef struct nb_named_tensor {
  * Tensors are laid out in the order given, so a tensor is aligned to its element size in the file
  * only if the ones before it add up to a multiple of that size; the Python package gets this by
  * writing the widest dtypes first, and so can the caller.
- * Atomic: the file is written to "path.tmp.<pid>", flushed, fsync'd and renamed onto path. On any
- * failure nothing new is left at path (a file already there is kept intact) and the temporary file
- * is removed; the status says why and nb_last_error() names the file. */
+ * Atomic: the file is written to a temporary ".<name>.nabla.tmp.<pid>.XXXXXX" (mkstemp) beside
+ * it, flushed, fsync'd and renamed onto path, and the directory is fsync'd (a symlink's target is
+ * replaced; a device, a FIFO or "-" is written in place). On any failure nothing new is left at
+ * path (a file already there is kept intact) and the temporary file is removed; the status says
+ * why and nb_last_error() names the file. tensors, their names and meta are borrowed for the
+ * call. */
 nb_status nb_safetensors_save(const char *path, const nb_named_tensor *tensors, int n,
                               const char *const *meta);
 
 /* A loaded file: it owns its tensors, names and metadata strings, which live until
- * nb_safetensors_free. */
+ * nb_safetensors_free: every pointer the accessors below return is borrowed from it (never free
+ * or modify it). nb_safetensors_parse copies what it keeps from buf. */
 typedef struct nb_safetensors nb_safetensors;
 
 /* Reads a file. NULL + nb_last_error() (naming the file and the problem) on failure. */

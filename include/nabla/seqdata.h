@@ -16,7 +16,8 @@
 extern "C" {
 #endif
 
-/* X f32 [n_seq, T, 2V], Y i32 [n_seq, T] (-100 on padding), both caller-owned. */
+/* X f32 [n_seq, T, 2V], Y i32 [n_seq, T] (-100 on padding): new caller-owned tensors, freed with
+ * nb_tensor_free; on failure *X and *Y are NULL (what they held before is not freed). */
 nb_status nb_seq_toy(int64_t n_seq, int64_t T, int64_t V, uint64_t seed, nb_tensor **X,
                      nb_tensor **Y);
 

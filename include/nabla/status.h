@@ -26,6 +26,10 @@
  *     "relu: input 0 is NULL; earlier error: matmul: inner dimensions differ: ..."
  * Further links of the chain replace the front and keep the same end, so a chain is checked
  * once, at its last call. Every other NULL argument is plain NB_ERR_ARG, "fn: arg is NULL".
+ *
+ * Ownership: the strings returned here belong to the library; never free them. nb_last_error's
+ * text lives in a per-thread buffer that the next failing call on the same thread overwrites
+ * (copy it to keep it); nb_status_name's are static.
  */
 #ifndef NABLA_STATUS_H
 #define NABLA_STATUS_H
@@ -51,7 +55,7 @@ typedef enum nb_status {
     NB_ERR_FORMAT, /* a file is corrupt, truncated or of an unsupported kind */
     NB_ERR_STALE,  /* a tensor was used after its graph was reset */
     NB_ERR_STATE,  /* the call is not valid in the current state (e.g. backward twice) */
-    NB_ERR_ANOMALY /* anomaly detection found a NaN or infinity (see nb_graph_detect_anomaly) */
+    NB_ERR_ANOMALY /* anomaly detection found a NaN or infinity (nb_graph_set_anomaly_detection) */
 } nb_status;
 
 /* The message of the last error on this thread ("" if none). Valid until the next failing call. */

@@ -4,10 +4,14 @@
  * in autograd; f16/bf16 are storage types (read by the loss, computed in f32); i32/i64 hold class
  * targets; u8/bool hold masks and raw images.
  *
- * Ownership: tensors made by nb_tensor_* creation functions are owned by the caller and released
- * with nb_tensor_free (which also frees their gradient). Tensors returned by ops belong to the
- * graph that made them and live until nb_graph_reset / nb_graph_free; never free them.
- * nb_tensor_view wraps a caller's buffer without copying (the caller keeps the buffer alive).
+ * Ownership: tensors made by nb_tensor_* creation functions (empty, zeros, ones, full,
+ * from_buffer, clone, to_dtype, rand, randn) are owned by the caller and released with
+ * nb_tensor_free (which also frees their gradient). Tensors returned by ops belong to the graph
+ * that made them and live until nb_graph_reset / nb_graph_free; never free them (nb_tensor_free
+ * ignores them). nb_tensor_view wraps a caller's buffer without copying: the view borrows the
+ * buffer, which must outlive every use of the view, and there is nothing to free. Pointer
+ * arguments (shape, data to copy, x) are borrowed for the call only. The strings nb_dtype_name
+ * returns are static.
  */
 #ifndef NABLA_TENSOR_H
 #define NABLA_TENSOR_H
@@ -44,8 +48,9 @@ typedef struct nb_tensor {
     int64_t shape[NB_MAX_DIMS];
     int64_t numel;
     void *data;
-    /* Gradient: same shape; dtype f64 for f64 tensors, f32 for every other float type (see
-     * DESIGN.md: half-precision tensors get fp32 gradients). NULL until needed. */
+    /* Gradient: same shape; dtype f64 for f64 tensors, f32 for every other float type
+     * (half-precision tensors get fp32 gradients: nb_dtype_compute). NULL until needed. Owned
+     * like the data: freed by nb_tensor_free, or by the graph for arena tensors. */
     void *grad;
     bool requires_grad;
     /* Bookkeeping, not for callers to change. */
@@ -104,8 +109,8 @@ void nb_tensor_set(nb_tensor *x, int64_t i, double v);
  * nb_tensor_get for a NULL x or a bad index). */
 double nb_tensor_grad_get(const nb_tensor *x, int64_t i);
 
-/* Writes "[2, 3, 4]" into buf (always NUL-terminated; "[]" for a NULL x). Returns buf; a NULL buf
- * or len 0 sets the error and writes nothing. */
+/* Writes "[2, 3, 4]" into the caller's buf of len bytes (always NUL-terminated; "[]" for a NULL
+ * x). Returns buf; a NULL buf or len 0 sets the error and writes nothing. */
 char *nb_shape_str(const nb_tensor *x, char *buf, size_t len);
 /* false, with the error set, if a or b is NULL or has ndim outside [0, 4]. */
 bool nb_shape_equal(const nb_tensor *a, const nb_tensor *b);
@@ -126,7 +131,9 @@ typedef struct nb_rng {
     bool has_spare;
 } nb_rng;
 
-/* A NULL r sets the error (NB_ERR_ARG); the draws then return 0 (u64, below) or NaN. */
+/* The generator is a plain struct the caller owns (no allocation, nothing to free); every
+ * function below borrows it for the call and advances it. A NULL r sets the error (NB_ERR_ARG);
+ * the draws then return 0 (u64, below) or NaN. */
 void nb_rng_seed(nb_rng *r, uint64_t seed);
 uint64_t nb_rng_u64(nb_rng *r);
 /* Uniform in [0, 1) with 53 random bits. */
@@ -146,9 +153,6 @@ nb_tensor *nb_tensor_randn(nb_dtype t, int ndim, const int64_t *shape, nb_rng *r
  * (the same for nb_tensor_rand / nb_tensor_randn, which return NULL). */
 nb_status nb_tensor_fill_rand(nb_tensor *x, nb_rng *r, double lo, double hi);
 nb_status nb_tensor_fill_randn(nb_tensor *x, nb_rng *r, double mean, double std);
-
-/* A logarithm in plain IEEE double arithmetic (same bits everywhere); exposed for tests. */
-double nb_det_log(double x);
 
 #ifdef __cplusplus
 }

@@ -23,8 +23,10 @@
  * the epoch's running sums) are written atomically to `checkpoint`; nb_trainer_resume continues
  * from one bit for bit: the weights at the end equal those of an uninterrupted run.
  *
- * Ownership: the trainer borrows the model, the data sets and every pointer of the config (they
- * must outlive it); it owns its optimiser, graph and batch buffers. */
+ * Ownership: the trainer borrows the model (and its params array and every tensor in it), the
+ * data sets and every pointer of the config: they must outlive it and not change while it runs;
+ * the config struct itself is copied. It owns its optimiser, graph and batch buffers; nb_train
+ * borrows for the call only. */
 #ifndef NABLA_TRAIN_H
 #define NABLA_TRAIN_H
 
@@ -104,12 +106,13 @@ typedef struct nb_train_config {
     const nb_tensor *seq_targets; /* with T > 1: i32 [S, T], -100 (ignore_index) on padding;
                                      the label of a row of the training set is its sequence's
                                      index into it */
-    bool detect_anomaly;          /* false: see nb_graph_detect_anomaly */
+    bool detect_anomaly;          /* false: see nb_graph_set_anomaly_detection */
     /* data parallel: each of world_size ranks runs the same trainer on the same data */
     int rank, world_size;          /* 0, 1 */
     nb_allreduce_fn allreduce_sum; /* needed when world_size > 1 */
     void *allreduce_ctx;
-    /* validation (may be NULL): plain cross-entropy and accuracy after every epoch */
+    /* validation (may be NULL): plain cross-entropy and accuracy after every epoch; standardised
+     * with the training set's statistics when that is (nb_dataset_standardize), else refused */
     const nb_dataset *val;
     int64_t val_batch; /* 1000 */
     int64_t patience;  /* 0: off; N: stop after N epochs without a better val_loss */
@@ -118,7 +121,8 @@ typedef struct nb_train_config {
     int64_t save_every_steps;    /* 0: only after each epoch */
     const char *best_checkpoint; /* NULL: none; the model of the best val_loss so far */
     nb_model_info info;          /* recorded in checkpoints: n_classes (0: the model's outputs),
-                                    dataset; scale and shift come from the training set */
+                                    dataset; scale, shift and the standardisation's mean and std
+                                    come from the training set */
     const char *run_config;      /* NULL or a string recorded as run_config; a resume refuses a
                                     checkpoint made with another one... */
     bool resume_any_config;      /* false; ...unless this is true (the caller has told the user
@@ -169,7 +173,8 @@ nb_status nb_trainer_run(nb_trainer *t, nb_train_result *r);
 
 /* What the trainer has done so far. */
 void nb_trainer_result(const nb_trainer *t, nb_train_result *r);
-/* The epoch in progress (1-based) and the optimiser, for reading. */
+/* The epoch in progress (1-based) and the optimiser, for reading (the trainer's own, valid
+ * until nb_trainer_free). */
 int64_t nb_trainer_epoch(const nb_trainer *t);
 const nb_optim *nb_trainer_optim(const nb_trainer *t);
 /* The last checkpoint written by this trainer: *epoch and *step (-1 when none). */

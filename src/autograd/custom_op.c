@@ -21,6 +21,26 @@ typedef struct custom_rec {
     void *ctx;
 } custom_rec;
 
+/* The caller's error state while a user function runs: cleared for the call, so that the
+ * function's own message is told apart, and put back when it succeeds (a successful call
+ * leaves the error state alone, nabla/status.h). */
+typedef struct saved_error {
+    nb_status status;
+    char msg[1024];
+} saved_error;
+
+static void error_set_aside(saved_error *e)
+{
+    e->status = nb_last_status();
+    snprintf(e->msg, sizeof e->msg, "%s", nb_last_error());
+    nb_clear_error();
+}
+
+static void error_put_back(const saved_error *e)
+{
+    nb_error(e->status, "%s", e->msg);
+}
+
 /* The message the user's function left, or a stand-in when it returned an error silently. */
 static const char *user_message(nb_status s, char *buf, size_t len)
 {
@@ -59,13 +79,15 @@ static nb_status custom_backward(nb_graph *g, nb_node *n)
             return s;
         gin[i] = &gin_view[i];
     }
-    nb_clear_error();
+    saved_error before;
+    error_set_aside(&before);
     s = r->backward(gin, &gout, n->out, in, n->n_in, r->ctx);
     if (s != NB_OK) {
         char msg[400];
         return nb_error(s, "custom op '%s' (node %d) backward failed: %s", r->name, node,
                         user_message(s, msg, sizeof msg));
     }
+    error_put_back(&before);
     return NB_OK;
 }
 
@@ -146,13 +168,15 @@ nb_tensor *nb_custom_op(nb_graph *g, const char *name, nb_tensor *const *inputs,
     const nb_tensor *cin[NB_OP_MAX_INPUTS] = {0};
     for (int i = 0; i < n_inputs; i++)
         cin[i] = inputs[i];
-    nb_clear_error();
+    saved_error before;
+    error_set_aside(&before);
     nb_status s = forward(out, cin, n_inputs, ctx);
     if (s != NB_OK) {
         char msg[400];
         nb_error(s, "custom op '%s': forward failed: %s", name, user_message(s, msg, sizeof msg));
         return NULL;
     }
+    error_put_back(&before);
     nb_node *node;
     if (nb_graph_record(g, &r->def, out, inputs, n_inputs, &node) != NB_OK)
         return NULL;

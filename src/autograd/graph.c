@@ -132,9 +132,9 @@ bool nb_graph_grad_enabled(const nb_graph *g)
     return graph_ok("nb_graph_grad_enabled", g) && g->grad_enabled;
 }
 
-void nb_graph_detect_anomaly(nb_graph *g, bool on)
+void nb_graph_set_anomaly_detection(nb_graph *g, bool on)
 {
-    if (graph_ok("nb_graph_detect_anomaly", g))
+    if (graph_ok("nb_graph_set_anomaly_detection", g))
         g->detect_anomaly = on;
 }
 
@@ -381,6 +381,10 @@ nb_status nb_graph_record(nb_graph *g, const nb_opdef *op, nb_tensor *out, nb_te
                           int n_in, nb_node **node)
 {
     *node = NULL;
+    /* a node holds at most NB_OP_MAX_INPUTS inputs: more would write past n->in */
+    if (n_in < 0 || n_in > NB_OP_MAX_INPUTS)
+        return nb_error(NB_ERR_ARG, "op '%s': %d inputs, a tape node holds 0 to %d", op->info.name,
+                        n_in, NB_OP_MAX_INPUTS);
     if (g->detect_anomaly) {
         nb_status s = check_forward(op, g->n_nodes, out, in, n_in);
         if (s != NB_OK)
@@ -463,19 +467,32 @@ const char *nb_tensor_op_name(const nb_tensor *x)
 }
 
 /* The root's gradient: upstream (n elements of dtype t), or 1 when up is NULL; written into a
- * fresh buffer, else added (a leaf root keeps what it had). */
+ * fresh buffer, else added (a leaf root keeps what it had). Written d = (fresh ? 0 : d) + u with
+ * the branches outside the loops, so that each loop is a plain vector loop (the sum with 0 keeps
+ * what an upstream -0 gives: +0). */
+#define SEED_ROOT(T, d, fresh, u, n)                                                               \
+    do {                                                                                           \
+        if (fresh && u)                                                                            \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                d[i] = (T)0 + u[i];                                                                \
+        else if (u)                                                                                \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                d[i] += u[i];                                                                      \
+        else                                                                                       \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                d[i] = (fresh ? (T)0 : d[i]) + (T)1;                                               \
+    } while (0)
+
 static void seed_root(nb_dtype t, void *rg, bool fresh, const void *up, int64_t n)
 {
     if (t == NB_F64) {
         double *restrict d = rg;
         const double *restrict u = up;
-        for (int64_t i = 0; i < n; i++)
-            d[i] = (fresh ? 0.0 : d[i]) + (u ? u[i] : 1.0);
+        SEED_ROOT(double, d, fresh, u, n);
     } else {
         float *restrict d = rg;
         const float *restrict u = up;
-        for (int64_t i = 0; i < n; i++)
-            d[i] = (fresh ? 0.0f : d[i]) + (u ? u[i] : 1.0f);
+        SEED_ROOT(float, d, fresh, u, n);
     }
 }
 

@@ -67,7 +67,8 @@ nb_tensor *nb_graph_new_tensor(nb_graph *g, nb_dtype t, int ndim, const int64_t 
 bool nb_op_inputs_ok(nb_graph *g, const char *opname, nb_tensor *const *in, int n);
 
 /* If any input requires grad and recording is on, marks out as requiring grad and appends a node;
- * *node receives it (NULL when nothing is recorded). */
+ * *node receives it (NULL when nothing is recorded). n_in outside [0, NB_OP_MAX_INPUTS] is
+ * NB_ERR_ARG naming the op (nothing is recorded). */
 nb_status nb_graph_record(nb_graph *g, const nb_opdef *op, nb_tensor *out, nb_tensor *const *in,
                           int n_in, nb_node **node);
 

@@ -91,8 +91,9 @@ static int time_op(bop k, nb_tensor *a, nb_tensor *b, nb_tensor *up, long long r
     return 0;
 }
 
-int nb_bench_ops(long long n, long long repeat, bool json)
+int nb_bench_ops(long long n, long long repeat, int threads, bool json)
 {
+    nb_set_num_threads(threads);
     int64_t cols = 1024, rows = (n + cols - 1) / cols, shape[2] = {rows, cols};
     nb_rng rng;
     nb_rng_seed(&rng, 1);
@@ -110,11 +111,12 @@ int nb_bench_ops(long long n, long long repeat, bool json)
     double mc = memcpy_gbps((size_t)elems * sizeof(float), repeat);
     if (!json)
         printf("bench ops: %lld f32 elements ([%lld, %lld]), min of %lld runs (shared machine: "
-               "the minimum is the least disturbed), BLAS core %s\n"
+               "the minimum is the least disturbed), %d thread%s, BLAS core %s\n"
                "memcpy of %.1f MB: %.2f GB/s (read + write)\n"
                "%-8s %-4s %10s %9s %10s\n",
-               (long long)elems, (long long)rows, (long long)cols, repeat, nb_blas_core_name(),
-               (double)elems * 4 / (1 << 20), mc, "op", "pass", "ms", "GB/s", "% memcpy");
+               (long long)elems, (long long)rows, (long long)cols, repeat, threads,
+               threads == 1 ? "" : "s", nb_blas_core_name(), (double)elems * 4 / (1 << 20), mc,
+               "op", "pass", "ms", "GB/s", "% memcpy");
     for (int k = 0; k < B_COUNT && rc == 0; k++) {
         double tf, tb;
         rc = time_op((bop)k, a, b, up, repeat, &tf, &tb);
@@ -126,10 +128,10 @@ int nb_bench_ops(long long n, long long repeat, bool json)
             double gbps = (double)arrays * 4.0 * (double)elems / t / 1e9;
             if (json)
                 printf("{\"bench\": \"ops\", \"op\": \"%s\", \"pass\": \"%s\", \"elements\": %lld, "
-                       "\"ms_min\": %.4f, \"gbps\": %.2f, \"memcpy_gbps\": %.2f, "
-                       "\"blas_core\": \"%s\"}\n",
-                       names[k], pass ? "bwd" : "fwd", (long long)elems, t * 1e3, gbps, mc,
-                       nb_blas_core_name());
+                       "\"threads\": %d, \"ms_min\": %.4f, \"gbps\": %.2f, \"memcpy_gbps\": %.2f, "
+                       "\"pct_memcpy\": %.1f, \"blas_core\": \"%s\"}\n",
+                       names[k], pass ? "bwd" : "fwd", (long long)elems, threads, t * 1e3, gbps, mc,
+                       100.0 * gbps / mc, nb_blas_core_name());
             else
                 printf("%-8s %-4s %10.4f %9.2f %9.0f%%\n", names[k], pass ? "bwd" : "fwd", t * 1e3,
                        gbps, 100.0 * gbps / mc);

@@ -135,6 +135,14 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
             nb_tensor_free(yf);
         }
     } else if (!strcmp(spec, "fashion-mnist") || !strcmp(spec, "mnist")) {
+        if (!strcmp(spec, "mnist") && !strcmp(dir, DEFAULT_DATA_DIR)) {
+            /* same file names, other images: never train one believing it is the other */
+            fprintf(stderr,
+                    "nabla %s: --data mnist needs --data-dir DIR, the folder of MNIST's IDX files "
+                    "(train-images-idx3-ubyte[.gz], ...); the default %s holds Fashion-MNIST\n",
+                    cmd, DEFAULT_DATA_DIR);
+            return 2;
+        }
         s = nb_dataset_load_mnist(dir, "train", train);
         if (s == NB_OK && test)
             s = nb_dataset_load_mnist(dir, "test", test);

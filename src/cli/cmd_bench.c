@@ -47,9 +47,9 @@ static void usage(FILE *f)
         "       nabla bench train  [--hidden 256,128] [--batch B] [--threads T] [--steps S] "
         "[--json]\n"
         "       nabla bench memcpy [--mb MB] [--threads T] [--repeat R] [--json]\n"
-        "       nabla bench ops    [--n N] [--repeat R] [--json]   (add, mul, relu, tanh, "
-        "softmax,\n"
-        "                          sum on N f32 elements (default 1M), fwd and bwd, vs memcpy)\n"
+        "       nabla bench ops    [--n N] [--threads T] [--repeat R] [--json]\n"
+        "                          (add, mul, relu, tanh, softmax, sum on N f32 elements,\n"
+        "                          default 1M, fwd and bwd, in GB/s and in %% of memcpy's)\n"
         "       nabla bench lce    [--n N] [--d D] [--v V] [--threads T] [--repeat R] [--block B]\n"
         "                          [--impl fused|fused-recompute|unfused|all] [--json]  (a "
         "classifier\n"
@@ -384,7 +384,7 @@ int nb_cmd_bench(int argc, char **argv)
     if (!strcmp(what, "memcpy"))
         return bench_memcpy(&a);
     if (!strcmp(what, "ops"))
-        return nb_bench_ops(n_given ? a.n : 1 << 20, a.repeat, a.json);
+        return nb_bench_ops(n_given ? a.n : 1 << 20, a.repeat, (int)a.threads, a.json);
     if (strcmp(what, "all")) {
         fprintf(stderr, "nabla bench: unknown benchmark '%s' (xent, train, memcpy, ops, lce)\n",
                 what);

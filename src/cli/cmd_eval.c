@@ -204,6 +204,7 @@ int nb_cmd_eval(int argc, char **argv)
         eval_data(model, &info, data, dir, split, split_given, &tr, &te, &ds, desc, sizeof desc);
     if (rc) {
         nb_mlp_free(m);
+        nb_model_info_free(&info);
         return rc;
     }
     int64_t K = m->sizes[m->n_layers], N = ds->X->shape[0];
@@ -214,6 +215,10 @@ int nb_cmd_eval(int argc, char **argv)
     if (ds->X->shape[1] != m->sizes[0]) {
         fprintf(stderr, "nabla eval: the data has %lld features but the model %s expects %lld\n",
                 (long long)ds->X->shape[1], model, (long long)m->sizes[0]);
+    } else if (info.input_mean &&
+               nb_dataset_apply_standardize(ds, info.input_mean, info.input_std) != NB_OK) {
+        fprintf(stderr, "nabla eval: standardising the data with %s's mean and std: %s\n", model,
+                nb_last_error());
     } else if (ds->n_classes > K) {
         fprintf(stderr, "nabla eval: the data has %lld classes but the model has %lld outputs\n",
                 (long long)ds->n_classes, (long long)K);
@@ -234,6 +239,7 @@ int nb_cmd_eval(int argc, char **argv)
     nb_eval_result_free(&res);
     nb_graph_free(g);
     nb_mlp_free(m);
+    nb_model_info_free(&info);
     nb_dataset_free(&tr);
     nb_dataset_free(&te);
     return rc;
@@ -250,7 +256,8 @@ int nb_cmd_predict(int argc, char **argv)
             printf("usage: nabla predict --model MODEL.safetensors --input X.npy --out OUT.npy "
                    "[--probs]\n"
                    "  X: raw inputs as the model was trained on (uint8 [N,784] or [N,28,28], or\n"
-                   "  float); the model's recorded normalisation is applied. Writes f32 logits\n"
+                   "  float); the model's recorded normalisation (and per-feature\n"
+                   "  standardisation) is applied. Writes f32 logits\n"
                    "  [N,K], or probabilities with --probs. Inputs must be finite: a NaN or\n"
                    "  inf is refused, naming its row and column.\n");
             return 0;
@@ -336,6 +343,11 @@ int nb_cmd_predict(int argc, char **argv)
         }
         ((float *)xf->data)[i] = f;
     }
+    /* a standardised model: its training set's per-feature mean and std */
+    if (info.input_mean && nb_standardize_features(xf, info.input_mean, info.input_std) != NB_OK) {
+        fprintf(stderr, "nabla predict: --input %s: %s\n", input, nb_last_error());
+        goto done;
+    }
     nb_mlp_set_training(m, false);
     if (nb_predict(g, nb_forward_mlp, m, xf, 1000, probs, &res) != NB_OK)
         goto fail;
@@ -353,5 +365,6 @@ done:
     nb_tensor_free(xf);
     nb_tensor_free(res);
     nb_mlp_free(m);
+    nb_model_info_free(&info);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -37,17 +38,38 @@ static int parse_sizes(const char *s, int64_t *out, int max)
     return n;
 }
 
+/* The terminal's width (stderr), 80 when it cannot tell. */
+static int term_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+        return ws.ws_col;
+    return 80;
+}
+
+/* One line that fits the terminal (it never wraps, so each redraw replaces it): the bar
+ * shrinks, then goes, as the width does. */
 static void progress(int epoch, int epochs, int64_t b, int64_t nb, double t0, double loss)
 {
     double el = now() - t0, rate = el > 0 ? (double)b / el : 0;
     double eta = rate > 0 ? (double)(nb - b) / rate : 0;
-    int w = 30, fill = (int)(w * b / (nb ? nb : 1));
-    char bar[64];
-    for (int i = 0; i < w; i++)
-        bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-    bar[w] = '\0';
-    fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  %.0f batch/s  loss %.4f  ETA %.0fs ", epoch,
-            epochs, bar, (long long)b, (long long)nb, rate, loss, eta);
+    char tail[160], line[512];
+    int nt = snprintf(tail, sizeof tail, " %lld/%lld %.0f batch/s loss %.4f ETA %.0fs",
+                      (long long)b, (long long)nb, rate, loss, eta);
+    int width = term_width() - 1, head = snprintf(line, sizeof line, "epoch %d/%d", epoch, epochs);
+    int w = width - head - nt - 3; /* " [" and "]" */
+    if (w > 30)
+        w = 30;
+    if (w >= 5) {
+        int fill = (int)(w * b / (nb ? nb : 1));
+        head += snprintf(line + head, sizeof line - (size_t)head, " [");
+        for (int i = 0; i < w; i++)
+            line[head++] = i < fill ? '=' : (i == fill ? '>' : ' ');
+        line[head++] = ']';
+    }
+    snprintf(line + head, sizeof line - (size_t)head, "%s", tail);
+    line[width < (int)sizeof line ? width : (int)sizeof line - 1] = '\0';
+    fprintf(stderr, "\r%s\033[K", line); /* erase what a longer line left */
     fflush(stderr);
 }
 
@@ -90,7 +112,7 @@ static bool on_epoch(const nb_train_progress *p, void *user)
     run_ui *u = user;
     u->t0_epoch = 0;
     if (u->tty)
-        fprintf(stderr, "\r%*s\r", 100, "");
+        fprintf(stderr, "\r\033[K");
     char val[96] = "";
     if (p->has_val)
         snprintf(val, sizeof val, "  val loss %.4f acc %.4f%s", p->val_loss, p->val_acc,

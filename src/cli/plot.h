@@ -1,10 +1,13 @@
-/* plot.h - the PNG machinery of `nabla plot`, shared with `nabla study` (src/cli only).
+/* plot.h - the PNG machinery of `nabla plot`, shared with `nabla study` (src/cli only;
+ * implemented in plot_png.c).
  *
- * nb_cli_png_write does everything around the drawing: refuses what PLplot cannot do (no
- * pngcairo device, '%n' in the name, an unwritable directory) before PLplot starts, draws into
- * PNG.tmp.<pid> through the caller's callback (called between plinit and plend, with the
- * palette below set and one page advanced), checks the PNG is complete and renames it over
- * PNG only then. Without PLplot in the build it says so and returns 1. */
+ * nb_cli_png_write does everything around the drawing: refuses before PLplot starts when PLplot
+ * has no pngcairo device (`nabla plot` checks the output path first, with nb_output_check), draws
+ * into a private temporary file ($TMPDIR/.nabla-plot.tmp.<pid>.XXXXXX, made with mkstemp) through
+ * the caller's callback (called between plinit and plend, with the palette below set and one page
+ * advanced), checks the PNG is complete and only then hands it to the one writer
+ * (src/tensor/fileio.h), which puts it at PNG (a file replaced atomically, a symlink's target, a
+ * device or "-"). Without PLplot in the build it says so and returns 1. */
 #ifndef NABLA_CLI_PLOT_H
 #define NABLA_CLI_PLOT_H
 

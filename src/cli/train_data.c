@@ -87,6 +87,11 @@ int train_data_load(const train_cfg *c, bool quiet, train_data *d)
         spec = nb_cli_mnist_present(dir) ? "fashion-mnist" : "spirals";
     snprintf(d->spec, sizeof d->spec, "%s", spec);
     if (!strcmp(spec, "seq-toy")) {
+        if (c->standardize) {
+            fprintf(stderr, "nabla train: --standardize: seq-toy's token features are one-hot; "
+                            "standardise a FILE.csv or .npy data set\n");
+            return 2;
+        }
         d->id = (nb_cli_data_id){(uint64_t)c->seed, c->test, 0, 0};
         if (load_seq_toy(c, d) == NB_OK)
             return 0;
@@ -108,6 +113,12 @@ int train_data_load(const train_cfg *c, bool quiet, train_data *d)
         nb_dataset_free(&all);
     } else
         d->tr = all;
+    /* statistics of the training rows only; the validation and test rows get the same map */
+    if (!rc && c->standardize &&
+        nb_dataset_standardize(&d->tr, d->va.X ? &d->va : NULL, &d->te) != NB_OK) {
+        fprintf(stderr, "nabla train: --standardize: %s\n", nb_last_error());
+        rc = 1;
+    }
     if (rc)
         train_data_free(d);
     return rc;

@@ -20,6 +20,7 @@ static const struct {
     [OPT_HEADER] = {"header", true, "auto"},
     [OPT_VAL_FRAC] = {"val-frac", true, "0.1"},
     [OPT_TEST_FRAC] = {"test-frac", true, "0.1"},
+    [OPT_STANDARDIZE] = {"standardize", false, "no"},
     [OPT_HIDDEN] = {"hidden", true, "256,128"},
     [OPT_ACTIVATION] = {"activation", true, "relu"},
     [OPT_INIT] = {"init", true, "default"},
@@ -67,6 +68,8 @@ void train_usage(FILE *f)
         "                       data set, scored after each epoch (default 0.1)\n"
         "  --test-frac F        test rows held out of a FILE.csv / .npy data set (default 0.1;\n"
         "                       built-in sets have their own test set), scored at the end only\n"
+        "  --standardize        per-feature mean/std of the training rows, applied to every\n"
+        "                       split, stored in the checkpoint (eval and predict apply it)\n"
         "  --header yes|no|auto whether line 1 of a CSV is a header (default auto: only when\n"
         "                       none of its fields is a number)\n"
         "  --hidden 256,128     hidden layer sizes (default 256,128)\n"
@@ -154,6 +157,7 @@ static bool set_opt(train_cfg *c, int i, const char *v)
     case OPT_HEADER: return nb_cli_csv_header_option("train", v);
     case OPT_VAL_FRAC: return parse_dbl(v, 0, 0.9, false, &c->val);
     case OPT_TEST_FRAC: return parse_dbl(v, 0, 0.9, true, &c->test);
+    case OPT_STANDARDIZE: return parse_flag(v, &c->standardize);
     case OPT_HIDDEN: c->hidden = v; return true; /* checked when the model is built */
     case OPT_ACTIVATION: return nb_activation_parse(v, &c->act);
     case OPT_INIT: return nb_init_parse(v, &c->init);
@@ -269,8 +273,8 @@ int train_cfg_parse(train_cfg *c, int argc, char **argv)
 static bool fixed_on_resume(int i)
 {
     return i == OPT_DATA || i == OPT_HEADER || i == OPT_VAL_FRAC || i == OPT_TEST_FRAC ||
-           i == OPT_HIDDEN || i == OPT_ACTIVATION || i == OPT_INIT || i == OPT_SEED ||
-           i == OPT_BATCH || i == OPT_OPTIM;
+           i == OPT_STANDARDIZE || i == OPT_HIDDEN || i == OPT_ACTIVATION || i == OPT_INIT ||
+           i == OPT_SEED || i == OPT_BATCH || i == OPT_OPTIM;
 }
 
 int train_cfg_resume(train_cfg *c, const char *path, bool quiet)

@@ -17,6 +17,7 @@ enum {
     OPT_HEADER,
     OPT_VAL_FRAC,
     OPT_TEST_FRAC,
+    OPT_STANDARDIZE,
     OPT_HIDDEN,
     OPT_ACTIVATION,
     OPT_INIT,
@@ -61,7 +62,7 @@ typedef struct train_cfg {
     nb_sched_kind skind;
     long long epochs, batch, warmup, seed, threads, save_every, accum, patience;
     double lr, wd, momentum, smoothing, clip, dropout, val, test;
-    bool nesterov, quiet, anomaly, save_best;
+    bool nesterov, quiet, anomaly, save_best, standardize;
     bool changed; /* --resume: an option differs from the checkpoint's */
     int argc;     /* the command line, for the resume hint after an interruption */
     char **argv;

@@ -59,16 +59,26 @@ static void shuffle(int64_t *perm, int64_t N, nb_rng *r)
     }
 }
 
-/* out = the rows idx[0..n) of all, as fresh tensors with all's metadata. */
+/* out = the rows idx[0..n) of all, as fresh tensors with all's metadata (and copies of its
+ * standardisation statistics). */
 static nb_status gather(const nb_dataset *all, const int64_t *idx, int64_t n, nb_dataset *out)
 {
     int64_t D = all->X->shape[1];
     int64_t sx[2] = {n, D}, sy[1] = {n};
-    nb_tensor *X, *y = NULL;
+    nb_tensor *X, *y = NULL, *mean = NULL, *std = NULL;
+    char **names = NULL;
     nb_status st;
     if ((st = nb_tensor_new(NB_F32, 2, sx, &X)) != NB_OK ||
-        (st = nb_tensor_new(NB_I32, 1, sy, &y)) != NB_OK) {
+        (st = nb_tensor_new(NB_I32, 1, sy, &y)) != NB_OK ||
+        (all->mean && !(mean = nb_tensor_clone(all->mean))) ||
+        (all->std && !(std = nb_tensor_clone(all->std))) ||
+        (st = nb_dataset_copy_names_((const char *const *)all->class_names, all->n_classes,
+                                     &names)) != NB_OK) {
+        st = st != NB_OK ? st : nb_last_status();
         nb_tensor_free(X);
+        nb_tensor_free(y);
+        nb_tensor_free(mean);
+        nb_tensor_free(std);
         return st;
     }
     const float *xs = all->X->data;
@@ -84,9 +94,34 @@ static nb_status gather(const nb_dataset *all, const int64_t *idx, int64_t n, nb
     out->n_classes = all->n_classes;
     out->input_scale = all->input_scale;
     out->input_shift = all->input_shift;
+    out->mean = mean; /* a standardised set's parts are standardised alike */
+    out->std = std;
+    out->class_names = names;
     memcpy(out->name, all->name, sizeof out->name);
     out->name[sizeof out->name - 1] = '\0';
     return NB_OK;
+}
+
+/* The rows of all in a seeded permutation, cut into parts of n[0], n[1], ... rows (summing to
+ * N), part p going to out[p]. On error every part is freed. */
+static nb_status split_into(const nb_dataset *all, uint64_t seed, int parts, const int64_t *n,
+                            nb_dataset *const *out, const char *who)
+{
+    int64_t N = all->X->shape[0], at = 0;
+    int64_t *perm = malloc((size_t)N * sizeof *perm);
+    if (!perm)
+        return nb_error(NB_ERR_NOMEM, "%s: out of memory for a %" PRId64 "-row permutation", who,
+                        N);
+    nb_rng r;
+    nb_rng_seed(&r, seed);
+    shuffle(perm, N, &r);
+    nb_status st = NB_OK;
+    for (int p = 0; p < parts && st == NB_OK; at += n[p], p++)
+        st = gather(all, perm + at, n[p], out[p]);
+    free(perm);
+    for (int p = 0; p < parts && st != NB_OK; p++)
+        nb_dataset_free(out[p]);
+    return st;
 }
 
 nb_status nb_dataset_split(const nb_dataset *all, double val_fraction, uint64_t seed,
@@ -109,21 +144,43 @@ nb_status nb_dataset_split(const nb_dataset *all, double val_fraction, uint64_t 
                         "split: val_fraction %g of %" PRId64 " rows gives %" PRId64
                         " validation and %" PRId64 " training rows; both need at least one",
                         val_fraction, N, n_val, N - n_val);
-    int64_t *perm = malloc((size_t)N * sizeof *perm);
-    if (!perm)
-        return nb_error(NB_ERR_NOMEM, "split: out of memory for a %" PRId64 "-row permutation", N);
-    nb_rng r;
-    nb_rng_seed(&r, seed);
-    shuffle(perm, N, &r);
-    st = gather(all, perm, n_val, val);
-    if (st == NB_OK)
-        st = gather(all, perm + n_val, N - n_val, train);
-    free(perm);
-    if (st != NB_OK) {
-        nb_dataset_free(val);
-        nb_dataset_free(train);
-    }
-    return st;
+    int64_t n[2] = {n_val, N - n_val};
+    nb_dataset *out[2] = {val, train};
+    return split_into(all, seed, 2, n, out, "split");
+}
+
+nb_status nb_dataset_split3(const nb_dataset *all, double val_fraction, double test_fraction,
+                            uint64_t seed, nb_dataset *train, nb_dataset *val, nb_dataset *test)
+{
+    const char *who = "nb_dataset_split3";
+    if (!train || !val || !test || train == val || train == test || val == test || train == all ||
+        val == all || test == all)
+        return nb_error(NB_ERR_ARG,
+                        "%s: train, val and test must be three distinct data sets, none of them "
+                        "the input",
+                        who);
+    memset(train, 0, sizeof *train);
+    memset(val, 0, sizeof *val);
+    memset(test, 0, sizeof *test);
+    nb_status st = check_dataset(all, who);
+    if (st != NB_OK)
+        return st;
+    if (!(val_fraction > 0 && test_fraction > 0 && val_fraction + test_fraction < 1))
+        return nb_error(NB_ERR_ARG,
+                        "%s: val_fraction %g and test_fraction %g must be > 0 with a sum < 1", who,
+                        val_fraction, test_fraction);
+    int64_t N = all->X->shape[0];
+    int64_t n_test = (int64_t)floor((double)N * test_fraction + 0.5);
+    int64_t n_val = (int64_t)floor((double)N * val_fraction + 0.5);
+    if (n_test < 1 || n_val < 1 || N - n_test - n_val < 1)
+        return nb_error(NB_ERR_ARG,
+                        "%s: fractions %g (val) and %g (test) of %" PRId64 " rows give %" PRId64
+                        " validation, %" PRId64 " test and %" PRId64
+                        " training rows; each needs at least one",
+                        who, val_fraction, test_fraction, N, n_val, n_test, N - n_test - n_val);
+    int64_t n[3] = {n_test, n_val, N - n_test - n_val};
+    nb_dataset *out[3] = {test, val, train};
+    return split_into(all, seed, 3, n, out, who);
 }
 
 /* ------------------------------------------------------------------------------------------ */

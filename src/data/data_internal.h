@@ -28,4 +28,9 @@ nb_status nb_idx_peek(const char *path, nb_dtype *dtype, int *ndim, int64_t shap
  * elements)"). */
 nb_status nb_dataset_check_tensor(const nb_tensor *t, const char *what);
 
+/* Class names: frees n names (NULL-safe); copies n checked names into a new array (*out NULL
+ * when names is NULL). */
+void nb_dataset_free_names_(char **names, int64_t n);
+nb_status nb_dataset_copy_names_(const char *const *names, int64_t n, char ***out);
+
 #endif

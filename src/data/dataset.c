@@ -34,7 +34,62 @@ void nb_dataset_free(nb_dataset *ds)
         return;
     nb_tensor_free(ds->X);
     nb_tensor_free(ds->y);
+    nb_tensor_free(ds->mean);
+    nb_tensor_free(ds->std);
+    nb_dataset_free_names_(ds->class_names, ds->n_classes);
     memset(ds, 0, sizeof *ds);
+}
+
+void nb_dataset_free_names_(char **names, int64_t n)
+{
+    for (int64_t k = 0; names && k < n; k++)
+        free(names[k]);
+    free(names);
+}
+
+nb_status nb_dataset_copy_names_(const char *const *names, int64_t n, char ***out)
+{
+    *out = NULL;
+    if (!names)
+        return NB_OK;
+    char **c = calloc((size_t)n, sizeof *c);
+    if (!c)
+        return nb_error(NB_ERR_NOMEM, "out of memory for %lld class names", (long long)n);
+    for (int64_t k = 0; k < n; k++) {
+        size_t len = names[k] ? strlen(names[k]) : 0;
+        bool ok = len > 0 && len < NB_CLASS_NAME_MAX;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = (unsigned char)names[k][i] >= 0x20 && names[k][i] != 0x7f;
+        if (!ok) {
+            nb_dataset_free_names_(c, n);
+            return nb_error(NB_ERR_ARG, "class name %lld is %s; expected 1 to %d printable bytes",
+                            (long long)k, names[k] ? "empty, too long or not printable" : "NULL",
+                            NB_CLASS_NAME_MAX - 1);
+        }
+        if (!(c[k] = strdup(names[k]))) {
+            nb_dataset_free_names_(c, n);
+            return nb_error(NB_ERR_NOMEM, "out of memory for class name %lld", (long long)k);
+        }
+    }
+    *out = c;
+    return NB_OK;
+}
+
+nb_status nb_dataset_set_class_names(nb_dataset *ds, const char *const *names, int64_t n)
+{
+    if (!ds)
+        return nb_error(NB_ERR_ARG, "nb_dataset_set_class_names: ds is NULL");
+    if (names && n != ds->n_classes)
+        return nb_error(NB_ERR_ARG,
+                        "nb_dataset_set_class_names: %lld names for a data set of %lld classes",
+                        (long long)n, (long long)ds->n_classes);
+    char **c;
+    nb_status s = nb_dataset_copy_names_(names, n, &c);
+    if (s != NB_OK)
+        return s;
+    nb_dataset_free_names_(ds->class_names, ds->n_classes);
+    ds->class_names = c;
+    return NB_OK;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -11,8 +11,9 @@
 #include "nabla/checkpoint.h"
 #include "nabla/safetensors.h"
 #include "../tensor/tensor_internal.h"
+#include "checkpoint_internal.h"
 
-#define MAX_T (2 * NB_MLP_MAX_LAYERS * 3)
+#define MAX_T (2 * NB_MLP_MAX_LAYERS * 3 + 2) /* + input.mean, input.std */
 #define NAME_LEN 160
 
 /* Every element of a weight tensor must be finite, read as the f32 the model holds (an f64 of
@@ -72,6 +73,8 @@ static nb_status check_saveable(const char *path, const nb_mlp *m, const nb_mode
     if (!(m->dropout >= 0 && m->dropout < 1))
         return nb_error(NB_ERR_ARG, "nb_model_save: %s: dropout %g outside [0, 1)", path,
                         m->dropout);
+    if (nb_ckpt_input_check_save_(path, info, m->sizes[0]) != NB_OK)
+        return NB_ERR_ARG;
     for (int i = 0; i < nb_mlp_param_count(m); i++) {
         char name[NAME_LEN];
         const nb_tensor *p = nb_mlp_param(m, i, name, sizeof name);
@@ -105,7 +108,7 @@ static int collect_tensors(const nb_mlp *m, const nb_optim *optim, char names[MA
         n++;
     }
     int ns = optim ? nb_optim_state_count(optim) : 0;
-    for (int i = 0; i < ns && n < MAX_T; i++) {
+    for (int i = 0; i < ns && n < MAX_T - 2; i++) { /* 2: room for the standardisation */
         const char *buf;
         ts[n].tensor = nb_optim_state_tensor(optim, i, &buf);
         snprintf(names[n], NAME_LEN, "optim.%s", buf);
@@ -129,6 +132,10 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
     char names[MAX_T][NAME_LEN];
     nb_named_tensor ts[MAX_T];
     int n = collect_tensors(m, optim, names, ts);
+    if (info->input_mean) { /* checked: both are there */
+        ts[n++] = (nb_named_tensor){NB_CKPT_INPUT_MEAN, info->input_mean};
+        ts[n++] = (nb_named_tensor){NB_CKPT_INPUT_STD, info->input_std};
+    }
     char sizes[(NB_MLP_MAX_LAYERS + 1) * 21] = "", num[8][64]; /* 20 digits and a comma each */
     for (int i = 0; i <= m->n_layers; i++)
         snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%lld", i ? "," : "",
@@ -366,9 +373,10 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
         return NULL;
     }
     nb_mlp *m = NULL;
+    nb_tensor *mean = NULL, *std = NULL;
     ckpt_meta c;
     if (read_architecture(st, path, &c) && read_scalars(st, path, optim, &c) &&
-        check_layer_tensors(st, path, &c))
+        check_layer_tensors(st, path, &c) && nb_ckpt_input_read_(st, path, c.sizes[0], &mean, &std))
         m = nb_mlp_new(c.sizes, c.n_sizes, c.act, NB_INIT_DEFAULT, c.dropout, NB_F32, 0);
     if (m && (!restore_params(st, path, m) || (optim && !restore_optim(st, path, optim, c.step)))) {
         nb_mlp_free(m);
@@ -381,6 +389,11 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
         info->n_classes = c.ncls;
         info->epoch = c.epoch;
         snprintf(info->dataset, sizeof info->dataset, "%s", c.dataset ? c.dataset : "");
+        info->input_mean = mean;
+        info->input_std = std;
+    } else {
+        nb_tensor_free(mean);
+        nb_tensor_free(std);
     }
     nb_safetensors_free(st);
     return m;
@@ -402,6 +415,7 @@ nb_status nb_model_load_into(const char *path, nb_mlp *m, nb_model_info *info, n
         same = l->sizes[i] == m->sizes[i];
     if (!same || m->dtype != NB_F32) {
         nb_mlp_free(l);
+        nb_model_info_free(&tmp);
         return nb_error(NB_ERR_FORMAT,
                         "%s: the checkpoint's architecture differs from the model "
                         "it is loaded into (sizes, activation or dtype)",
@@ -409,6 +423,7 @@ nb_status nb_model_load_into(const char *path, nb_mlp *m, nb_model_info *info, n
     }
     if (optim) { /* restores the optimiser state only if all of it is there */
         nb_mlp_free(l);
+        nb_model_info_free(&tmp);
         l = nb_model_load(path, &tmp, optim);
         if (!l)
             return nb_last_status();

@@ -145,7 +145,9 @@ void nb_lce_logits(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t
 {
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
     /* preload the bias, then the GEMM adds x W^T (beta 1) */
-#pragma omp parallel for schedule(static) if (nr * nv >= NB_XPAR_MIN_ELEMS && nr > 1)
+    int nt = nb_kernel_threads();
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(nt) if (nr * nv >= NB_XPAR_MIN_ELEMS && nr > 1)
     for (int64_t i = 0; i < nr; i++) {
         char *zr = (char *)z + (size_t)(i * nv) * es;
         if (c->b)
@@ -161,12 +163,12 @@ void nb_lce_logits(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t
     int64_t n = nr * nv;
     if (c->f64) {
         double *d = z, cap = c->cap;
-#pragma omp parallel for schedule(static) if (n >= NB_XPAR_MIN_ELEMS)
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= NB_XPAR_MIN_ELEMS)
         for (int64_t i = 0; i < n; i++)
             d[i] = cap * tanh(d[i] / cap);
     } else {
         float *f = z, cap = (float)c->cap;
-#pragma omp parallel for schedule(static) if (n >= NB_XPAR_MIN_ELEMS)
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= NB_XPAR_MIN_ELEMS)
         for (int64_t i = 0; i < n; i++)
             f[i] = cap * tanhf(f[i] / cap);
     }
@@ -299,7 +301,9 @@ void nb_lce_forward(const lce_ctx *c, nb_tensor *loss, double *shift, double *ro
         for (int64_t v0 = 0; any && v0 < c->V; v0 += c->TV) {
             int64_t nv = c->V - v0 < c->TV ? c->V - v0 : c->TV;
             nb_lce_logits(c, r0, nr, v0, nv, work);
-#pragma omp parallel for schedule(static) if (nr * nv >= NB_XPAR_MIN_ELEMS && nr > 1)
+            int nt = nb_kernel_threads();
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(nt) if (nr * nv >= NB_XPAR_MIN_ELEMS && nr > 1)
             for (int64_t i = 0; i < nr; i++)
                 if (nb_xent_keep(c->o, c->tgt, r0 + i))
                     nb_lce_fold(c, r0 + i, (const char *)work + (size_t)(i * nv) * es, v0, nv,

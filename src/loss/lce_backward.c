@@ -84,7 +84,9 @@ void nb_lce_dz(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv,
                const double *cf, const double *shift)
 {
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
-#pragma omp parallel for schedule(static) if (nr * nv >= NB_XPAR_MIN_ELEMS && nr > 1)
+    int nt = nb_kernel_threads();
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(nt) if (nr * nv >= NB_XPAR_MIN_ELEMS && nr > 1)
     for (int64_t i = 0; i < nr; i++) {
         char *zr = (char *)z + (size_t)(i * nv) * es;
         int64_t n = r0 + i;
@@ -111,7 +113,9 @@ void nb_lce_accumulate(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int
     if (!gb) /* db_tile [nv] += column sums of dz, in chunks of columns (one per thread) */
         return;
     int64_t nch = (nv + LCE_DB_CHUNK - 1) / LCE_DB_CHUNK;
-#pragma omp parallel for schedule(static) if (nr * nv >= NB_XPAR_MIN_ELEMS && nch > 1)
+    int nt = nb_kernel_threads();
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(nt) if (nr * nv >= NB_XPAR_MIN_ELEMS && nch > 1)
     for (int64_t ch = 0; ch < nch; ch++) {
         int64_t j0 = ch * LCE_DB_CHUNK, j1 = j0 + LCE_DB_CHUNK < nv ? j0 + LCE_DB_CHUNK : nv;
         for (int64_t i = 0; i < nr; i++)
@@ -159,7 +163,8 @@ void nb_lce_one_pass(const lce_ctx *c, nb_tensor *loss, double *shift, double *r
         if (!any)
             continue;
         nb_lce_logits(c, r0, nr, 0, V, work); /* every class of the block: one GEMM */
-#pragma omp parallel for schedule(static) if (nr * V >= NB_XPAR_MIN_ELEMS && nr > 1)
+        int nt = nb_kernel_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (nr * V >= NB_XPAR_MIN_ELEMS && nr > 1)
         for (int64_t i = 0; i < nr; i++) {
             int64_t n = r0 + i;
             if (!nb_xent_keep(c->o, c->tgt, n))

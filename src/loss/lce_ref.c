@@ -11,6 +11,8 @@
 
 #include "../ops/ops_internal.h"
 #include "lce_internal.h"
+#include "lce_ref.h"
+#include "xent_ref.h"
 
 static nb_status check_grad_out(const char *what, const nb_tensor *g, const nb_tensor *like)
 {

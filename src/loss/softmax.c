@@ -7,10 +7,13 @@
  *   lse = m + log(sum_j exp(z_j - m))      every exp argument is <= 0: no overflow, and the
  *                                          largest term is exactly 1, so log never sees 0
  *   log_softmax_j = z_j - lse,  softmax_j = exp(z_j - lse)
- * The sum of exps is accumulated in double for both f32 and f64. */
+ * The sum of exps is accumulated in double for both f32 and f64. Softmax of a row with a finite
+ * max is computed as exp(z_j - m) / sum_k exp(z_k - m), the same number with one exp per
+ * element instead of two, and in f32 with a vector exp (softmax_row_f32). */
 #include <math.h>
 
 #include "nabla/loss.h"
+#include "../ops/ops_internal.h"
 #include "../tensor/tensor_check.h"
 
 static nb_status check_rows(const char *name, const nb_tensor *z, const nb_tensor *out,
@@ -42,16 +45,43 @@ static nb_status check_rows(const char *name, const nb_tensor *z, const nb_tenso
     return NB_OK;
 }
 
+enum { SM_LANES = 16 }; /* independent partial results: vector loops */
+
+/* max_j z_j over the row [off, off + V), NaN elements skipped (-inf if all are NaN or -inf):
+ * m = z_j > m ? z_j : m in 16 lanes, then across the lanes, which vectorises (one running max
+ * is a chain). The same value as one running max (the sign of a zero max aside, which no
+ * caller can see: z - (+-0) and exp of it are the same). */
+#define ROW_MAX(NAME, T)                                                                           \
+    NB_VECTOR_CLONES static double NAME(const T *p, int64_t V)                                     \
+    {                                                                                              \
+        T lane[SM_LANES];                                                                          \
+        for (int j = 0; j < SM_LANES; j++)                                                         \
+            lane[j] = -INFINITY;                                                                   \
+        int64_t i = 0;                                                                             \
+        for (; i + SM_LANES <= V; i += SM_LANES)                                                   \
+            for (int j = 0; j < SM_LANES; j++)                                                     \
+                lane[j] = p[i + j] > lane[j] ? p[i + j] : lane[j];                                 \
+        for (int j = 0; i < V; i++, j++)                                                           \
+            lane[j] = p[i] > lane[j] ? p[i] : lane[j];                                             \
+        for (int j = 1; j < SM_LANES; j++)                                                         \
+            lane[0] = lane[j] > lane[0] ? lane[j] : lane[0];                                       \
+        return lane[0];                                                                            \
+    }
+ROW_MAX(row_max_f32, float)
+ROW_MAX(row_max_f64, double)
+
+static double row_max(const nb_tensor *z, int64_t off, int64_t V)
+{
+    return z->dtype == NB_F64 ? row_max_f64((const double *)z->data + off, V)
+                              : row_max_f32((const float *)z->data + off, V);
+}
+
 /* Shift m and log of the shifted sum s = sum_j exp(z_j - m) of one row, in double. Callers use
  * (z_j - m) - log s, never z_j - (m + log s): the latter rounds m + log s to the precision of m
  * first, which loses everything when |m| is huge (1e300) and ~1e-11 when it is 1e6. */
 static void row_shift(const nb_tensor *z, int64_t off, int64_t V, double *m_out, double *logs)
 {
-    double m = -INFINITY;
-    for (int64_t j = 0; j < V; j++) {
-        double v = nb_tensor_get(z, off + j);
-        m = v > m ? v : m;
-    }
+    double m = row_max(z, off, V);
     if (!isfinite(m))
         m = 0.0;
     double s = 0.0;
@@ -90,9 +120,59 @@ nb_status nb_logsumexp_rows(const nb_tensor *z, nb_tensor *out)
     if (s != NB_OK)
         return s;
     int64_t V = z->shape[z->ndim - 1], R = n_rows(z, V);
-    for (int64_t r = 0; r < R; r++)
-        nb_tensor_set(out, r, V ? row_lse(z, r * V, V) : -INFINITY);
+    /* out [R] in z's dtype: the double lse rounded once to f32 for f32 */
+    for (int64_t r = 0; r < R; r++) {
+        double v = V ? row_lse(z, r * V, V) : -INFINITY;
+        if (out->dtype == NB_F64)
+            ((double *)out->data)[r] = v;
+        else
+            ((float *)out->data)[r] = (float)v;
+    }
     return NB_OK;
+}
+
+/* softmax of one row z[0..V) whose max m is finite, into out (which may be z):
+ *   e_j = exp(z_j - m) in double, kept in out[j];  s = sum_j e_j;  p_j = e_j / s.
+ * One exp per element where exp((z_j - m) - log s) takes a second. e_j is in [0, 1] (no
+ * overflow) and p_j <= e_j, so keeping e_j in out costs one rounding of its type at most; in f64
+ * the result is as exact as the shift-and-log form. Rows whose max is not finite take that form
+ * (rows_apply), which gives NaN and 0 where SciPy does. */
+static void softmax_row_f64(const double *z, double *out, int64_t V, double m)
+{
+    double s = 0.0;
+    for (int64_t j = 0; j < V; j++) {
+        double e = exp(z[j] - m);
+        s += e;
+        out[j] = e;
+    }
+    for (int64_t j = 0; j < V; j++)
+        out[j] /= s;
+}
+
+/* f32: the same in vector loops: e_j = nb_exp_vec(z_j - m) (ops_internal.h; relative error
+ * < 1e-14 before the rounding to f32) with z_j - m clamped at -120 (exp(-120) = 8e-53 is 0 in
+ * f32, as every smaller one is; NaN stays NaN), s summed in 16 double lanes (the order of
+ * nb_sum_lanes_f64). */
+#define SOFTMAX_F32_TERM(i, j)                                                                     \
+    do {                                                                                           \
+        double d = (double)z[i] - m, e = nb_exp_vec(nb_select_bits(d < -120.0, -120.0, d));        \
+        out[i] = (float)e;                                                                         \
+        lane[j] += e;                                                                              \
+    } while (0)
+NB_VECTOR_CLONES static void softmax_row_f32(const float *z, float *out, int64_t V, double m)
+{
+    double lane[SM_LANES] = {0};
+    int64_t i = 0;
+    for (; i + SM_LANES <= V; i += SM_LANES)
+        for (int j = 0; j < SM_LANES; j++)
+            SOFTMAX_F32_TERM(i + j, j);
+    for (int j = 0; i < V; i++, j++)
+        SOFTMAX_F32_TERM(i, j);
+    for (int w = SM_LANES / 2; w > 0; w /= 2)
+        for (int j = 0; j < w; j++)
+            lane[j] += lane[j + w];
+    for (int64_t j = 0; j < V; j++)
+        out[j] = (float)((double)out[j] / lane[0]);
 }
 
 static nb_status rows_apply(const char *name, const nb_tensor *z, nb_tensor *out, bool soft)
@@ -101,12 +181,31 @@ static nb_status rows_apply(const char *name, const nb_tensor *z, nb_tensor *out
     if (s != NB_OK)
         return s;
     int64_t V = z->shape[z->ndim - 1], R = n_rows(z, V);
+    /* z, out [R, V]: l_j = (z_j - m) - log s in double, out_j = l_j or exp(l_j) in z's dtype */
     for (int64_t r = 0; r < R && V > 0; r++) {
         double m, logs;
+        if (soft && isfinite(m = row_max(z, r * V, V))) {
+            if (z->dtype == NB_F64)
+                softmax_row_f64((const double *)z->data + r * V, (double *)out->data + r * V, V, m);
+            else
+                softmax_row_f32((const float *)z->data + r * V, (float *)out->data + r * V, V, m);
+            continue;
+        }
         row_shift(z, r * V, V, &m, &logs);
-        for (int64_t j = 0; j < V; j++) {
-            double l = (nb_tensor_get(z, r * V + j) - m) - logs;
-            nb_tensor_set(out, r * V + j, soft ? exp(l) : l);
+        if (z->dtype == NB_F64) {
+            const double *p = (const double *)z->data + r * V;
+            double *o = (double *)out->data + r * V;
+            for (int64_t j = 0; j < V; j++) {
+                double l = (p[j] - m) - logs;
+                o[j] = soft ? exp(l) : l;
+            }
+        } else {
+            const float *p = (const float *)z->data + r * V;
+            float *o = (float *)out->data + r * V;
+            for (int64_t j = 0; j < V; j++) {
+                double l = ((double)p[j] - m) - logs;
+                o[j] = (float)(soft ? exp(l) : l);
+            }
         }
     }
     return NB_OK;

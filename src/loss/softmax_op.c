@@ -38,8 +38,8 @@ static nb_tensor *softmax_family(nb_graph *g, const nb_opdef *op, nb_tensor *z)
 }
 
 /* One row of backward over element type T: Z the row of z, Y of y (logsumexp: its one value),
- * D of dy, G of dz. */
-#define SOFTMAX_ROW_BACKWARD(T, K, Z, Y, D, G, V)                                                  \
+ * D of dy, G of dz; DOT the lane dot product for T. */
+#define SOFTMAX_ROW_BACKWARD(T, DOT, K, Z, Y, D, G, V)                                             \
     do {                                                                                           \
         const T *restrict z_ = (Z), *restrict y_ = (Y), *restrict d_ = (D);                        \
         T *restrict g_ = (G);                                                                      \
@@ -56,13 +56,25 @@ static nb_tensor *softmax_family(nb_graph *g, const nb_opdef *op, nb_tensor *z)
             for (int64_t j = 0; j < (V); j++)                                                      \
                 g_[j] += (T)(d_[j] - exp(y_[j]) * sdy);                                            \
         } else {                                                                                   \
-            double dot = 0.0;                                                                      \
-            for (int64_t j = 0; j < (V); j++)                                                      \
-                dot += (double)d_[j] * y_[j];                                                      \
+            double dot = DOT(d_, y_, (V)); /* sum_j dy_j y_j, in lanes (ops_internal.h) */         \
             for (int64_t j = 0; j < (V); j++)                                                      \
                 g_[j] += (T)(y_[j] * (d_[j] - dot));                                               \
         }                                                                                          \
     } while (0)
+
+/* Every row's backward, for one element type: vector loops of the widest vectors the CPU has
+ * (NB_VECTOR_CLONES) */
+#define SOFTMAX_BACKWARD_ROWS(NAME, T, DOT)                                                        \
+    NB_VECTOR_CLONES static void NAME(sm_kind k, const T *z, const T *y, const T *gy, T *gz,       \
+                                      int64_t rows, int64_t V)                                     \
+    {                                                                                              \
+        for (int64_t r = 0; r < rows; r++) {                                                       \
+            int64_t o = r * V, oy = k == SM_LOGSUMEXP ? r : o;                                     \
+            SOFTMAX_ROW_BACKWARD(T, DOT, k, z + o, y + oy, gy + oy, gz + o, V);                    \
+        }                                                                                          \
+    }
+SOFTMAX_BACKWARD_ROWS(softmax_backward_f64, double, nb_dot_lanes_f64)
+SOFTMAX_BACKWARD_ROWS(softmax_backward_f32, float, nb_dot_lanes_f32)
 
 static nb_status softmax_family_backward(nb_graph *g, nb_node *n)
 {
@@ -73,16 +85,10 @@ static nb_status softmax_family_backward(nb_graph *g, nb_node *n)
     if (s != NB_OK || !gz)
         return s;
     int64_t V = z->shape[z->ndim - 1], rows = V ? z->numel / V : 0;
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t o = r * V, oy = k == SM_LOGSUMEXP ? r : o;
-        if (z->dtype == NB_F64)
-            SOFTMAX_ROW_BACKWARD(double, k, (const double *)z->data + o,
-                                 (const double *)y->data + oy, (const double *)y->grad + oy,
-                                 (double *)gz + o, V);
-        else
-            SOFTMAX_ROW_BACKWARD(float, k, (const float *)z->data + o, (const float *)y->data + oy,
-                                 (const float *)y->grad + oy, (float *)gz + o, V);
-    }
+    if (z->dtype == NB_F64)
+        softmax_backward_f64(k, z->data, y->data, y->grad, gz, rows, V);
+    else
+        softmax_backward_f32(k, z->data, y->data, y->grad, gz, rows, V);
     return NB_OK;
 }
 

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../ops/ops_internal.h"
 #include "../tensor/tensor_internal.h"
 #include "xent_internal.h"
 
@@ -140,7 +141,7 @@ static double row_weighted_nll(const nb_xent_simd *k, const nb_tensor *z, int64_
             double zc = xf ? (double)xf[i] : ((const double *)z->data)[n * V + c];
             double q = nb_xent_weight_at(o, c);
             if (probs)
-                q *= (1.0 - a) * nb_tensor_get(probs, n * V + c) + a / (double)V;
+                q *= (1.0 - a) * nb_xent_float_at(probs, n * V + c) + a / (double)V;
             if (q != 0.0)
                 acc += q * ((m - zc) + logs);
         }
@@ -158,7 +159,7 @@ static double row_loss(const nb_xent_simd *k, const nb_tensor *z, const nb_tenso
         L = row_weighted_nll(k, z, n, V, m, logs, o, probs, a, Wc);
     } else {
         int64_t y = nb_xent_target_at(tgt, n);
-        double zy = nb_tensor_get(z, n * V + y);
+        double zy = nb_xent_float_at(z, n * V + y);
         L = nb_xent_weighted((1.0 - a) * nb_xent_weight_at(o, y), (m - zy) + logs);
         if (a > 0.0)
             L += a / (double)V * row_weighted_nll(k, z, n, V, m, logs, o, NULL, 0.0, Wc);
@@ -179,7 +180,8 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
                         (long long)N);
     double *rowZ = rowL + N, Wc = nb_xent_class_weight_sum(o, V);
     const nb_xent_simd *k = nb_xent_simd_get(); /* resolved here, before the parallel region */
-#pragma omp parallel for schedule(static) if (N * V >= NB_XPAR_MIN_ELEMS && N > 1)
+    int nt = nb_kernel_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (N * V >= NB_XPAR_MIN_ELEMS && N > 1)
     for (int64_t n = 0; n < N; n++) {
         double L = 0.0, zl = 0.0, m = 0.0, logs = 0.0;
         if (nb_xent_keep(o, probs ? NULL : tgt, n)) {

@@ -48,7 +48,7 @@ static double row_upstream(const bwd_ctx *b, int64_t n)
 static double soft_q(const bwd_ctx *b, int64_t n, int64_t j)
 {
     return nb_xent_weight_at(b->o, j) *
-           ((1.0 - b->a) * nb_tensor_get(b->probs, n * b->V + j) + b->a / (double)b->V);
+           ((1.0 - b->a) * nb_xent_float_at(b->probs, n * b->V + j) + b->a / (double)b->V);
 }
 
 static void row_coefs(const bwd_ctx *b, int64_t n, double c, bwd_row *r)
@@ -78,7 +78,7 @@ static void row_coefs(const bwd_ctx *b, int64_t n, double c, bwd_row *r)
     double hit = c * (1.0 - a) * wy, rest = c * (a / (double)V * b->Wc + 2.0 * o->z_loss * lse);
     r->base = c * ((1.0 - a) * wy + a / (double)V * b->Wc + 2.0 * o->z_loss * lse);
     r->sw = c * a / (double)V;
-    r->vy = nb_xent_target_grad(nb_tensor_get(b->z, n * V + r->y), r->m, r->logs, hit, rest,
+    r->vy = nb_xent_target_grad(nb_xent_float_at(b->z, n * V + r->y), r->m, r->logs, hit, rest,
                                 r->sw * wy);
 }
 
@@ -151,7 +151,8 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, c
                  .accumulate = accumulate,
                  .f64 = z->dtype == NB_F64,
                  .fast = !probs && (!o->weight || o->weight->dtype == NB_F32)};
-#pragma omp parallel for schedule(static) if (N * V >= NB_XPAR_MIN_ELEMS && N > 1)
+    int nt = nb_kernel_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (N * V >= NB_XPAR_MIN_ELEMS && N > 1)
     for (int64_t n = 0; n < N; n++) {
         double c = row_upstream(&b, n);
         if (!nb_xent_keep(o, probs ? NULL : tgt, n) || c == 0.0) {

@@ -221,7 +221,7 @@ void nb_xent_finish(const nb_xent_opts *o, const nb_tensor *tgt, bool soft, int6
     nb_xent_stats st = {0, 0, 0, 0};
     for (int64_t n = 0; n < N; n++) {
         if (o->reduction == NB_REDUCTION_NONE)
-            nb_tensor_set(loss, n, rowL[n]);
+            nb_xent_store(loss, n, rowL[n]);
         if (!nb_xent_keep(o, soft ? NULL : tgt, n))
             continue;
         st.loss_sum += rowL[n];
@@ -234,7 +234,7 @@ void nb_xent_finish(const nb_xent_opts *o, const nb_tensor *tgt, bool soft, int6
         double total = o->reduction == NB_REDUCTION_SUM ? st.loss_sum
                        : W != 0.0                       ? st.loss_sum / W
                                                         : 0.0; /* all padding: 0, not NaN */
-        nb_tensor_set(loss, 0, total);
+        nb_xent_store(loss, 0, total);
     }
     if (st_out)
         *st_out = st;

@@ -71,7 +71,7 @@ static double fused_row_f32(const nb_xent_simd *k, const nb_tensor *z, const nb_
     double a = o->label_smoothing, logs = nb_xent_log_s((double)m, ones, below),
            lse = (double)m + logs;
     int64_t y = nb_xent_target_at(tgt, n);
-    double wy = nb_xent_weight_at(o, y), zy = nb_tensor_get(z, n * V + y);
+    double wy = nb_xent_weight_at(o, y), zy = nb_xent_float_at(z, n * V + y);
     double L = nb_xent_weighted((1.0 - a) * wy, ((double)m - zy) + logs);
     if (a > 0.0) {
         double acc = 0.0;
@@ -128,11 +128,7 @@ static size_t ws_row(int64_t V)
 
 static int max_threads(void)
 {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
+    return nb_kernel_threads();
 }
 
 static int thread_num(void)

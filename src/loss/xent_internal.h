@@ -35,6 +35,28 @@ static inline double nb_xent_weight_at(const nb_xent_opts *o, int64_t c)
                                       : (double)((const float *)o->weight->data)[c];
 }
 
+/* Element i of a validated float tensor (f16, bf16, f32 or f64: logits, probability targets)
+ * as double, read from typed memory (no bounds check or error state: the caller validated). */
+static inline double nb_xent_float_at(const nb_tensor *t, int64_t i)
+{
+    switch (t->dtype) {
+    case NB_F64: return ((const double *)t->data)[i];
+    case NB_F32: return (double)((const float *)t->data)[i];
+    case NB_F16: return (double)nb_f16_to_f32(((const uint16_t *)t->data)[i]);
+    default: return (double)nb_bf16_to_f32(((const uint16_t *)t->data)[i]);
+    }
+}
+
+/* Stores v into element i of a validated f32 or f64 tensor (a loss output, compute dtype),
+ * rounded once to f32 for f32. */
+static inline void nb_xent_store(nb_tensor *t, int64_t i, double v)
+{
+    if (t->dtype == NB_F64)
+        ((double *)t->data)[i] = v;
+    else
+        ((float *)t->data)[i] = (float)v;
+}
+
 /* Pointer to cnt logits of z from flat index off, as f32: z's own memory for f32, else tmp
  * (cnt floats) filled by widening f16/bf16 with the table k. */
 static inline const float *nb_xent_load_f32(const nb_xent_simd *k, const nb_tensor *z, int64_t off,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "xent_internal.h"
+#include "xent_ref.h"
 #include "../ops/ops_internal.h"
 
 /* dL/dz of every row, element by element: d/dz_j of -sum_c q_c l_c is (sum_c q_c) p_j - q_j,

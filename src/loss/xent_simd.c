@@ -7,13 +7,14 @@
  *   then scaled by 2^k in two steps 2^(k/2) 2^(k - k/2) so that results down to the subnormal
  *   range (x > -103.9) come out right. Inputs below -104 give 0, NaN gives NaN.
  *   Measured against libm expf over [-103, 0]: max error 1 ulp (tests/test_simd.c).
- * Everything runs in f32; sums are carried per lane within a chunk (at most NB_XCHUNK elements)
- * and the callers add chunk sums in double. Two refinements, both cheap: the block of a row that
- * holds the max has its sum of exps taken without the elements equal to the max (the *_below
- * kernels count them instead: each adds exactly 1, and adding 1 to f32 lanes would swallow an
- * off-max sum below 6e-8), and the smoothing sum
- * sum_i w_i (m - x_i) is redone in double when its f32 lanes overflow (m - x_i is inf in f32
- * for logits of opposite sign near +-1.7e38, and the true loss may still be finite).
+ * Everything runs in f32; sums of exps are carried per lane within blocks of NB_XSUM (256)
+ * elements and the blocks are added in double (the smoothing sum per lane within a chunk of at
+ * most NB_XCHUNK), and the callers add chunk sums in double. Two refinements, both cheap: the block
+ * of a row that holds the max has its sum of exps taken without the elements equal to the max (the
+ * *_below kernels count them instead: each adds exactly 1, and adding 1 to f32 lanes would swallow
+ * an off-max sum below 6e-8), and the smoothing sum sum_i w_i (m - x_i) is redone in double when
+ * its f32 lanes overflow (m - x_i is inf in f32 for logits of opposite sign near +-1.7e38, and the
+ * true loss may still be finite).
  *
  * This file: the portable scalar version (the reference for the vector ones) and the choice of
  * table; xent_simd_avx2.c and xent_simd_avx512.c hold the vector versions. */

@@ -9,11 +9,16 @@
 #include <omp.h>
 #endif
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "ops_internal.h"
 
 static const nb_opdef op_matmul, op_linear;
+
+/* The process-wide count of nb_set_num_threads (0: never set). OpenMP's own setting
+ * (omp_set_num_threads) is per calling thread, so the kernels read this instead. */
+static _Atomic int threads_set;
 
 void nb_set_num_threads(int n)
 {
@@ -22,14 +27,22 @@ void nb_set_num_threads(int n)
         return;
     }
     openblas_set_num_threads(n);
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#endif
+    atomic_store(&threads_set, n);
 }
 
-int nb_get_num_threads(void)
+int nb_num_threads(void)
 {
     return openblas_get_num_threads();
+}
+
+int nb_kernel_threads(void)
+{
+    int n = atomic_load(&threads_set);
+#ifdef _OPENMP
+    return n > 0 ? n : omp_get_max_threads();
+#else
+    return n > 0 ? n : 1;
+#endif
 }
 
 const char *nb_blas_core_name(void)
@@ -37,8 +50,8 @@ const char *nb_blas_core_name(void)
     return openblas_get_corename();
 }
 
-/* out[M,N] (row-major, leading dim N) = alpha op(A) op(B) + beta out, A/B given as stored with
- * their own leading dims. */
+/* out[M,N] (row-major, leading dim N) = op(A) op(B) + beta out (alpha is always 1), A/B given
+ * as stored with their own leading dims. */
 static void gemm(nb_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
                  int64_t lda, const void *B, int64_t ldb, double beta, void *C)
 {

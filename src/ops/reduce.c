@@ -15,19 +15,46 @@ typedef struct reduce_kind {
     bool last, mean;
 } reduce_kind;
 
+/* sum_i x[i] and sum_i a[i] b[i] over [0..n), in double. A single running sum waits for every
+ * add to finish before the next (a chain of n dependent adds); SUM_LANES independent partial
+ * sums (lane j takes the i = j mod SUM_LANES, the lanes then added pairwise) have no such chain
+ * and become vector adds, of the widest vectors the CPU has (NB_VECTOR_CLONES). Still double
+ * accumulation (an f32 product is exact in double): only the order of the additions differs
+ * from the plain loop, the reference the tests compare with (tests/test_stream_kernels.c). */
+enum { SUM_LANES = 16 };
+
+#define LANES_KERNEL(NAME, T, TERM, ...)                                                           \
+    NB_VECTOR_CLONES double NAME(__VA_ARGS__, int64_t n)                                           \
+    {                                                                                              \
+        double lane[SUM_LANES] = {0};                                                              \
+        int64_t i = 0;                                                                             \
+        for (; i + SUM_LANES <= n; i += SUM_LANES)                                                 \
+            for (int j = 0; j < SUM_LANES; j++) {                                                  \
+                const int64_t k = i + j;                                                           \
+                lane[j] += (TERM);                                                                 \
+            }                                                                                      \
+        for (int j = 0; i < n; i++, j++) {                                                         \
+            const int64_t k = i;                                                                   \
+            lane[j] += (TERM);                                                                     \
+        }                                                                                          \
+        for (int w = SUM_LANES / 2; w > 0; w /= 2) /* the lanes, pairwise */                       \
+            for (int j = 0; j < w; j++)                                                            \
+                lane[j] += lane[j + w];                                                            \
+        return lane[0];                                                                            \
+    }
+LANES_KERNEL(nb_sum_lanes_f32, float, (double)x[k], const float *restrict x)
+LANES_KERNEL(nb_sum_lanes_f64, double, x[k], const double *restrict x)
+LANES_KERNEL(nb_dot_lanes_f32, float, (double)a[k] * (double)b[k], const float *restrict a,
+             const float *restrict b)
+LANES_KERNEL(nb_dot_lanes_f64, double, a[k] * b[k], const double *restrict a,
+             const double *restrict b)
+
+/* y[r] = sum_c x[r, c] (/ cols) for every row r of cols elements */
 static void reduce_rows(const nb_tensor *x, nb_tensor *y, int64_t cols, bool mean)
 {
     for (int64_t r = 0; r < y->numel; r++) {
-        double acc = 0.0;
-        if (x->dtype == NB_F64) {
-            const double *xr = (const double *)x->data + r * cols;
-            for (int64_t c = 0; c < cols; c++)
-                acc += xr[c];
-        } else {
-            const float *xr = (const float *)x->data + r * cols;
-            for (int64_t c = 0; c < cols; c++)
-                acc += xr[c];
-        }
+        double acc = x->dtype == NB_F64 ? nb_sum_lanes_f64((const double *)x->data + r * cols, cols)
+                                        : nb_sum_lanes_f32((const float *)x->data + r * cols, cols);
         if (mean)
             acc = cols ? acc / (double)cols : NAN; /* mean of nothing is NaN, as in PyTorch */
         if (y->dtype == NB_F64)

@@ -13,6 +13,11 @@ enum {
 
 /* Element count of a shape, with overflow and limit checks. */
 nb_status nb_shape_numel(int ndim, const int64_t *shape, nb_dtype t, int64_t *numel);
+/* A natural logarithm in plain IEEE double arithmetic (no libm: the same bits on every
+ * platform), for the RNG's normals (rng.c). log(0) = -inf, log(x < 0) = NaN. Tests compare it
+ * with libm's log. */
+double nb_det_log(double x);
+
 /* 64-byte aligned allocation (free with free()); size rounded up to 64. */
 void *nb_aligned_alloc(size_t bytes);
 

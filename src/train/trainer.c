@@ -68,6 +68,29 @@ nb_train_model nb_train_model_mlp(nb_mlp *m)
     return md;
 }
 
+/* Whether two f32 [D] statistics (or two NULLs) hold the same values. */
+static bool same_stats(const nb_tensor *a, const nb_tensor *b)
+{
+    if (!a || !b)
+        return a == b;
+    return a->dtype == NB_F32 && b->dtype == NB_F32 && nb_shape_equal(a, b) &&
+           !memcmp(a->data, b->data, (size_t)a->numel * sizeof(float));
+}
+
+/* The validation set must be fed to the model as the training set is: standardised with the
+ * training set's statistics, or neither standardised. */
+static nb_status check_val_standardised(const nb_dataset *tr, const nb_dataset *val)
+{
+    if (same_stats(tr->mean, val->mean) && same_stats(tr->std, val->std))
+        return NB_OK;
+    return nb_error(NB_ERR_ARG,
+                    "nb_trainer_new: the %s set is standardised and the %s set %s; standardise "
+                    "both with the training statistics (nb_dataset_standardize(&train, &val, "
+                    "NULL))",
+                    tr->mean ? "training" : "validation", tr->mean ? "validation" : "training",
+                    tr->mean && val->mean ? "with other statistics" : "is not");
+}
+
 static nb_status check_config(const nb_train_config *c, const nb_dataset *tr)
 {
     const char *fn = "nb_trainer_new";
@@ -100,6 +123,8 @@ static nb_status check_config(const nb_train_config *c, const nb_dataset *tr)
     if ((c->patience || c->best_checkpoint) && !c->val)
         return nb_error(NB_ERR_ARG, "%s: patience and best_checkpoint need a validation set (val)",
                         fn);
+    if (c->val && c->val->X && check_val_standardised(tr, c->val) != NB_OK)
+        return NB_ERR_ARG;
     int64_t T = c->tokens_per_row, D = tr->X->shape[1];
     if (T < 1 || D % T != 0)
         return nb_error(NB_ERR_SHAPE, "%s: tokens_per_row %lld does not divide the %lld features",
@@ -158,7 +183,7 @@ static nb_status init_buffers(nb_trainer *t)
         !(t->flat = malloc(nb_dtype_size(t->pdt) * (size_t)(t->numel ? t->numel : 1))))
         return nb_error(NB_ERR_NOMEM, "nb_trainer_new: cannot allocate %lld gradients",
                         (long long)t->numel);
-    nb_graph_detect_anomaly(t->g, c->detect_anomaly);
+    nb_graph_set_anomaly_detection(t->g, c->detect_anomaly);
     if (!(t->opt = nb_optim_new(&c->optim, t->params, t->np)))
         return nb_last_status();
     t->steps_per_epoch = (t->N + B - 1) / B;

@@ -66,6 +66,8 @@ nb_status nb_trainer_save_(nb_trainer *t, const char *path)
     nb_model_info info = t->c.info;
     info.input_scale = t->train->input_scale;
     info.input_shift = t->train->input_shift;
+    info.input_mean = t->train->mean; /* borrowed: NULL when the data is not standardised */
+    info.input_std = t->train->std;
     if (info.n_classes <= 0)
         info.n_classes = t->model.mlp->sizes[t->model.mlp->n_layers];
     info.epoch = t->epoch - 1;
@@ -253,6 +255,7 @@ nb_status nb_trainer_resume(nb_trainer *t, const char *path)
     nb_model_info info;
     if ((s = nb_model_load_into(path, t->model.mlp, &info, t->opt)) != NB_OK)
         return s; /* the message names the file */
+    nb_model_info_free(&info);
     if ((s = nb_batcher_seek(&t->bt, r.be, r.bp, &r.brng)) != NB_OK)
         return field_error(s, path);
     if (t->model.rng)

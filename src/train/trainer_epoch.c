@@ -58,6 +58,8 @@ static nb_status save_best(nb_trainer *t)
     nb_model_info info = t->c.info;
     info.input_scale = t->train->input_scale;
     info.input_shift = t->train->input_shift;
+    info.input_mean = t->train->mean; /* borrowed: NULL when the data is not standardised */
+    info.input_std = t->train->std;
     if (info.n_classes <= 0)
         info.n_classes = t->model.mlp->sizes[t->model.mlp->n_layers];
     info.epoch = t->epoch;

@@ -17,6 +17,13 @@ LD_LIBRARY_PATH="$libdir" "$work/cmake/consumer"
 # pkg-config route
 PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --exists nabla
 cc -std=c11 "$src/main.c" -o "$work/consumer_pc" \
-    $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs nabla) -lm
-LD_LIBRARY_PATH="$libdir" "$work/consumer_pc"
-echo "consumer: find_package(nabla) and pkg-config both work"
+    $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs nabla)
+# the .pc's run-time path: no LD_LIBRARY_PATH needed
+env -u LD_LIBRARY_PATH "$work/consumer_pc"
+# pkg-config --static: the archive with everything it needs (OpenMP, libm, OpenBLAS, cJSON, zlib)
+cc -std=c11 "$src/main.c" -o "$work/consumer_pc_static" \
+    $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --static --cflags nabla) \
+    "$libdir/libnabla.a" \
+    $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --static --libs-only-l --libs-only-other nabla | sed 's/-lnabla//')
+"$work/consumer_pc_static"
+echo "consumer: find_package(nabla), pkg-config and pkg-config --static all work"
