@@ -390,6 +390,50 @@ static void test_edges(void **state)
     nb_tensor_free(t);
 }
 
+/* gradient filtering: tiles of the rare upper half (bias -40, no targets there) are skipped; the
+ * gradients stay within 1e-12 of the unfiltered ones (their entries there are ~e^-40), and with
+ * smoothing (whose gradient does not vanish) the filter is off: bitwise equal */
+static void test_grad_filter(void **state)
+{
+    (void)state;
+    problem p = make(NB_F64, 2, 13, 4, 40, true, true, 14);
+    for (int64_t j = 20; j < 40; j++)
+        ((double *)p.b->data)[j] = -40.0;
+    for (int64_t n = 0; n < p.N; n++) {
+        int64_t *y = (int64_t *)p.t->data + n;
+        *y = *y == -100 ? -100 : *y % 20;
+    }
+    for (int smooth = 0; smooth < 2; smooth++) {
+        nb_tensor *g0[3], *in[3] = {p.x, p.w, p.b};
+        for (int filt = 0; filt < 2; filt++) {
+            nb_lce_opts o = nb_lce_defaults();
+            o.block_rows = 4, o.tile_classes = 5, o.grad_filter = filt;
+            o.xent.label_smoothing = smooth ? 0.1 : 0.0;
+            nb_graph *g = nb_graph_new();
+            run_fused(&p, &o, NULL, g, NULL);
+            for (int k = 0; k < 3; k++) {
+                nb_tensor *cur = nb_tensor_zeros(NB_F64, in[k]->ndim, in[k]->shape);
+                for (int64_t i = 0; i < cur->numel; i++)
+                    nb_tensor_set(cur, i, nb_tensor_grad_get(in[k], i));
+                if (filt == 0) {
+                    g0[k] = cur;
+                    continue;
+                }
+                expect_close("filtered vs unfiltered", cur, false, g0[k], smooth ? 0.0 : 1e-12);
+                double diff = 0.0; /* without smoothing the skipped tiles leave exact zeros */
+                for (int64_t i = 0; i < cur->numel; i++)
+                    diff = fmax(diff, fabs(nb_tensor_get(cur, i) - nb_tensor_get(g0[k], i)));
+                if (k == 1 && !smooth)
+                    assert_true(diff > 0.0); /* W's rare rows: the filter did skip */
+                nb_tensor_free(cur);
+                nb_tensor_free(g0[k]);
+            }
+            nb_graph_free(g);
+        }
+    }
+    drop(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,7 +441,7 @@ int main(void)
         cmocka_unit_test(test_no_bias_btd), cmocka_unit_test(test_large_vocabulary),
         cmocka_unit_test(test_all_padding), cmocka_unit_test(test_stats),
         cmocka_unit_test(test_upstream),    cmocka_unit_test(test_x_from_op),
-        cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_edges),       cmocka_unit_test(test_grad_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

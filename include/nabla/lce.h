@@ -35,9 +35,15 @@ extern "C" {
 #endif
 
 typedef struct nb_lce_opts {
-    nb_xent_opts xent;    /* the cross-entropy's options (nb_xent_defaults) */
-    double softcap;       /* c > 0: z = c tanh(z / c); 0 = no cap */
-    bool one_pass;        /* gradients during the forward (see above); default false */
+    nb_xent_opts xent; /* the cross-entropy's options (nb_xent_defaults) */
+    double softcap;    /* c > 0: z = c tanh(z / c); 0 = no cap */
+    bool one_pass;     /* gradients during the forward (see above); default false */
+    /* Gradient filtering (as Cut Cross-Entropy does), recompute backward only, default false: a
+     * tile whose probabilities p = softmax(z) are all below 2^-24 (f32 resolution next to 1) in
+     * every row, holding no row's target, is skipped (no dx/dW/db GEMMs). Only without label
+     * smoothing (its gradient a/V w_j does not vanish with p); the dropped gradient is at most
+     * 2^-24 c_n |base_n| per entry. */
+    bool grad_filter;
     int64_t block_rows;   /* rows per block (BR), 0 = chosen: a tile of BR x TV logits is ~4 MiB,
                              a one-pass block of BR x V ~16 MiB */
     int64_t tile_classes; /* classes per vocabulary tile (TV) of the tiled path, 0 = chosen:

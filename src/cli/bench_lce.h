@@ -7,6 +7,8 @@
 
 typedef struct nb_bench_lce_args {
     long long n, d, v, threads, repeat, block; /* block: rows per block, 0 = the op's choice */
+    double wscale; /* W's init range times this (sharper softmax: the filter has tiles to skip) */
+    bool filter;   /* grad_filter on the recompute path, and its effect on dW reported */
     const char *impl; /* fused (one pass), fused-recompute, unfused or all */
     bool json;
 } nb_bench_lce_args;

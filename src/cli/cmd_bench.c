@@ -53,14 +53,17 @@ static void usage(FILE *f)
         "       nabla bench lce    [--n N] [--d D] [--v V] [--threads T] [--repeat R] [--block B]\n"
         "                          [--impl fused|fused-recompute|unfused|all] [--json]  (a "
         "classifier\n"
-        "                          head's training step: time and peak extra memory)\n"
+        "                          head's training step: time and peak extra memory;\n"
+        "                          --filter 1: gradient filtering, the upper half of the classes\n"
+        "                          made rare (bias -40); --wscale S: W's init range times S)\n"
         "       nabla bench        (all three with their defaults)\n"
         "Times are min/median/max over R runs after one warm-up. gbps counts the minimal\n"
         "traffic: one read of the logits (fwd), plus one write of the f32 gradient (fwd_bwd).\n");
 }
 
 typedef struct bargs {
-    long long n, v, threads, repeat, batch, steps, mb, d, block;
+    long long n, v, threads, repeat, batch, steps, mb, d, block, filter;
+    double wscale;
     const char *variant, *dtype, *impl, *hidden;
     bool json;
 } bargs;
@@ -97,6 +100,10 @@ static int parse(int argc, char **argv, bargs *a)
             ok = nb_cli_parse_int("bench", k, v, &a->batch) && a->batch >= 1;
         else if (!strcmp(k, "--steps"))
             ok = nb_cli_parse_int("bench", k, v, &a->steps) && a->steps >= 1;
+        else if (!strcmp(k, "--filter"))
+            ok = nb_cli_parse_int("bench", k, v, &a->filter) && (a->filter == 0 || a->filter == 1);
+        else if (!strcmp(k, "--wscale"))
+            ok = nb_cli_parse_double("bench", k, v, &a->wscale) && a->wscale > 0 && a->wscale < 1e6;
         else if (!strcmp(k, "--block"))
             ok = nb_cli_parse_int("bench", k, v, &a->block) && a->block >= 0 && a->block <= 1 << 20;
         else if (!strcmp(k, "--d"))
@@ -364,7 +371,8 @@ static int bench_memcpy(bargs *a)
 
 int nb_cmd_bench(int argc, char **argv)
 {
-    bargs a = {2048, 32768, 1, 10, 128, 200, 256, 256, 0, "mean", "f32", "all", "256,128", false};
+    bargs a = {2048, 32768, 1,   10,     128,   200,   256,       256,
+               0,    0,     1.0, "mean", "f32", "all", "256,128", false};
     const char *what = argc > 1 && argv[1][0] != '-' ? argv[1] : "all";
     int first = strcmp(what, "all") || (argc > 1 && !strcmp(argv[1], "all")) ? 2 : 1;
     if (argc > 1 && argv[1][0] == '-')
@@ -378,7 +386,8 @@ int nb_cmd_bench(int argc, char **argv)
     if (!strcmp(what, "train"))
         return bench_train(&a);
     if (!strcmp(what, "lce")) {
-        nb_bench_lce_args la = {a.n, a.d, a.v, a.threads, a.repeat, a.block, a.impl, a.json};
+        nb_bench_lce_args la = {a.n,     a.d,      a.v,           a.threads, a.repeat,
+                                a.block, a.wscale, a.filter != 0, a.impl,    a.json};
         return nb_bench_lce(&la);
     }
     if (!strcmp(what, "memcpy"))

@@ -112,6 +112,7 @@ nb_status nb_lce_setup(lce_ctx *c, const nb_tensor *x, const nb_tensor *w, const
     c->cap = o->softcap;
     c->D = x->shape[x->ndim - 1], c->V = w->shape[0], c->N = x->numel / c->D;
     c->f64 = x->dtype == NB_F64;
+    c->filter = o->grad_filter && o->xent.label_smoothing == 0.0;
     c->Wc = nb_xent_class_weight_sum(&o->xent, c->V);
     c->W = 1.0;
     if (o->xent.reduction == NB_REDUCTION_MEAN)

@@ -80,10 +80,45 @@ static void row_dz(const lce_ctx *c, int64_t n, void *z, int64_t v0, int64_t nv,
         ((float *)z)[y - v0] = (float)vy;
 }
 
-void nb_lce_dz(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv, void *z,
+/* whether row n's tile [v0, v0+nv) of logits z matters: it holds the target, or its largest
+ * probability exp((max z - m) - log s) reaches 2^-24 (or is NaN) */
+static bool row_matters(const lce_ctx *c, int64_t n, const void *z, int64_t v0, int64_t nv,
+                        double m, double logs)
+{
+    int64_t y = nb_xent_target_at(c->tgt, n);
+    if (y >= v0 && y < v0 + nv)
+        return true;
+    double zmax = -INFINITY;
+    if (c->f64)
+        for (int64_t j = 0; j < nv; j++)
+            zmax = ((const double *)z)[j] > zmax || ((const double *)z)[j] != ((const double *)z)[j]
+                       ? ((const double *)z)[j]
+                       : zmax;
+    else
+        zmax = (double)c->k->max(z, nv);
+    return !(exp((zmax - m) - logs) < 0x1p-24);
+}
+
+/* whether any real row's tile matters (the filter's test, before dz overwrites the logits) */
+static bool tile_matters(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv,
+                         const void *z, const double *cf, const double *shift)
+{
+    size_t es = c->f64 ? sizeof(double) : sizeof(float);
+    for (int64_t i = 0; i < nr; i++) {
+        int64_t n = r0 + i;
+        if (cf[i] != 0.0 && row_matters(c, n, (const char *)z + (size_t)(i * nv) * es, v0, nv,
+                                        shift[2 * n], shift[2 * n + 1]))
+            return true;
+    }
+    return false;
+}
+
+bool nb_lce_dz(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv, void *z,
                const double *cf, const double *shift)
 {
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
+    if (c->filter && !tile_matters(c, r0, nr, v0, nv, z, cf, shift))
+        return false;
     int nt = nb_kernel_threads();
 #pragma omp parallel for schedule(static)                                                          \
     num_threads(nt) if (nr * nv >= NB_XPAR_MIN_ELEMS && nr > 1)
@@ -95,6 +130,7 @@ void nb_lce_dz(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv,
         else
             row_dz(c, n, zr, v0, nv, cf[i], shift[2 * n], shift[2 * n + 1]);
     }
+    return true;
 }
 
 void nb_lce_accumulate(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv,
@@ -141,8 +177,8 @@ void nb_lce_backward(const lce_ctx *c, const double *shift, const void *dloss, v
         for (int64_t v0 = 0; any && v0 < c->V; v0 += c->TV) {
             int64_t nv = c->V - v0 < c->TV ? c->V - v0 : c->TV;
             nb_lce_logits(c, r0, nr, v0, nv, work);
-            nb_lce_dz(c, r0, nr, v0, nv, work, cf, shift);
-            nb_lce_accumulate(c, r0, nr, v0, nv, work, gx, gw, gb);
+            if (nb_lce_dz(c, r0, nr, v0, nv, work, cf, shift))
+                nb_lce_accumulate(c, r0, nr, v0, nv, work, gx, gw, gb);
         }
     }
 }
@@ -173,7 +209,9 @@ void nb_lce_one_pass(const lce_ctx *c, nb_tensor *loss, double *shift, double *r
             nb_lce_fold(c, n, (const char *)work + (size_t)(i * V) * es, 0, V, &st[i]);
             rows[n] = nb_lce_row_loss(c, n, &st[i], &shift[2 * n], &shift[2 * n + 1], &rows[N + n]);
         }
-        nb_lce_dz(c, r0, nr, 0, V, work, cf, shift);
+        lce_ctx all = *c;
+        all.filter = false; /* the one pass keeps every class */
+        nb_lce_dz(&all, r0, nr, 0, V, work, cf, shift);
         nb_lce_accumulate(c, r0, nr, 0, V, work, gx, gw, gb);
     }
     nb_xent_finish(c->o, c->tgt, false, N, rows, rows + N, loss, stats);

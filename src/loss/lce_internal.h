@@ -17,7 +17,7 @@ typedef struct lce_ctx {
     const nb_xent_simd *k;
     double cap, Wc, W;       /* soft-cap (0: none), sum of class weights, the mean's normaliser */
     int64_t N, D, V, BR, TV; /* rows, features, classes, rows per block, classes per tile */
-    bool f64;
+    bool f64, filter;        /* filter: skip negligible tiles in the recompute backward */
 } lce_ctx;
 
 /* Per-row running state of the online log-sum-exp over the tiles (as row_shift_f32 in xent.c:
@@ -55,8 +55,10 @@ void nb_lce_forward(const lce_ctx *c, nb_tensor *loss, double *shift, double *ro
  * sum and none); 0 for padding. */
 double nb_lce_upstream(const lce_ctx *c, int64_t n, const void *dloss);
 /* dL/dz of rows [r0, r0+nr) over classes [v0, v0+nv), in place over their logits z (leading dim
- * nv), with cf[i] = c_n of row r0+i and shift from the forward; padding rows (cf 0) get 0. */
-void nb_lce_dz(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv, void *z,
+ * nv), with cf[i] = c_n of row r0+i and shift from the forward; padding rows (cf 0) get 0.
+ * Returns false when c->filter is set and the tile is negligible (see nb_lce_opts.grad_filter;
+ * z is then left as the logits). */
+bool nb_lce_dz(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv, void *z,
                const double *cf, const double *shift);
 /* gx [N,D] += dz x W_tile, gw[v0 ..) += dz^T x_blk, gb[v0 ..) += column sums (any may be NULL). */
 void nb_lce_accumulate(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv,
