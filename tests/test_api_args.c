@@ -1980,6 +1980,23 @@ static void row_nb_dataset_set_class_names(void)
     assert_null(ds.class_names);
     nb_dataset_free(&ds);
 }
+static void row_nb_mnist_class_names(void)
+{
+    /* no argument to check: both sets answer with ten names */
+    assert_string_equal(nb_mnist_class_names(true)[9], "Ankle boot");
+    assert_string_equal(nb_mnist_class_names(false)[9], "9");
+}
+static void row_nb_dataset_load_class_names(void)
+{
+    nb_dataset ds;
+    make_ds(&ds);
+    const char *fn = "nb_dataset_load_class_names";
+    ST(nb_dataset_load_class_names(NULL, "x"), NB_ERR_ARG, fn, "ds is NULL");
+    ST(nb_dataset_load_class_names(&ds, NULL), NB_ERR_ARG, fn, "path is NULL");
+    ST(nb_dataset_load_class_names(&ds, "/nonexistent/names.txt"), NB_ERR_IO, fn, "cannot open");
+    assert_null(ds.class_names);
+    nb_dataset_free(&ds);
+}
 static void row_nb_dataset_apply_standardize(void)
 {
     nb_dataset ds;
@@ -2273,6 +2290,8 @@ static const row rows[] = {
     /* standardisation: dataset.h, checkpoint.h */
     ROW(nb_dataset_standardize),
     ROW(nb_dataset_set_class_names),
+    ROW(nb_mnist_class_names),
+    ROW(nb_dataset_load_class_names),
     ROW(nb_dataset_apply_standardize),
     ROW(nb_standardize_features),
     ROW(nb_model_info_free),
