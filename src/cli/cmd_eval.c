@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "eval_show.h"
 #include "tensor/fileio.h"
 #include "nabla.h"
 
@@ -114,53 +115,62 @@ out:
     return rc;
 }
 
-/* The figures of an evaluation: loss and accuracy, per class the accuracy (the recall: the share
- * of the class's rows predicted right) with its support, precision, recall and F1 with macro F1
- * over the classes present, and the confusion matrix. */
-static void print_eval(const nb_eval_result *r)
+/* Class names for the rows of r: the checkpoint's, else the data's, when they name every class
+ * scored (a model may have more outputs than the data has classes); NULL otherwise. */
+static const char *const *eval_names(const nb_model_info *info, const nb_dataset *ds,
+                                     const nb_eval_result *r)
 {
-    int64_t K = r->n_classes, present = 0;
-    printf("loss %.4f  accuracy %.4f\n", r->loss, r->accuracy);
-    printf("per-class accuracy:\n");
-    for (int64_t c = 0; c < K; c++) {
-        int64_t support = 0;
-        for (int64_t j = 0; j < K; j++)
-            support += r->confusion[c * K + j];
-        present += support > 0;
-        printf("  class %2lld: %.4f (%lld)\n", (long long)c, r->recall[c], (long long)support);
+    if (info->class_names && info->n_classes >= r->n_classes)
+        return (const char *const *)info->class_names;
+    if (ds->class_names && ds->n_classes >= r->n_classes)
+        return (const char *const *)ds->class_names;
+    return NULL;
+}
+
+/* --plot can be written and is neither the model nor a data file: checked before any work. */
+static int check_plot(const char *plot, const char *model, const char *data)
+{
+    if (nb_output_check(plot, "nabla eval --plot") != NB_OK) {
+        fprintf(stderr, "%s\n", nb_last_error());
+        return 1;
     }
-    printf("per-class precision, recall and F1:\n");
-    for (int64_t c = 0; c < K; c++)
-        printf("  class %2lld: precision %.4f  recall %.4f  F1 %.4f\n", (long long)c,
-               r->precision[c], r->recall[c], r->f1[c]);
-    printf("macro F1 %.4f (mean over the %lld classes present)\n", r->macro_f1, (long long)present);
-    printf("confusion matrix (rows: true class, columns: predicted):\n      ");
-    for (int64_t j = 0; j < K; j++)
-        printf("%6lld", (long long)j);
-    printf("\n");
-    for (int64_t c = 0; c < K; c++) {
-        printf("%6lld", (long long)c);
-        for (int64_t j = 0; j < K; j++)
-            printf("%6lld", (long long)r->confusion[c * K + j]);
-        printf("\n");
+    char buf[8192];
+    snprintf(buf, sizeof buf, "%s", data ? data : "");
+    const char *ins[3] = {model, buf, NULL};
+    char *comma = strchr(buf, ',');
+    if (comma) { /* X.npy,y.npy */
+        *comma = 0;
+        ins[2] = comma + 1;
     }
+    for (int i = 0; i < 3; i++)
+        if (ins[i] && ins[i][0] && nb_output_same_file(plot, ins[i])) {
+            fprintf(stderr,
+                    "nabla eval: --plot '%s' is the same file as '%s'; writing it would destroy "
+                    "that input (choose another output file)\n",
+                    plot, ins[i]);
+            return 1;
+        }
+    return 0;
 }
 
 int nb_cmd_eval(int argc, char **argv)
 {
-    const char *model = NULL, *data = NULL, *dir = NULL, *split = "test";
+    const char *model = NULL, *data = NULL, *dir = NULL, *split = "test", *plot = NULL;
     bool split_given = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: nabla eval --model MODEL.safetensors [--data SPEC] [--data-dir DIR] "
                    "[--split test|train] [--header yes|no|auto]\n"
+                   "                  [--plot CONFUSION.png]\n"
                    "  Loss, accuracy, per-class accuracy, precision, recall and F1, macro F1\n"
                    "  (over the classes present) and the confusion matrix.\n"
                    "  Without --data: the data the model was trained on; for a CSV or .npy run,\n"
                    "  exactly the rows the run held out (--split train: the rows it trained on),\n"
                    "  rebuilt from the split the checkpoint records.\n"
                    "  --data FILE.csv or X.npy,y.npy: every row of the file.\n"
-                   "  --data fashion-mnist, mnist, spirals or seq-toy: that set's --split.\n");
+                   "  --data fashion-mnist, mnist, spirals or seq-toy: that set's --split.\n"
+                   "  Classes are shown by name when the checkpoint or the data has names.\n"
+                   "  --plot FILE.png: the confusion matrix drawn as a PNG ('-': stdout).\n");
             return 0;
         }
         if (i + 1 >= argc) {
@@ -171,6 +181,8 @@ int nb_cmd_eval(int argc, char **argv)
             model = argv[++i];
         else if (!strcmp(argv[i], "--data"))
             data = argv[++i];
+        else if (!strcmp(argv[i], "--plot"))
+            plot = argv[++i];
         else if (!strcmp(argv[i], "--data-dir"))
             dir = argv[++i];
         else if (!strcmp(argv[i], "--header")) {
@@ -192,7 +204,10 @@ int nb_cmd_eval(int argc, char **argv)
         fprintf(stderr, "nabla eval: --model is required\n");
         return 2;
     }
+    if (plot && check_plot(plot, model, data) != 0)
+        return 1;
     nb_model_info info;
+    memset(&info, 0, sizeof info);
     nb_mlp *m = nb_model_load(model, &info, NULL);
     if (!m) {
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
@@ -232,8 +247,9 @@ int nb_cmd_eval(int argc, char **argv)
         } else {
             printf("model %s (epoch %lld), %s: %lld samples\n", model, (long long)info.epoch, desc,
                    (long long)N);
-            print_eval(&res);
-            rc = 0;
+            const char *const *names = eval_names(&info, ds, &res);
+            nb_cli_print_eval(&res, names);
+            rc = plot ? nb_cli_plot_confusion(plot, &res, names, desc) : 0;
         }
     }
     nb_eval_result_free(&res);
