@@ -33,7 +33,7 @@ static nb_status slurp(FILE *f, size_t size, void *vctx)
 /* ---- PGM: "P5"|"P2", whitespace, width, height, maxval (comments '#' to end of line between
  * the fields), one whitespace byte, then the pixels ---- */
 
-/* The next header number at *pos; -1 when there is none or it is over 65535. */
+/* The next header number at *pos; -1 when there is none or it is over 999999999. */
 static long pgm_number(const unsigned char *b, size_t len, size_t *pos)
 {
     size_t i = *pos;
@@ -49,10 +49,10 @@ static long pgm_number(const unsigned char *b, size_t len, size_t *pos)
     }
     long v = 0;
     size_t start = i;
-    while (i < len && isdigit(b[i]) && v <= 65535)
+    while (i < len && isdigit(b[i]) && v <= 999999999)
         v = v * 10 + (b[i++] - '0');
     *pos = i;
-    return i == start || v > 65535 ? -1 : v;
+    return i == start || v > 999999999 ? -1 : v;
 }
 
 static nb_status parse_pgm(const unsigned char *b, size_t len, unsigned char **px, int64_t *w,
@@ -61,7 +61,7 @@ static nb_status parse_pgm(const unsigned char *b, size_t len, unsigned char **p
     bool ascii = b[1] == '2';
     size_t pos = 2;
     long W = pgm_number(b, len, &pos), H = pgm_number(b, len, &pos), M = pgm_number(b, len, &pos);
-    if (W < 1 || H < 1 || M < 1)
+    if (W < 1 || H < 1 || M < 1 || M > 65535)
         return nb_error(NB_ERR_FORMAT,
                         "bad PGM header: width %ld, height %ld, maxval %ld (expected numbers "
                         "width, height >= 1 and maxval in 1..65535; -1 = missing or too large)",
