@@ -152,9 +152,12 @@ grep -q '"values":.*"logits"' p.json || fail "p.json does not say it holds logit
 check "--out FILE.npy" 0 "$nabla" predict --model m.st --input imgs --out p.npy
 head -c 6 p.npy | od -c | grep -q 'N   U   M   P   Y' || fail "p.npy is not a .npy"
 grep -q "'shape': (3, 10)" p.npy || fail "p.npy is not [3, 10]"
-check "--out with no known extension is refused" 2 "$nabla" predict --model m.st --input imgs \
+check "--out with another extension writes .npy" 0 "$nabla" predict --model m.st --input imgs \
     --out p.dat
-err_has "give --format"
+cmp -s p.dat p.npy || fail "p.dat differs from p.npy"
+check "--format json to standard output" 0 "$nabla" predict --model m.st --input img0.pgm \
+    --out - --format json
+out_has '"name":'
 check "--out onto the input is refused" 1 "$nabla" predict --model m.st --input px.csv --out px.csv
 err_has "same file as --input"
 

@@ -35,8 +35,9 @@ static void usage(void)
            "  of names is skipped), a PNG or PGM (P5/P2) image, or a directory of them.\n"
            "  Without --out: one line per input, its predicted class (name and index) and\n"
            "  probability, and with --top K (default 1) the K most probable classes.\n"
-           "  --out FILE|-: f32 logits [N, K] (probabilities with --probs) as .npy, CSV or JSON,\n"
-           "  told by FILE's extension or --format; '-' is standard output (CSV by default).\n"
+           "  --out FILE|-: f32 logits [N, K] (probabilities with --probs) as CSV (FILE.csv),\n"
+           "  JSON (FILE.json) or .npy (any other name), or as --format says; '-' is standard\n"
+           "  output (CSV unless --format says otherwise).\n"
            "  Units: a model trained on raw pixels 0..255 (input_scale 1/255) given floats in\n"
            "  [0, 1] (PyTorch's ToTensor range) multiplies them by 255, with a note; values that\n"
            "  could be either are refused: say which with --input-range 0-255 or 0-1. The model's\n"
@@ -105,23 +106,20 @@ static int parse_opts(int argc, char **argv, predict_opts *o)
     return -1;
 }
 
-/* The format of --out: --format, else the extension, else CSV for "-". NULL after a message. */
+/* The format of --out: --format, else .csv and .json by the extension, CSV for "-", and .npy
+ * for any other name (as before CSV and JSON existed). */
 static const char *out_format(const predict_opts *o)
 {
     if (o->format)
         return o->format;
     size_t n = strlen(o->out);
-    const char *ext[3] = {".npy", ".csv", ".json"};
-    for (int k = 0; k < 3; k++)
-        if (n > strlen(ext[k]) && !strcmp(o->out + n - strlen(ext[k]), ext[k]))
-            return ext[k] + 1;
     if (!strcmp(o->out, "-"))
         return "csv";
-    fprintf(stderr,
-            "nabla predict: --out %s: cannot tell the format from the name; end it in .npy, .csv "
-            "or .json, or give --format\n",
-            o->out);
-    return NULL;
+    if (n > 4 && !strcmp(o->out + n - 4, ".csv"))
+        return "csv";
+    if (n > 5 && !strcmp(o->out + n - 5, ".json"))
+        return "json";
+    return "npy";
 }
 
 /* The factor raw values are multiplied by before the model's scale and shift (1 or 255, or 1/255
@@ -394,8 +392,7 @@ static int check_out(const predict_opts *o, const char **fmt)
 {
     if (!o->out)
         return 0;
-    if (!(*fmt = out_format(o)))
-        return 2;
+    *fmt = out_format(o);
     if (nb_output_check(o->out, "nabla predict --out") != NB_OK) {
         fprintf(stderr, "%s\n", nb_last_error());
         return 1;
