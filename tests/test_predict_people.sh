@@ -63,6 +63,11 @@ mknpy() {
 # ---------------------------------------------------------------- names in training and eval
 check "train on the Fashion-MNIST-like set" 0 "$nabla" train --data fashion-mnist --data-dir fm \
     --epochs 2 --hidden 16 --threads 1 --save m.st --quiet
+check "train with --save-best" 0 "$nabla" train --data fashion-mnist --data-dir fm --epochs 2 \
+    --hidden 16 --threads 1 --save b.st --save-best --quiet
+check "the best-model checkpoint records the names too" 0 "$nabla" predict --model b.best.st \
+    --input fm/t10k-images-idx3-ubyte --top 10
+grep '^row 0: ' out | grep -F 'T-shirt/top (0) ' | grep -qF 'Ankle boot (9) ' || fail "no names in b.best.st's predictions"
 check "eval shows the Fashion-MNIST names" 0 "$nabla" eval --model m.st --data fashion-mnist \
     --data-dir fm
 out_has "  class  0 T-shirt/top: "
