@@ -1966,6 +1966,9 @@ static void row_nb_dataset_set_class_names(void)
        "nb_dataset_set_class_names", "names for a data set of");
     const char *bad[10] = {"a", "", "c", "d", "e", "f", "g", "h", "i", "j"};
     ST(nb_dataset_set_class_names(&ds, bad, ds.n_classes), NB_ERR_ARG, "class name 1", "printable");
+    const char *latin1[10] = {"a", "caf\xe9", "c", "d", "e", "f", "g", "h", "i", "j"};
+    ST(nb_dataset_set_class_names(&ds, latin1, ds.n_classes), NB_ERR_ARG, "class name 1",
+       "not UTF-8");
     assert_null(ds.class_names);
     assert_true(ds.n_classes <= 10);
     assert_int_equal(nb_dataset_set_class_names(&ds, names, ds.n_classes), NB_OK);

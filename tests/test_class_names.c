@@ -73,6 +73,7 @@ static void test_names_file(void **state)
         {"a\nb\nc\nd\n", "line 4: more names than the 3 classes"},
         {"a\n\nc\n", "line 2 is blank"},
         {"a\nb\x01x\nc\n", "line 2: 'b?x' holds a control byte"},
+        {"a\nb\xe9\nc\n", "line 2: 'b?' is not UTF-8"},
         {"a\nb\n0123456789012345678901234567890123456789012345678901234567890123\n",
          "line 3: the name is 64 bytes; the limit is 63"},
         {"", "0 names for 3 classes"},
@@ -132,6 +133,11 @@ static void test_checkpoint_round_trip(void **state)
     assert_non_null(l);
     assert_null(got.class_names);
     nb_mlp_free(l);
+    char *latin1[3] = {"a", "caf\xe9", "c"}; /* not UTF-8: JSON text cannot hold it */
+    info.class_names = latin1;
+    assert_int_equal(nb_model_save(p, m, &info, NULL), NB_ERR_ARG);
+    assert_non_null(
+        strstr(nb_last_error(), "class_names[1] is empty, too long, not printable or not UTF-8"));
     char *empty[3] = {"a", "", "c"}; /* refused on save */
     info.class_names = empty;
     assert_int_equal(nb_model_save(p, m, &info, NULL), NB_ERR_ARG);

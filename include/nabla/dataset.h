@@ -51,7 +51,8 @@ typedef struct nb_dataset {
 /* Frees X, y, mean, std and class_names and leaves the struct zeroed. NULL-safe. */
 void nb_dataset_free(nb_dataset *ds);
 
-/* Copies n = ds->n_classes names (each non-empty, printable, at most NB_CLASS_NAME_MAX - 1 bytes)
+/* Copies n = ds->n_classes names (each non-empty, printable UTF-8, at most NB_CLASS_NAME_MAX - 1
+ * bytes)
  * into ds->class_names, replacing any; names NULL removes them. On error nothing changes. */
 #define NB_CLASS_NAME_MAX 64
 nb_status nb_dataset_set_class_names(nb_dataset *ds, const char *const *names, int64_t n);

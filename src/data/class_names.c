@@ -11,6 +11,7 @@
 #include "nabla/dataset.h"
 #include "../tensor/fileread.h"
 #include "nabla/status.h"
+#include "data_internal.h"
 
 static const char *const fashion_names[10] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
                                               "Coat",        "Sandal",    "Shirt",    "Sneaker",
@@ -20,6 +21,33 @@ static const char *const digit_names[10] = {"0", "1", "2", "3", "4", "5", "6", "
 const char *const *nb_mnist_class_names(bool fashion)
 {
     return fashion ? fashion_names : digit_names;
+}
+
+bool nb_utf8_valid_(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
+        if (len == 0 || i + len > n)
+            return false;
+        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        /* overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8 */
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+            return false;
+        i += len;
+    }
+    return true;
 }
 
 typedef struct names_ctx {
@@ -72,6 +100,9 @@ static nb_status read_names(FILE *f, size_t size, void *vctx)
                     st = nb_error(NB_ERR_FORMAT, "line %lld: '%s' holds a control byte",
                                   (long long)line,
                                   nb_printable(shown, sizeof shown, (const char *)buf + a, b - a));
+            if (st == NB_OK && !nb_utf8_valid_((const char *)buf + a, b - a))
+                st = nb_error(NB_ERR_FORMAT, "line %lld: '%s' is not UTF-8", (long long)line,
+                              nb_printable(shown, sizeof shown, (const char *)buf + a, b - a));
             if (st == NB_OK && !(c->names[line - 1] = strndup((const char *)buf + a, b - a)))
                 st = nb_error(NB_ERR_NOMEM, "out of memory for class name %lld", (long long)line);
         }

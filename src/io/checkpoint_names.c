@@ -13,6 +13,7 @@
 #include "nabla/safetensors.h"
 #include "../tensor/fileread.h"
 #include "checkpoint_internal.h"
+#include "safetensors_internal.h"
 
 /* 1 to NB_CLASS_NAME_MAX - 1 bytes, none of them a control byte. */
 static bool name_ok(const char *s)
@@ -23,7 +24,7 @@ static bool name_ok(const char *s)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return false;
-    return true;
+    return nb_st_utf8_valid(s); /* the safetensors header is JSON text */
 }
 
 nb_status nb_ckpt_names_encode_(const char *path, const nb_model_info *info, char **out)
@@ -39,9 +40,10 @@ nb_status nb_ckpt_names_encode_(const char *path, const nb_model_info *info, cha
         if (!name_ok(info->class_names[k]))
             return nb_error(NB_ERR_ARG,
                             "nb_model_save: %s: info class_names[%lld] is %s; expected 1 to %d "
-                            "printable bytes",
+                            "printable bytes of UTF-8",
                             path, (long long)k,
-                            info->class_names[k] ? "empty, too long or not printable" : "NULL",
+                            info->class_names[k] ? "empty, too long, not printable or not UTF-8"
+                                                 : "NULL",
                             NB_CLASS_NAME_MAX - 1);
     cJSON *a =
         cJSON_CreateStringArray((const char *const *)info->class_names, (int)info->n_classes);
@@ -62,7 +64,7 @@ static bool take_names(const cJSON *a, const char *path, int64_t n, char **names
         if (!name_ok(v)) {
             nb_error(NB_ERR_FORMAT,
                      "%s: metadata 'class_names' element %lld is %s; expected a string of 1 to "
-                     "%d printable bytes",
+                     "%d printable bytes of UTF-8",
                      path, (long long)k,
                      !v ? "not a string" : nb_printable(shown, sizeof shown, v, strlen(v)),
                      NB_CLASS_NAME_MAX - 1);
