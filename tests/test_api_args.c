@@ -1967,6 +1967,9 @@ static void row_nb_dataset_set_class_names(void)
        "nb_dataset_set_class_names", "names for a data set of");
     const char *bad[10] = {"a", "", "c", "d", "e", "f", "g", "h", "i", "j"};
     ST(nb_dataset_set_class_names(&ds, bad, ds.n_classes), NB_ERR_ARG, "class name 1", "printable");
+    const char *latin1[10] = {"a", "caf\xe9", "c", "d", "e", "f", "g", "h", "i", "j"};
+    ST(nb_dataset_set_class_names(&ds, latin1, ds.n_classes), NB_ERR_ARG, "class name 1",
+       "not UTF-8");
     assert_null(ds.class_names);
     assert_true(ds.n_classes <= 10);
     assert_int_equal(nb_dataset_set_class_names(&ds, names, ds.n_classes), NB_OK);
@@ -1978,6 +1981,23 @@ static void row_nb_dataset_set_class_names(void)
     nb_dataset_free(&a);
     nb_dataset_free(&b);
     assert_int_equal(nb_dataset_set_class_names(&ds, NULL, 0), NB_OK);
+    assert_null(ds.class_names);
+    nb_dataset_free(&ds);
+}
+static void row_nb_mnist_class_names(void)
+{
+    /* no argument to check: both sets answer with ten names */
+    assert_string_equal(nb_mnist_class_names(true)[9], "Ankle boot");
+    assert_string_equal(nb_mnist_class_names(false)[9], "9");
+}
+static void row_nb_dataset_load_class_names(void)
+{
+    nb_dataset ds;
+    make_ds(&ds);
+    const char *fn = "nb_dataset_load_class_names";
+    ST(nb_dataset_load_class_names(NULL, "x"), NB_ERR_ARG, fn, "ds is NULL");
+    ST(nb_dataset_load_class_names(&ds, NULL), NB_ERR_ARG, fn, "path is NULL");
+    ST(nb_dataset_load_class_names(&ds, "/nonexistent/names.txt"), NB_ERR_IO, fn, "cannot open");
     assert_null(ds.class_names);
     nb_dataset_free(&ds);
 }
@@ -2353,6 +2373,8 @@ static const row rows[] = {
     /* standardisation: dataset.h, checkpoint.h */
     ROW(nb_dataset_standardize),
     ROW(nb_dataset_set_class_names),
+    ROW(nb_mnist_class_names),
+    ROW(nb_dataset_load_class_names),
     ROW(nb_dataset_apply_standardize),
     ROW(nb_standardize_features),
     ROW(nb_model_info_free),
