@@ -111,6 +111,17 @@ check "--standardize is kept on resume" 0 "$nabla" train --resume s2.st --epochs
 check "another --header on resume: the data is fixed" 1 "$nabla" train --resume s.st --epochs 61 --header no
 check "--standardize on seq-toy" 2 "$nabla" train --data seq-toy --standardize
 err_has "one-hot"
+# ---- class names: built in for Fashion-MNIST/MNIST, from --class-names FILE otherwise
+printf 'arm one\narm two\narm three\n' >names.txt
+check "--class-names FILE" 0 "$nabla" train --data spirals --epochs 1 --hidden 8 \
+    --class-names names.txt --save cn.st
+out_has "classes: 0 arm one, 1 arm two, 2 arm three"
+check "eval shows the recorded names" 0 "$nabla" eval --model cn.st
+out_has "class  2 arm three"
+printf 'a\nb\n' >names2.txt
+check "--class-names with too few names" 1 "$nabla" train --data spirals --epochs 1 --class-names names2.txt
+err_has "2 names for 3 classes"
+
 # ---- the progress bar fits the terminal: no redraw is wider than 59 columns at 60
 if command -v script >/dev/null 2>&1; then
     current="progress bar at 60 columns"

@@ -203,6 +203,11 @@ static void print_header(const train_cfg *c, FILE *txt, const train_data *d, int
             c->threads, c->threads == 1 ? "" : "s", c->resume ? ", resumed" : "");
     if (world > 1)
         fprintf(txt, "data-parallel over %d MPI ranks\n", world);
+    for (int64_t k = 0; d->tr.class_names && k < d->tr.n_classes && k < 12; k++)
+        fprintf(txt, "%s%lld %s%s", k ? ", " : "classes: ", (long long)k, d->tr.class_names[k],
+                k + 1 == d->tr.n_classes ? "\n"
+                : k == 11                ? ", ...\n"
+                                         : "");
 }
 
 /* The trainer's configuration from the command line. */

@@ -113,6 +113,13 @@ int train_data_load(const train_cfg *c, bool quiet, train_data *d)
         nb_dataset_free(&all);
     } else
         d->tr = all;
+    /* --class-names: on every split (the file's names replace a data set's own) */
+    nb_dataset *parts[3] = {&d->tr, &d->va, &d->te};
+    for (int i = 0; !rc && c->class_names && i < 3; i++)
+        if (parts[i]->X && nb_dataset_load_class_names(parts[i], c->class_names) != NB_OK) {
+            fprintf(stderr, "nabla train: --class-names: %s\n", nb_last_error());
+            rc = 1;
+        }
     /* statistics of the training rows only; the validation and test rows get the same map */
     if (!rc && c->standardize &&
         nb_dataset_standardize(&d->tr, d->va.X ? &d->va : NULL, &d->te) != NB_OK) {

@@ -21,6 +21,7 @@ static const struct {
     [OPT_VAL_FRAC] = {"val-frac", true, "0.1"},
     [OPT_TEST_FRAC] = {"test-frac", true, "0.1"},
     [OPT_STANDARDIZE] = {"standardize", false, "no"},
+    [OPT_CLASS_NAMES] = {"class-names", true, NULL},
     [OPT_HIDDEN] = {"hidden", true, "256,128"},
     [OPT_ACTIVATION] = {"activation", true, "relu"},
     [OPT_INIT] = {"init", true, "default"},
@@ -70,6 +71,9 @@ void train_usage(FILE *f)
         "                       built-in sets have their own test set), scored at the end only\n"
         "  --standardize        per-feature mean/std of the training rows, applied to every\n"
         "                       split, stored in the checkpoint (eval and predict apply it)\n"
+        "  --class-names FILE   one class name per line (class 0 first), shown by train, eval and\n"
+        "                       predict and stored in the checkpoint (built in for\n"
+        "                       Fashion-MNIST and MNIST)\n"
         "  --header yes|no|auto whether line 1 of a CSV is a header (default auto: only when\n"
         "                       none of its fields is a number)\n"
         "  --hidden 256,128     hidden layer sizes (default 256,128)\n"
@@ -158,6 +162,7 @@ static bool set_opt(train_cfg *c, int i, const char *v)
     case OPT_VAL_FRAC: return parse_dbl(v, 0, 0.9, false, &c->val);
     case OPT_TEST_FRAC: return parse_dbl(v, 0, 0.9, true, &c->test);
     case OPT_STANDARDIZE: return parse_flag(v, &c->standardize);
+    case OPT_CLASS_NAMES: c->class_names = v; return *v != '\0';
     case OPT_HIDDEN: c->hidden = v; return true; /* checked when the model is built */
     case OPT_ACTIVATION: return nb_activation_parse(v, &c->act);
     case OPT_INIT: return nb_init_parse(v, &c->init);

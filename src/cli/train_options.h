@@ -18,6 +18,7 @@ enum {
     OPT_VAL_FRAC,
     OPT_TEST_FRAC,
     OPT_STANDARDIZE,
+    OPT_CLASS_NAMES,
     OPT_HIDDEN,
     OPT_ACTIVATION,
     OPT_INIT,
@@ -55,7 +56,7 @@ typedef struct train_cfg {
     bool given[OPT_COUNT];
     char *owned[OPT_COUNT]; /* recorded values read by --resume (freed by train_cfg_free) */
     /* what the texts mean */
-    const char *data, *dir, *save, *metrics, *plot, *hidden, *resume;
+    const char *data, *dir, *class_names, *save, *metrics, *plot, *hidden, *resume;
     nb_activation act;
     nb_init init;
     nb_optim_kind okind;
