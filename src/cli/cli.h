@@ -4,6 +4,7 @@
 #define NABLA_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "nabla.h"
 
@@ -63,5 +64,12 @@ int nb_cli_check_plot_output(const char *metrics_path, const char *png_path);
 /* Parsing helpers: print "nabla CMD: bad value for --OPT: 'x'" and return false on error. */
 bool nb_cli_parse_double(const char *cmd, const char *opt, const char *s, double *out);
 bool nb_cli_parse_int(const char *cmd, const char *opt, const char *s, long long *out);
+
+/* Unknown options: the option of the usage text (every "--name" in it) nearest to opt (at most
+ * two edits; opt with or without its dashes), into buf, or NULL. nb_cli_unknown_option prints
+ * "nabla CMD: unknown option 'X'; did you mean --Y?" (or where to look) on stderr. Options are
+ * matched whole: a prefix is not accepted, it gets the suggestion. */
+const char *nb_cli_nearest_option(const char *opt, const char *text, char *buf, size_t cap);
+void nb_cli_unknown_option(const char *cmd, const char *opt, void (*usage)(FILE *));
 
 #endif

@@ -123,7 +123,7 @@ static int parse(int argc, char **argv, bargs *a)
         else if (!strcmp(k, "--hidden"))
             a->hidden = v;
         else {
-            fprintf(stderr, "nabla bench: unknown option '%s'\n", k);
+            nb_cli_unknown_option("bench", k, usage);
             return 2;
         }
         if (!ok) {

@@ -25,9 +25,10 @@ typedef struct predict_opts {
     input_range range;
 } predict_opts;
 
-static void usage(void)
+static void usage(FILE *f)
 {
-    printf("usage: nabla predict --model MODEL.safetensors --input INPUT [--top K]\n"
+    fprintf(
+        f, "usage: nabla predict --model MODEL.safetensors --input INPUT [--top K]\n"
            "                     [--out FILE|-] [--format npy|csv|json] [--probs]\n"
            "                     [--input-range auto|0-255|0-1]\n"
            "  INPUT: a .npy ([N, D], [N, H, W] or one image [H, W] with H W = D; uint8, int or\n"
@@ -53,7 +54,7 @@ static int parse_opts(int argc, char **argv, predict_opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage();
+            usage(stdout);
             return 0;
         }
         if (!strcmp(a, "--probs")) {
@@ -95,7 +96,7 @@ static int parse_opts(int argc, char **argv, predict_opts *o)
                 return 2;
             }
         } else {
-            fprintf(stderr, "nabla predict: unknown option '%s'\n", a);
+            nb_cli_unknown_option("predict", a, usage);
             return 2;
         }
     }

@@ -174,8 +174,7 @@ static int parse(int argc, char **argv, xargs *a)
                 return 2;
             }
         } else {
-            fprintf(stderr, "nabla xent: unknown option '%s'\n", k);
-            usage(stderr);
+            nb_cli_unknown_option("xent", k, usage);
             return 2;
         }
     }

@@ -55,8 +55,7 @@ int nb_cmd_plot(int argc, char **argv)
             }
             out = argv[++i];
         } else if (k[0] == '-' && k[1] != '\0') {
-            fprintf(stderr, "nabla plot: unknown option '%s'\n", k);
-            usage(stderr);
+            nb_cli_unknown_option("plot", k, usage);
             return 2;
         } else if (!metrics) {
             metrics = k;

@@ -194,46 +194,13 @@ static bool set_opt(train_cfg *c, int i, const char *v)
     }
 }
 
-static int edit_distance(const char *a, const char *b)
-{
-    int la = (int)strlen(a), lb = (int)strlen(b), row[64];
-    if (la > 60 || lb > 60)
-        return 99;
-    for (int j = 0; j <= lb; j++)
-        row[j] = j;
-    for (int i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = i;
-        for (int j = 1; j <= lb; j++) {
-            int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[lb];
-}
-
 /* The option named exactly k ("--name"), or -1 after a message with the nearest names. */
 static int find_opt(const char *k)
 {
     for (int i = 0; i < OPT_COUNT; i++)
         if (!strncmp(k, "--", 2) && !strcmp(k + 2, opts[i].name))
             return i;
-    int best = -1, bd = 3;
-    for (int i = 0; i < OPT_COUNT; i++) {
-        int d = edit_distance(k + (strncmp(k, "--", 2) ? 0 : 2), opts[i].name);
-        if (d < bd)
-            bd = d, best = i;
-    }
-    if (best >= 0)
-        fprintf(stderr, "nabla train: unknown option '%s'; did you mean --%s?\n", k,
-                opts[best].name);
-    else
-        fprintf(stderr, "nabla train: unknown option '%s' (see nabla train --help)\n", k);
+    nb_cli_unknown_option("train", k, train_usage);
     return -1;
 }
 
