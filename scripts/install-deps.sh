@@ -1,7 +1,7 @@
 #!/bin/sh
 # install-deps.sh GROUP... - make sure the Debian packages nabla needs are installed.
 #
-# Groups: build (compiler, CMake, OpenBLAS, cmocka, zlib, cJSON), plot (PLplot + its cairo PNG
+# Groups: build (compiler, CMake, OpenBLAS, cmocka, zlib, cJSON, libpng), plot (PLplot + its cairo PNG
 #         driver, for `nabla plot` and `train --plot`), data (Fashion-MNIST),
 #         mpi (Open MPI, for mpirun -np P nabla train and its test),
 #         sanitize (valgrind), fuzz (clang + its libFuzzer runtime, for
@@ -13,7 +13,7 @@ set -eu
 
 pkgs_for() {
     case "$1" in
-    build) echo "gcc make cmake pkg-config libopenblas-dev libcmocka-dev zlib1g-dev libcjson-dev" ;;
+    build) echo "gcc make cmake pkg-config libopenblas-dev libcmocka-dev zlib1g-dev libcjson-dev libpng-dev" ;;
     plot) echo "libplplot-dev plplot-driver-cairo" ;;
     mpi) echo "openmpi-bin libopenmpi-dev" ;;
     data) echo "dataset-fashion-mnist" ;;

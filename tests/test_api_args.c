@@ -1457,6 +1457,24 @@ static void row_nb_dataset_parse_csv(void)
     ST(nb_dataset_parse_csv(text, strlen(text), 7, false, &ds), NB_ERR_ARG, "csv", "7");
     ST(nb_dataset_parse_csv(text, strlen(text), -5, false, &ds), NB_ERR_ARG, "csv", "-5");
 }
+static void row_nb_image_load(void)
+{
+    nb_tensor *t;
+    ST(nb_image_load(NULL, &t), NB_ERR_ARG, "image", "path is NULL");
+    ST(nb_image_load("x.png", NULL), NB_ERR_ARG, "image", "NULL");
+    ST(nb_image_load("/nonexistent/nabla/x.png", &t), NB_ERR_IO, "image",
+       "/nonexistent/nabla/x.png");
+}
+static void row_nb_image_parse(void)
+{
+    nb_tensor *t;
+    ST(nb_image_parse(NULL, 5, &t), NB_ERR_ARG, "image", "buffer is NULL");
+    ST(nb_image_parse("P5 2 2 255 abcd", 15, NULL), NB_ERR_ARG, "image", "NULL");
+    ST(nb_image_parse("P5 0 2 255 ab", 13, &t), NB_ERR_FORMAT, "image",
+       "width 0 is not in 1..16384");
+    ST(nb_image_parse("P5 99999 2 255 ab", 17, &t), NB_ERR_FORMAT, "image",
+       "width is more than 16385");
+}
 static void row_nb_dataset_load_npy(void)
 {
     nb_dataset ds;
@@ -2238,6 +2256,8 @@ static const row rows[] = {
     ROW(nb_dataset_load_csv),
     ROW(nb_dataset_parse_csv),
     ROW(nb_dataset_load_npy),
+    ROW(nb_image_load),
+    ROW(nb_image_parse),
     ROW(nb_dataset_from_tensors),
     ROW(nb_dataset_split),
     ROW(nb_batcher_init),
