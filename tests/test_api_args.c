@@ -1457,6 +1457,14 @@ static void row_nb_dataset_parse_csv(void)
     ST(nb_dataset_parse_csv(text, strlen(text), 7, false, &ds), NB_ERR_ARG, "csv", "7");
     ST(nb_dataset_parse_csv(text, strlen(text), -5, false, &ds), NB_ERR_ARG, "csv", "-5");
 }
+static void row_nb_dataset_load_images(void)
+{
+    nb_dataset ds;
+    ST(nb_dataset_load_images(NULL, &ds), NB_ERR_ARG, "images", "path is NULL");
+    ST(nb_dataset_load_images(".", NULL), NB_ERR_ARG, "images", "NULL");
+    ST(nb_dataset_load_images("/nonexistent/nabla/imgs", &ds), NB_ERR_IO, "images",
+       "/nonexistent/nabla/imgs");
+}
 static void row_nb_image_load(void)
 {
     nb_tensor *t;
@@ -1473,7 +1481,7 @@ static void row_nb_image_parse(void)
     ST(nb_image_parse("P5 0 2 255 ab", 13, &t), NB_ERR_FORMAT, "image",
        "width 0 is not in 1..16384");
     ST(nb_image_parse("P5 99999 2 255 ab", 17, &t), NB_ERR_FORMAT, "image",
-       "width is more than 16385");
+       "width 99999 is not in 1..16384");
 }
 static void row_nb_dataset_load_npy(void)
 {
@@ -2256,6 +2264,7 @@ static const row rows[] = {
     ROW(nb_dataset_load_csv),
     ROW(nb_dataset_parse_csv),
     ROW(nb_dataset_load_npy),
+    ROW(nb_dataset_load_images),
     ROW(nb_image_load),
     ROW(nb_image_parse),
     ROW(nb_dataset_from_tensors),

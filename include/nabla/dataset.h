@@ -115,6 +115,18 @@ nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, nb_cs
  * occur). Errors name the file and the shapes. */
 nb_status nb_dataset_load_npy(const char *x_path, const char *y_path, nb_dataset *out);
 
+/* A folder of images, one subfolder per class: DIR/<class>/<image>.png|.pgm. Classes are the
+ * subfolders sorted by name (byte order), class_names their names; images are read with
+ * nb_image_load (grayscale u8, see nabla/image.h) in name order and must all have one size.
+ * X = pixels / 255 as f32 [N, H * W] (input_scale 1/255, shift 0, as MNIST), y i32 [N]. Dot-names
+ * are skipped; anything else that is not a class folder or a .png/.pgm image in one (a stray
+ * file, a nested folder, an empty class folder, a symlink loop) is refused with a message naming
+ * it, as are more than NB_IMAGES_MAX_CLASSES classes or NB_IMAGES_MAX_FILES images. Errors read
+ * "images: <message>" and name the file or folder. */
+#define NB_IMAGES_MAX_CLASSES 65536
+#define NB_IMAGES_MAX_FILES ((size_t)1 << 22)
+nb_status nb_dataset_load_images(const char *dir, nb_dataset *out);
+
 /* Builds a data set from raw tensors, copying them. X is float or u8 [N, ...] (2 to 4 dims,
  * flattened to [N, D]; u8 is divided by 255), y is i32, i64 or u8 [N]. n_classes > 0 is checked
  * against every label; n_classes == 0 means max label + 1 (over NB_DATASET_SPARSE_CLASSES, at

@@ -55,7 +55,7 @@ bool nb_cli_mnist_present(const char *dir)
 
 bool nb_cli_data_is_file(const char *spec)
 {
-    return strchr(spec, ',') || ends_with(spec, ".csv");
+    return strchr(spec, ',') || ends_with(spec, ".csv") || !strncmp(spec, "images:", 7);
 }
 
 /* FNV-1a, 64 bits, continued from h over n bytes */
@@ -77,10 +77,10 @@ static uint64_t data_checksum(const nb_dataset *d)
     return fnv1a(h, d->y->data, sizeof(int32_t) * (size_t)d->y->numel);
 }
 
-/* spec: fashion-mnist | mnist | spirals | auto | FILE.csv | X.npy,y.npy. For sets without a test
- * split (files), a seeded share test_frac of the rows is held out as the test set. test may be NULL
- * (eval of train; for a file, every row of it goes to train). id (may be NULL) receives what
- * identifies the data. */
+/* spec: fashion-mnist | mnist | spirals | auto | FILE.csv | X.npy,y.npy | images:DIR. For sets
+ * without a test split (files), a seeded share test_frac of the rows is held out as the test set.
+ * test may be NULL (eval of train; for a file, every row of it goes to train). id (may be NULL)
+ * receives what identifies the data. */
 int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
                      double test_frac, nb_dataset *train, nb_dataset *test, bool quiet,
                      nb_cli_data_id *id)
@@ -169,7 +169,9 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
         nb_dataset all;
         memset(&all, 0, sizeof all);
         const char *comma = strchr(spec, ',');
-        if (comma) {
+        if (!strncmp(spec, "images:", 7)) {
+            s = nb_dataset_load_images(spec + 7, &all);
+        } else if (comma) {
             char xp[1024];
             size_t n = (size_t)(comma - spec);
             if (n >= sizeof xp) {
@@ -184,8 +186,8 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
         } else {
             fprintf(
                 stderr,
-                "nabla %s: --data '%s': expected fashion-mnist, mnist, spirals, seq-toy, FILE.csv "
-                "or X.npy,y.npy\n",
+                "nabla %s: --data '%s': expected fashion-mnist, mnist, spirals, seq-toy, FILE.csv, "
+                "X.npy,y.npy or images:DIR\n",
                 cmd, spec);
             return 2;
         }

@@ -115,9 +115,9 @@ static nb_status parse_pgm(const unsigned char *b, size_t len, nb_tensor **out)
     bool binary = b[1] == '5';
     size_t at = 2;
     int64_t w, h, maxval;
-    nb_status st = pgm_number(b, len, &at, true, NB_IMAGE_MAX_SIDE + 1, "width", &w);
+    nb_status st = pgm_number(b, len, &at, true, (int64_t)1 << 40, "width", &w);
     if (st == NB_OK)
-        st = pgm_number(b, len, &at, true, NB_IMAGE_MAX_SIDE + 1, "height", &h);
+        st = pgm_number(b, len, &at, true, (int64_t)1 << 40, "height", &h);
     if (st == NB_OK)
         st = check_size(w, h);
     if (st == NB_OK)

@@ -1,0 +1,169 @@
+/* test_image.c - nb_image_parse / nb_image_load (nabla/image.h) on hand-made images: PGM P5 and
+ * P2 (maxval 255, 15 and 65535), PNG gray, RGB and RGBA written by libpng's own writer, the
+ * stated colour-to-gray rule worked out by hand, and every refusal (truncated, trailing data,
+ * oversized, PPM, unknown bytes, a FIFO without blocking). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <png.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nabla.h"
+
+/* Parses len bytes and checks the result is h x w with the given pixels. */
+static void expect_pixels(const void *buf, size_t len, int64_t h, int64_t w, const uint8_t *px)
+{
+    nb_tensor *t = NULL;
+    nb_status st = nb_image_parse(buf, len, &t);
+    if (st != NB_OK)
+        fail_msg("nb_image_parse: %s", nb_last_error());
+    assert_int_equal(t->dtype, NB_U8);
+    assert_int_equal(t->ndim, 2);
+    assert_int_equal(t->shape[0], h);
+    assert_int_equal(t->shape[1], w);
+    assert_memory_equal(t->data, px, (size_t)(h * w));
+    nb_tensor_free(t);
+}
+
+/* Parsing fails with st and a message holding `needle`; *out stays NULL. */
+static void expect_error(const void *buf, size_t len, nb_status want, const char *needle)
+{
+    nb_tensor *t = (nb_tensor *)&t; /* must be reset to NULL */
+    nb_status st = nb_image_parse(buf, len, &t);
+    assert_int_equal(st, want);
+    assert_null(t);
+    if (!strstr(nb_last_error(), needle))
+        fail_msg("message '%s' lacks '%s'", nb_last_error(), needle);
+}
+
+static void test_pgm_binary(void **state)
+{
+    (void)state;
+    static const char p5[] = "P5\n# a comment\n3 2\n255\n\x00\x80\xff\x01\x02\x03";
+    static const uint8_t want[6] = {0, 128, 255, 1, 2, 3};
+    expect_pixels(p5, sizeof p5 - 1, 2, 3, want);
+    /* maxval 65535: two bytes big-endian, rescaled: 0x8000 -> (32768*255+32767)/65535 = 128 */
+    static const char p16[] = "P5 2 1 65535 \x80\x00\xff\xff";
+    static const uint8_t want16[2] = {128, 255};
+    expect_pixels(p16, sizeof p16 - 1, 1, 2, want16);
+    /* one trailing newline is fine */
+    static const char nl[] = "P5 1 1 255\n\x07\n";
+    static const uint8_t seven[1] = {7};
+    expect_pixels(nl, sizeof nl - 1, 1, 1, seven);
+}
+
+static void test_pgm_plain(void **state)
+{
+    (void)state;
+    /* maxval 15: v' = (v * 255 + 7) / 15: 7 -> 119, 8 -> 136 */
+    static const char p2[] = "P2 2 2 15\n0 15\n 7 8\n";
+    static const uint8_t want[4] = {0, 255, 119, 136};
+    expect_pixels(p2, sizeof p2 - 1, 2, 2, want);
+}
+
+static void test_pgm_refusals(void **state)
+{
+    (void)state;
+    expect_error("P5 2 2 255\nabc", 14, NB_ERR_FORMAT, "need 4 bytes, the file has 3");
+    expect_error("P5 1 1 255\nab", 13, NB_ERR_FORMAT, "after the image data");
+    expect_error("P5 0 2 255\n", 11, NB_ERR_FORMAT, "width 0 is not in 1..16384");
+    expect_error("P5 20000 2 255\n", 15, NB_ERR_FORMAT, "width 20000 is not in 1..16384");
+    expect_error("P5 16384 16384 255\n", 19, NB_ERR_RANGE, "more than the limit of 67108864");
+    expect_error("P5 1 1 0\n", 9, NB_ERR_FORMAT, "maxval 0");
+    expect_error("P2 2 1 10 3 11", 14, NB_ERR_FORMAT, "is 11, above maxval 10");
+    expect_error("P2 2 1 10 3", 11, NB_ERR_FORMAT, "end of file before the pixel value");
+    expect_error("P2 2 x", 6, NB_ERR_FORMAT, "the height is not a number");
+    expect_error("P6 1 1 255\nabc", 14, NB_ERR_FORMAT, "only PGM (P5, P2)");
+    expect_error("GIF89a", 6, NB_ERR_FORMAT, "not a PNG or PGM");
+    expect_error("", 0, NB_ERR_FORMAT, "not a PNG or PGM");
+}
+
+/* A PNG of w x h pixels in libpng's `format`, written to memory by libpng (*len bytes). */
+static void *make_png(const uint8_t *px, int w, int h, png_uint_32 format, size_t *len)
+{
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    img.width = (png_uint_32)w;
+    img.height = (png_uint_32)h;
+    img.format = format;
+    png_alloc_size_t n = 0;
+    assert_true(png_image_write_to_memory(&img, NULL, &n, 0, px, 0, NULL));
+    void *buf = malloc(n);
+    assert_non_null(buf);
+    assert_true(png_image_write_to_memory(&img, buf, &n, 0, px, 0, NULL));
+    *len = n;
+    return buf;
+}
+
+static void test_png(void **state)
+{
+    (void)state;
+    size_t len;
+    static const uint8_t gray[6] = {0, 7, 200, 255, 1, 128};
+    void *b = make_png(gray, 3, 2, PNG_FORMAT_GRAY, &len);
+    expect_pixels(b, len, 2, 3, gray);
+    free(b);
+    /* RGB: (299 R + 587 G + 114 B + 500) / 1000 -> red 76, green 150, blue 29, gray 90 stays 90,
+     * (10, 20, 30) -> (2990 + 11740 + 3420 + 500) / 1000 = 18 */
+    static const uint8_t rgb[15] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 90, 90, 90, 10, 20, 30};
+    static const uint8_t want[5] = {76, 150, 29, 90, 18};
+    b = make_png(rgb, 5, 1, PNG_FORMAT_RGB, &len);
+    expect_pixels(b, len, 1, 5, want);
+    free(b);
+    /* RGBA: opaque keeps its gray, fully transparent is black */
+    static const uint8_t rgba[8] = {255, 255, 255, 0, 100, 100, 100, 255};
+    static const uint8_t want_a[2] = {0, 100};
+    b = make_png(rgba, 2, 1, PNG_FORMAT_RGBA, &len);
+    expect_pixels(b, len, 1, 2, want_a);
+    /* a cut-off PNG fails with libpng's reason, never a crash */
+    expect_error(b, len / 2, NB_ERR_FORMAT, "PNG:");
+    free(b);
+}
+
+static void test_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nabla_test_image_XXXXXX", path[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/a.pgm", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite("P5 2 1 255 \x05\x06", 1, 13, f), 13);
+    assert_int_equal(fclose(f), 0);
+    nb_tensor *t = NULL;
+    assert_int_equal(nb_image_load(path, &t), NB_OK);
+    assert_int_equal(((uint8_t *)t->data)[1], 6);
+    nb_tensor_free(t);
+    /* a FIFO nobody writes: refused at once, not waited on */
+    snprintf(path, sizeof path, "%s/fifo.png", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(20);
+    assert_int_equal(nb_image_load(path, &t), NB_ERR_IO);
+    alarm(0);
+    assert_non_null(strstr(nb_last_error(), "FIFO"));
+    assert_null(t);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/a.pgm", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pgm_binary),   cmocka_unit_test(test_pgm_plain),
+        cmocka_unit_test(test_pgm_refusals), cmocka_unit_test(test_png),
+        cmocka_unit_test(test_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
