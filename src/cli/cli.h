@@ -13,6 +13,7 @@ int nb_cmd_demo(int argc, char **argv);
 int nb_cmd_train(int argc, char **argv);
 int nb_cmd_eval(int argc, char **argv);
 int nb_cmd_predict(int argc, char **argv);
+int nb_cmd_export(int argc, char **argv);
 int nb_cmd_plot(int argc, char **argv);
 int nb_cmd_bench(int argc, char **argv);
 int nb_cmd_diff(int argc, char **argv);
