@@ -205,12 +205,64 @@ static void test_files(void **state)
     rmdir(dir);
 }
 
+static void write_file(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* nb_dataset_load_images on a folder made here: classes sorted by name ("b" before "cat"),
+ * images in name order, pixels / 255, class names and the set's name from the folder. */
+static void test_folder(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nabla_test_image_XXXXXX", p[256], slash[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(p, sizeof p, "%s/cat", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/b", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/cat/1.pgm", dir);
+    write_file(p, "P5 2 1 255 \x33\x66", 13);
+    snprintf(p, sizeof p, "%s/cat/0.PGM", dir);
+    write_file(p, "P2 2 1 255 255 0", 16);
+    snprintf(p, sizeof p, "%s/b/z.pgm", dir);
+    write_file(p, "P5 2 1 255 \x00\xff", 13);
+    snprintf(slash, sizeof slash, "%s/", dir);
+    nb_dataset ds;
+    if (nb_dataset_load_images(slash, &ds) != NB_OK)
+        fail_msg("%s", nb_last_error());
+    assert_int_equal(ds.n_classes, 2);
+    assert_string_equal(ds.class_names[0], "b");
+    assert_string_equal(ds.class_names[1], "cat");
+    assert_string_equal(ds.name, strrchr(dir, '/') + 1);
+    assert_true(ds.input_scale == 1.0 / 255.0 && ds.input_shift == 0.0);
+    assert_int_equal(ds.X->shape[0], 3);
+    assert_int_equal(ds.X->shape[1], 2);
+    /* b/z.pgm, cat/0.PGM, cat/1.pgm ('0' < '1') */
+    static const float want[6] = {0, 1, 1, 0, 0x33 / 255.0f, 0x66 / 255.0f};
+    static const int32_t labels[3] = {0, 1, 1};
+    for (int i = 0; i < 6; i++)
+        assert_true(((float *)ds.X->data)[i] == want[i]);
+    assert_memory_equal(ds.y->data, labels, sizeof labels);
+    nb_dataset_free(&ds);
+    const char *files[] = {"cat/1.pgm", "cat/0.PGM", "b/z.pgm", "cat", "b"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        assert_int_equal(remove(p), 0);
+    }
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pgm_binary),   cmocka_unit_test(test_pgm_plain),
         cmocka_unit_test(test_pgm_refusals), cmocka_unit_test(test_png),
         cmocka_unit_test(test_mutations),    cmocka_unit_test(test_files),
+        cmocka_unit_test(test_folder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

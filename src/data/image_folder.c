@@ -258,11 +258,15 @@ nb_status nb_dataset_load_images(const char *dir, nb_dataset *out)
         out->input_shift = 0.0;
         st = nb_dataset_set_class_names(out, (const char *const *)classes.v, (int64_t)classes.n);
     }
-    if (st == NB_OK) {
-        const char *base = strrchr(dir, '/');
-        while (base && base[1] == '\0' && base > dir) /* "dir/" */
-            base = NULL;
-        snprintf(out->name, sizeof out->name, "%s", base ? base + 1 : dir);
+    if (st == NB_OK) { /* the folder's last path component: "a/b/" -> "b" */
+        size_t end = strlen(dir), start;
+        while (end > 1 && dir[end - 1] == '/')
+            end--;
+        for (start = end; start > 0 && dir[start - 1] != '/';)
+            start--;
+        size_t n = end - start < sizeof out->name ? end - start : sizeof out->name - 1;
+        memcpy(out->name, dir + start, n);
+        out->name[n] = '\0';
     }
     list_free(&classes);
     list_free(&files);
