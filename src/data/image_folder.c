@@ -122,7 +122,7 @@ static nb_status list_dir(const char *dir, size_t limit, size_t already, const c
             break;
     }
     (void)closedir(d);
-    if (st == NB_OK)
+    if (st == NB_OK && out->n > 1) /* (qsort's base may not be NULL, even for 0 items) */
         qsort(out->v, out->n, sizeof *out->v, cmp_names);
     return st;
 }
