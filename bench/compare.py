@@ -38,6 +38,9 @@ for thr, d in sorted(tr.items()):
     n = d.get("nabla") or d.get("fused") or next((v for k, v in d.items() if k != "torch"), None)
     t = d.get("torch")
     line = f"threads {thr}: nabla {n['ms_per_step']:.3f} ms ({n['gflops']:.0f} GFLOP/s)" if n else ""
+    if n and "ms_gemm_only" in n:
+        line += (f", its {n['ms_gemm_only']:.3f} ms of products alone: step / products "
+                 f"{n['step_over_gemm']:.2f} (hand-written loop {n['ms_loop']:.3f} ms)")
     if t:
         line += f", torch {t['ms_per_step']:.3f} ms, speed-up {t['ms_per_step'] / n['ms_per_step']:.2f}x"
     print(line)

@@ -6,6 +6,7 @@
  *             nabla/custom_op.h ops with your own forward and backward
  *   ops       nabla/ops.h       differentiable ops and the op table
  *   loss      nabla/loss.h      log-softmax family and the fused cross-entropy
+ *             nabla/lce.h       the fused linear + cross-entropy head
  *   optim     nabla/optim.h     optimisers
  *   nn        nabla/nn.h        Linear, MLP, initialisers
  *   data      nabla/dataset.h   data sets, batch iterator
@@ -35,6 +36,7 @@
 #include "nabla/custom_op.h"
 #include "nabla/ops.h"
 #include "nabla/loss.h"
+#include "nabla/lce.h"
 #include "nabla/optim.h"
 #include "nabla/nn.h"
 #include "nabla/dataset.h"

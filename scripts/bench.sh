@@ -19,6 +19,12 @@ run xent --n 2048 --v 32768 --variant ignore25 --impl fused --repeat 10
 run xent --n 2048 --v 32768 --variant smooth01 --impl fused --repeat 10
 run xent --n 2048 --v 32768 --dtype f16 --impl fused --repeat 10
 for t in 1 2; do run train --threads $t --steps 300; done
+# the fused linear + cross-entropy head against Linear + nb_cross_entropy: time and measured peak
+# extra memory of a training step, with the fused/unfused ratios (text, not in nabla.jsonl)
+for shape in "2048 256 32768" "512 512 50257"; do
+    set -- $shape
+    for t in 1 2; do "$nabla" bench lce --n $1 --d $2 --v $3 --threads $t --impl all --repeat 5; done
+done
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     echo "PyTorch: $(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
     /usr/bin/python3 "$(dirname "$0")/../bench/torch_bench.py" --threads 1 | tee "$out/torch.jsonl"

@@ -19,7 +19,7 @@ function header_layer(h) {
     if (h == "status" || h == "tensor") return "tensor"
     if (h == "graph" || h == "gradcheck" || h == "custom_op") return "autograd"
     if (h == "ops") return "ops"
-    if (h == "loss") return "loss"
+    if (h == "loss" || h == "lce") return "loss"
     if (h == "nn") return "nn"
     if (h == "optim") return "optim"
     if (h == "npy" || h == "dataset" || h == "data" || h == "seqdata" || h == "image") return "data"

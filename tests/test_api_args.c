@@ -26,6 +26,7 @@
 #include "nabla.h"
 #include "tensor/tensor_internal.h" /* nb_det_log */
 #include "loss/xent_ref.h"          /* nb_xent_reference: test-only */
+#include "loss/lce_ref.h"           /* nb_lce_reference: test-only */
 
 #define SENTINEL "SENTINEL-MESSAGE"
 
@@ -2020,6 +2021,9 @@ static void row_nb_dataset_set_class_names(void)
        "nb_dataset_set_class_names", "names for a data set of");
     const char *bad[10] = {"a", "", "c", "d", "e", "f", "g", "h", "i", "j"};
     ST(nb_dataset_set_class_names(&ds, bad, ds.n_classes), NB_ERR_ARG, "class name 1", "printable");
+    const char *latin1[10] = {"a", "caf\xe9", "c", "d", "e", "f", "g", "h", "i", "j"};
+    ST(nb_dataset_set_class_names(&ds, latin1, ds.n_classes), NB_ERR_ARG, "class name 1",
+       "not UTF-8");
     assert_null(ds.class_names);
     assert_true(ds.n_classes <= 10);
     assert_int_equal(nb_dataset_set_class_names(&ds, names, ds.n_classes), NB_OK);
@@ -2031,6 +2035,23 @@ static void row_nb_dataset_set_class_names(void)
     nb_dataset_free(&a);
     nb_dataset_free(&b);
     assert_int_equal(nb_dataset_set_class_names(&ds, NULL, 0), NB_OK);
+    assert_null(ds.class_names);
+    nb_dataset_free(&ds);
+}
+static void row_nb_mnist_class_names(void)
+{
+    /* no argument to check: both sets answer with ten names */
+    assert_string_equal(nb_mnist_class_names(true)[9], "Ankle boot");
+    assert_string_equal(nb_mnist_class_names(false)[9], "9");
+}
+static void row_nb_dataset_load_class_names(void)
+{
+    nb_dataset ds;
+    make_ds(&ds);
+    const char *fn = "nb_dataset_load_class_names";
+    ST(nb_dataset_load_class_names(NULL, "x"), NB_ERR_ARG, fn, "ds is NULL");
+    ST(nb_dataset_load_class_names(&ds, NULL), NB_ERR_ARG, fn, "path is NULL");
+    ST(nb_dataset_load_class_names(&ds, "/nonexistent/names.txt"), NB_ERR_IO, fn, "cannot open");
     assert_null(ds.class_names);
     nb_dataset_free(&ds);
 }
@@ -2108,6 +2129,82 @@ static void row_nb_model_info_free(void)
     nb_model_info info = tiny_info();
     QUIET(nb_model_info_free(&info)); /* no standardisation: nothing to free */
     assert_null(info.input_mean);
+}
+
+/* ---- lce.h: x [2,3], W [4,3], b [4], targets [2] ---- */
+
+static void row_nb_lce_defaults(void)
+{
+    QUIET(assert_int_equal(nb_lce_defaults().xent.ignore_index, -100)); /* no arguments */
+}
+
+typedef struct lce_args {
+    nb_tensor *x, *w, *b, *t, *w3, *bd, *t5;
+} lce_args;
+
+static lce_args lce_make(void)
+{
+    int64_t sw[2] = {4, 3}, sb[1] = {4}, st[1] = {2}, sw3[2] = {4, 2};
+    lce_args a = {f32_23(),
+                  nb_tensor_zeros(NB_F32, 2, sw),
+                  nb_tensor_zeros(NB_F32, 1, sb),
+                  nb_tensor_zeros(NB_I32, 1, st),
+                  nb_tensor_zeros(NB_F32, 2, sw3),
+                  nb_tensor_zeros(NB_F64, 1, sb),
+                  nb_tensor_full(NB_I32, 1, st, 5)};
+    return a;
+}
+
+static void lce_free(lce_args *a)
+{
+    nb_tensor *all[] = {a->x, a->w, a->b, a->t, a->w3, a->bd, a->t5};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        nb_tensor_free(all[i]);
+}
+
+static void row_nb_linear_cross_entropy(void)
+{
+    const char *f = "linear_cross_entropy";
+    lce_args a = lce_make();
+    nb_graph *g = nb_graph_new();
+    nb_tensor bad = bad_header();
+    nb_lce_opts o = nb_lce_defaults();
+    NUL(nb_linear_cross_entropy(NULL, a.x, a.w, a.b, a.t, NULL), NB_ERR_ARG, f, "graph is NULL");
+    NUL(nb_linear_cross_entropy(g, NULL, a.w, a.b, a.t, NULL), NB_ERR_ARG, f, "input 0 is NULL");
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, NULL, NULL), NB_ERR_ARG, f, "targets is NULL");
+    NUL(nb_linear_cross_entropy(g, a.x, &bad, a.b, a.t, NULL), NB_ERR_ARG, f, "numel 600");
+    NUL(nb_linear_cross_entropy(g, a.x, a.w3, NULL, a.t, NULL), NB_ERR_SHAPE, f, "D = 3");
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.x, a.t, NULL), NB_ERR_SHAPE, f, "must be [V] = [4]");
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.bd, a.t, NULL), NB_ERR_DTYPE, f, "x's dtype f32");
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t5, NULL), NB_ERR_RANGE, f,
+        "target 5 out of range [0, 4)");
+    o.softcap = -1.0;
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t, &o), NB_ERR_ARG, f, "softcap -1");
+    o = nb_lce_defaults();
+    o.tile_classes = -2;
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t, &o), NB_ERR_ARG, f, "tile_classes -2");
+    o = nb_lce_defaults();
+    o.xent.label_smoothing = 1.5;
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t, &o), NB_ERR_ARG, f, "1.5");
+    nb_graph_free(g);
+    lce_free(&a);
+}
+
+static void row_nb_lce_reference(void)
+{
+    const char *f = "nb_lce_reference";
+    lce_args a = lce_make();
+    nb_tensor *loss = nb_tensor_zeros(NB_F64, 0, NULL);
+    ST(nb_lce_reference(NULL, a.w, a.b, a.t, NULL, loss, NULL, NULL, NULL), NB_ERR_ARG, f,
+       "x is NULL");
+    ST(nb_lce_reference(a.x, a.w, a.b, a.t, NULL, NULL, NULL, NULL, NULL), NB_ERR_ARG, f,
+       "loss is NULL");
+    ST(nb_lce_reference(a.x, a.w, a.b, a.t, NULL, loss, a.w, NULL, NULL), NB_ERR_SHAPE, f,
+       "dx f32 [4, 3]");
+    ST(nb_lce_reference(a.x, a.w, a.b, a.t5, NULL, loss, NULL, NULL, NULL), NB_ERR_RANGE, f,
+       "target 5 out of range");
+    nb_tensor_free(loss);
+    lce_free(&a);
 }
 
 /* ======================================================================================== */
@@ -2240,6 +2337,9 @@ static const row rows[] = {
     ROW(nb_xent_workspace_size),
     ROW(nb_xent_soft_forward),
     ROW(nb_xent_soft_backward),
+    /* lce.h */
+    ROW(nb_lce_defaults),
+    ROW(nb_linear_cross_entropy),
     /* optim.h */
     ROW(nb_sgd_step),
     ROW(nb_train_defaults),
@@ -2332,6 +2432,8 @@ static const row rows[] = {
     /* standardisation: dataset.h, checkpoint.h */
     ROW(nb_dataset_standardize),
     ROW(nb_dataset_set_class_names),
+    ROW(nb_mnist_class_names),
+    ROW(nb_dataset_load_class_names),
     ROW(nb_dataset_apply_standardize),
     ROW(nb_standardize_features),
     ROW(nb_model_info_free),
@@ -2345,6 +2447,7 @@ static const row rows[] = {
 static const row internal_rows[] = {
     ROW(nb_det_log),        /* src/tensor/tensor_internal.h */
     ROW(nb_xent_reference), /* src/loss/xent_ref.h */
+    ROW(nb_lce_reference),  /* src/loss/lce_ref.h */
 };
 #define N_INTERNAL_ROWS ((int)(sizeof internal_rows / sizeof internal_rows[0]))
 

@@ -340,8 +340,11 @@ check "predict: model that is not a checkpoint" 1 "$nabla" predict --model notmo
 err_has "notmodel.safetensors"
 absent p.npy
 
-check "predict: --out missing" 2 "$nabla" predict --model M.safetensors --input x.npy
-err_has "--out"
+check "predict without --out: one line per input (issue 14; --out was required)" 0 \
+    "$nabla" predict --model M.safetensors --input x.npy
+grep -qE '^row 0: class [0-9]+ [0-9]+\.[0-9]{2}%$' out || fail "no 'row 0: class k P%' line"
+check "predict: --input missing" 2 "$nabla" predict --model M.safetensors --out p.npy
+err_has "--input"
 
 # ---------------------------------------------------------------- a run that diverges
 # lr 1e30: the first step makes the weights huge, the next forward overflows. The run stops with

@@ -35,9 +35,19 @@ typedef struct nb_model_info {
      * the caller frees with nb_model_info_free. Apply them to raw rows with
      * nb_dataset_apply_standardize or nb_standardize_features (nabla/dataset.h). */
     nb_tensor *input_mean, *input_std;
+    /* NULL, or n_classes class names (class k is class_names[k]), saved as metadata
+     * "class_names", a JSON array of strings. Saving borrows them (each 1 to
+     * NB_CLASS_NAME_MAX - 1 printable bytes, at most NB_CKPT_MAX_NAMED_CLASSES classes);
+     * nb_model_load sets a new array (NULL when the file holds none) that nb_model_info_free
+     * frees. Copy them onto a data set with nb_dataset_set_class_names. */
+    char **class_names;
 } nb_model_info;
 
-/* Frees info's input_mean and input_std and sets them to NULL. NULL-safe. */
+/* Most classes a checkpoint records names for. */
+#define NB_CKPT_MAX_NAMED_CLASSES 65536
+
+/* Frees info's input_mean, input_std and class_names (n_classes of them) and sets them to NULL.
+ * NULL-safe. */
 void nb_model_info_free(nb_model_info *info);
 
 /* Largest epoch or step count a checkpoint may hold (2^53: exact as a double). */
@@ -71,7 +81,9 @@ nb_status nb_model_load_into(const char *path, nb_mlp *m, nb_model_info *info, n
  * [0, NB_CHECKPOINT_MAX_COUNT], n_classes is not an integer in [1, outputs], input_scale,
  * input_shift or lr is not finite (lr >= 0), dropout is outside [0, 1), the dataset spec is
  * longer than NB_MODEL_DATASET_MAX - 1 bytes, or only one of input.mean and input.std is there,
- * or one is not a float [inputs] with every mean a finite f32 and every std a finite f32 > 0. */
+ * or one is not a float [inputs] with every mean a finite f32 and every std a finite f32 > 0, or
+ * class_names is not a JSON array of n_classes strings of 1 to NB_CLASS_NAME_MAX - 1 printable
+ * bytes each. */
 nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim);
 
 #ifdef __cplusplus

@@ -51,10 +51,25 @@ typedef struct nb_dataset {
 /* Frees X, y, mean, std and class_names and leaves the struct zeroed. NULL-safe. */
 void nb_dataset_free(nb_dataset *ds);
 
-/* Copies n = ds->n_classes names (each non-empty, printable, at most NB_CLASS_NAME_MAX - 1 bytes)
+/* Copies n = ds->n_classes names (each non-empty, printable UTF-8, at most NB_CLASS_NAME_MAX - 1
+ * bytes)
  * into ds->class_names, replacing any; names NULL removes them. On error nothing changes. */
 #define NB_CLASS_NAME_MAX 64
 nb_status nb_dataset_set_class_names(nb_dataset *ds, const char *const *names, int64_t n);
+
+/* The ten class names of Fashion-MNIST (fashion true: "T-shirt/top", "Trouser", "Pullover",
+ * "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot") or of MNIST ("0" to "9"): a
+ * static array of 10 strings, never freed. The two sets share their file names, so the caller
+ * says which one it loaded: nb_dataset_set_class_names(ds, nb_mnist_class_names(fashion), 10). */
+const char *const *nb_mnist_class_names(bool fashion);
+
+/* Reads class names from a text file, one per line (\n or \r\n; a final line end optional,
+ * blank lines at the end ignored, spaces around a name kept out), exactly ds->n_classes of them,
+ * each as nb_dataset_set_class_names checks, and sets them on ds. The file must be a regular
+ * file (a FIFO is refused without blocking) of at most NB_CLASS_NAMES_FILE_MAX bytes. Errors name
+ * the file, the line and the limit; on error ds is unchanged. */
+#define NB_CLASS_NAMES_FILE_MAX ((size_t)1 << 24)
+nb_status nb_dataset_load_class_names(nb_dataset *ds, const char *path);
 
 /* ---- IDX, the MNIST format ----
  * Layout: magic 0x00 0x00 TYPE NDIM, NDIM big-endian u32 dimensions, then the big-endian data

@@ -231,9 +231,15 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
                     cmd, DEFAULT_DATA_DIR);
             return 2;
         }
+        /* the two sets share their file names: the spec says which names apply */
+        const char *const *names = nb_mnist_class_names(!strcmp(spec, "fashion-mnist"));
         s = nb_dataset_load_mnist(dir, "train", train);
+        if (s == NB_OK)
+            s = nb_dataset_set_class_names(train, names, 10);
         if (s == NB_OK && test)
             s = nb_dataset_load_mnist(dir, "test", test);
+        if (s == NB_OK && test)
+            s = nb_dataset_set_class_names(test, names, 10);
     } else if (!strcmp(spec, "spirals")) {
         nb_tensor *X = NULL, *y = NULL;
         s = nb_spirals(1000, 3, 0.2, seed, &X, &y);

@@ -6,7 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_lce.h"
 #include "bench_ops.h"
+#include "bench_train.h"
 #include "cli.h"
 #include "nabla.h"
 
@@ -49,13 +51,20 @@ static void usage(FILE *f)
         "       nabla bench ops    [--n N] [--threads T] [--repeat R] [--json]\n"
         "                          (add, mul, relu, tanh, softmax, sum on N f32 elements,\n"
         "                          default 1M, fwd and bwd, in GB/s and in %% of memcpy's)\n"
+        "       nabla bench lce    [--n N] [--d D] [--v V] [--threads T] [--repeat R] [--block B]\n"
+        "                          [--impl fused|fused-recompute|unfused|all] [--json]  (a "
+        "classifier\n"
+        "                          head's training step: time and peak extra memory;\n"
+        "                          --filter 1: gradient filtering, the upper half of the classes\n"
+        "                          made rare (bias -40); --wscale S: W's init range times S)\n"
         "       nabla bench        (all three with their defaults)\n"
         "Times are min/median/max over R runs after one warm-up. gbps counts the minimal\n"
         "traffic: one read of the logits (fwd), plus one write of the f32 gradient (fwd_bwd).\n");
 }
 
 typedef struct bargs {
-    long long n, v, threads, repeat, batch, steps, mb;
+    long long n, v, threads, repeat, batch, steps, mb, d, block, filter;
+    double wscale;
     const char *variant, *dtype, *impl, *hidden;
     bool json;
 } bargs;
@@ -92,6 +101,14 @@ static int parse(int argc, char **argv, bargs *a)
             ok = nb_cli_parse_int("bench", k, v, &a->batch) && a->batch >= 1;
         else if (!strcmp(k, "--steps"))
             ok = nb_cli_parse_int("bench", k, v, &a->steps) && a->steps >= 1;
+        else if (!strcmp(k, "--filter"))
+            ok = nb_cli_parse_int("bench", k, v, &a->filter) && (a->filter == 0 || a->filter == 1);
+        else if (!strcmp(k, "--wscale"))
+            ok = nb_cli_parse_double("bench", k, v, &a->wscale) && a->wscale > 0 && a->wscale < 1e6;
+        else if (!strcmp(k, "--block"))
+            ok = nb_cli_parse_int("bench", k, v, &a->block) && a->block >= 0 && a->block <= 1 << 20;
+        else if (!strcmp(k, "--d"))
+            ok = nb_cli_parse_int("bench", k, v, &a->d) && a->d >= 1;
         else if (!strcmp(k, "--mb"))
             ok = nb_cli_parse_int("bench", k, v, &a->mb) && a->mb >= 1 && a->mb <= 65536;
         else if (!strcmp(k, "--variant"))
@@ -100,7 +117,9 @@ static int parse(int argc, char **argv, bargs *a)
         else if (!strcmp(k, "--dtype"))
             ok = !strcmp(v, "f32") || !strcmp(v, "f16"), a->dtype = v;
         else if (!strcmp(k, "--impl"))
-            ok = !strcmp(v, "fused") || !strcmp(v, "unfused") || !strcmp(v, "all"), a->impl = v;
+            ok = !strcmp(v, "fused") || !strcmp(v, "unfused") || !strcmp(v, "all") ||
+                 !strcmp(v, "fused-recompute"),
+            a->impl = v;
         else if (!strcmp(k, "--hidden"))
             a->hidden = v;
         else {
@@ -231,82 +250,8 @@ static int bench_xent(bargs *a)
 
 static int bench_train(bargs *a)
 {
-    nb_set_num_threads((int)a->threads);
-    int64_t sizes[NB_MLP_MAX_LAYERS + 1] = {784};
-    int ns = 1;
-    for (const char *p = a->hidden; *p && ns < NB_MLP_MAX_LAYERS;) {
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end == p || v < 1 || (*end && *end != ',')) {
-            fprintf(stderr, "nabla bench: --hidden '%s': expected sizes like 256,128\n", a->hidden);
-            return 2;
-        }
-        sizes[ns++] = v;
-        p = *end ? end + 1 : end;
-    }
-    sizes[ns++] = 10;
-    nb_mlp *m = nb_mlp_new(sizes, ns, NB_ACT_RELU, NB_INIT_DEFAULT, 0, NB_F32, 1);
-    nb_tensor *params[2 * NB_MLP_MAX_LAYERS];
-    for (int i = 0; m && i < nb_mlp_param_count(m); i++)
-        params[i] = nb_mlp_param(m, i, NULL, 0);
-    nb_optim_config oc = nb_optim_defaults(NB_OPTIM_ADAM);
-    nb_optim *opt = m ? nb_optim_new(&oc, params, nb_mlp_param_count(m)) : NULL;
-    nb_rng r;
-    nb_rng_seed(&r, 2);
-    int64_t sx[2] = {a->batch, 784}, sy[1] = {a->batch};
-    nb_tensor *x = nb_tensor_rand(NB_F32, 2, sx, &r, 0, 1), *y = nb_tensor_empty(NB_I32, 1, sy);
-    nb_graph *g = nb_graph_new();
-    double *t = malloc(sizeof(double) * (size_t)a->steps);
-    if (!opt || !x || !y || !g || !t) {
-        fprintf(stderr, "nabla bench: %s\n", nb_last_error());
-        return 1;
-    }
-    for (int64_t i = 0; i < a->batch; i++)
-        nb_tensor_set(y, i, (double)nb_rng_below(&r, 10));
-    double flops = 0;
-    for (int i = 0; i + 1 < ns; i++)
-        flops += 2.0 * (double)sizes[i] * (double)sizes[i + 1] * (double)a->batch * 3.0;
-    uint64_t allocs = 0;
-    int rc = 0;
-    for (long long k = -3; k < a->steps; k++) {
-        double t0 = now();
-        nb_graph_reset(g);
-        nb_tensor *L = nb_cross_entropy(g, nb_mlp_forward(g, m, x), y, NULL);
-        if (!L || nb_backward(g, L, NULL) != NB_OK) {
-            fprintf(stderr, "nabla bench: %s\n", nb_last_error());
-            rc = 1;
-            break;
-        }
-        nb_optim_step(opt);
-        nb_optim_zero_grad(opt);
-        if (k >= 0)
-            t[k] = now() - t0;
-        if (k == -1)
-            allocs = nb_graph_arena_allocations(g);
-    }
-    if (!rc) {
-        timing tm = summarise(t, (int)a->steps);
-        bool steady = nb_graph_arena_allocations(g) == allocs;
-        if (a->json)
-            printf("{\"bench\": \"train\", \"impl\": \"nabla\", \"hidden\": \"%s\", \"batch\": "
-                   "%lld, \"threads\": %lld, "
-                   "\"steps\": %lld, \"ms_per_step\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, "
-                   "\"gflops\": %.2f, \"steady_state_allocations\": %s}\n",
-                   a->hidden, a->batch, a->threads, a->steps, tm.median, tm.min, tm.max,
-                   flops / (tm.median * 1e-3) / 1e9, steady ? "0" : "\"nonzero\"");
-        else
-            printf("train  MLP 784-%s-10 batch %lld threads %lld  ms/step median %.3f (min %.3f "
-                   "max %.3f)  %.1f GFLOP/s  arena allocations in steady state: %s\n",
-                   a->hidden, a->batch, a->threads, tm.median, tm.min, tm.max,
-                   flops / (tm.median * 1e-3) / 1e9, steady ? "0" : "NONZERO");
-    }
-    free(t);
-    nb_graph_free(g);
-    nb_tensor_free(x);
-    nb_tensor_free(y);
-    nb_optim_free(opt);
-    nb_mlp_free(m);
-    return rc;
+    nb_bench_train_args ta = {a->hidden, a->batch, a->threads, a->steps, a->json};
+    return nb_bench_train(&ta);
 }
 
 static int bench_memcpy(bargs *a)
@@ -353,7 +298,8 @@ static int bench_memcpy(bargs *a)
 
 int nb_cmd_bench(int argc, char **argv)
 {
-    bargs a = {2048, 32768, 1, 10, 128, 200, 256, "mean", "f32", "all", "256,128", false};
+    bargs a = {2048, 32768, 1,   10,     128,   200,   256,       256,
+               0,    0,     1.0, "mean", "f32", "all", "256,128", false};
     const char *what = argc > 1 && argv[1][0] != '-' ? argv[1] : "all";
     int first = strcmp(what, "all") || (argc > 1 && !strcmp(argv[1], "all")) ? 2 : 1;
     if (argc > 1 && argv[1][0] == '-')
@@ -366,12 +312,18 @@ int nb_cmd_bench(int argc, char **argv)
         return bench_xent(&a);
     if (!strcmp(what, "train"))
         return bench_train(&a);
+    if (!strcmp(what, "lce")) {
+        nb_bench_lce_args la = {a.n,     a.d,      a.v,           a.threads, a.repeat,
+                                a.block, a.wscale, a.filter != 0, a.impl,    a.json};
+        return nb_bench_lce(&la);
+    }
     if (!strcmp(what, "memcpy"))
         return bench_memcpy(&a);
     if (!strcmp(what, "ops"))
         return nb_bench_ops(n_given ? a.n : 1 << 20, a.repeat, (int)a.threads, a.json);
     if (strcmp(what, "all")) {
-        fprintf(stderr, "nabla bench: unknown benchmark '%s' (xent, train, memcpy, ops)\n", what);
+        fprintf(stderr, "nabla bench: unknown benchmark '%s' (xent, train, memcpy, ops, lce)\n",
+                what);
         return 2;
     }
     rc = bench_memcpy(&a);

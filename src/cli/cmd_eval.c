@@ -1,5 +1,5 @@
-/* cmd_eval.c - `nabla eval` and `nabla predict`: options, data and files; the evaluation and
- * the prediction are the library's (nb_evaluate, nb_predict). */
+/* cmd_eval.c - `nabla eval`: options, data and files; the evaluation is the library's
+ * (nb_evaluate). `nabla predict` is in cmd_predict.c. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "eval_show.h"
 #include "tensor/fileio.h"
 #include "nabla.h"
 
@@ -114,47 +115,53 @@ out:
     return rc;
 }
 
-/* The figures of an evaluation: loss and accuracy, per class the accuracy (the recall: the share
- * of the class's rows predicted right) with its support, precision, recall and F1 with macro F1
- * over the classes present, and the confusion matrix. */
-static void print_eval(const nb_eval_result *r)
+/* Class names for the rows of r: the checkpoint's, else the data's, when they name every class
+ * scored (a model may have more outputs than the data has classes); NULL otherwise. */
+static const char *const *eval_names(const nb_model_info *info, const nb_dataset *ds,
+                                     const nb_eval_result *r)
 {
-    int64_t K = r->n_classes, present = 0;
-    printf("loss %.4f  accuracy %.4f\n", r->loss, r->accuracy);
-    printf("per-class accuracy:\n");
-    for (int64_t c = 0; c < K; c++) {
-        int64_t support = 0;
-        for (int64_t j = 0; j < K; j++)
-            support += r->confusion[c * K + j];
-        present += support > 0;
-        printf("  class %2lld: %.4f (%lld)\n", (long long)c, r->recall[c], (long long)support);
+    if (info->class_names && info->n_classes >= r->n_classes)
+        return (const char *const *)info->class_names;
+    if (ds->class_names && ds->n_classes >= r->n_classes)
+        return (const char *const *)ds->class_names;
+    return NULL;
+}
+
+/* --plot can be written and is neither the model nor a data file: checked before any work. */
+static int check_plot(const char *plot, const char *model, const char *data)
+{
+    if (nb_output_check(plot, "nabla eval --plot") != NB_OK) {
+        fprintf(stderr, "%s\n", nb_last_error());
+        return 1;
     }
-    printf("per-class precision, recall and F1:\n");
-    for (int64_t c = 0; c < K; c++)
-        printf("  class %2lld: precision %.4f  recall %.4f  F1 %.4f\n", (long long)c,
-               r->precision[c], r->recall[c], r->f1[c]);
-    printf("macro F1 %.4f (mean over the %lld classes present)\n", r->macro_f1, (long long)present);
-    printf("confusion matrix (rows: true class, columns: predicted):\n      ");
-    for (int64_t j = 0; j < K; j++)
-        printf("%6lld", (long long)j);
-    printf("\n");
-    for (int64_t c = 0; c < K; c++) {
-        printf("%6lld", (long long)c);
-        for (int64_t j = 0; j < K; j++)
-            printf("%6lld", (long long)r->confusion[c * K + j]);
-        printf("\n");
+    char buf[8192];
+    snprintf(buf, sizeof buf, "%s", data ? data : "");
+    const char *ins[3] = {model, buf, NULL};
+    char *comma = strchr(buf, ',');
+    if (comma) { /* X.npy,y.npy */
+        *comma = 0;
+        ins[2] = comma + 1;
     }
+    for (int i = 0; i < 3; i++)
+        if (ins[i] && ins[i][0] && nb_output_same_file(plot, ins[i])) {
+            fprintf(stderr,
+                    "nabla eval: --plot '%s' is the same file as '%s'; writing it would destroy "
+                    "that input (choose another output file)\n",
+                    plot, ins[i]);
+            return 1;
+        }
+    return 0;
 }
 
 int nb_cmd_eval(int argc, char **argv)
 {
-    const char *model = NULL, *data = NULL, *dir = NULL, *split = "test";
+    const char *model = NULL, *data = NULL, *dir = NULL, *split = "test", *plot = NULL;
     bool split_given = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: nabla eval --model MODEL.safetensors [--data SPEC] [--data-dir DIR] "
                    "[--split test|train] [--header yes|no|auto]\n"
-                   "       [--label-col N|NAME] [--skip-rows N]\n"
+                   "                  [--label-col N|NAME] [--skip-rows N] [--plot CONFUSION.png]\n"
                    "  Loss, accuracy, per-class accuracy, precision, recall and F1, macro F1\n"
                    "  (over the classes present) and the confusion matrix.\n"
                    "  Without --data: the data the model was trained on; for a CSV or .npy run,\n"
@@ -163,7 +170,9 @@ int nb_cmd_eval(int argc, char **argv)
                    "  --data FILE.csv, csv:FILE, X.npy,y.npy or images:DIR: every row of it.\n"
                    "  --header, --label-col, --skip-rows: how a CSV is read (default: as the\n"
                    "  model's run read it, else auto, the last column, none skipped).\n"
-                   "  --data fashion-mnist, mnist, spirals or seq-toy: that set's --split.\n");
+                   "  --data fashion-mnist, mnist, spirals or seq-toy: that set's --split.\n"
+                   "  Classes are shown by name when the checkpoint or the data has names.\n"
+                   "  --plot FILE.png: the confusion matrix drawn as a PNG ('-': stdout).\n");
             return 0;
         }
         if (i + 1 >= argc) {
@@ -174,6 +183,8 @@ int nb_cmd_eval(int argc, char **argv)
             model = argv[++i];
         else if (!strcmp(argv[i], "--data"))
             data = argv[++i];
+        else if (!strcmp(argv[i], "--plot"))
+            plot = argv[++i];
         else if (!strcmp(argv[i], "--data-dir"))
             dir = argv[++i];
         else if (!strcmp(argv[i], "--header")) {
@@ -201,7 +212,10 @@ int nb_cmd_eval(int argc, char **argv)
         fprintf(stderr, "nabla eval: --model is required\n");
         return 2;
     }
+    if (plot && check_plot(plot, model, data) != 0)
+        return 1;
     nb_model_info info;
+    memset(&info, 0, sizeof info);
     nb_mlp *m = nb_model_load(model, &info, NULL);
     if (!m) {
         fprintf(stderr, "nabla eval: %s\n", nb_last_error());
@@ -241,8 +255,9 @@ int nb_cmd_eval(int argc, char **argv)
         } else {
             printf("model %s (epoch %lld), %s: %lld samples\n", model, (long long)info.epoch, desc,
                    (long long)N);
-            print_eval(&res);
-            rc = 0;
+            const char *const *names = eval_names(&info, ds, &res);
+            nb_cli_print_eval(&res, names);
+            rc = plot ? nb_cli_plot_confusion(plot, &res, names, desc) : 0;
         }
     }
     nb_eval_result_free(&res);
@@ -251,129 +266,5 @@ int nb_cmd_eval(int argc, char **argv)
     nb_model_info_free(&info);
     nb_dataset_free(&tr);
     nb_dataset_free(&te);
-    return rc;
-}
-
-/* ---- predict ---- */
-
-int nb_cmd_predict(int argc, char **argv)
-{
-    const char *model = NULL, *input = NULL, *out = NULL;
-    bool probs = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: nabla predict --model MODEL.safetensors --input X.npy --out OUT.npy "
-                   "[--probs]\n"
-                   "  X: raw inputs as the model was trained on (uint8 [N,784] or [N,28,28], or\n"
-                   "  float); the model's recorded normalisation (and per-feature\n"
-                   "  standardisation) is applied. Writes f32 logits\n"
-                   "  [N,K], or probabilities with --probs. Inputs must be finite: a NaN or\n"
-                   "  inf is refused, naming its row and column.\n");
-            return 0;
-        }
-        if (!strcmp(argv[i], "--probs")) {
-            probs = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "nabla predict: unknown option or missing value: '%s'\n", argv[i]);
-            return 2;
-        }
-        if (!strcmp(argv[i], "--model"))
-            model = argv[++i];
-        else if (!strcmp(argv[i], "--input"))
-            input = argv[++i];
-        else if (!strcmp(argv[i], "--out"))
-            out = argv[++i];
-        else {
-            fprintf(stderr, "nabla predict: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!model || !input || !out) {
-        fprintf(stderr, "nabla predict: --model, --input and --out are required\n");
-        return 2;
-    }
-    /* --out can be written and replaces neither input: checked before any work */
-    if (nb_output_check(out, "nabla predict --out") != NB_OK) {
-        fprintf(stderr, "%s\n", nb_last_error());
-        return 1;
-    }
-    const char *ins[2][2] = {{"--model", model}, {"--input", input}};
-    for (int i = 0; i < 2; i++)
-        if (nb_output_same_file(out, ins[i][1])) {
-            fprintf(stderr,
-                    "nabla predict: --out '%s' is the same file as %s '%s'; writing it would "
-                    "destroy the input (choose another output file)\n",
-                    out, ins[i][0], ins[i][1]);
-            return 1;
-        }
-    nb_model_info info;
-    nb_mlp *m = nb_model_load(model, &info, NULL);
-    if (!m) {
-        fprintf(stderr, "nabla predict: %s\n", nb_last_error());
-        return 1;
-    }
-    int rc = 1;
-    nb_tensor *x = nb_npy_load(input), *xf = NULL, *res = NULL;
-    nb_graph *g = NULL;
-    if (!x) {
-        fprintf(stderr, "nabla predict: --input %s: %s\n", input, nb_last_error());
-        goto done;
-    }
-    int64_t N = x->ndim ? x->shape[0] : 0, D = N ? x->numel / N : 0;
-    if (x->ndim < 1 || x->ndim > 3 || D != m->sizes[0] ||
-        (x->dtype != NB_U8 && !nb_dtype_is_float(x->dtype))) {
-        char s[64];
-        fprintf(stderr,
-                "nabla predict: --input %s is %s %s; the model expects uint8 or float "
-                "[N, %lld] (or [N, H, W] with H W = %lld)\n",
-                input, nb_dtype_name(x->dtype), nb_shape_str(x, s, sizeof s),
-                (long long)m->sizes[0], (long long)m->sizes[0]);
-        goto done;
-    }
-    int64_t sx[2] = {N, D};
-    xf = nb_tensor_empty(NB_F32, 2, sx);
-    g = nb_graph_new();
-    if (!xf || !g)
-        goto fail;
-    /* a NaN or inf input has no prediction: refuse it, naming where it is (relu and the other
-     * activations would carry it through to NaN logits, as PyTorch does) */
-    for (int64_t i = 0; i < x->numel; i++) {
-        double v = nb_tensor_get(x, i);
-        float f = (float)(v * info.input_scale + info.input_shift);
-        if (!isfinite(v) || !isfinite(f)) {
-            fprintf(stderr,
-                    "nabla predict: --input %s: row %lld, column %lld (from 0) is %g%s; the model "
-                    "needs finite inputs\n",
-                    input, (long long)(i / D), (long long)(i % D), v,
-                    isfinite(v) ? ", which overflows f32 once scaled" : "");
-            goto done;
-        }
-        ((float *)xf->data)[i] = f;
-    }
-    /* a standardised model: its training set's per-feature mean and std */
-    if (info.input_mean && nb_standardize_features(xf, info.input_mean, info.input_std) != NB_OK) {
-        fprintf(stderr, "nabla predict: --input %s: %s\n", input, nb_last_error());
-        goto done;
-    }
-    nb_mlp_set_training(m, false);
-    if (nb_predict(g, nb_forward_mlp, m, xf, 1000, probs, &res) != NB_OK)
-        goto fail;
-    if (nb_npy_save(out, res) != NB_OK) {
-        fprintf(stderr, "nabla predict: --out %s: %s\n", out, nb_last_error());
-        goto done;
-    }
-    rc = 0;
-    goto done;
-fail:
-    fprintf(stderr, "nabla predict: %s\n", nb_last_error());
-done:
-    nb_graph_free(g);
-    nb_tensor_free(x);
-    nb_tensor_free(xf);
-    nb_tensor_free(res);
-    nb_mlp_free(m);
-    nb_model_info_free(&info);
     return rc;
 }

@@ -315,15 +315,18 @@ static int report_test(run_ui *u, nb_mlp *m, const nb_dataset *te, const nb_trai
     bool best = u->best[0] && r->best_epoch > 0;
     for (int k = 0; k < 1 + best; k++) {
         nb_model_info info;
+        memset(&info, 0, sizeof info);
         nb_mlp *bm = k ? nb_model_load(u->best, &info, NULL) : m;
         if (!bm || nb_cli_evaluate(u->g, bm, te, &loss[k], &correct, NULL) != NB_OK) {
             fprintf(stderr, "nabla train: test set: %s\n", nb_last_error());
             if (k)
                 nb_mlp_free(bm);
+            nb_model_info_free(&info);
             return 1;
         }
         if (k)
             nb_mlp_free(bm);
+        nb_model_info_free(&info); /* the best model's standardisation and class names */
         loss[k] /= (double)NT;
         acc[k] = (double)correct / (double)NT;
     }

@@ -12,12 +12,15 @@
 #include "tensor/fileio.h"
 #include "nabla.h"
 #include "xent_explain.h"
+#include "xent_head.h"
 
 static void usage(FILE *f)
 {
     fprintf(
         f,
         "usage: nabla xent --logits L.npy --targets T.npy [options]\n"
+        "       nabla xent --input X.npy --classifier W.npy [--bias b.npy] --targets T.npy "
+        "[options]\n"
         "\n"
         "Fused cross-entropy from logits (stable log-sum-exp; gradient = softmax - target).\n"
         "  --logits L.npy          <f2/<f4/<f8, shape [N,V] or [B,T,V]\n"
@@ -45,12 +48,21 @@ static void usage(FILE *f)
         "                          gradient difference over the finite rows\n"
         "  --naive-tol T           relative error that flags a naive row (default 1e-4, f64: "
         "1e-9)\n"
+        "With --input the logits x W^T + b are never formed: the fused linear + cross-entropy\n"
+        "head computes them a tile at a time (no --logits-dtype, --explain or --naive):\n"
+        "  --input X.npy           <f4/<f8 features [N,D] or [B,T,D]\n"
+        "  --classifier W.npy      the Linear weight [V,D]     --bias b.npy   its bias [V]\n"
+        "  --softcap C             logits C tanh(z / C) (default 0: none)\n"
+        "  --grad-out dX.npy       then writes dL/dx; --grad-classifier-out dW.npy dL/dW and\n"
+        "                          --grad-bias-out db.npy dL/db\n"
         "Without --loss-out the loss and the token count are printed.\n"
         "Exit status: 0 ok, 1 bad input (message on stderr, no output file written), 2 usage.\n");
 }
 
 typedef struct xargs {
     const char *logits, *targets, *mask, *weight, *loss_out, *grad_out;
+    const char *input, *classifier, *bias, *grad_w_out, *grad_b_out; /* the fused head */
+    double softcap;
     nb_dtype logits_dtype; /* NB_BF16 / NB_F16 with --logits-dtype, else NB_F32 (as stored) */
     nb_xent_opts o;
     nb_xent_explain_args ex;
@@ -82,7 +94,25 @@ static int parse(int argc, char **argv, xargs *a)
         double d;
         if (!strcmp(k, "--logits"))
             a->logits = v;
-        else if (!strcmp(k, "--logits-dtype")) {
+        else if (!strcmp(k, "--input"))
+            a->input = v;
+        else if (!strcmp(k, "--classifier"))
+            a->classifier = v;
+        else if (!strcmp(k, "--bias"))
+            a->bias = v;
+        else if (!strcmp(k, "--grad-classifier-out"))
+            a->grad_w_out = v;
+        else if (!strcmp(k, "--grad-bias-out"))
+            a->grad_b_out = v;
+        else if (!strcmp(k, "--softcap")) {
+            if (!nb_cli_parse_double("xent", k, v, &d))
+                return 2;
+            if (!(d >= 0.0) || isinf(d)) {
+                fprintf(stderr, "nabla xent: --softcap %s must be finite and >= 0\n", v);
+                return 2;
+            }
+            a->softcap = d;
+        } else if (!strcmp(k, "--logits-dtype")) {
             if (!strcmp(v, "bf16"))
                 a->logits_dtype = NB_BF16;
             else if (!strcmp(v, "f16"))
@@ -149,6 +179,27 @@ static int parse(int argc, char **argv, xargs *a)
             return 2;
         }
     }
+    if (!a->input && (a->classifier || a->bias || a->grad_w_out || a->grad_b_out || a->softcap)) {
+        fprintf(stderr, "nabla xent: --classifier, --bias, --softcap, --grad-classifier-out and "
+                        "--grad-bias-out go with --input\n");
+        return 2;
+    }
+    if (a->input) {
+        const char *bad = a->logits                      ? "--logits"
+                          : a->logits_dtype != NB_F32    ? "--logits-dtype"
+                          : a->ex.explain || a->ex.naive ? "--explain / --naive"
+                                                         : NULL;
+        if (bad || !a->classifier || !a->targets) {
+            fprintf(stderr, "nabla xent: --input needs --classifier and --targets%s%s\n",
+                    bad ? ", and does not take " : "", bad ? bad : "");
+            return 2;
+        }
+        if (a->grad_b_out && !a->bias) {
+            fprintf(stderr, "nabla xent: --grad-bias-out needs --bias\n");
+            return 2;
+        }
+        return -1;
+    }
     if (!a->logits || !a->targets) {
         fprintf(stderr, "nabla xent: --logits and --targets are required\n");
         usage(stderr);
@@ -169,12 +220,15 @@ static nb_tensor *load(const char *what, const char *path)
  * inputs (an output replaces its file). 0 ok, 1 after a message. */
 static int check_outputs(const xargs *a)
 {
-    const char *outs[2][2] = {{"--loss-out", a->loss_out}, {"--grad-out", a->grad_out}};
-    const char *ins[4][2] = {{"--logits", a->logits},
-                             {"--targets", a->targets},
-                             {"--mask", a->mask},
-                             {"--weight", a->weight}};
-    for (int i = 0; i < 2; i++) {
+    const char *outs[4][2] = {{"--loss-out", a->loss_out},
+                              {"--grad-out", a->grad_out},
+                              {"--grad-classifier-out", a->grad_w_out},
+                              {"--grad-bias-out", a->grad_b_out}};
+    const char *ins[7][2] = {{"--logits", a->logits}, {"--targets", a->targets},
+                             {"--mask", a->mask},     {"--weight", a->weight},
+                             {"--input", a->input},   {"--classifier", a->classifier},
+                             {"--bias", a->bias}};
+    for (int i = 0; i < 4; i++) {
         if (!outs[i][1])
             continue;
         char who[32];
@@ -183,7 +237,7 @@ static int check_outputs(const xargs *a)
             fprintf(stderr, "%s\n", nb_last_error());
             return 1;
         }
-        for (int j = 0; j < 4; j++)
+        for (int j = 0; j < 7; j++)
             if (ins[j][1] && nb_output_same_file(outs[i][1], ins[j][1])) {
                 fprintf(stderr,
                         "nabla xent: %s '%s' is the same file as %s '%s'; writing it would "
@@ -192,13 +246,15 @@ static int check_outputs(const xargs *a)
                 return 1;
             }
     }
-    if (a->loss_out && a->grad_out && nb_output_same_file(a->loss_out, a->grad_out)) {
-        fprintf(stderr,
-                "nabla xent: --loss-out '%s' and --grad-out '%s' name the same file; give each "
-                "output its own file\n",
-                a->loss_out, a->grad_out);
-        return 1;
-    }
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            if (outs[i][1] && outs[j][1] && nb_output_same_file(outs[i][1], outs[j][1])) {
+                fprintf(stderr,
+                        "nabla xent: %s '%s' and %s '%s' name the same file; give each output "
+                        "its own file\n",
+                        outs[i][0], outs[i][1], outs[j][0], outs[j][1]);
+                return 1;
+            }
     return 0;
 }
 
@@ -213,6 +269,8 @@ int nb_cmd_xent(int argc, char **argv)
     if (check_outputs(&a) != 0)
         return 1;
     rc = 1;
+    if (a.input)
+        goto head;
     if (a.logits_dtype != NB_F32) {
         z = nb_npy_load_half(a.logits, a.logits_dtype);
         if (!z)
@@ -226,6 +284,7 @@ int nb_cmd_xent(int argc, char **argv)
     }
     if (!z)
         goto out;
+head:
     t = load("targets", a.targets);
     if (!t)
         goto out;
@@ -243,6 +302,12 @@ int nb_cmd_xent(int argc, char **argv)
             if (!w)
                 goto fail;
         }
+    }
+    if (a.input) {
+        nb_xent_head_args h = {a.input,      a.classifier, a.bias, a.loss_out, a.grad_out,
+                               a.grad_w_out, a.grad_b_out, a.o,    a.softcap};
+        rc = nb_xent_head_run(&h, t, m, w);
+        goto out;
     }
     a.o.mask = m;
     a.o.weight = w;

@@ -49,7 +49,11 @@ int nb_train_metrics_open(metrics_out *mo, const char *path, long long first, co
             fprintf(stderr, "%s\n", nb_last_error());
             return 1;
         }
-        return nb_train_metrics_line(mo, head);
+        if (nb_train_metrics_line(mo, head) != 0) { /* a full device: release it */
+            nb_output_abort(&mo->out);
+            return 1;
+        }
+        return 0;
     }
     if (!metrics_append(mo, head)) {
         fprintf(stderr, "nabla train: --metrics %s: out of memory\n", path);

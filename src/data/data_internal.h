@@ -32,5 +32,7 @@ nb_status nb_dataset_check_tensor(const nb_tensor *t, const char *what);
  * when names is NULL). */
 void nb_dataset_free_names_(char **names, int64_t n);
 nb_status nb_dataset_copy_names_(const char *const *names, int64_t n, char ***out);
+/* Is s[0..n) valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF)? */
+bool nb_utf8_valid_(const char *s, size_t n);
 
 #endif

@@ -60,11 +60,13 @@ nb_status nb_dataset_copy_names_(const char *const *names, int64_t n, char ***ou
         bool ok = len > 0 && len < NB_CLASS_NAME_MAX;
         for (size_t i = 0; ok && i < len; i++)
             ok = (unsigned char)names[k][i] >= 0x20 && names[k][i] != 0x7f;
+        ok = ok && nb_utf8_valid_(names[k], len); /* checkpoints keep names in JSON text */
         if (!ok) {
             nb_dataset_free_names_(c, n);
-            return nb_error(NB_ERR_ARG, "class name %lld is %s; expected 1 to %d printable bytes",
-                            (long long)k, names[k] ? "empty, too long or not printable" : "NULL",
-                            NB_CLASS_NAME_MAX - 1);
+            return nb_error(
+                NB_ERR_ARG, "class name %lld is %s; expected 1 to %d printable bytes of UTF-8",
+                (long long)k, names[k] ? "empty, too long, not printable or not UTF-8" : "NULL",
+                NB_CLASS_NAME_MAX - 1);
         }
         if (!(c[k] = strdup(names[k]))) {
             nb_dataset_free_names_(c, n);

@@ -145,7 +145,7 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
     snprintf(num[2], 64, "%lld", (long long)info->n_classes);
     snprintf(num[3], 64, "%lld", (long long)info->epoch);
     snprintf(num[4], 64, "%.17g", m->dropout);
-    const char *meta[32 + 2 * NB_CHECKPOINT_MAX_EXTRA + 1] = {
+    const char *meta[34 + 2 * NB_CHECKPOINT_MAX_EXTRA + 1] = {
         "format",      "nabla-mlp", "nabla_version", NABLA_VERSION,
         "sizes",       sizes,       "activation",    nb_activation_name(m->act),
         "dropout",     num[4],      "n_classes",     num[2],
@@ -169,8 +169,17 @@ nb_status nb_model_save_ex(const char *path, const nb_mlp *m, const nb_model_inf
         meta[k++] = extra[e];
         meta[k++] = extra[e + 1];
     }
+    char *names_json = NULL;
+    if ((st = nb_ckpt_names_encode_(path, info, &names_json)) != NB_OK)
+        return st;
+    if (names_json) {
+        meta[k++] = "class_names";
+        meta[k++] = names_json;
+    }
     meta[k] = NULL;
-    return nb_safetensors_save(path, ts, n, meta);
+    st = nb_safetensors_save(path, ts, n, meta);
+    free(names_json);
+    return st;
 }
 
 /* Prefixes the message a nb_safetensors_meta_* call left with the file name. */
@@ -374,9 +383,12 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
     }
     nb_mlp *m = NULL;
     nb_tensor *mean = NULL, *std = NULL;
+    char **names = NULL;
     ckpt_meta c;
     if (read_architecture(st, path, &c) && read_scalars(st, path, optim, &c) &&
-        check_layer_tensors(st, path, &c) && nb_ckpt_input_read_(st, path, c.sizes[0], &mean, &std))
+        check_layer_tensors(st, path, &c) &&
+        nb_ckpt_input_read_(st, path, c.sizes[0], &mean, &std) &&
+        nb_ckpt_names_read_(st, path, c.ncls, &names))
         m = nb_mlp_new(c.sizes, c.n_sizes, c.act, NB_INIT_DEFAULT, c.dropout, NB_F32, 0);
     if (m && (!restore_params(st, path, m) || (optim && !restore_optim(st, path, optim, c.step)))) {
         nb_mlp_free(m);
@@ -391,9 +403,11 @@ nb_mlp *nb_model_load(const char *path, nb_model_info *info, nb_optim *optim)
         snprintf(info->dataset, sizeof info->dataset, "%s", c.dataset ? c.dataset : "");
         info->input_mean = mean;
         info->input_std = std;
+        info->class_names = names;
     } else {
         nb_tensor_free(mean);
         nb_tensor_free(std);
+        nb_ckpt_names_free_(names, c.ncls);
     }
     nb_safetensors_free(st);
     return m;

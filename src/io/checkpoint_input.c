@@ -18,6 +18,8 @@ void nb_model_info_free(nb_model_info *info)
     nb_tensor_free(info->input_mean);
     nb_tensor_free(info->input_std);
     info->input_mean = info->input_std = NULL;
+    nb_ckpt_names_free_(info->class_names, info->n_classes);
+    info->class_names = NULL;
 }
 
 /* The first element of t (any float dtype) that is not a finite f32, or (is_std) not > 0 as an

@@ -24,4 +24,14 @@ nb_status nb_ckpt_input_check_save_(const char *path, const nb_model_info *info,
 bool nb_ckpt_input_read_(const nb_safetensors *st, const char *path, int64_t D, nb_tensor **mean,
                          nb_tensor **std);
 
+/* info->class_names as the JSON text of metadata "class_names" (*out malloc'd, the caller
+ * frees; NULL when there are none). NB_ERR_ARG naming path, the element and the limit. */
+nb_status nb_ckpt_names_encode_(const char *path, const nb_model_info *info, char **out);
+/* A checkpoint's class names for n_classes classes: *out a new array of n_classes strings
+ * (nb_ckpt_names_free_), or NULL when the file holds none; false with the error set (naming path,
+ * the key, the element, its value and the limit) when they are not n_classes printable strings. */
+bool nb_ckpt_names_read_(const nb_safetensors *st, const char *path, int64_t n_classes,
+                         char ***out);
+void nb_ckpt_names_free_(char **names, int64_t n);
+
 #endif

@@ -6,6 +6,6 @@
 
 #include "../ops/ops_internal.h"
 
-extern const nb_op_list nb_softmax_ops, nb_xent_ops;
+extern const nb_op_list nb_softmax_ops, nb_xent_ops, nb_lce_ops;
 
 #endif

@@ -10,7 +10,7 @@
 
 static const nb_op_list *const files[] = {
     &nb_matmul_ops, &nb_elementwise_ops, &nb_reduce_ops,  &nb_softmax_ops,
-    &nb_gather_ops, &nb_xent_ops,        &nb_dropout_ops,
+    &nb_gather_ops, &nb_xent_ops,        &nb_dropout_ops, &nb_lce_ops,
 };
 #define N_FILES (int)(sizeof files / sizeof files[0])
 

@@ -66,6 +66,12 @@ static void gemm(nb_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, 
                     (blasint)lda, B, (blasint)ldb, (float)beta, C, (blasint)N);
 }
 
+void nb_gemm(nb_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+             int64_t lda, const void *B, int64_t ldb, double beta, void *C)
+{
+    gemm(t, ta, tb, M, N, K, A, lda, B, ldb, beta, C);
+}
+
 static bool dims_fit_blas(const char *name, const nb_tensor *x)
 {
     for (int i = 0; i < x->ndim; i++)

@@ -16,6 +16,11 @@
 extern const nb_op_list nb_matmul_ops, nb_elementwise_ops, nb_reduce_ops, nb_gather_ops,
     nb_dropout_ops;
 
+/* The BLAS wrapper (matmul.c): out[M,N] (leading dim N) = op(A) op(B) + beta out, A and B as
+ * stored with leading dims lda, ldb; cblas_sgemm (f32) or cblas_dgemm (f64). */
+void nb_gemm(nb_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *A,
+             int64_t lda, const void *B, int64_t ldb, double beta, void *C);
+
 /* rows x cols view of x over its last dim; a 0-d tensor is 1 x 1 */
 static inline void nb_rows_cols(const nb_tensor *x, int64_t *rows, int64_t *cols)
 {

@@ -70,6 +70,10 @@ nb_status nb_trainer_save_(nb_trainer *t, const char *path)
     info.input_std = t->train->std;
     if (info.n_classes <= 0)
         info.n_classes = t->model.mlp->sizes[t->model.mlp->n_layers];
+    /* the training set's names (borrowed, as mean and std) when they name every class */
+    if (!info.class_names && t->train->class_names && info.n_classes == t->train->n_classes &&
+        info.n_classes <= NB_CKPT_MAX_NAMED_CLASSES)
+        info.class_names = t->train->class_names;
     info.epoch = t->epoch - 1;
     nb_status s = nb_model_save_ex(path, t->model.mlp, &info, t->opt, all);
     if (s == NB_OK) {

@@ -62,6 +62,10 @@ static nb_status save_best(nb_trainer *t)
     info.input_std = t->train->std;
     if (info.n_classes <= 0)
         info.n_classes = t->model.mlp->sizes[t->model.mlp->n_layers];
+    /* the training set's names (borrowed, as mean and std) when they name every class */
+    if (!info.class_names && t->train->class_names && info.n_classes == t->train->n_classes &&
+        info.n_classes <= NB_CKPT_MAX_NAMED_CLASSES)
+        info.class_names = t->train->class_names;
     info.epoch = t->epoch;
     return nb_model_save_ex(t->c.best_checkpoint, t->model.mlp, &info, NULL, t->c.checkpoint_meta);
 }
