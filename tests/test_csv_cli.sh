@@ -4,7 +4,7 @@
 #   - scikit-learn's wine_data.csv form (first line "178,13,class_0,class_1,class_2": row and
 #     feature counts, then class names; label last): written here with 178 rows of 13 features on
 #     very different scales, it trains with --standardize (the count line read, not refused) and
-#     eval rebuilds the held-out rows with the same accuracy;
+#     eval rebuilds the held-out rows with the same accuracy, naming the classes class_0..2;
 #   - a count line that does not match the data is refused naming line 1 and --skip-rows 1;
 #   - --skip-rows on eval: a file with two comment lines first scores as the plain one;
 #   - --label-col on eval by index and by header name: the same rows with the label in column 0
@@ -36,6 +36,9 @@ awk -v a="$tacc" 'BEGIN { exit !(a >= 0.7) }' || fail "test accuracy $tacc below
 check "eval rebuilds the wine held-out rows" 0 "$nabla" eval --model w.safetensors
 eacc=$(awk '/^loss .* accuracy/ { print $4 }' out)
 [ "$eacc" = "$tacc" ] || fail "eval accuracy $eacc, train's test accuracy $tacc"
+# the count line's class names, recorded in the checkpoint and shown by eval
+out_has "class_0"
+out_has "class_2"
 
 sed '1s/^178,/177,/' wine.csv >bad.csv
 check "a count line that does not match" 1 "$nabla" train --data bad.csv --epochs 1

@@ -3,7 +3,8 @@
 # user has it: 8 x 8 images of three patterns (a horizontal bar in row 3 or 4, a vertical bar in
 # column 3 or 4, a diagonal; 36 each, with noise), mixed PGM P5, PGM P2, gray PNG and RGB PNG files.
 #   - nabla train learns it (test accuracy >= 0.9) and nabla eval rebuilds the run's held-out
-#     rows from the checkpoint and scores them with the same accuracy;
+#     rows from the checkpoint and scores them with the same accuracy, naming the classes by
+#     their folders;
 #   - eval --data images:DIR scores every image;
 #   - refusals name what is wrong: an image of another size (naming it, the first image and both
 #     sizes), an empty class folder, a stray file beside the class folders, a folder inside a class
@@ -66,6 +67,10 @@ awk -v a="$tacc" 'BEGIN { exit !(a >= 0.9) }' || fail "test accuracy $tacc below
 
 check "eval rebuilds the held-out images" 0 "$nabla" eval --model m.safetensors
 out_has "held-out rows of images:imgs"
+# the class names are the folder names, recorded in the checkpoint and shown by eval
+out_has "bar_h"
+out_has "bar_v"
+out_has "diag"
 eacc=$(awk '/^loss .* accuracy/ { print $4 }' out)
 [ "$eacc" = "$tacc" ] || fail "eval accuracy $eacc, train's test accuracy $tacc"
 
