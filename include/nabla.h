@@ -40,6 +40,7 @@
 #include "nabla/optim.h"
 #include "nabla/nn.h"
 #include "nabla/dataset.h"
+#include "nabla/image.h"
 #include "nabla/safetensors.h"
 #include "nabla/checkpoint.h"
 #include "nabla/npy.h"

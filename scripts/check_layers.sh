@@ -22,7 +22,7 @@ function header_layer(h) {
     if (h == "loss" || h == "lce") return "loss"
     if (h == "nn") return "nn"
     if (h == "optim") return "optim"
-    if (h == "npy" || h == "dataset" || h == "data" || h == "seqdata") return "data"
+    if (h == "npy" || h == "dataset" || h == "data" || h == "seqdata" || h == "image") return "data"
     if (h == "safetensors" || h == "checkpoint") return "io"
     if (h == "eval" || h == "train") return "train"
     return ""

@@ -1,7 +1,7 @@
 #!/bin/sh
 # fuzz.sh SECONDS [NAME...] - build the libFuzzer harnesses (fuzz/) with clang and run each one.
 #
-# NAME is any of: npy idx csv safetensors (default: all four, one after the other).
+# NAME is any of: npy idx csv safetensors image (default: all five, one after the other).
 # Installs nothing: clang and its libFuzzer runtime must be there (Debian: clang
 # libclang-rt-14-dev, which `sh scripts/install-deps.sh fuzz` installs; `make fuzz` does that).
 #
@@ -17,7 +17,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 usage() {
-    echo "usage: sh scripts/fuzz.sh SECONDS [npy|idx|csv|safetensors ...]" >&2
+    echo "usage: sh scripts/fuzz.sh SECONDS [npy|idx|csv|safetensors|image ...]" >&2
     exit 2
 }
 
@@ -28,10 +28,10 @@ case "$secs" in
 '' | *[!0-9]*) usage ;;
 esac
 [ "$secs" -ge 1 ] || usage
-names=${*:-npy idx csv safetensors}
+names=${*:-npy idx csv safetensors image}
 for n in $names; do
     case "$n" in
-    npy | idx | csv | safetensors) ;;
+    npy | idx | csv | safetensors | image) ;;
     *) echo "fuzz.sh: unknown harness '$n'" >&2; usage ;;
     esac
 done

@@ -1458,6 +1458,60 @@ static void row_nb_dataset_parse_csv(void)
     ST(nb_dataset_parse_csv(text, strlen(text), 7, false, &ds), NB_ERR_ARG, "csv", "7");
     ST(nb_dataset_parse_csv(text, strlen(text), -5, false, &ds), NB_ERR_ARG, "csv", "-5");
 }
+static void row_nb_dataset_load_images(void)
+{
+    nb_dataset ds;
+    ST(nb_dataset_load_images(NULL, &ds), NB_ERR_ARG, "images", "path is NULL");
+    ST(nb_dataset_load_images(".", NULL), NB_ERR_ARG, "images", "NULL");
+    ST(nb_dataset_load_images("/nonexistent/nabla/imgs", &ds), NB_ERR_IO, "images",
+       "/nonexistent/nabla/imgs");
+}
+static void row_nb_image_load(void)
+{
+    nb_tensor *t;
+    ST(nb_image_load(NULL, &t), NB_ERR_ARG, "image", "path is NULL");
+    ST(nb_image_load("x.png", NULL), NB_ERR_ARG, "image", "NULL");
+    ST(nb_image_load("/nonexistent/nabla/x.png", &t), NB_ERR_IO, "image",
+       "/nonexistent/nabla/x.png");
+}
+static void row_nb_image_parse(void)
+{
+    nb_tensor *t;
+    ST(nb_image_parse(NULL, 5, &t), NB_ERR_ARG, "image", "buffer is NULL");
+    ST(nb_image_parse("P5 2 2 255 abcd", 15, NULL), NB_ERR_ARG, "image", "NULL");
+    ST(nb_image_parse("P5 0 2 255 ab", 13, &t), NB_ERR_FORMAT, "image",
+       "width 0 is not in 1..16384");
+    ST(nb_image_parse("P5 99999 2 255 ab", 17, &t), NB_ERR_FORMAT, "image",
+       "width 99999 is not in 1..16384");
+}
+static void row_nb_dataset_load_csv_opts(void)
+{
+    nb_dataset ds;
+    nb_csv_options o = NB_CSV_OPTIONS_DEFAULT;
+    ST(nb_dataset_load_csv_opts(NULL, &o, &ds), NB_ERR_ARG, "csv", "path is NULL");
+    ST(nb_dataset_load_csv_opts("x.csv", &o, NULL), NB_ERR_ARG, "csv", "NULL");
+}
+static void row_nb_dataset_parse_csv_opts(void)
+{
+    nb_dataset ds;
+    const char *text = "a,b\n1,0\n";
+    nb_csv_options o = NB_CSV_OPTIONS_DEFAULT;
+    ST(nb_dataset_parse_csv_opts(text, strlen(text), NULL, &ds), NB_ERR_ARG, "csv",
+       "options are NULL");
+    ST(nb_dataset_parse_csv_opts(NULL, 3, &o, &ds), NB_ERR_ARG, "csv", "buffer is NULL");
+    ST(nb_dataset_parse_csv_opts(text, strlen(text), &o, NULL), NB_ERR_ARG, "csv", "NULL");
+    o.skip_rows = -2;
+    ST(nb_dataset_parse_csv_opts(text, strlen(text), &o, &ds), NB_ERR_ARG, "csv", "skip_rows -2");
+    o.skip_rows = 0;
+    o.header = (nb_csv_header)7;
+    ST(nb_dataset_parse_csv_opts(text, strlen(text), &o, &ds), NB_ERR_ARG, "csv", "header mode 7");
+    o.header = NB_CSV_HEADER_AUTO;
+    o.label_name = "c";
+    ST(nb_dataset_parse_csv_opts(text, strlen(text), &o, &ds), NB_ERR_ARG, "csv",
+       "no column is named 'c'");
+    o.label_name = "";
+    ST(nb_dataset_parse_csv_opts(text, strlen(text), &o, &ds), NB_ERR_ARG, "csv", "1..127");
+}
 static void row_nb_dataset_load_npy(void)
 {
     nb_dataset ds;
@@ -2337,7 +2391,12 @@ static const row rows[] = {
     ROW(nb_dataset_load_mnist),
     ROW(nb_dataset_load_csv),
     ROW(nb_dataset_parse_csv),
+    ROW(nb_dataset_load_csv_opts),
+    ROW(nb_dataset_parse_csv_opts),
     ROW(nb_dataset_load_npy),
+    ROW(nb_dataset_load_images),
+    ROW(nb_image_load),
+    ROW(nb_image_parse),
     ROW(nb_dataset_from_tensors),
     ROW(nb_dataset_split),
     ROW(nb_batcher_init),

@@ -124,11 +124,54 @@ nb_status nb_dataset_load_csv(const char *path, int label_col, nb_csv_header hea
 nb_status nb_dataset_parse_csv(const char *buf, size_t len, int label_col, nb_csv_header header,
                                nb_dataset *out);
 
+/* The options of a CSV read (nb_dataset_load_csv_opts). Zero-initialised it means label in
+ * column 0, header NO; NB_CSV_OPTIONS_DEFAULT is the usual start: label last, header AUTO.
+ *   label_col   0-based column of the label, -1 = the last one; ignored when label_name is set.
+ *   label_name  NULL, or the header name of the label column (trimmed, exact, case-sensitive):
+ *               needs a header line (header YES, or AUTO finding one); a name absent from the
+ *               header or present twice is an error. The header's names are not class names.
+ *   header      see nb_csv_header.
+ *   skip_rows   lines at the start (after a byte-order mark) ignored unread, >= 0. Line numbers
+ *               in messages still count from the file's first line.
+ * A count line: when header is NO or AUTO and the first line read is scikit-learn's form
+ * "N,D,name_0,...,name_K-1" (two non-negative integers, then names that are not numbers, as in
+ * its wine_data.csv "178,13,class_0,class_1,class_2"), it is not data: N and D must equal the rows
+ * and features that follow (else an error naming the line and suggesting skip_rows), the names
+ * become ds->class_names and n_classes = K (every label must be < K). */
+typedef struct nb_csv_options {
+    int label_col;
+    const char *label_name;
+    nb_csv_header header;
+    int64_t skip_rows;
+} nb_csv_options;
+#define NB_CSV_OPTIONS_DEFAULT                                                                     \
+    {                                                                                              \
+        -1, NULL, NB_CSV_HEADER_AUTO, 0                                                            \
+    }
+
+/* nb_dataset_load_csv / nb_dataset_parse_csv with options (opt borrowed for the call; NULL is an
+ * error). The plain calls are these with {label_col, NULL, header, 0}. */
+nb_status nb_dataset_load_csv_opts(const char *path, const nb_csv_options *opt, nb_dataset *out);
+nb_status nb_dataset_parse_csv_opts(const char *buf, size_t len, const nb_csv_options *opt,
+                                    nb_dataset *out);
+
 /* A .npy pair: X [N, D], [N, H, W] or [N, C, H, W] (f32, f64, f16, bf16 or u8; u8 is scaled by
  * 1/255 and that is recorded in input_scale), y [N] integer (i32, i64 or u8) with labels >= 0;
  * n_classes = max label + 1 (over NB_DATASET_SPARSE_CLASSES, at least half of the classes must
  * occur). Errors name the file and the shapes. */
 nb_status nb_dataset_load_npy(const char *x_path, const char *y_path, nb_dataset *out);
+
+/* A folder of images, one subfolder per class: DIR/<class>/<image>.png|.pgm. Classes are the
+ * subfolders sorted by name (byte order), class_names their names; images are read with
+ * nb_image_load (grayscale u8, see nabla/image.h) in name order and must all have one size.
+ * X = pixels / 255 as f32 [N, H * W] (input_scale 1/255, shift 0, as MNIST), y i32 [N]. Dot-names
+ * are skipped; anything else that is not a class folder or a .png/.pgm image in one (a stray
+ * file, a nested folder, an empty class folder, a symlink loop) is refused with a message naming
+ * it, as are more than NB_IMAGES_MAX_CLASSES classes or NB_IMAGES_MAX_FILES images. Errors read
+ * "images: <message>" and name the file or folder. */
+#define NB_IMAGES_MAX_CLASSES 65536
+#define NB_IMAGES_MAX_FILES ((size_t)1 << 22)
+nb_status nb_dataset_load_images(const char *dir, nb_dataset *out);
 
 /* Builds a data set from raw tensors, copying them. X is float or u8 [N, ...] (2 to 4 dims,
  * flattened to [N, D]; u8 is divided by 255), y is i32, i64 or u8 [N]. n_classes > 0 is checked

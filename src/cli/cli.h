@@ -14,6 +14,7 @@ int nb_cmd_demo(int argc, char **argv);
 int nb_cmd_train(int argc, char **argv);
 int nb_cmd_eval(int argc, char **argv);
 int nb_cmd_predict(int argc, char **argv);
+int nb_cmd_export(int argc, char **argv);
 int nb_cmd_plot(int argc, char **argv);
 int nb_cmd_bench(int argc, char **argv);
 int nb_cmd_diff(int argc, char **argv);
@@ -27,6 +28,13 @@ bool nb_cli_mnist_present(const char *dir);
  * nb_csv_header); a process-wide CLI setting. False, after "nabla CMD: ..." on stderr, for any
  * other value. */
 bool nb_cli_csv_header_option(const char *cmd, const char *value);
+/* --label-col N|NAME: the label column of a CSV, a 0-based index, "last" (or -1, the default),
+ * or a header name (needs a header line). --skip-rows N: lines at the start of a CSV ignored
+ * unread (default 0). Process-wide CLI settings like --header; false after a message for a bad
+ * value. Options not given on the command line are taken from the checkpoint's recorded
+ * train.header, train.label-col and train.skip-rows when nb_cli_read_data_id reads one. */
+bool nb_cli_csv_label_option(const char *cmd, const char *value);
+bool nb_cli_csv_skip_rows_option(const char *cmd, const char *value);
 /* What identifies a run's data, recorded in its checkpoints so that `nabla eval --model`
  * rebuilds exactly the run's held-out rows (and notices when the file changed since). */
 typedef struct nb_cli_data_id {
@@ -35,7 +43,8 @@ typedef struct nb_cli_data_id {
     int64_t rows;      /* rows of the whole file before the split; 0 for built-in sets */
     uint64_t checksum; /* FNV-1a 64 of the file's rows as loaded; 0 for built-in sets */
 } nb_cli_data_id;
-/* True for the specs that name files (FILE.csv, X.npy,y.npy), false for built-in sets. */
+/* True for the specs that name files (FILE.csv, csv:FILE, X.npy,y.npy, images:DIR), false for
+ * built-in sets. */
 bool nb_cli_data_is_file(const char *spec);
 /* Loads --data SPEC into train and test; returns an exit status (0 = ok). With test NULL, a
  * file's every row goes to train. id (may be NULL) receives seed, test_frac and, for files, the

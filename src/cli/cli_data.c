@@ -24,22 +24,108 @@ static bool ends_with(const char *s, const char *suf)
     return a >= b && !strcmp(s + a - b, suf);
 }
 
-/* --header; auto unless a command's option said otherwise */
-static nb_csv_header csv_header = NB_CSV_HEADER_AUTO;
+/* How a FILE.csv spec is read: --header, --label-col, --skip-rows (process-wide CLI settings;
+ * label last, header auto, nothing skipped unless a command's option said otherwise). `given`
+ * marks those set by this command line, which a checkpoint's recorded ones do not override. */
+static struct {
+    nb_csv_header header;
+    int label_col;
+    char label_name[128];
+    long long skip_rows;
+    bool given[3];
+} csv_cli = {NB_CSV_HEADER_AUTO, -1, "", 0, {false, false, false}};
 
-bool nb_cli_csv_header_option(const char *cmd, const char *value)
+static bool set_header(const char *cmd, const char *value)
 {
     if (!strcmp(value, "yes"))
-        csv_header = NB_CSV_HEADER_YES;
+        csv_cli.header = NB_CSV_HEADER_YES;
     else if (!strcmp(value, "no"))
-        csv_header = NB_CSV_HEADER_NO;
+        csv_cli.header = NB_CSV_HEADER_NO;
     else if (!strcmp(value, "auto"))
-        csv_header = NB_CSV_HEADER_AUTO;
+        csv_cli.header = NB_CSV_HEADER_AUTO;
     else {
         fprintf(stderr, "nabla %s: --header '%s': expected yes, no or auto\n", cmd, value);
         return false;
     }
     return true;
+}
+
+static bool set_label(const char *cmd, const char *value)
+{
+    size_t n = strlen(value);
+    if (!strcmp(value, "last") || !strcmp(value, "-1")) {
+        csv_cli.label_col = -1;
+        csv_cli.label_name[0] = '\0';
+    } else if (n > 0 && strspn(value, "0123456789") == n) {
+        if (n > 9) {
+            fprintf(stderr, "nabla %s: --label-col %s: a column index above 999999999\n", cmd,
+                    value);
+            return false;
+        }
+        csv_cli.label_col = atoi(value);
+        csv_cli.label_name[0] = '\0';
+    } else if (n == 0 || n >= sizeof csv_cli.label_name) {
+        fprintf(stderr,
+                "nabla %s: --label-col '%s': expected a column index (0-based), last, or a "
+                "header name of 1 to %zu characters\n",
+                cmd, value, sizeof csv_cli.label_name - 1);
+        return false;
+    } else {
+        memcpy(csv_cli.label_name, value, n + 1);
+    }
+    return true;
+}
+
+static bool set_skip(const char *cmd, const char *value)
+{
+    size_t n = strlen(value);
+    if (n == 0 || n > 9 || strspn(value, "0123456789") != n) {
+        fprintf(stderr, "nabla %s: --skip-rows '%s': expected a line count 0..999999999\n", cmd,
+                value);
+        return false;
+    }
+    csv_cli.skip_rows = atoll(value);
+    return true;
+}
+
+bool nb_cli_csv_header_option(const char *cmd, const char *value)
+{
+    return (csv_cli.given[0] = set_header(cmd, value));
+}
+
+bool nb_cli_csv_label_option(const char *cmd, const char *value)
+{
+    return (csv_cli.given[1] = set_label(cmd, value));
+}
+
+bool nb_cli_csv_skip_rows_option(const char *cmd, const char *value)
+{
+    return (csv_cli.given[2] = set_skip(cmd, value));
+}
+
+/* A checkpoint's recorded train.header, train.label-col and train.skip-rows, for each not
+ * given on this command line. False after a message when a recorded value is bad. */
+static bool apply_recorded_csv(const char *cmd, const char *path, const nb_safetensors *st)
+{
+    static const char *const keys[3] = {"train.header", "train.label-col", "train.skip-rows"};
+    bool (*const set[3])(const char *, const char *) = {set_header, set_label, set_skip};
+    for (int i = 0; i < 3; i++) {
+        const char *v = nb_safetensors_meta(st, keys[i]);
+        if (v && !csv_cli.given[i] && !set[i](cmd, v)) {
+            fprintf(stderr, "nabla %s: %s: metadata '%s' is not a value of that option\n", cmd,
+                    path, keys[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The CSV options as the command line (or a recorded run) set them. */
+static nb_csv_options csv_options(void)
+{
+    nb_csv_options o = {csv_cli.label_col, csv_cli.label_name[0] ? csv_cli.label_name : NULL,
+                        csv_cli.header, (int64_t)csv_cli.skip_rows};
+    return o;
 }
 
 bool nb_cli_mnist_present(const char *dir)
@@ -55,7 +141,8 @@ bool nb_cli_mnist_present(const char *dir)
 
 bool nb_cli_data_is_file(const char *spec)
 {
-    return strchr(spec, ',') || ends_with(spec, ".csv");
+    return strchr(spec, ',') || ends_with(spec, ".csv") || !strncmp(spec, "csv:", 4) ||
+           !strncmp(spec, "images:", 7);
 }
 
 /* FNV-1a, 64 bits, continued from h over n bytes */
@@ -77,10 +164,11 @@ static uint64_t data_checksum(const nb_dataset *d)
     return fnv1a(h, d->y->data, sizeof(int32_t) * (size_t)d->y->numel);
 }
 
-/* spec: fashion-mnist | mnist | spirals | auto | FILE.csv | X.npy,y.npy. For sets without a test
- * split (files), a seeded share test_frac of the rows is held out as the test set. test may be NULL
- * (eval of train; for a file, every row of it goes to train). id (may be NULL) receives what
- * identifies the data. */
+/* spec: fashion-mnist | mnist | spirals | auto | FILE.csv | csv:FILE | X.npy,y.npy | images:DIR.
+ * For sets
+ * without a test split (files), a seeded share test_frac of the rows is held out as the test set.
+ * test may be NULL (eval of train; for a file, every row of it goes to train). id (may be NULL)
+ * receives what identifies the data. */
 int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_t seed,
                      double test_frac, nb_dataset *train, nb_dataset *test, bool quiet,
                      nb_cli_data_id *id)
@@ -175,7 +263,9 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
         nb_dataset all;
         memset(&all, 0, sizeof all);
         const char *comma = strchr(spec, ',');
-        if (comma) {
+        if (!strncmp(spec, "images:", 7)) {
+            s = nb_dataset_load_images(spec + 7, &all);
+        } else if (comma) {
             char xp[1024];
             size_t n = (size_t)(comma - spec);
             if (n >= sizeof xp) {
@@ -185,13 +275,14 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
             memcpy(xp, spec, n);
             xp[n] = '\0';
             s = nb_dataset_load_npy(xp, comma + 1, &all);
-        } else if (ends_with(spec, ".csv")) {
-            s = nb_dataset_load_csv(spec, -1, csv_header, &all);
+        } else if (ends_with(spec, ".csv") || !strncmp(spec, "csv:", 4)) {
+            nb_csv_options o = csv_options();
+            s = nb_dataset_load_csv_opts(strncmp(spec, "csv:", 4) ? spec : spec + 4, &o, &all);
         } else {
             fprintf(
                 stderr,
-                "nabla %s: --data '%s': expected fashion-mnist, mnist, spirals, seq-toy, FILE.csv "
-                "or X.npy,y.npy\n",
+                "nabla %s: --data '%s': expected fashion-mnist, mnist, spirals, seq-toy, FILE.csv, "
+                "csv:FILE, X.npy,y.npy or images:DIR\n",
                 cmd, spec);
             return 2;
         }
@@ -286,6 +377,8 @@ int nb_cli_read_data_id(const char *cmd, const char *path, char **spec, nb_cli_d
                 want[bad]);
         goto out;
     }
+    if (!apply_recorded_csv(cmd, path, st))
+        goto out;
     if (!(*spec = strdup(sp))) {
         fprintf(stderr, "nabla %s: out of memory\n", cmd);
         goto out;

@@ -161,13 +161,15 @@ int nb_cmd_eval(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: nabla eval --model MODEL.safetensors [--data SPEC] [--data-dir DIR] "
                    "[--split test|train] [--header yes|no|auto]\n"
-                   "                  [--plot CONFUSION.png]\n"
+                   "                  [--label-col N|NAME] [--skip-rows N] [--plot CONFUSION.png]\n"
                    "  Loss, accuracy, per-class accuracy, precision, recall and F1, macro F1\n"
                    "  (over the classes present) and the confusion matrix.\n"
                    "  Without --data: the data the model was trained on; for a CSV or .npy run,\n"
                    "  exactly the rows the run held out (--split train: the rows it trained on),\n"
                    "  rebuilt from the split the checkpoint records.\n"
-                   "  --data FILE.csv or X.npy,y.npy: every row of the file.\n"
+                   "  --data FILE.csv, csv:FILE, X.npy,y.npy or images:DIR: every row of it.\n"
+                   "  --header, --label-col, --skip-rows: how a CSV is read (default: as the\n"
+                   "  model's run read it, else auto, the last column, none skipped).\n"
                    "  --data fashion-mnist, mnist, spirals or seq-toy: that set's --split.\n"
                    "  Classes are shown by name when the checkpoint or the data has names.\n"
                    "  --plot FILE.png: the confusion matrix drawn as a PNG ('-': stdout).\n");
@@ -187,6 +189,12 @@ int nb_cmd_eval(int argc, char **argv)
             dir = argv[++i];
         else if (!strcmp(argv[i], "--header")) {
             if (!nb_cli_csv_header_option("eval", argv[++i]))
+                return 2;
+        } else if (!strcmp(argv[i], "--label-col")) {
+            if (!nb_cli_csv_label_option("eval", argv[++i]))
+                return 2;
+        } else if (!strcmp(argv[i], "--skip-rows")) {
+            if (!nb_cli_csv_skip_rows_option("eval", argv[++i]))
                 return 2;
         } else if (!strcmp(argv[i], "--split")) {
             split = argv[++i];

@@ -50,6 +50,7 @@ static void usage(FILE *f)
             "  train       train an MLP classifier (Fashion-MNIST by default)\n"
             "  eval        loss, accuracy, per-class accuracy, confusion matrix of a model\n"
             "  predict     logits or probabilities of a model on raw inputs (.npy)\n"
+            "  export      a model's weights for PyTorch (nn.Sequential names) or NumPy (.npz)\n"
             "  plot        loss and accuracy curves from a --metrics file\n"
             "  gradcheck   check every op's gradient by central differences in float64\n"
             "  xent        fused cross-entropy on .npy logits/targets: loss, gradient, naive "
@@ -88,6 +89,8 @@ int main(int argc, char **argv)
         return nb_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval"))
         return nb_cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export"))
+        return nb_cmd_export(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict"))
         return nb_cmd_predict(argc - 1, argv + 1);
     if (!strcmp(cmd, "diff"))
