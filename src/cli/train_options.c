@@ -18,6 +18,8 @@ static const struct {
     [OPT_DATA] = {"data", true, "auto"},
     [OPT_DATA_DIR] = {"data-dir", true, NULL},
     [OPT_HEADER] = {"header", true, "auto"},
+    [OPT_LABEL_COL] = {"label-col", true, "last"},
+    [OPT_SKIP_ROWS] = {"skip-rows", true, "0"},
     [OPT_VAL_FRAC] = {"val-frac", true, "0.1"},
     [OPT_TEST_FRAC] = {"test-frac", true, "0.1"},
     [OPT_STANDARDIZE] = {"standardize", false, "no"},
@@ -61,8 +63,8 @@ void train_usage(FILE *f)
     fprintf(
         f,
         "usage: nabla train [options]\n"
-        "  --data SPEC          fashion-mnist | mnist | spirals | seq-toy | FILE.csv | "
-        "X.npy,y.npy\n"
+        "  --data SPEC          fashion-mnist | mnist | spirals | seq-toy | FILE.csv | csv:FILE |\n"
+        "                       X.npy,y.npy | images:DIR (one subfolder of PNG/PGM per class)\n"
         "                       (default: Fashion-MNIST, or spirals when it is not installed)\n"
         "  --data-dir DIR       where the IDX files are (default %s)\n"
         "  --val-frac F         validation rows carved (seeded) from the training data of every\n"
@@ -74,6 +76,9 @@ void train_usage(FILE *f)
         "  --class-names FILE   one class name per line (class 0 first), shown by train, eval and\n"
         "                       predict and stored in the checkpoint (built in for\n"
         "                       Fashion-MNIST and MNIST)\n"
+        "  --label-col N|NAME   the label column of a CSV: 0-based index, last (default) or its\n"
+        "                       header name\n"
+        "  --skip-rows N        lines at the start of a CSV ignored unread (default 0)\n"
         "  --header yes|no|auto whether line 1 of a CSV is a header (default auto: only when\n"
         "                       none of its fields is a number)\n"
         "  --hidden 256,128     hidden layer sizes (default 256,128)\n"
@@ -162,6 +167,8 @@ static bool set_opt(train_cfg *c, int i, const char *v)
     case OPT_DATA: c->data = v; return strlen(v) < NB_MODEL_DATASET_MAX && *v;
     case OPT_DATA_DIR: c->dir = v; return *v != '\0';
     case OPT_HEADER: return nb_cli_csv_header_option("train", v);
+    case OPT_LABEL_COL: return nb_cli_csv_label_option("train", v);
+    case OPT_SKIP_ROWS: return nb_cli_csv_skip_rows_option("train", v);
     case OPT_VAL_FRAC: return parse_dbl(v, 0, 0.9, false, &c->val);
     case OPT_TEST_FRAC: return parse_dbl(v, 0, 0.9, true, &c->test);
     case OPT_STANDARDIZE: return parse_flag(v, &c->standardize);
@@ -247,9 +254,10 @@ int train_cfg_parse(train_cfg *c, int argc, char **argv)
  * weights, optimiser state and batch position only fit the run's model, optimiser and batch. */
 static bool fixed_on_resume(int i)
 {
-    return i == OPT_DATA || i == OPT_HEADER || i == OPT_VAL_FRAC || i == OPT_TEST_FRAC ||
-           i == OPT_STANDARDIZE || i == OPT_HIDDEN || i == OPT_ACTIVATION || i == OPT_INIT ||
-           i == OPT_SEED || i == OPT_BATCH || i == OPT_OPTIM;
+    return i == OPT_DATA || i == OPT_HEADER || i == OPT_LABEL_COL || i == OPT_SKIP_ROWS ||
+           i == OPT_VAL_FRAC || i == OPT_TEST_FRAC || i == OPT_STANDARDIZE || i == OPT_HIDDEN ||
+           i == OPT_ACTIVATION || i == OPT_INIT || i == OPT_SEED || i == OPT_BATCH ||
+           i == OPT_OPTIM;
 }
 
 int train_cfg_resume(train_cfg *c, const char *path, bool quiet)
