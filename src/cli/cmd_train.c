@@ -503,7 +503,7 @@ int nb_cmd_train(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (c.resume) {
-        if (train_cfg_resume(&c, c.resume, c.quiet) != 0) {
+        if (train_cfg_resume(&c, c.resume, false) != 0) {
             train_cfg_free(&c);
             return 1;
         }

@@ -78,7 +78,7 @@ void train_usage(FILE *f);
  * 2 after a message on bad usage). */
 int train_cfg_parse(train_cfg *c, int argc, char **argv);
 /* --resume: the recorded options of the checkpoint for every option not given, a notice on
- * stderr for each given one that differs. A checkpoint of an older nabla records none: then
+ * stderr for each given one that differs (unless quiet; `nabla train` always tells). A checkpoint of an older nabla records none: then
  * nothing changes. 0 ok, 1 after a message naming the file, the key and the value. */
 int train_cfg_resume(train_cfg *c, const char *path, bool quiet);
 void train_cfg_free(train_cfg *c);
