@@ -20,6 +20,8 @@ expect "did you mean --threads?" bench --thread 2
 expect "did you mean --patience?" train --patienc 3
 expect "(see nabla train --help)" train --zzzzzz 1
 expect "did you mean --epochs?" train --epoch 3 --data spirals
+expect "did you mean --model?" eval --modl m.st
+expect "did you mean --format?" export --fromat npz
 rm -f err.txt
 [ $fails -eq 0 ] && echo ok
 exit $fails

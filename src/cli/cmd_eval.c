@@ -153,26 +153,31 @@ static int check_plot(const char *plot, const char *model, const char *data)
     return 0;
 }
 
+static void eval_usage(FILE *f)
+{
+    fprintf(f, "usage: nabla eval --model MODEL.safetensors [--data SPEC] [--data-dir DIR] "
+               "[--split test|train] [--header yes|no|auto]\n"
+               "                  [--label-col N|NAME] [--skip-rows N] [--plot CONFUSION.png]\n"
+               "  Loss, accuracy, per-class accuracy, precision, recall and F1, macro F1\n"
+               "  (over the classes present) and the confusion matrix.\n"
+               "  Without --data: the data the model was trained on; for a CSV or .npy run,\n"
+               "  exactly the rows the run held out (--split train: the rows it trained on),\n"
+               "  rebuilt from the split the checkpoint records.\n"
+               "  --data FILE.csv, csv:FILE, X.npy,y.npy or images:DIR: every row of it.\n"
+               "  --header, --label-col, --skip-rows: how a CSV is read (default: as the\n"
+               "  model's run read it, else auto, the last column, none skipped).\n"
+               "  --data fashion-mnist, mnist, spirals or seq-toy: that set's --split.\n"
+               "  Classes are shown by name when the checkpoint or the data has names.\n"
+               "  --plot FILE.png: the confusion matrix drawn as a PNG ('-': stdout).\n");
+}
+
 int nb_cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *dir = NULL, *split = "test", *plot = NULL;
     bool split_given = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: nabla eval --model MODEL.safetensors [--data SPEC] [--data-dir DIR] "
-                   "[--split test|train] [--header yes|no|auto]\n"
-                   "                  [--label-col N|NAME] [--skip-rows N] [--plot CONFUSION.png]\n"
-                   "  Loss, accuracy, per-class accuracy, precision, recall and F1, macro F1\n"
-                   "  (over the classes present) and the confusion matrix.\n"
-                   "  Without --data: the data the model was trained on; for a CSV or .npy run,\n"
-                   "  exactly the rows the run held out (--split train: the rows it trained on),\n"
-                   "  rebuilt from the split the checkpoint records.\n"
-                   "  --data FILE.csv, csv:FILE, X.npy,y.npy or images:DIR: every row of it.\n"
-                   "  --header, --label-col, --skip-rows: how a CSV is read (default: as the\n"
-                   "  model's run read it, else auto, the last column, none skipped).\n"
-                   "  --data fashion-mnist, mnist, spirals or seq-toy: that set's --split.\n"
-                   "  Classes are shown by name when the checkpoint or the data has names.\n"
-                   "  --plot FILE.png: the confusion matrix drawn as a PNG ('-': stdout).\n");
+            eval_usage(stdout);
             return 0;
         }
         if (i + 1 >= argc) {
@@ -204,7 +209,7 @@ int nb_cmd_eval(int argc, char **argv)
                 return 2;
             }
         } else {
-            fprintf(stderr, "nabla eval: unknown option '%s'\n", argv[i]);
+            nb_cli_unknown_option("eval", argv[i], eval_usage);
             return 2;
         }
     }

@@ -261,9 +261,12 @@ int nb_cmd_export(int argc, char **argv)
                            : !strcmp(argv[i], "--format") ? &format
                            : !strcmp(argv[i], "--out")    ? &out
                                                           : NULL;
-        if (!dst || i + 1 >= argc) {
-            fprintf(stderr, "nabla export: %s '%s'\n", dst ? "missing value for" : "unknown option",
-                    argv[i]);
+        if (!dst) {
+            nb_cli_unknown_option("export", argv[i], usage);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "nabla export: missing value for '%s'\n", argv[i]);
             usage(stderr);
             return 2;
         }
