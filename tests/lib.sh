@@ -4,6 +4,7 @@
 #   fail MESSAGE                   report the current check with out/err and exit 1
 #   err_has TEXT / out_has TEXT    the last check's stderr / stdout contains TEXT
 #   json_num FILE LINE KEY         the number KEY of line LINE (a sed address) of a JSON-lines file
+#   mknpy FILE DESCR SHAPE BYTES   a version 1.0 .npy of BYTES (printf escapes)
 current=""
 fail() {
     echo "$test_name: FAIL [$current]: $*" >&2
@@ -29,3 +30,14 @@ check() {
 err_has() { grep -qF -- "$1" err || fail "stderr does not mention '$1'"; }
 out_has() { grep -qF -- "$1" out || fail "stdout does not mention '$1'"; }
 json_num() { sed -n "$2p" "$1" | sed -n "s/.*\"$3\": \([-0-9.eE+]*\).*/\1/p"; }
+mknpy() {
+    h="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
+    while [ $(((10 + ${#h} + 1) % 64)) -ne 0 ]; do h="$h "; done
+    n=$((${#h} + 1))
+    {
+        printf '\223NUMPY\001\000'
+        printf "\\$(printf %03o $((n % 256)))\\$(printf %03o $((n / 256)))"
+        printf '%s\n' "$h"
+        printf "$4"
+    } >"$1"
+}

@@ -6,23 +6,13 @@
 set -eu
 nabla=$1
 readme=$2
+here=$(cd "$(dirname "$0")" && pwd)
 work=${3:-readme-quotes-work}
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
-fail() { echo "test_readme_quotes: FAIL: $*" >&2; exit 1; }
-# mknpy FILE DESCR SHAPE BYTES: a version 1.0 .npy
-mknpy() {
-    h="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
-    while [ $(((10 + ${#h} + 1) % 64)) -ne 0 ]; do h="$h "; done
-    n=$((${#h} + 1))
-    {
-        printf '\223NUMPY\001\000'
-        printf "\\$(printf %03o $((n % 256)))\\$(printf %03o $((n / 256)))"
-        printf '%s\n' "$h"
-        printf "$4"
-    } >"$1"
-}
+test_name=test_readme_quotes
+. "$here/lib.sh"
 # z = [[-100, -101, -102], [1000, 1001, 1002], [1, 2, 3]] (f32), targets [0, 2, 1] (i64)
 mknpy z.npy '<f4' '(3, 3)' '\000\000\310\302\000\000\312\302\000\000\314\302\000\000\172\104\000\100\172\104\000\200\172\104\000\000\200\077\000\000\000\100\000\000\100\100'
 mknpy t.npy '<i8' '(3,)' '\000\000\000\000\000\000\000\000\002\000\000\000\000\000\000\000\001\000\000\000\000\000\000\000'

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "bench_lce.h"
+#include "cli.h"
 #include "nabla.h"
 
 static double clock_s(clockid_t id)
@@ -24,12 +25,6 @@ static double clock_s(clockid_t id)
     struct timespec ts;
     clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 typedef struct head {
@@ -153,8 +148,8 @@ static int run_impl(head *h, const nb_bench_lce_args *a, int impl, double *ms_me
     }
     if (rc == 0) {
         int n = (int)a->repeat;
-        qsort(t, (size_t)n, sizeof *t, cmp_double);
-        qsort(cpu, (size_t)n, sizeof *cpu, cmp_double);
+        qsort(t, (size_t)n, sizeof *t, nb_cli_cmp_double);
+        qsort(cpu, (size_t)n, sizeof *cpu, nb_cli_cmp_double);
         double med = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
         double cmed = n % 2 ? cpu[n / 2] : 0.5 * (cpu[n / 2 - 1] + cpu[n / 2]);
         *ms_median = med * 1e3;

@@ -12,14 +12,8 @@
 #include <time.h>
 
 #include "bench_ops.h"
+#include "cli.h"
 #include "nabla.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef enum { B_ADD, B_MUL, B_RELU, B_TANH, B_SOFTMAX, B_SUM, B_COUNT } bop;
 static const char *const names[B_COUNT] = {"add", "mul", "relu", "tanh", "softmax", "sum"};
@@ -51,9 +45,9 @@ static double memcpy_gbps(size_t bytes, long long repeat)
     memset(src, 1, bytes);
     memset(dst, 0, bytes);
     for (long long k = -1; k < repeat; k++) {
-        double t0 = now();
+        double t0 = nb_cli_now();
         memcpy(dst, src, bytes);
-        double t = now() - t0;
+        double t = nb_cli_now() - t0;
         if (k >= 0 && t < best)
             best = t;
         src[k & 1023] ^= 1; /* keep the copies from being folded */
@@ -72,15 +66,15 @@ static int time_op(bop k, nb_tensor *a, nb_tensor *b, nb_tensor *up, long long r
         return 1;
     *tf = *tb = 1e30;
     for (long long r = -1; r < repeat; r++) {
-        double t0 = now();
+        double t0 = nb_cli_now();
         nb_tensor *y = forward(g, k, a, b);
-        double t1 = now();
+        double t1 = nb_cli_now();
         if (!y || nb_backward(g, y, k == B_SUM ? NULL : up) != NB_OK) {
             fprintf(stderr, "nabla bench ops: %s: %s\n", names[k], nb_last_error());
             nb_graph_free(g);
             return 1;
         }
-        double t2 = now();
+        double t2 = nb_cli_now();
         if (r >= 0) {
             *tf = t1 - t0 < *tf ? t1 - t0 : *tf;
             *tb = t2 - t1 < *tb ? t2 - t1 : *tb;

@@ -15,26 +15,13 @@
 #include <time.h>
 
 #include "bench_train.h"
+#include "cli.h"
 #include "nabla.h"
 #include "ops/ops_internal.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median_ms(double *t, int n)
 {
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    return (n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2])) * 1e3;
+    return nb_cli_summarise(t, n).median;
 }
 
 typedef struct bench {
@@ -57,14 +44,14 @@ static int time_trainer(bench *b, const nb_bench_train_args *a, double *ms)
     int rc = t ? 0 : 1;
     for (long long k = -3; rc == 0 && k < a->steps;) {
         bool done = false;
-        double t0 = now();
+        double t0 = nb_cli_now();
         if (nb_trainer_step(t, &done, NULL) != NB_OK)
             rc = 1;
         else if (done)
             rc = nb_trainer_end_epoch(t, NULL) == NB_OK ? 0 : 1;
         else {
             if (k >= 0)
-                b->t[k] = now() - t0;
+                b->t[k] = nb_cli_now() - t0;
             k++;
         }
     }
@@ -94,7 +81,7 @@ static int time_loop(bench *b, const nb_bench_train_args *a, double *ms, bool *s
     int rc = opt && g ? 0 : 1;
     uint64_t allocs = 0;
     for (long long k = -3; rc == 0 && k < a->steps; k++) {
-        double t0 = now();
+        double t0 = nb_cli_now();
         nb_graph_reset(g);
         nb_tensor *L = nb_cross_entropy(g, nb_mlp_forward(g, m, &x), &y, NULL);
         if (!L || nb_backward(g, L, NULL) != NB_OK || nb_optim_step(opt) != NB_OK) {
@@ -103,7 +90,7 @@ static int time_loop(bench *b, const nb_bench_train_args *a, double *ms, bool *s
         }
         nb_optim_zero_grad(opt);
         if (k >= 0)
-            b->t[k] = now() - t0;
+            b->t[k] = nb_cli_now() - t0;
         if (k == -1)
             allocs = nb_graph_arena_allocations(g);
     }
@@ -134,7 +121,7 @@ static int time_gemms(bench *b, const nb_bench_train_args *a, double *ms)
         return 1;
     }
     for (long long k = -3; k < a->steps; k++) {
-        double t0 = now();
+        double t0 = nb_cli_now();
         for (int l = 0; l + 1 < b->ns; l++) { /* forward: Y [B, out] = X [B, in] W^T */
             int64_t in = b->sizes[l], out = b->sizes[l + 1];
             nb_gemm(NB_F32, false, true, B, out, in, X, in, W, in, 0.0, Y);
@@ -146,7 +133,7 @@ static int time_gemms(bench *b, const nb_bench_train_args *a, double *ms)
                 nb_gemm(NB_F32, false, false, B, in, out, dY, out, W, in, 0.0, dX);
         }
         if (k >= 0)
-            b->t[k] = now() - t0;
+            b->t[k] = nb_cli_now() - t0;
     }
     *ms = median_ms(b->t, (int)a->steps);
     free(X), free(Y), free(dY), free(dX), free(W), free(dW);

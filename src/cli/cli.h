@@ -81,4 +81,13 @@ bool nb_cli_parse_int(const char *cmd, const char *opt, const char *s, long long
 const char *nb_cli_nearest_option(const char *opt, const char *text, char *buf, size_t cap);
 void nb_cli_unknown_option(const char *cmd, const char *opt, void (*usage)(FILE *));
 
+/* Timing for the benchmarks and progress: a monotonic clock in seconds; the qsort order of
+ * doubles; min, median and max of n > 0 timings in seconds, as milliseconds (t is sorted). */
+double nb_cli_now(void);
+int nb_cli_cmp_double(const void *a, const void *b);
+typedef struct nb_cli_timing {
+    double min, median, max;
+} nb_cli_timing;
+nb_cli_timing nb_cli_summarise(double *t, int n);
+
 #endif

@@ -12,31 +12,6 @@
 #include "cli.h"
 #include "nabla.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-typedef struct timing {
-    double min, median, max;
-} timing;
-
-static timing summarise(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    timing r = {t[0] * 1e3, (n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2])) * 1e3,
-                t[n - 1] * 1e3};
-    return r;
-}
-
 static void usage(FILE *f)
 {
     fprintf(
@@ -134,7 +109,8 @@ static int parse(int argc, char **argv, bargs *a)
     return -1;
 }
 
-static void report_xent(const bargs *a, const char *impl, const char *mode, timing t, double bytes)
+static void report_xent(const bargs *a, const char *impl, const char *mode, nb_cli_timing t,
+                        double bytes)
 {
     double gbps = bytes / (t.median * 1e-3) / 1e9;
     if (a->json)
@@ -181,21 +157,22 @@ static int bench_xent(bargs *a)
     int rc = 0;
     if (fused) {
         for (int k = -1; k < a->repeat; k++) {
-            double t0 = now();
+            double t0 = nb_cli_now();
             if (nb_xent_forward(z, y, &o, L, NULL, NULL) != NB_OK)
                 rc = 1;
             if (k >= 0)
-                t[k] = now() - t0;
+                t[k] = nb_cli_now() - t0;
         }
-        report_xent(a, "fused", "fwd", summarise(t, (int)a->repeat), logits_bytes);
+        report_xent(a, "fused", "fwd", nb_cli_summarise(t, (int)a->repeat), logits_bytes);
         for (int k = -1; k < a->repeat; k++) {
-            double t0 = now();
+            double t0 = nb_cli_now();
             if (nb_xent_forward_backward(z, y, &o, L, dz, NULL) != NB_OK)
                 rc = 1;
             if (k >= 0)
-                t[k] = now() - t0;
+                t[k] = nb_cli_now() - t0;
         }
-        report_xent(a, "fused", "fwd_bwd", summarise(t, (int)a->repeat), logits_bytes + grad_bytes);
+        report_xent(a, "fused", "fwd_bwd", nb_cli_summarise(t, (int)a->repeat),
+                    logits_bytes + grad_bytes);
     }
     if (unfused && dt == NB_F32) {
         /* the same loss from nabla's own building blocks: -mean(gather(log_softmax(z), y)) over
@@ -213,7 +190,7 @@ static int bench_xent(bargs *a)
         double a_s = o.label_smoothing;
         for (int mode = 0; mode < 2 && g && yk && keep; mode++) {
             for (int k = -1; k < a->repeat; k++) {
-                double t0 = now();
+                double t0 = nb_cli_now();
                 nb_graph_reset(g);
                 nb_graph_set_grad_enabled(g, mode == 1);
                 nb_tensor *ls = nb_log_softmax(g, z);
@@ -229,9 +206,9 @@ static int bench_xent(bargs *a)
                     break;
                 }
                 if (k >= 0)
-                    t[k] = now() - t0;
+                    t[k] = nb_cli_now() - t0;
             }
-            report_xent(a, "unfused", mode ? "fwd_bwd" : "fwd", summarise(t, (int)a->repeat),
+            report_xent(a, "unfused", mode ? "fwd_bwd" : "fwd", nb_cli_summarise(t, (int)a->repeat),
                         mode ? logits_bytes + grad_bytes : logits_bytes);
         }
         nb_graph_free(g);
@@ -270,7 +247,7 @@ static int bench_memcpy(bargs *a)
     memset(dst, 0, bytes);
     int T = (int)a->threads;
     for (int k = -1; k < a->repeat; k++) {
-        double t0 = now();
+        double t0 = nb_cli_now();
 #pragma omp parallel for num_threads(T) schedule(static)
         for (int p = 0; p < T; p++) {
             size_t lo = bytes / (size_t)T * (size_t)p;
@@ -278,9 +255,9 @@ static int bench_memcpy(bargs *a)
             memcpy(dst + lo, src + lo, hi - lo);
         }
         if (k >= 0)
-            t[k] = now() - t0;
+            t[k] = nb_cli_now() - t0;
     }
-    timing tm = summarise(t, (int)a->repeat);
+    nb_cli_timing tm = nb_cli_summarise(t, (int)a->repeat);
     /* a copy moves the bytes twice: read and write, as the loss's fwd_bwd does */
     double gbps = 2.0 * (double)bytes / (tm.median * 1e-3) / 1e9;
     if (a->json)

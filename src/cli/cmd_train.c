@@ -16,13 +16,6 @@
 #include "train_options.h"
 #include "train_outputs.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int parse_sizes(const char *s, int64_t *out, int max)
 {
     int n = 0;
@@ -51,7 +44,7 @@ static int term_width(void)
  * shrinks, then goes, as the width does. */
 static void progress(int epoch, int epochs, int64_t b, int64_t nb, double t0, double loss)
 {
-    double el = now() - t0, rate = el > 0 ? (double)b / el : 0;
+    double el = nb_cli_now() - t0, rate = el > 0 ? (double)b / el : 0;
     double eta = rate > 0 ? (double)(nb - b) / rate : 0;
     char tail[160], line[512];
     int nt = snprintf(tail, sizeof tail, " %lld/%lld %.0f batch/s loss %.4f ETA %.0fs",
@@ -100,7 +93,7 @@ static bool on_step(const nb_train_progress *p, void *user)
     run_ui *u = user;
     if (u->t0_epoch != p->epoch) {
         u->t0_epoch = p->epoch;
-        u->t0 = now();
+        u->t0 = nb_cli_now();
     }
     if (u->tty && (p->batch % 20 == 0 || p->batch == p->batches))
         progress((int)p->epoch, (int)p->epochs, p->batch, p->batches, u->t0, p->train_loss);

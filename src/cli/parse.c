@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -98,4 +99,25 @@ void nb_cli_unknown_option(const char *cmd, const char *opt, void (*usage)(FILE 
     else
         fprintf(stderr, "nabla %s: unknown option '%s' (see nabla %s --help)\n", cmd, opt, cmd);
     free(text);
+}
+
+double nb_cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int nb_cli_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+nb_cli_timing nb_cli_summarise(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, nb_cli_cmp_double);
+    nb_cli_timing r = {t[0] * 1e3, (n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2])) * 1e3,
+                       t[n - 1] * 1e3};
+    return r;
 }
