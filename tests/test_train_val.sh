@@ -134,4 +134,23 @@ if command -v script >/dev/null 2>&1; then
         [ -z "$wide" ] || fail "a progress line is $cols columns or wider: $wide"
     done
 fi
+# ---- what an adversarial review found
+check "export onto its own model is refused" 1 "$nabla" export --model s.st --format torch --out s.st
+err_has "is the same file as --model"
+"$nabla" eval --model s.st >/dev/null 2>&1 || fail "export destroyed s.st"
+cp scaled.csv changed.csv
+"$nabla" train --data changed.csv --epochs 2 --hidden 8 --save ch.st --quiet || fail "changed.csv run"
+sed -i '5s/,[0-9]$/,2/' changed.csv
+check "--resume after the data file changed is refused" 1 "$nabla" train --resume ch.st --epochs 3
+err_has "changed.csv has changed since the checkpoint was written"
+# an early-stopped run stays stopped when resumed with nothing else (n.st stopped early above)
+cp n.st n2.st
+check "--resume of an early-stopped run trains nothing" 0 "$nabla" train --resume n2.st --epochs 60
+grep -q "^epoch" out && fail "an early-stopped run trained again"
+out_has "early stop"
+# names from the checkpoint, not the file again
+rm names.txt
+cp cn.st cn2.st
+check "--resume of a --class-names run without its file" 0 "$nabla" train --resume cn2.st --epochs 2
+out_has "classes: 0 arm one"
 echo "test_train_val: all checks passed"

@@ -289,6 +289,13 @@ int nb_cmd_export(int argc, char **argv)
         fprintf(stderr, "%s\n", nb_last_error());
         return 1;
     }
+    if (nb_output_same_file(out, model)) {
+        fprintf(stderr,
+                "nabla export: --out '%s' is the same file as --model '%s'; writing it would "
+                "destroy the checkpoint (choose another output file)\n",
+                out, model);
+        return 1;
+    }
     nb_model_info info;
     nb_mlp *m = nb_model_load(model, &info, NULL);
     if (!m) {

@@ -315,6 +315,15 @@ static int report_test(run_ui *u, nb_mlp *m, const nb_dataset *te, const nb_trai
         nb_model_info info;
         memset(&info, 0, sizeof info);
         nb_mlp *bm = k ? nb_model_load(u->best, &info, NULL) : m;
+        if (!bm && k && access(u->best, F_OK) != 0) { /* kept by an earlier run elsewhere */
+            fprintf(stderr,
+                    "nabla train: the best validation model (epoch %lld) is not at %s: it was "
+                    "written before this run, beside the checkpoint it saved to; no test figures "
+                    "for it\n",
+                    (long long)r->best_epoch, u->best);
+            best = false;
+            break;
+        }
         if (!bm || nb_cli_evaluate(u->g, bm, te, &loss[k], &correct, NULL) != NB_OK) {
             fprintf(stderr, "nabla train: test set: %s\n", nb_last_error());
             if (k)
@@ -434,6 +443,27 @@ out:
     return rc;
 }
 
+/* --resume: the data file must be the one the run split (same rows, same checksum), else its
+ * splits would differ silently. 0, or 1 after a message. */
+static int check_resumed_data(const train_cfg *c, const train_data *d)
+{
+    char *spec = NULL;
+    nb_cli_data_id then;
+    int r = nb_cli_read_data_id("train", c->resume, &spec, &then);
+    free(spec);
+    if (r < 0)
+        return 1;
+    if (r > 0 || (then.rows == d->id.rows && then.checksum == d->id.checksum))
+        return 0; /* recorded nothing (an older nabla), or the same data */
+    fprintf(stderr,
+            "nabla train: --resume %s: %s has changed since the checkpoint was written (now %lld "
+            "rows, checksum %016llx; then %lld rows, checksum %016llx), so the run's splits "
+            "cannot be rebuilt; restore the file or start a new run\n",
+            c->resume, d->spec, (long long)d->id.rows, (unsigned long long)d->id.checksum,
+            (long long)then.rows, (unsigned long long)then.checksum);
+    return 1;
+}
+
 static int train_run(train_cfg *c)
 {
     nb_dist dist;
@@ -468,6 +498,8 @@ static int train_run(train_cfg *c)
         nb_train_signals_install(old_sig);
         nb_set_num_threads((int)c->threads);
         rc = train_data_load(c, u.quiet, &d);
+        if (rc == 0 && c->resume)
+            rc = check_resumed_data(c, &d);
         if (rc == 0) {
             sizes[0] = d.seqY ? d.F : d.tr.X->shape[1];
             int64_t K = d.tr.n_classes > d.te.n_classes ? d.tr.n_classes : d.te.n_classes;

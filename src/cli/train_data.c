@@ -77,6 +77,30 @@ static nb_status load_seq_toy(const train_cfg *c, train_data *d)
     return s;
 }
 
+/* The class names of the checkpoint being resumed, on every split (none: nothing). 0 or 1. */
+static int resumed_names(const train_cfg *c, train_data *d)
+{
+    nb_model_info info;
+    memset(&info, 0, sizeof info);
+    nb_mlp *m = nb_model_load(c->resume, &info, NULL);
+    int rc = 0;
+    if (!m) {
+        fprintf(stderr, "nabla train: --resume: %s\n", nb_last_error());
+        return 1;
+    }
+    nb_dataset *parts[3] = {&d->tr, &d->va, &d->te};
+    for (int i = 0; info.class_names && i < 3 && !rc; i++)
+        if (parts[i]->X && parts[i]->n_classes == info.n_classes &&
+            nb_dataset_set_class_names(parts[i], (const char *const *)info.class_names,
+                                       info.n_classes) != NB_OK) {
+            fprintf(stderr, "nabla train: --resume %s: %s\n", c->resume, nb_last_error());
+            rc = 1;
+        }
+    nb_model_info_free(&info);
+    nb_mlp_free(m);
+    return rc;
+}
+
 int train_data_load(const train_cfg *c, bool quiet, train_data *d)
 {
     memset(d, 0, sizeof *d);
@@ -113,6 +137,9 @@ int train_data_load(const train_cfg *c, bool quiet, train_data *d)
         nb_dataset_free(&all);
     } else
         d->tr = all;
+    /* --resume without --class-names: the names the checkpoint holds, not the file again */
+    if (!rc && c->resume && !c->class_names && !d->tr.class_names && resumed_names(c, d) != 0)
+        rc = 1;
     /* --class-names: on every split (the file's names replace a data set's own) */
     nb_dataset *parts[3] = {&d->tr, &d->va, &d->te};
     for (int i = 0; !rc && c->class_names && i < 3; i++)

@@ -293,6 +293,8 @@ int train_cfg_resume(train_cfg *c, const char *path, bool quiet)
         if (!(c->owned[i] = strdup(rec))) {
             fprintf(stderr, "nabla train: out of memory\n");
             rc = 1;
+        } else if (i == OPT_CLASS_NAMES) {
+            c->text[i] = c->owned[i]; /* recorded again; the names come from the checkpoint */
         } else if (!set_opt(c, i, c->owned[i])) {
             fprintf(stderr,
                     "nabla train: --resume %s: metadata '%s' is '%.200s'; not a value of --%s\n",

@@ -10,7 +10,7 @@
 #include "train/trainer_internal.h"
 
 /* the extra metadata pairs of a run checkpoint, before the caller's */
-#define RUN_PAIRS 13
+#define RUN_PAIRS 15
 
 static void rng_string(const nb_rng *r, char *buf, size_t len)
 {
@@ -26,7 +26,7 @@ nb_status nb_trainer_save_(nb_trainer *t, const char *path)
                         "checkpointed by the trainer",
                         path);
     nb_rng zero = {{0, 0, 0, 0}, false, 0.0};
-    char v[12][128];
+    char v[14][128];
     snprintf(v[0], 128, "%lld", (long long)t->epoch);
     snprintf(v[1], 128, "%lld", (long long)t->bt.epoch);
     snprintf(v[2], 128, "%lld", (long long)t->bt.pos);
@@ -40,20 +40,25 @@ nb_status nb_trainer_save_(nb_trainer *t, const char *path)
     snprintf(v[9], 128, "%.17g", t->best_epoch ? t->best_acc : 0.0);
     snprintf(v[10], 128, "%lld", (long long)t->best_epoch);
     snprintf(v[11], 128, "%lld", (long long)t->bad_epochs);
+    /* the epoch's gradient norms so far, so that its mean is the uninterrupted run's */
+    snprintf(v[12], 128, "%.17g", t->gnorm_sum);
+    snprintf(v[13], 128, "%lld", (long long)t->gnorm_n);
     const char *all[2 * NB_CHECKPOINT_MAX_EXTRA + 1] = {
-        "run_epoch",         v[0],
-        "run_batcher_epoch", v[1],
-        "run_batcher_pos",   v[2],
-        "run_batcher_rng",   v[3],
-        "run_dropout_rng",   v[4],
-        "run_loss_sum",      v[5],
-        "run_weight_sum",    v[6],
-        "run_correct",       v[7],
-        "run_config",        t->c.run_config ? t->c.run_config : "",
-        "run_best_val_loss", v[8],
-        "run_best_val_acc",  v[9],
-        "run_best_epoch",    v[10],
-        "run_bad_epochs",    v[11]};
+        "run_epoch",           v[0],
+        "run_batcher_epoch",   v[1],
+        "run_batcher_pos",     v[2],
+        "run_batcher_rng",     v[3],
+        "run_dropout_rng",     v[4],
+        "run_loss_sum",        v[5],
+        "run_weight_sum",      v[6],
+        "run_correct",         v[7],
+        "run_config",          t->c.run_config ? t->c.run_config : "",
+        "run_best_val_loss",   v[8],
+        "run_best_val_acc",    v[9],
+        "run_best_epoch",      v[10],
+        "run_bad_epochs",      v[11],
+        "run_grad_norm_sum",   v[12],
+        "run_grad_norm_steps", v[13]};
     int n = 2 * RUN_PAIRS;
     for (const char *const *m = t->c.checkpoint_meta; m && m[0] && m[1]; m += 2) {
         if (n + 2 > 2 * NB_CHECKPOINT_MAX_EXTRA)
@@ -134,8 +139,8 @@ static nb_status run_count(const nb_safetensors *st, const char *key, double hi,
 }
 
 typedef struct run_pos {
-    int64_t epoch, be, bp, best_epoch, bad_epochs;
-    double loss_sum, weight_sum, correct, best_val, best_acc;
+    int64_t epoch, be, bp, best_epoch, bad_epochs, gnorm_n;
+    double loss_sum, weight_sum, correct, best_val, best_acc, gnorm_sum;
     nb_rng brng, drng;
 } run_pos;
 
@@ -143,12 +148,18 @@ typedef struct run_pos {
  * checkpoint written before it was recorded has none: the history starts afresh. */
 static nb_status read_val_history(const nb_safetensors *st, const char *path, run_pos *r)
 {
-    r->best_epoch = r->bad_epochs = 0;
+    r->best_epoch = r->bad_epochs = r->gnorm_n = 0;
     r->best_val = INFINITY;
-    r->best_acc = 0;
+    r->best_acc = r->gnorm_sum = 0;
+    nb_status s;
+    if (nb_safetensors_meta(st, "run_grad_norm_steps") &&
+        ((s = nb_safetensors_meta_int(st, "run_grad_norm_steps", 0, NB_CHECKPOINT_MAX_COUNT,
+                                      &r->gnorm_n)) != NB_OK ||
+         (s = nb_safetensors_meta_number(st, "run_grad_norm_sum", 0, DBL_MAX, &r->gnorm_sum)) !=
+             NB_OK))
+        return field_error(s, path);
     if (!nb_safetensors_meta(st, "run_best_epoch"))
         return NB_OK;
-    nb_status s;
     /* an epoch's own checkpoint is written after its validation, before the epoch count moves */
     if ((s = nb_safetensors_meta_int(st, "run_best_epoch", 0, r->epoch, &r->best_epoch)) != NB_OK ||
         (s = nb_safetensors_meta_int(st, "run_bad_epochs", 0, r->epoch - r->best_epoch,
@@ -272,6 +283,11 @@ nb_status nb_trainer_resume(nb_trainer *t, const char *path)
     t->best_acc = r.best_acc;
     t->best_epoch = r.best_epoch;
     t->bad_epochs = r.bad_epochs;
+    t->gnorm_sum = r.gnorm_sum;
+    t->gnorm_n = r.gnorm_n;
+    /* an early-stopped run stays stopped unless the patience was raised */
+    t->early = t->c.patience > 0 && t->best_epoch > 0 && t->bad_epochs >= t->c.patience;
+    t->stopped = t->early;
     t->in_epoch = false;
     return NB_OK;
 }

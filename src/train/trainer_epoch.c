@@ -146,7 +146,7 @@ nb_status nb_trainer_run(nb_trainer *t, nb_train_result *r)
         return nb_error(NB_ERR_ARG, "nb_trainer_run: t is NULL");
     nb_status s = NB_OK;
     bool stop = false;
-    while (s == NB_OK && !stop && t->epoch <= t->c.epochs) {
+    while (s == NB_OK && !stop && !t->early && t->epoch <= t->c.epochs) {
         bool done = false;
         while (s == NB_OK && !done && !stop)
             s = nb_trainer_step(t, &done, &stop);
@@ -156,7 +156,8 @@ nb_status nb_trainer_run(nb_trainer *t, nb_train_result *r)
             s = nb_trainer_end_epoch(t, &stop);
     }
     /* a finished run resumed with another checkpoint path: it is written all the same */
-    if (s == NB_OK && !t->stopped && t->c.checkpoint && t->c.rank == 0 && t->ck_step < 0)
+    if (s == NB_OK && (!t->stopped || t->early) && t->c.checkpoint && t->c.rank == 0 &&
+        t->ck_step < 0)
         s = nb_trainer_save_(t, t->c.checkpoint);
     if (r)
         nb_trainer_result(t, r);
