@@ -249,7 +249,7 @@ check "train on spirals, 2 epochs" 0 \
 for k in epoch train_loss train_acc val_loss val_acc grad_norm train_seconds lr; do
     [ "$(grep '^{"epoch": ' J.jsonl | grep -c "\"$k\": ")" -eq 2 ] || fail "key $k is not on both epoch lines of J.jsonl"
 done
-head -n 1 J.jsonl | grep -q '^{"config": {"data": "spirals", .*"hidden": "16", .*}, "nabla": "[0-9.]*", "openblas_core": "[^"]*", "threads": [0-9]*, "world_size": 1}$' ||
+head -n 1 J.jsonl | grep -q '^{"config": {"run-id": "[0-9a-f]*", "data": "spirals", .*"hidden": "16", .*}, "nabla": "[0-9.]*", "openblas_core": "[^"]*", "threads": [0-9]*, "world_size": 1}$' ||
     fail "line 1 of J.jsonl is not the run's configuration: $(head -n 1 J.jsonl)"
 sed -n 2p J.jsonl | grep -q '^{"epoch": 1,' && sed -n 3p J.jsonl | grep -q '^{"epoch": 2,' ||
     fail "epochs 1 and 2 are not lines 2 and 3 of J.jsonl"

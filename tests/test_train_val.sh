@@ -153,4 +153,16 @@ rm names.txt
 cp cn.st cn2.st
 check "--resume of a --class-names run without its file" 0 "$nabla" train --resume cn2.st --epochs 2
 out_has "classes: 0 arm one"
+# metrics: recorded with the run, continued only in the run's own file
+"$nabla" train --data spirals --epochs 2 --hidden 8 --save mA.st --metrics mA.jsonl --quiet || fail "run A"
+"$nabla" train --data spirals --epochs 2 --hidden 8 --seed 9 --save mB.st --metrics mB.jsonl --quiet || fail "run B"
+check "--resume CKPT alone continues the recorded metrics file" 0 "$nabla" train --resume mA.st --epochs 3
+[ "$(grep -c '^{"epoch": ' mA.jsonl)" -eq 3 ] || fail "mA.jsonl does not hold epochs 1-3"
+[ "$(grep -c '^{"config": ' mA.jsonl)" -eq 1 ] && [ "$(grep -c '^{"end": ' mA.jsonl)" -eq 1 ] ||
+    fail "mA.jsonl: not one configuration and one end line"
+cp mB.jsonl mB_before.jsonl
+check "--resume with another run's metrics file is refused" 1 \
+    "$nabla" train --resume mA.st --epochs 4 --metrics mB.jsonl
+err_has "holds another run's metrics"
+cmp -s mB.jsonl mB_before.jsonl || fail "the other run's metrics file was changed"
 echo "test_train_val: all checks passed"

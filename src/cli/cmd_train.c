@@ -109,7 +109,7 @@ static bool on_epoch(const nb_train_progress *p, void *user)
     char val[96] = "";
     if (p->has_val)
         snprintf(val, sizeof val, "  val loss %.4f acc %.4f%s", p->val_loss, p->val_acc,
-                 p->improved && p->epoch > 1 ? " *" : "");
+                 p->improved ? " *" : "");
     if (!u->quiet)
         fprintf(u->txt, "epoch %3lld  train loss %.4f acc %.4f%s  |g| %.3g  %.2fs  lr %.3g\n",
                 (long long)p->epoch, p->train_loss, p->train_acc, val, p->epoch_grad_norm,
@@ -422,8 +422,11 @@ static int run_trainer(const train_cfg *c, const nb_dist *dist, run_ui *u, const
         goto out;
     }
     if (u->lead && c->metrics) {
+        char run_key[128];
+        snprintf(run_key, sizeof run_key, "\"run-id\": \"%s\"", c->run_id);
         if (!(head = config_record(c, d, dist->size)) ||
-            nb_train_metrics_open(&u->mo, c->metrics, c->resume ? nb_trainer_epoch(t) : 1, head))
+            nb_train_metrics_open(&u->mo, c->metrics, c->resume ? nb_trainer_epoch(t) : 1, head,
+                                  run_key))
             goto out;
         u->metrics_on = true;
     }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -15,6 +16,7 @@ static const struct {
     bool value;
     const char *dflt;
 } opts[OPT_COUNT] = {
+    [OPT_RUN_ID] = {"run-id", true, NULL}, /* made up per run (train_cfg_parse) */
     [OPT_DATA] = {"data", true, "auto"},
     [OPT_DATA_DIR] = {"data-dir", true, NULL},
     [OPT_HEADER] = {"header", true, "auto"},
@@ -80,7 +82,9 @@ void train_usage(FILE *f)
         "                       header name\n"
         "  --skip-rows N        lines at the start of a CSV ignored unread (default 0)\n"
         "  --header yes|no|auto whether line 1 of a CSV is a header (default auto: only when\n"
-        "                       none of its fields is a number)\n"
+        "                       none of its fields is a number)\n",
+        nb_cli_default_data_dir());
+    fputs(
         "  --hidden 256,128     hidden layer sizes (default 256,128)\n"
         "  --activation A       relu | tanh | gelu | sigmoid | leaky_relu (default relu)\n"
         "  --init I             default (PyTorch) | xavier | he\n"
@@ -111,7 +115,9 @@ void train_usage(FILE *f)
         "  --save-best          keep the model of the best validation loss beside --save\n"
         "                       MODEL.EXT, as MODEL.best.EXT\n"
         "  --metrics FILE.jsonl the run's configuration, then one JSON object per epoch, then\n"
-        "                       the test figures\n"
+        "                       the test figures; a resumed run continues the file only if it\n"
+        "                       holds this run's (same run-id)\n"
+        "  --run-id ID          names the run in checkpoints and metrics (default: made up)\n"
         "  --plot FILE.png      loss and accuracy curves (needs --metrics or writes its own)\n"
         "  --resume CKPT        continue a run from its checkpoint, bit for bit: its options are\n"
         "                       recorded in it; options given again override them (with a notice)\n"
@@ -119,7 +125,7 @@ void train_usage(FILE *f)
         "  --quiet              no per-epoch output\n"
         "The test set is scored once, at the end; choices (patience, best model) use validation.\n"
         "Under mpirun -np P, each rank takes 1/P of every global batch (data parallel).\n",
-        nb_cli_default_data_dir());
+        f);
 }
 
 static bool parse_ll(const char *v, long long lo, long long hi, long long *out)
@@ -164,6 +170,11 @@ static bool parse_flag(const char *v, bool *out)
 static bool set_opt(train_cfg *c, int i, const char *v)
 {
     switch (i) {
+    case OPT_RUN_ID:
+        c->run_id = v;
+        return *v && strlen(v) <= 64 &&
+               strspn(v, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") ==
+                   strlen(v);
     case OPT_DATA: c->data = v; return strlen(v) < NB_MODEL_DATASET_MAX && *v;
     case OPT_DATA_DIR: c->dir = v; return *v != '\0';
     case OPT_HEADER: return nb_cli_csv_header_option("train", v);
@@ -217,10 +228,16 @@ static int find_opt(const char *k)
 int train_cfg_parse(train_cfg *c, int argc, char **argv)
 {
     memset(c, 0, sizeof *c);
-    static char threads[8];
+    static char threads[8], run_id[24];
     snprintf(threads, sizeof threads, "%d", sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t h =
+        ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    h = (h ^ (h >> 33)) * 0xff51afd7ed558ccdull;
+    snprintf(run_id, sizeof run_id, "%016llx", (unsigned long long)(h ^ (h >> 29)));
     for (int i = 0; i < OPT_COUNT; i++) {
-        c->text[i] = i == OPT_THREADS ? threads : opts[i].dflt;
+        c->text[i] = i == OPT_THREADS ? threads : i == OPT_RUN_ID ? run_id : opts[i].dflt;
         if (c->text[i] && !set_opt(c, i, c->text[i]))
             return 2; /* a default that does not parse: a bug, told by the test suite */
     }

@@ -12,6 +12,7 @@
 /* The options, in --help order. Those before OPT_N_RECORDED describe the run and are recorded;
  * the rest name its files and its console. */
 enum {
+    OPT_RUN_ID,
     OPT_DATA,
     OPT_DATA_DIR,
     OPT_HEADER,
@@ -43,11 +44,11 @@ enum {
     OPT_SAVE_EVERY,
     OPT_SAVE_BEST,
     OPT_ANOMALY,
+    OPT_METRICS,
+    OPT_PLOT,
     OPT_N_RECORDED,
     OPT_SAVE = OPT_N_RECORDED,
     OPT_RESUME,
-    OPT_METRICS,
-    OPT_PLOT,
     OPT_QUIET,
     OPT_COUNT
 };
@@ -58,7 +59,7 @@ typedef struct train_cfg {
     bool given[OPT_COUNT];
     char *owned[OPT_COUNT]; /* recorded values read by --resume (freed by train_cfg_free) */
     /* what the texts mean */
-    const char *data, *dir, *class_names, *save, *metrics, *plot, *hidden, *resume;
+    const char *run_id, *data, *dir, *class_names, *save, *metrics, *plot, *hidden, *resume;
     nb_activation act;
     nb_init init;
     nb_optim_kind okind;
@@ -78,8 +79,9 @@ void train_usage(FILE *f);
  * 2 after a message on bad usage). */
 int train_cfg_parse(train_cfg *c, int argc, char **argv);
 /* --resume: the recorded options of the checkpoint for every option not given, a notice on
- * stderr for each given one that differs (unless quiet; `nabla train` always tells). A checkpoint of an older nabla records none: then
- * nothing changes. 0 ok, 1 after a message naming the file, the key and the value. */
+ * stderr for each given one that differs (unless quiet; `nabla train` always tells). A checkpoint
+ * of an older nabla records none: then nothing changes. 0 ok, 1 after a message naming the file,
+ * the key and the value. */
 int train_cfg_resume(train_cfg *c, const char *path, bool quiet);
 void train_cfg_free(train_cfg *c);
 /* The optimiser of the options: nabla's defaults per kind, then the values given. */

@@ -39,7 +39,8 @@ static bool fill_metrics(FILE *f, void *ctx)
  * before `first` of an existing file (a run killed after an epoch's line but before its
  * checkpoint would otherwise repeat it); its other lines (configuration, end) are replaced.
  * 0 ok, 1 after a message. */
-int nb_train_metrics_open(metrics_out *mo, const char *path, long long first, const char *head)
+int nb_train_metrics_open(metrics_out *mo, const char *path, long long first, const char *head,
+                          const char *run_key)
 {
     memset(mo, 0, sizeof *mo);
     mo->path = path;
@@ -69,6 +70,16 @@ int nb_train_metrics_open(metrics_out *mo, const char *path, long long first, co
     }
     char line[4096];
     int rc = 0;
+    if (fgets(line, sizeof line, f) && !strncmp(line, "{\"config\": ", 11) && run_key &&
+        !strstr(line, run_key)) {
+        fprintf(stderr,
+                "nabla train: --metrics %s holds another run's metrics (its first line is not "
+                "this run's configuration, %s); give another file, or remove it\n",
+                path, run_key);
+        fclose(f);
+        return 1;
+    }
+    rewind(f);
     while (fgets(line, sizeof line, f)) {
         long long e;
         if (sscanf(line, "{\"epoch\": %lld", &e) == 1 && e < first && strchr(line, '\n') &&

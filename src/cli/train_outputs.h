@@ -30,7 +30,10 @@ typedef struct metrics_out {
 } metrics_out;
 /* head: the first line (the run's configuration); first: the epoch the run starts at (lines of
  * earlier epochs of an existing file are kept after head) */
-int nb_train_metrics_open(metrics_out *mo, const char *path, long long first, const char *head);
+/* run_key: a string line 1 of a file being continued must hold when it is a configuration
+ * record (another run's metrics are refused, not mixed in) */
+int nb_train_metrics_open(metrics_out *mo, const char *path, long long first, const char *head,
+                          const char *run_key);
 int nb_train_metrics_line(metrics_out *mo, const char *line);
 /* ok = false: release only (a failed run leaves the file as its last epoch wrote it) */
 int nb_train_metrics_close(metrics_out *mo, bool ok);
