@@ -130,7 +130,7 @@ resume_refused e1.st "'run_epoch'" "'-5'" "[1, 3]"
 st_meta good.st e2.st run_epoch 1e300
 resume_refused e2.st "'run_epoch'" "'1e300'"
 st_meta good.st e3.st run_epoch 4
-resume_refused e3.st "'run_epoch'" "'4'" "[1, 3]"
+resume_refused e3.st "'run_epoch'" "'4'" "a run of 2 epochs cannot continue it (give at least 3)"
 st_meta good.st s1.st optim_step 1e300
 resume_refused s1.st "'optim_step'" "'1e300'" "[0, 9007199254740992]"
 st_meta good.st s2.st optim_step -3

@@ -30,7 +30,7 @@ out_has "val loss"
 check "--val-frac 0: no validation" 0 "$nabla" train --data spirals --epochs 1 --hidden 8 --val-frac 0
 out_has "3000 train / 0 validation / 900 test"
 grep -q "val loss" out && fail "validation printed with --val-frac 0"
-check "--patience without validation" 1 \
+check "--patience without validation" 2 \
     "$nabla" train --data spirals --epochs 1 --hidden 8 --val-frac 0 --patience 2
 err_has "validation"
 check "--save-best without --save" 2 "$nabla" train --data spirals --epochs 1 --save-best

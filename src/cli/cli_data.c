@@ -294,6 +294,11 @@ int nb_cli_load_data(const char *cmd, const char *spec, const char *dir, uint64_
             if (test) {
                 s = nb_dataset_split(&all, test_frac, seed, train, test);
                 nb_dataset_free(&all);
+                if (s != NB_OK) { /* the split's words are "validation" and "training" */
+                    fprintf(stderr, "nabla %s: the held-out test share %g of %s: %s\n", cmd,
+                            test_frac, spec, nb_last_error());
+                    return 1;
+                }
             } else {
                 *train = all;
             }

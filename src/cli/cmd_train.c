@@ -530,6 +530,11 @@ int nb_cmd_train(int argc, char **argv)
     int rc = train_cfg_parse(&c, argc, argv);
     if (rc >= 0)
         return rc;
+    if ((c.patience > 0 || c.save_best) && c.val <= 0 && !c.resume) {
+        fprintf(stderr, "nabla train: --patience and --save-best choose by the validation set; "
+                        "--val-frac must be > 0\n");
+        return 2;
+    }
     if (c.resume) {
         if (train_cfg_resume(&c, c.resume, false) != 0) {
             train_cfg_free(&c);

@@ -107,6 +107,13 @@ int train_data_load(const train_cfg *c, bool quiet, train_data *d)
     d->T = 1;
     const char *spec = c->data;
     const char *dir = c->dir ? c->dir : nb_cli_default_data_dir();
+    if (!strcmp(spec, "auto") && c->dir && !nb_cli_mnist_present(dir)) {
+        fprintf(stderr,
+                "nabla train: --data-dir %s holds no train-images-idx3-ubyte[.gz]; give --data "
+                "for another data set\n",
+                c->dir);
+        return 2;
+    }
     if (!strcmp(spec, "auto"))
         spec = nb_cli_mnist_present(dir) ? "fashion-mnist" : "spirals";
     snprintf(d->spec, sizeof d->spec, "%s", spec);

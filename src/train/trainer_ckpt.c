@@ -181,6 +181,14 @@ static nb_status read_run_pos(const nb_trainer *t, const nb_safetensors *st, con
 {
     nb_status s;
     int64_t B = t->c.batch, N = t->N;
+    int64_t done;
+    if (nb_safetensors_meta_int(st, "run_epoch", 1, NB_CHECKPOINT_MAX_COUNT, &done) == NB_OK &&
+        done > t->c.epochs + 1)
+        return nb_error(NB_ERR_RANGE,
+                        "%s: metadata 'run_epoch' is '%lld': the run has done %lld epochs; a run "
+                        "of %lld epochs cannot continue it (give at least %lld)",
+                        path, (long long)done, (long long)done - 1, (long long)t->c.epochs,
+                        (long long)done - 1);
     if ((s = nb_safetensors_meta_int(st, "run_epoch", 1, t->c.epochs + 1, &r->epoch)) != NB_OK ||
         (s = nb_safetensors_meta_int(st, "run_batcher_epoch", 0, NB_CHECKPOINT_MAX_COUNT,
                                      &r->be)) != NB_OK ||
@@ -237,7 +245,8 @@ static nb_status check_config_string(const nb_trainer *t, const nb_safetensors *
     if (!saved)
         return nb_error(NB_ERR_FORMAT,
                         "%s: not a training checkpoint (no run state; it was not written by a "
-                        "trainer with a checkpoint path)",
+                        "trainer with a checkpoint path: a best-model file holds the weights "
+                        "only, resume from the run's own checkpoint)",
                         path);
     if (strcmp(saved, now) && !t->c.resume_any_config) {
         char diff[512];
