@@ -95,7 +95,7 @@ check "eval --model: the run's held-out rows" 0 "$nabla" eval --model N.st
     fail "held-out accuracy $(acc); training's last epoch reported $(last_metric N.jsonl test_acc)"
 [ "$(loss)" = "$(last_metric N.jsonl test_loss)" ] ||
     fail "held-out loss $(loss); training's last epoch reported $(last_metric N.jsonl test_loss)"
-out_has "held-out rows of noisy.csv"
+out_has "/noisy.csv (the run's split"  # recorded by its absolute path
 out_has "seed 7"
 heldout=$(acc)
 check "eval --model --split train: the run's training rows" 0 "$nabla" eval --model N.st --split train

@@ -66,7 +66,8 @@ tacc=$(awk '/^test / { for (i = 1; i <= NF; i++) if ($i == "acc") print $(i + 1)
 awk -v a="$tacc" 'BEGIN { exit !(a >= 0.9) }' || fail "test accuracy $tacc below 0.9"
 
 check "eval rebuilds the held-out images" 0 "$nabla" eval --model m.safetensors
-out_has "held-out rows of images:imgs"
+out_has "held-out rows of images:/"
+out_has "/imgs (the run's split"
 # the class names are the folder names, recorded in the checkpoint and shown by eval
 out_has "bar_h"
 out_has "bar_v"

@@ -165,4 +165,15 @@ check "--resume with another run's metrics file is refused" 1 \
     "$nabla" train --resume mA.st --epochs 4 --metrics mB.jsonl
 err_has "holds another run's metrics"
 cmp -s mB.jsonl mB_before.jsonl || fail "the other run's metrics file was changed"
+# a data file is recorded by its absolute path: resume and eval from another directory
+mkdir -p elsewhere/sub
+cp scaled.csv elsewhere/sub/s.csv
+(cd elsewhere/sub && "$nabla" train --data s.csv --epochs 2 --hidden 8 --save m.st --quiet) ||
+    fail "run in elsewhere/sub"
+check "--resume from another directory" 0 "$nabla" train --resume elsewhere/sub/m.st --epochs 3
+out_has "epoch   3"
+check "--data in another spelling on resume is the same data" 0 \
+    "$nabla" train --resume elsewhere/sub/m.st --epochs 4 --data ./elsewhere/sub/s.csv
+check "eval from another directory" 0 "$nabla" eval --model elsewhere/sub/m.st
+out_has "elsewhere/sub/s.csv (the run's split"
 echo "test_train_val: all checks passed"

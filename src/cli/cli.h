@@ -43,6 +43,10 @@ typedef struct nb_cli_data_id {
     int64_t rows;      /* rows of the whole file before the split; 0 for built-in sets */
     uint64_t checksum; /* FNV-1a 64 of the file's rows as loaded; 0 for built-in sets */
 } nb_cli_data_id;
+/* A file spec (FILE.csv, csv:FILE, X.npy,y.npy, images:DIR) with every path made absolute and
+ * free of symlinks into out, so that a run recorded with it resumes from any directory; false
+ * (out unspecified) for a built-in set, a path that does not resolve, or one too long. */
+bool nb_cli_canonical_spec(const char *spec, char *out, size_t cap);
 /* True for the specs that name files (FILE.csv, csv:FILE, X.npy,y.npy, images:DIR), false for
  * built-in sets. */
 bool nb_cli_data_is_file(const char *spec);

@@ -1,7 +1,8 @@
 /* cli_data.c - turning a --data spec into train and test sets for train/eval. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,48 @@ bool nb_cli_mnist_present(const char *dir)
         return true;
     snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
     return stat(p, &st) == 0;
+}
+
+/* realpath of the n bytes at p appended to out (len so far); false when it does not resolve or
+ * does not fit */
+static bool append_real(const char *p, size_t n, char *out, size_t cap, size_t *len)
+{
+    char part[PATH_MAX], real[PATH_MAX];
+    if (n >= sizeof part)
+        return false;
+    memcpy(part, p, n);
+    part[n] = '\0';
+    if (!realpath(part, real))
+        return false;
+    size_t k = strlen(real);
+    if (*len + k + 1 > cap)
+        return false;
+    memcpy(out + *len, real, k + 1);
+    *len += k;
+    return true;
+}
+
+bool nb_cli_canonical_spec(const char *spec, char *out, size_t cap)
+{
+    const char *prefix = !strncmp(spec, "csv:", 4)      ? "csv:"
+                         : !strncmp(spec, "images:", 7) ? "images:"
+                                                        : "";
+    if (!nb_cli_data_is_file(spec) || strlen(prefix) >= cap)
+        return false;
+    size_t len = strlen(prefix);
+    memcpy(out, prefix, len + 1);
+    const char *p = spec + len, *comma = *prefix ? NULL : strchr(p, ',');
+    if (!append_real(p, comma ? (size_t)(comma - p) : strlen(p), out, cap, &len))
+        return false;
+    if (comma) {
+        if (len + 2 > cap)
+            return false;
+        out[len++] = ',';
+        out[len] = '\0';
+        if (!append_real(comma + 1, strlen(comma + 1), out, cap, &len))
+            return false;
+    }
+    return true;
 }
 
 bool nb_cli_data_is_file(const char *spec)

@@ -1,6 +1,7 @@
 /* cmd_train.c - `nabla train`: an MLP classifier from the command line. The library's trainer
  * (nabla/train.h) does the work; this file prints, writes the outputs and reports the test set. */
 #define _POSIX_C_SOURCE 200809L
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,16 +254,22 @@ static int report_failure(nb_status s, const run_ui *u)
     return 1;
 }
 
+/* The data spec a checkpoint records: a file's absolute path, else the spec ("auto" resolved). */
+static const char *recorded_spec(const train_cfg *c, const train_data *d)
+{
+    return c->data_canon && nb_cli_data_is_file(d->spec) ? c->data_canon : d->spec;
+}
+
 /* The metadata of the run's checkpoints: the data (spec, split, checksum) and every recorded
  * option as "train.NAME" = its text. keys holds the names; pairs ends with NULL. */
 static void run_meta(const train_cfg *c, const train_data *d, char num[4][32],
                      char keys[OPT_N_RECORDED][48],
                      const char *pairs[2 * (NB_CLI_DATA_KEYS + OPT_N_RECORDED) + 1])
 {
-    nb_cli_data_meta(d->spec, &d->id, num, pairs);
+    nb_cli_data_meta(recorded_spec(c, d), &d->id, num, pairs);
     int n = 2 * NB_CLI_DATA_KEYS;
     for (int i = 0; i < OPT_N_RECORDED; i++) {
-        const char *v = i == OPT_DATA ? d->spec : c->text[i];
+        const char *v = i == OPT_DATA ? recorded_spec(c, d) : c->text[i];
         if (!v)
             continue;
         snprintf(keys[i], 48, "train.%s", train_opt_name(i));
@@ -277,7 +284,7 @@ static char *config_record(const train_cfg *c, const train_data *d, int world)
 {
     size_t cap = 1024;
     for (int i = 0; i < OPT_N_RECORDED; i++)
-        cap += 64 + 6 * strlen(i == OPT_DATA ? d->spec : c->text[i] ? c->text[i] : "");
+        cap += 64 + 6 * strlen(i == OPT_DATA ? recorded_spec(c, d) : c->text[i] ? c->text[i] : "");
     char *buf = malloc(cap), *val = malloc(cap);
     size_t n = 0;
     if (!buf || !val) {
@@ -288,7 +295,7 @@ static char *config_record(const train_cfg *c, const train_data *d, int world)
     }
     n += (size_t)snprintf(buf + n, cap - n, "{\"config\": {");
     for (int i = 0, first = 1; i < OPT_N_RECORDED; i++) {
-        const char *v = i == OPT_DATA ? d->spec : c->text[i];
+        const char *v = i == OPT_DATA ? recorded_spec(c, d) : c->text[i];
         if (!v)
             continue;
         train_json_string(val, cap, v);
@@ -406,7 +413,7 @@ static int run_trainer(const train_cfg *c, const nb_dist *dist, run_ui *u, const
     const char *meta[2 * (NB_CLI_DATA_KEYS + OPT_N_RECORDED) + 1];
     run_meta(c, d, num, keys, meta);
     tc.info.n_classes = sizes[n_sizes - 1];
-    snprintf(tc.info.dataset, sizeof tc.info.dataset, "%s", d->spec);
+    snprintf(tc.info.dataset, sizeof tc.info.dataset, "%s", recorded_spec(c, d));
     tc.run_config = config;
     tc.checkpoint_meta = meta;
     int rc = 1;
@@ -542,6 +549,13 @@ int nb_cmd_train(int argc, char **argv)
         }
         if (!c.save) /* the run continues in its checkpoint */
             c.save = c.resume;
+    }
+    /* a data file is recorded by its absolute path (it is read as typed): a run resumes, and is
+     * evaluated, from any directory */
+    if ((c.data_canon = malloc(NB_MODEL_DATASET_MAX)) &&
+        !nb_cli_canonical_spec(c.data, c.data_canon, NB_MODEL_DATASET_MAX)) {
+        free(c.data_canon);
+        c.data_canon = NULL;
     }
     rc = train_run(&c);
     train_cfg_free(&c);

@@ -292,6 +292,10 @@ int train_cfg_resume(train_cfg *c, const char *path, bool quiet)
         if (!rec)
             continue;
         if (c->given[i]) {
+            char canon[NB_MODEL_DATASET_MAX]; /* a data file in another spelling is the same */
+            if (i == OPT_DATA && nb_cli_canonical_spec(c->text[i], canon, sizeof canon) &&
+                !strcmp(canon, rec))
+                continue;
             if (strcmp(rec, c->text[i]) && fixed_on_resume(i)) {
                 fprintf(stderr,
                         "nabla train: --resume %s: --%s %s differs from the checkpoint's %s; the "
@@ -329,6 +333,8 @@ void train_cfg_free(train_cfg *c)
     for (int i = 0; i < OPT_COUNT; i++)
         free(c->owned[i]);
     memset(c->owned, 0, sizeof c->owned);
+    free(c->data_canon);
+    c->data_canon = NULL;
 }
 
 nb_optim_config train_cfg_optim(const train_cfg *c)
@@ -356,10 +362,10 @@ char *train_cfg_string(const train_cfg *c)
     "data=%s hidden=%s act=%s init=%d optim=%s lr=%.17g wd=%.17g momentum=%.17g "                  \
     "nesterov=%d schedule=%d warmup=%lld epochs=%lld batch=%lld accum=%lld "                       \
     "smoothing=%.17g clip=%.17g dropout=%.17g seed=%lld val=%.17g test=%.17g threads=%lld",        \
-        c->data, c->hidden, nb_activation_name(c->act), (int)c->init,                              \
-        nb_optim_kind_name(c->okind), oc.lr, oc.weight_decay, oc.momentum, oc.nesterov,            \
-        (int)c->skind, c->warmup, c->epochs, c->batch, c->accum, c->smoothing, c->clip,            \
-        c->dropout, c->seed, c->val, c->test, c->threads
+        c->data_canon ? c->data_canon : c->data, c->hidden, nb_activation_name(c->act),            \
+        (int)c->init, nb_optim_kind_name(c->okind), oc.lr, oc.weight_decay, oc.momentum,           \
+        oc.nesterov, (int)c->skind, c->warmup, c->epochs, c->batch, c->accum, c->smoothing,        \
+        c->clip, c->dropout, c->seed, c->val, c->test, c->threads
     int n = snprintf(NULL, 0, NB_CONFIG_ARGS);
     char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (!buf) {

@@ -67,8 +67,9 @@ typedef struct train_cfg {
     long long epochs, batch, warmup, seed, threads, save_every, accum, patience;
     double lr, wd, momentum, smoothing, clip, dropout, val, test;
     bool nesterov, quiet, anomaly, save_best, standardize;
-    bool changed; /* --resume: an option differs from the checkpoint's */
-    int argc;     /* the command line, for the resume hint after an interruption */
+    char *data_canon; /* NULL, or a file spec's absolute form (recorded; freed by train_cfg_free) */
+    bool changed;     /* --resume: an option differs from the checkpoint's */
+    int argc;         /* the command line, for the resume hint after an interruption */
     char **argv;
 } train_cfg;
 
