@@ -66,6 +66,8 @@ int nb_train_metrics_open(metrics_out *mo, const char *path, long long first, co
     FILE *f = nb_open_regular(path, metrics_who, NULL); /* never blocks on a FIFO put there */
     if (!f) {
         fprintf(stderr, "%s\n", nb_last_error());
+        free(mo->buf);
+        mo->buf = NULL;
         return 1;
     }
     char line[4096];
@@ -77,6 +79,8 @@ int nb_train_metrics_open(metrics_out *mo, const char *path, long long first, co
                 "this run's configuration, %s); give another file, or remove it\n",
                 path, run_key);
         fclose(f);
+        free(mo->buf);
+        mo->buf = NULL;
         return 1;
     }
     rewind(f);
@@ -94,6 +98,10 @@ int nb_train_metrics_open(metrics_out *mo, const char *path, long long first, co
         rc = 1;
     }
     fclose(f); /* read-only */
+    if (rc) {  /* the caller closes only what opened */
+        free(mo->buf);
+        mo->buf = NULL;
+    }
     return rc;
 }
 
