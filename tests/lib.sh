@@ -1,5 +1,6 @@
 # lib.sh - what the shell tests share. Source it after setting `test_name`; it gives:
-#   check NAME STATUS CMD ARGS...  run CMD (60 s limit, stdout to ./out, stderr to ./err) and fail
+#   check NAME STATUS CMD ARGS...  run CMD (CHECK_TIMEOUT s, default 60; stdout to ./out, stderr
+#                                  to ./err) and fail
 #                                  unless it exits with STATUS
 #   fail MESSAGE                   report the current check with out/err and exit 1
 #   err_has TEXT / out_has TEXT    the last check's stderr / stdout contains TEXT
@@ -22,7 +23,7 @@ check() {
     shift 2
     echo "check: $current"
     set +e
-    timeout 60 "$@" >out 2>err
+    timeout "${CHECK_TIMEOUT:-60}" "$@" >out 2>err
     rc=$?
     set -e
     [ "$rc" -eq "$want" ] || fail "exit status $rc, expected $want (command: $*)"

@@ -17,34 +17,16 @@ set -eu
 ex=$1
 nabla=$2
 work=$3
+here=$(cd "$(dirname "$0")" && pwd)
 case $ex in /*) ;; */*) ex=$(pwd)/$ex ;; esac
 case $nabla in /*) ;; */*) nabla=$(pwd)/$nabla ;; esac
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
 
-current=""
-fail() {
-    echo "test_csv_example: FAIL [$current]: $*" >&2
-    for f in out err; do
-        if [ -s $f ]; then
-            echo "--- $f:" >&2
-            head -n 30 $f >&2
-        fi
-    done
-    exit 1
-}
-check() {
-    current=$1
-    want=$2
-    shift 2
-    echo "check: $current"
-    set +e
-    timeout 120 "$@" >out 2>err
-    rc=$?
-    set -e
-    [ "$rc" -eq "$want" ] || fail "exit status $rc, expected $want (command: $*)"
-}
+test_name=test_csv_example
+CHECK_TIMEOUT=120
+. "$here/lib.sh"
 # at_least VALUE BAR WHAT
 at_least() {
     awk -v v="$1" -v b="$2" 'BEGIN { exit !(v + 0 >= b + 0) }' || fail "$3 is $1, below $2"
@@ -84,17 +66,6 @@ eacc=$(awk '/^loss .* accuracy/ { print $4 }' eval.txt)
 at_least "$eacc" 0.9 "eval accuracy on the raw rows"
 
 # predict on the raw rows as uint8 [300, 3]
-mknpy() {
-    h="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
-    while [ $(((10 + ${#h} + 1) % 64)) -ne 0 ]; do h="$h "; done
-    n=$((${#h} + 1))
-    {
-        printf '\223NUMPY\001\000'
-        printf "\\$(printf %03o $((n % 256)))\\$(printf %03o $((n / 256)))"
-        printf '%s\n' "$h"
-        printf "$4"
-    } >"$1"
-}
 esc=$(awk -F, 'NR > 1 { printf "\\%03o\\%03o\\%03o", $1, $2, $3 }' d.csv)
 mknpy X.npy '|u1' '(300, 3)' "$esc"
 check "nabla predict on the raw rows" 0 "$nabla" predict --model best.safetensors --input X.npy \

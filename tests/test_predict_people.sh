@@ -48,17 +48,6 @@ csvrow() {
     awk -v n=$1 -v d=$2 'BEGIN { for (i = 0; i < 784; i++)
         printf "%.9g%s", ((n * 53 + i * 7 + int(i / 28) * 11) % 256) / d, i < 783 ? "," : "\n" }'
 }
-mknpy() {
-    h="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
-    while [ $(((10 + ${#h} + 1) % 64)) -ne 0 ]; do h="$h "; done
-    n=$((${#h} + 1))
-    {
-        printf '\223NUMPY\001\000'
-        printf "\\$(printf %03o $((n % 256)))\\$(printf %03o $((n / 256)))"
-        printf '%s\n' "$h"
-        printf "$4"
-    } >"$1"
-}
 
 # ---------------------------------------------------------------- names in training and eval
 check "train on the Fashion-MNIST-like set" 0 "$nabla" train --data fashion-mnist --data-dir fm \

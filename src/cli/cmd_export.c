@@ -166,7 +166,7 @@ static int export_npz(const nb_mlp *m, const nb_model_info *info, const char *ou
         (st = npz_add(&z, "input.mean", info->input_mean)) == NB_OK)
         st = npz_add(&z, "input.std", info->input_std);
     if (st == NB_OK)
-        st = nb_write_atomically(out, "export", write_npz, &z);
+        st = nb_write_atomically(out, "--out", write_npz, &z);
     nb_tensor_free(scale);
     nb_tensor_free(shift);
     npz_free(&z);

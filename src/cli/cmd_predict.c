@@ -373,16 +373,16 @@ static int write_out(const predict_opts *o, const char *fmt, const nb_model_info
     if (!strcmp(fmt, "npy")) {
         s = nb_npy_save(o->out, res);
     } else if (!strcmp(fmt, "csv")) {
-        s = nb_write_atomically(o->out, "nabla predict --out", fill_csv, &t);
+        s = nb_write_atomically(o->out, "--out", fill_csv, &t);
     } else {
         char *text = json_doc(&t);
         t.text = text;
-        s = text ? nb_write_atomically(o->out, "nabla predict --out", fill_text, &t)
+        s = text ? nb_write_atomically(o->out, "--out", fill_text, &t)
                  : nb_error(NB_ERR_NOMEM, "out of memory for the JSON document");
         free(text);
     }
     if (s != NB_OK) {
-        fprintf(stderr, "nabla predict: --out %s: %s\n", o->out, nb_last_error());
+        fprintf(stderr, "nabla predict: %s\n", nb_last_error());
         return 1;
     }
     return 0;
