@@ -151,7 +151,7 @@ int train_data_load(const train_cfg *c, bool quiet, train_data *d)
     nb_dataset *parts[3] = {&d->tr, &d->va, &d->te};
     for (int i = 0; !rc && c->class_names && i < 3; i++)
         if (parts[i]->X && nb_dataset_load_class_names(parts[i], c->class_names) != NB_OK) {
-            fprintf(stderr, "nabla train: %s\n", nb_last_error()); /* "class names: FILE: ..." */
+            fprintf(stderr, "nabla train: --class-names: %s\n", nb_last_error());
             rc = 1;
         }
     /* statistics of the training rows only; the validation and test rows get the same map */

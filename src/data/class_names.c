@@ -128,7 +128,7 @@ nb_status nb_dataset_load_class_names(nb_dataset *ds, const char *path)
     names_ctx c = {ds, calloc((size_t)ds->n_classes, sizeof(char *))};
     if (!c.names)
         return nb_error(NB_ERR_NOMEM, "%s: out of memory", who);
-    nb_status st = nb_read_file(path, "class names", true, read_names, &c);
+    nb_status st = nb_read_file(path, who, true, read_names, &c);
     if (st == NB_OK)
         st = nb_dataset_set_class_names(ds, (const char *const *)c.names, ds->n_classes);
     for (int64_t k = 0; k < ds->n_classes; k++)
