@@ -123,24 +123,23 @@ static void check_case(const char *name, problem *p, const nb_lce_opts *o, doubl
     nb_tensor *db = p->b ? nb_tensor_zeros(NB_F64, 1, p->b->shape) : NULL;
     if (nb_lce_reference(p->x, p->w, p->b, p->t, o, ref_loss, dx, dw, db) != NB_OK)
         fail_msg("reference: %s", nb_last_error());
-    for (int one = 0; one < 2; one++) {
+    static const char *const mode_name[3] = {"tiled", "one pass", "one pass in leaves"};
+    for (int mode = 0; mode < 3; mode++) {
         char what[160];
         nb_lce_opts oo = *o;
-        oo.one_pass = one;
+        oo.one_pass = mode > 0;
+        oo.leaf_grads_in_forward = mode == 2;
         nb_graph *g = nb_graph_new();
         nb_tensor *loss = run_fused(p, &oo, NULL, g, NULL);
-        snprintf(what, sizeof what, "%s %s %s loss", name, nb_dtype_name(p->dt),
-                 one ? "one pass" : "tiled");
+        const char *mn = mode_name[mode];
+        snprintf(what, sizeof what, "%s %s %s loss", name, nb_dtype_name(p->dt), mn);
         expect_close(what, loss, false, ref_loss, tol);
-        snprintf(what, sizeof what, "%s %s %s dx", name, nb_dtype_name(p->dt),
-                 one ? "one pass" : "tiled");
+        snprintf(what, sizeof what, "%s %s %s dx", name, nb_dtype_name(p->dt), mn);
         expect_close(what, p->x, true, dx, tol);
-        snprintf(what, sizeof what, "%s %s %s dW", name, nb_dtype_name(p->dt),
-                 one ? "one pass" : "tiled");
+        snprintf(what, sizeof what, "%s %s %s dW", name, nb_dtype_name(p->dt), mn);
         expect_close(what, p->w, true, dw, tol);
         if (p->b) {
-            snprintf(what, sizeof what, "%s %s %s db", name, nb_dtype_name(p->dt),
-                     one ? "one pass" : "tiled");
+            snprintf(what, sizeof what, "%s %s %s db", name, nb_dtype_name(p->dt), mn);
             expect_close(what, p->b, true, db, tol);
         }
         nb_graph_free(g);
@@ -306,9 +305,10 @@ static void test_upstream(void **state)
             red == NB_REDUCTION_NONE ? nb_tensor_empty(dt, 1, st1) : nb_tensor_empty(dt, 0, NULL);
         for (int64_t i = 0; i < up->numel; i++)
             nb_tensor_set(up, i, 2.5 - 0.5 * (double)(i % 3));
-        nb_tensor *grads[2][3];
-        for (int one = 0; one < 2; one++) {
-            o.one_pass = one;
+        nb_tensor *grads[3][3];
+        for (int one = 0; one < 3; one++) { /* recompute, one pass, one pass in leaves */
+            o.one_pass = one > 0;
+            o.leaf_grads_in_forward = one == 2;
             nb_graph *g = nb_graph_new();
             run_fused(&p, &o, up, g, NULL);
             nb_tensor *in[3] = {p.x, p.w, p.b};
@@ -322,8 +322,10 @@ static void test_upstream(void **state)
         for (int k = 0; k < 3; k++) {
             expect_close("one pass vs recompute, upstream != 1", grads[1][k], false, grads[0][k],
                          dt == NB_F64 ? 1e-12 : 1e-5);
-            nb_tensor_free(grads[0][k]);
-            nb_tensor_free(grads[1][k]);
+            expect_close("one pass in leaves vs recompute, upstream != 1", grads[2][k], false,
+                         grads[0][k], dt == NB_F64 ? 1e-12 : 1e-5);
+            for (int m = 0; m < 3; m++)
+                nb_tensor_free(grads[m][k]);
         }
         nb_tensor_free(up);
         drop(&p);
@@ -358,6 +360,47 @@ static void test_x_from_op(void **state)
     assert_true(scale > 0.0);
     for (int64_t i = 0; i < p.x->numel; i++)
         assert_true(fabs(got[1][i] - got[0][i]) <= 1e-12 * scale);
+    drop(&p);
+}
+
+/* leaf_grads_in_forward: W and b (leaves) take their gradient into their own buffers during the
+ * forward, x (made by an op) keeps a saved copy: on top of gradients already there (a second
+ * micro-batch), the result equals the saved one pass's, and the step holds no V x D buffer */
+static void test_leaf_grads(void **state)
+{
+    (void)state;
+    problem p = make(NB_F64, 2, 13, 4, 37, true, true, 14);
+    nb_tensor *in[3] = {p.x, p.w, p.b};
+    double got[2][37 * 4 + 37 + 13 * 4];
+    size_t used[2];
+    for (int mode = 0; mode < 2; mode++) {
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(nb_tensor_set_requires_grad(in[k], true), NB_OK);
+            for (int64_t i = 0; i < in[k]->numel; i++) /* an earlier micro-batch's gradient */
+                ((double *)in[k]->grad)[i] = 0.25 - 0.125 * (double)(i % 5);
+        }
+        nb_lce_opts o = nb_lce_defaults();
+        o.one_pass = true, o.leaf_grads_in_forward = mode == 1;
+        o.xent.label_smoothing = 0.1, o.softcap = 3.0, o.block_rows = 4;
+        nb_graph *g = nb_graph_new();
+        nb_tensor *loss = nb_linear_cross_entropy(g, nb_tanh(g, p.x), p.w, p.b, p.t, &o);
+        assert_non_null(loss);
+        assert_int_equal(nb_backward(g, loss, NULL), NB_OK);
+        used[mode] = nb_graph_arena_used(g);
+        int64_t j = 0;
+        for (int k = 0; k < 3; k++)
+            for (int64_t i = 0; i < in[k]->numel; i++)
+                got[mode][j++] = nb_tensor_grad_get(in[k], i);
+        nb_graph_free(g);
+    }
+    double scale = 0.0;
+    for (size_t i = 0; i < sizeof got[0] / sizeof got[0][0]; i++)
+        scale = fmax(scale, fabs(got[0][i]));
+    for (size_t i = 0; i < sizeof got[0] / sizeof got[0][0]; i++)
+        if (fabs(got[1][i] - got[0][i]) > 1e-12 * scale)
+            fail_msg("gradient %zu: in leaves %.17g, saved %.17g", i, got[1][i], got[0][i]);
+    /* the saved one pass holds W's and b's gradients (V (D + 1) doubles) that this one does not */
+    assert_true(used[1] + (size_t)(37 * 5) * sizeof(double) <= used[0]);
     drop(&p);
 }
 
@@ -442,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_all_padding), cmocka_unit_test(test_stats),
         cmocka_unit_test(test_upstream),    cmocka_unit_test(test_x_from_op),
         cmocka_unit_test(test_edges),       cmocka_unit_test(test_grad_filter),
+        cmocka_unit_test(test_leaf_grads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

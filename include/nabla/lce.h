@@ -38,6 +38,17 @@ typedef struct nb_lce_opts {
     nb_xent_opts xent; /* the cross-entropy's options (nb_xent_defaults) */
     double softcap;    /* c > 0: z = c tanh(z / c); 0 = no cap */
     bool one_pass;     /* gradients during the forward (see above); default false */
+    /* With one_pass: a leaf input (W, b, or x when it is a leaf) that requires grad gets its
+     * gradient for upstream 1 added into its own gradient buffer during the forward instead of a
+     * saved copy, so the one pass holds no V x D buffer: O(block x V) beyond inputs, outputs and
+     * gradients (docs/fused-linear-xent.md). The backward then adds nothing for an upstream of
+     * exactly 1 and corrects any other upstream g by the recompute path with g - 1 (gradients
+     * equal up to rounding). The contract (why it is not the default): nb_backward from a root
+     * that depends on this loss follows before those gradients are read or zeroed; a forward
+     * without that backward (a graph reset, nb_backward of another root, a zero_grad in
+     * between) leaves the forward's contribution in the leaves' gradients, or loses it. A
+     * training step (zero_grad, forward, backward, step) keeps it. Default false. */
+    bool leaf_grads_in_forward;
     /* Gradient filtering (as Cut Cross-Entropy does), recompute backward only, default false: a
      * tile whose probabilities p = softmax(z) are all below 2^-24 (f32 resolution next to 1) in
      * every row, holding no row's target, is skipped (no dx/dW/db GEMMs). Only without label
@@ -45,7 +56,8 @@ typedef struct nb_lce_opts {
      * 2^-24 c_n |base_n| per entry. */
     bool grad_filter;
     int64_t block_rows;   /* rows per block (BR), 0 = chosen: a tile of BR x TV logits is ~4 MiB,
-                             a one-pass block of BR x V ~16 MiB */
+                             a one-pass block of BR x V at most 16 MiB and N / 8 rows (a
+                             multiple of 16 rows when above 16) */
     int64_t tile_classes; /* classes per vocabulary tile (TV) of the tiled path, 0 = chosen:
                              4 MiB / (BR or N rows), within [256, 2048] */
 } nb_lce_opts;

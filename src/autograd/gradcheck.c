@@ -151,6 +151,11 @@ static nb_status prepare_inputs(gc_run *run, nb_tensor *const *inputs_in, bool p
 /* Forward once, draw the projection r, backward with upstream r: the analytic gradients. */
 static nb_status run_analytic(gc_run *run, uint64_t seed)
 {
+    /* zeroed before the forward, as a training step does: an op may add its inputs' gradients
+     * during the forward (nb_lce_opts.leaf_grads_in_forward) */
+    for (int i = 0; i < run->n; i++)
+        if (run->checked[i])
+            nb_tensor_zero_grad(run->inputs[i]);
     nb_tensor *y = run->f(run->g, run->inputs, run->n, run->ctx);
     if (!y)
         return nb_last_status() != NB_OK ? nb_last_status()
@@ -166,9 +171,6 @@ static nb_status run_analytic(gc_run *run, uint64_t seed)
     nb_rng_seed(&rng, seed);
     for (int64_t i = 0; i < run->m; i++)
         run->r[i] = 2.0 * nb_rng_uniform(&rng) - 1.0;
-    for (int i = 0; i < run->n; i++)
-        if (run->checked[i])
-            nb_tensor_zero_grad(run->inputs[i]);
     if (!y->requires_grad)
         return nb_error(NB_ERR_STATE,
                         "nb_gradcheck: the output does not depend on any checked input");

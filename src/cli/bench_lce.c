@@ -71,12 +71,13 @@ static int head_make(head *h, long long n, long long d, long long v, double wsca
 static int step(nb_graph *g, head *h, int impl, size_t *extra)
 {
     nb_tensor *loss;
-    if (impl == 0) {
+    if (impl == 0 || impl == 1) { /* the one pass, gradients into the leaves or saved */
         nb_lce_opts o = nb_lce_defaults();
         o.one_pass = true;
+        o.leaf_grads_in_forward = impl == 0;
         o.block_rows = h->block;
         loss = nb_linear_cross_entropy(g, h->x, h->w, h->b, h->t, &o);
-    } else if (impl == 1) {
+    } else if (impl == 2) {
         nb_lce_opts o = nb_lce_defaults();
         o.block_rows = h->block;
         o.grad_filter = h->filter;
@@ -104,7 +105,7 @@ static int report_filter(head *h, const nb_bench_lce_args *a)
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         nb_tensor_zero_grad(h->w);
         h->filter = pass == 1;
-        rc = step(g, h, 1, &extra);
+        rc = step(g, h, 2, &extra);
         for (int64_t i = 0; rc == 0 && i < h->w->numel; i++) {
             float gv = ((const float *)h->w->grad)[i];
             if (pass == 0)
@@ -123,7 +124,9 @@ static int report_filter(head *h, const nb_bench_lce_args *a)
     return rc;
 }
 
-static const char *const impl_names[3] = {"fused", "fused-recompute", "unfused"};
+#define N_IMPL 4
+static const char *const impl_names[N_IMPL] = {"fused", "fused-saved", "fused-recompute",
+                                               "unfused"};
 
 static int run_impl(head *h, const nb_bench_lce_args *a, int impl, double *ms_median, size_t *peak)
 {
@@ -174,8 +177,9 @@ static int run_impl(head *h, const nb_bench_lce_args *a, int impl, double *ms_me
 int nb_bench_lce(const nb_bench_lce_args *a)
 {
     bool all = !strcmp(a->impl, "all");
-    int which[3] = {all || !strcmp(a->impl, "fused"), all || !strcmp(a->impl, "fused-recompute"),
-                    all || !strcmp(a->impl, "unfused")};
+    int which[N_IMPL];
+    for (int i = 0; i < N_IMPL; i++)
+        which[i] = all || !strcmp(a->impl, impl_names[i]);
     nb_set_num_threads((int)a->threads);
     head h = {0};
     h.block = a->block;
@@ -185,19 +189,20 @@ int nb_bench_lce(const nb_bench_lce_args *a)
         head_free(&h);
         return 1;
     }
-    double ms[3] = {0};
-    size_t peak[3] = {0};
+    double ms[N_IMPL] = {0};
+    size_t peak[N_IMPL] = {0};
     int rc = 0;
-    for (int i = 0; i < 3 && rc == 0; i++)
+    for (int i = 0; i < N_IMPL && rc == 0; i++)
         if (which[i])
             rc = run_impl(&h, a, i, &ms[i], &peak[i]);
-    if (rc == 0 && a->filter && (all || which[1]))
+    if (rc == 0 && a->filter && (all || which[2]))
         rc = report_filter(&h, a);
+    int u = N_IMPL - 1; /* unfused */
     if (rc == 0 && all && !a->json)
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < u; i++)
             printf("lce %-15s / unfused: time %.3f, peak extra memory %.4f (1/%.0f)\n",
-                   impl_names[i], ms[i] / ms[2], (double)peak[i] / (double)peak[2],
-                   (double)peak[2] / (double)peak[i]);
+                   impl_names[i], ms[i] / ms[u], (double)peak[i] / (double)peak[u],
+                   (double)peak[u] / (double)peak[i]);
     head_free(&h);
     return rc;
 }

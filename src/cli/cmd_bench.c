@@ -27,9 +27,12 @@ static void usage(FILE *f)
         "                          (add, mul, relu, tanh, softmax, sum on N f32 elements,\n"
         "                          default 1M, fwd and bwd, in GB/s and in %% of memcpy's)\n"
         "       nabla bench lce    [--n N] [--d D] [--v V] [--threads T] [--repeat R] [--block B]\n"
-        "                          [--impl fused|fused-recompute|unfused|all] [--json]  (a "
-        "classifier\n"
-        "                          head's training step: time and peak extra memory;\n"
+        "                          [--impl fused|fused-saved|fused-recompute|unfused|all] "
+        "[--json]\n"
+        "                          (a classifier head's training step: time and peak extra\n"
+        "                          memory; fused: one pass, gradients into the leaves;\n"
+        "                          fused-saved: one pass, gradients saved; fused-recompute:\n"
+        "                          the tiled forward and a recomputing backward;\n"
         "                          --filter 1: gradient filtering, the upper half of the classes\n"
         "                          made rare (bias -40); --wscale S: W's init range times S)\n"
         "       nabla bench        (all three with their defaults)\n"
@@ -93,7 +96,7 @@ static int parse(int argc, char **argv, bargs *a)
             ok = !strcmp(v, "f32") || !strcmp(v, "f16"), a->dtype = v;
         else if (!strcmp(k, "--impl"))
             ok = !strcmp(v, "fused") || !strcmp(v, "unfused") || !strcmp(v, "all") ||
-                 !strcmp(v, "fused-recompute"),
+                 !strcmp(v, "fused-recompute") || !strcmp(v, "fused-saved"),
             a->impl = v;
         else if (!strcmp(k, "--hidden"))
             a->hidden = v;

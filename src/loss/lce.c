@@ -25,7 +25,9 @@
 #define LCE_TILE_BYTES ((size_t)4 << 20)
 #define LCE_TILE_MIN 256
 #define LCE_TILE_MAX 2048
-/* A one-pass block holds every class of BR rows: about this much of logits. */
+/* A one-pass block holds every class of BR rows: at most this much of logits, and at most an
+ * eighth of all the logits (so the op holds at most 1/16 of what the unfused path's logits and
+ * their gradient take). */
 #define LCE_ONE_PASS_BYTES ((size_t)16 << 20)
 
 nb_lce_opts nb_lce_defaults(void)
@@ -132,9 +134,11 @@ int64_t nb_lce_block_rows(const lce_ctx *c, const nb_lce_opts *o, bool one_pass)
 {
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
     int64_t br = o->block_rows;
-    if (br == 0 && one_pass)
+    if (br == 0 && one_pass) { /* <= 16 MiB and <= 1/8 of the logits; whole kernel panels */
         br = (int64_t)(LCE_ONE_PASS_BYTES / ((size_t)c->V * es));
-    else if (br == 0)
+        br = br < c->N / 8 ? br : c->N / 8;
+        br = br > 16 ? br / 16 * 16 : br;
+    } else if (br == 0)
         br = (int64_t)(LCE_TILE_BYTES / ((size_t)c->TV * es));
     br = br < 1 ? 1 : br;
     return br < c->N ? br : (c->N > 0 ? c->N : 1);

@@ -34,7 +34,8 @@ typedef struct lce_row {
  * ..."), then fills c. */
 nb_status nb_lce_setup(lce_ctx *c, const nb_tensor *x, const nb_tensor *w, const nb_tensor *b,
                        const nb_tensor *tgt, const nb_lce_opts *o);
-/* Row-block size the op uses for the one pass (blocks of BR x V logits, about 4 MiB). */
+/* Row-block size: the tiled path's (BR x TV, about 4 MiB), or with one_pass a block of BR x V
+ * (at most 16 MiB and N / 8 rows). */
 int64_t nb_lce_block_rows(const lce_ctx *c, const nb_lce_opts *o, bool one_pass);
 /* z[nr, nv] (leading dim nv) = cap(x[r0 .. r0+nr) W[v0 .. v0+nv)^T + b[v0 ..)), compute dtype. */
 void nb_lce_logits(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv, void *z);

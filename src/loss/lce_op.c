@@ -21,6 +21,7 @@ typedef struct saved_lce {
     double *shift;  /* m, log s per row */
     bool one_pass;  /* the forward has computed the gradients for upstream 1 into saved */
     void *saved[3]; /* dx, dW, db (NULL for an input that takes no gradient) */
+    bool direct[3]; /* leaf_grads_in_forward: the forward added into this input's own gradient */
     void *work;     /* the tiled forward's tile (BR x TV), reused by the backward */
 } saved_lce;
 
@@ -30,16 +31,6 @@ static bool wants_grad(nb_graph *g, nb_tensor *const *in, int n_in)
     for (int i = 0; i < n_in; i++)
         any |= in[i]->requires_grad;
     return any && nb_graph_grad_enabled(g);
-}
-
-/* the gradient buffers of x, W, b (NULL for those that take none) */
-static nb_status grad_buffers(nb_graph *g, nb_tensor *const *in, int n_in, void **gr)
-{
-    gr[0] = gr[1] = gr[2] = NULL;
-    nb_status s = NB_OK;
-    for (int i = 0; i < n_in && s == NB_OK; i++)
-        s = nb_grad_buffer(g, in[i], &gr[i]);
-    return s;
 }
 
 static nb_status run_forward(nb_graph *g, saved_lce *sv, nb_tensor *const *in, int n_in,
@@ -62,6 +53,12 @@ static nb_status run_forward(nb_graph *g, saved_lce *sv, nb_tensor *const *in, i
             return nb_last_status();
         for (int i = 0; i < 3; i++) {
             size_t bytes = i < n_in && in[i]->requires_grad ? (size_t)in[i]->numel * es : 0;
+            sv->direct[i] = bytes && sv->opts.leaf_grads_in_forward &&
+                            !(in[i]->flags & NB_TFLAG_ARENA) && in[i]->grad;
+            if (sv->direct[i]) { /* a leaf's own gradient: += as a backward would */
+                gr[i] = in[i]->grad, sv->saved[i] = NULL;
+                continue;
+            }
             gr[i] = sv->saved[i] = bytes ? nb_arena_alloc(g, bytes) : NULL;
             if (bytes && !gr[i])
                 return nb_last_status();
@@ -147,32 +144,67 @@ static nb_status add_saved(nb_graph *g, nb_node *n, double up)
     return NB_OK;
 }
 
-static nb_status lce_backward(nb_graph *g, nb_node *n)
+/* the recompute backward with upstream dloss (NULL: 1) into the gradients of every input (all:
+ * true) or only of those the forward wrote into directly */
+static nb_status recompute(nb_graph *g, nb_node *n, const void *dloss, bool all)
 {
     saved_lce *sv = n->saved;
-    nb_tensor *loss = n->out;
-    if (sv->one_pass && (loss->numel == 1 || upstream_is_one(loss)))
-        return add_saved(g, n,
-                         loss->dtype == NB_F64 ? ((const double *)loss->grad)[0]
-                                               : (double)((const float *)loss->grad)[0]);
     lce_ctx *c = &sv->c;
-    void *gr[3];
-    nb_status s = grad_buffers(g, n->in, n->n_in, gr);
-    if (s != NB_OK)
-        return s;
+    void *gr[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < n->n_in; i++) {
+        nb_status s = all || sv->direct[i] ? nb_grad_buffer(g, n->in[i], &gr[i]) : NB_OK;
+        if (s != NB_OK)
+            return s;
+    }
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
     void *work = sv->work ? sv->work : nb_arena_alloc(g, (size_t)(c->BR * c->TV) * es);
     double *cf = nb_arena_alloc(g, sizeof(double) * (size_t)c->BR);
     if (!work || !cf)
         return nb_last_status();
-    nb_lce_backward(c, sv->shift, loss->grad, work, cf, gr[0], gr[1], gr[2]);
+    sv->work = work;
+    nb_lce_backward(c, sv->shift, dloss, work, cf, gr[0], gr[1], gr[2]);
     return NB_OK;
+}
+
+/* The one pass with gradients written into leaves (leaf_grads_in_forward): the forward gave
+ * every input the gradient of upstream 1 (saved or in place); for an upstream u that is not
+ * all ones the rest, u - 1, comes from the recompute path. */
+static nb_status backward_direct(nb_graph *g, nb_node *n, bool ones)
+{
+    nb_status s = add_saved(g, n, 1.0);
+    if (s != NB_OK || ones)
+        return s;
+    nb_tensor *loss = n->out;
+    size_t es = nb_dtype_size(loss->dtype);
+    void *rest = nb_arena_alloc(g, (size_t)loss->numel * es);
+    if (!rest)
+        return nb_last_status();
+    for (int64_t i = 0; i < loss->numel; i++)
+        if (loss->dtype == NB_F64)
+            ((double *)rest)[i] = ((const double *)loss->grad)[i] - 1.0;
+        else
+            ((float *)rest)[i] = ((const float *)loss->grad)[i] - 1.0f;
+    return recompute(g, n, rest, true);
+}
+
+static nb_status lce_backward(nb_graph *g, nb_node *n)
+{
+    saved_lce *sv = n->saved;
+    nb_tensor *loss = n->out;
+    if (sv->one_pass && (sv->direct[0] || sv->direct[1] || sv->direct[2]))
+        return backward_direct(g, n, upstream_is_one(loss));
+    if (sv->one_pass && (loss->numel == 1 || upstream_is_one(loss)))
+        return add_saved(g, n,
+                         loss->dtype == NB_F64 ? ((const double *)loss->grad)[0]
+                                               : (double)((const float *)loss->grad)[0]);
+    return recompute(g, n, loss->grad, true);
 }
 
 /* ---- the record: gradcheck cases as data ----
  * Inputs: x, W, b (or none), targets. Arguments: label smoothing, reduction, z-loss, soft-cap,
  * flags (1: class weights w_c = 0.5 + 0.25 c, 2: a mask dropping rows 1 and the last, 4: one
- * pass, 8: ignore_index 0, 16: normaliser 7, 32: x made by an op, 1.5 x), block and tile size
+ * pass, 8: ignore_index 0, 16: normaliser 7, 32: x made by an op, 1.5 x, 64: leaf gradients in
+ * the forward), block and tile size
  * (0: the op's own). The
  * weights and the mask are made here, in the graph's arena, as the record holds four inputs. */
 static nb_tensor *lce_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
@@ -186,6 +218,7 @@ static nb_tensor *lce_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const 
     o.xent.z_loss = args[2];
     o.softcap = args[3];
     o.one_pass = flags & 4;
+    o.leaf_grads_in_forward = flags & 64;
     o.xent.ignore_index = flags & 8 ? 0 : -100;
     o.xent.normaliser = flags & 16 ? 7.0 : 0.0;
     o.block_rows = o.tile_classes = (int64_t)args[5];
@@ -241,6 +274,9 @@ static const nb_op_case lce_cases[] = {
     L2("one pass, none", .args = {[1] = NB_REDUCTION_NONE, [3] = 2.0, [4] = 7}),
     L2("one pass, x from an op", .args = {0.1, [4] = 36, [5] = 2}),
     L2("x from an op", .args = {[4] = 32, [5] = 3}),
+    L2("one pass in leaves", .args = {0.1, [2] = 1e-2, [3] = 2.0, [4] = 68, [5] = 2}),
+    L2("one pass in leaves, none", .args = {[1] = NB_REDUCTION_NONE, [4] = 71, [5] = 3}),
+    L2("one pass in leaves, x from an op", .args = {0.1, [4] = 100, [5] = 2}),
     {.note = "[B,T,D]",
      .n_inputs = 4,
      .n_shown = 3,
