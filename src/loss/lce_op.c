@@ -24,6 +24,18 @@ typedef struct saved_lce {
     void *work;     /* the tiled forward's tile (BR x TV), reused by the backward */
 } saved_lce;
 
+/* the sharded scratch of sc for BR rows: the reduction buffer, and dxb when x takes a gradient */
+static nb_status shard_scratch(nb_graph *g, const lce_ctx *c, int64_t BR, bool dx, lce_scratch *sc)
+{
+    size_t es = c->f64 ? sizeof(double) : sizeof(float);
+    if (!c->reduce)
+        return NB_OK;
+    sc->red = nb_arena_alloc(g, sizeof(double) * 6 * (size_t)BR);
+    if (dx)
+        sc->dxb = nb_arena_alloc(g, (size_t)(BR * c->D) * es);
+    return sc->red && (!dx || sc->dxb) ? NB_OK : nb_last_status();
+}
+
 static bool wants_grad(nb_graph *g, nb_tensor *const *in, int n_in)
 {
     bool any = false;
@@ -52,13 +64,15 @@ static nb_status run_forward(nb_graph *g, saved_lce *sv, nb_tensor *const *in, i
     sv->shift = nb_arena_alloc(g, sizeof(double) * 2 * (size_t)N);
     if (!rows || !sv->shift)
         return nb_last_status();
+    lce_scratch sc = {0};
     if (sv->one_pass) {
         c.BR = nb_lce_block_rows(&c, &sv->opts, true);
         void *gr[3];
-        void *work = nb_arena_alloc(g, (size_t)(c.BR * c.V) * es);
-        lce_row *st = nb_arena_alloc(g, sizeof(lce_row) * (size_t)c.BR);
-        double *cf = nb_arena_alloc(g, sizeof(double) * (size_t)c.BR);
-        if (!work || !st || !cf)
+        sc.tile = nb_arena_alloc(g, (size_t)(c.BR * c.V) * es);
+        sc.st = nb_arena_alloc(g, sizeof(lce_row) * (size_t)c.BR);
+        sc.cf = nb_arena_alloc(g, sizeof(double) * (size_t)c.BR);
+        if (!sc.tile || !sc.st || !sc.cf ||
+            shard_scratch(g, &c, c.BR, in[0]->requires_grad, &sc) != NB_OK)
             return nb_last_status();
         for (int i = 0; i < 3; i++) {
             size_t bytes = i < n_in && in[i]->requires_grad ? (size_t)in[i]->numel * es : 0;
@@ -68,15 +82,13 @@ static nb_status run_forward(nb_graph *g, saved_lce *sv, nb_tensor *const *in, i
             if (bytes)
                 memset(gr[i], 0, bytes);
         }
-        nb_lce_one_pass(&c, loss, sv->shift, rows, work, st, cf, gr[0], gr[1], gr[2], stats);
-        return NB_OK;
+        return nb_lce_one_pass(&c, loss, sv->shift, rows, &sc, gr[0], gr[1], gr[2], stats);
     }
-    void *work = sv->work = nb_arena_alloc(g, (size_t)(c.BR * c.TV) * es);
-    lce_row *st = nb_arena_alloc(g, sizeof(lce_row) * (size_t)c.BR);
-    if (!work || !st)
+    sc.tile = sv->work = nb_arena_alloc(g, (size_t)(c.BR * c.TV) * es);
+    sc.st = nb_arena_alloc(g, sizeof(lce_row) * (size_t)c.BR);
+    if (!sc.tile || !sc.st || shard_scratch(g, &c, c.BR, false, &sc) != NB_OK)
         return nb_last_status();
-    nb_lce_forward(&c, loss, sv->shift, rows, work, st, stats);
-    return NB_OK;
+    return nb_lce_forward(&c, loss, sv->shift, rows, &sc, stats);
 }
 
 nb_tensor *nb_linear_cross_entropy(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b,
@@ -161,12 +173,12 @@ static nb_status lce_backward(nb_graph *g, nb_node *n)
     if (s != NB_OK)
         return s;
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
-    void *work = sv->work ? sv->work : nb_arena_alloc(g, (size_t)(c->BR * c->TV) * es);
-    double *cf = nb_arena_alloc(g, sizeof(double) * (size_t)c->BR);
-    if (!work || !cf)
+    lce_scratch sc = {0};
+    sc.tile = sv->work ? sv->work : nb_arena_alloc(g, (size_t)(c->BR * c->TV) * es);
+    sc.cf = nb_arena_alloc(g, sizeof(double) * (size_t)c->BR);
+    if (!sc.tile || !sc.cf || shard_scratch(g, c, c->BR, gr[0] != NULL, &sc) != NB_OK)
         return nb_last_status();
-    nb_lce_backward(c, sv->shift, loss->grad, work, cf, gr[0], gr[1], gr[2]);
-    return NB_OK;
+    return nb_lce_backward(c, sv->shift, loss->grad, &sc, gr[0], gr[1], gr[2]);
 }
 
 /* ---- the record: gradcheck cases as data ----
