@@ -181,10 +181,19 @@ static nb_status lce_backward(nb_graph *g, nb_node *n)
     return nb_lce_backward(c, sv->shift, loss->grad, &sc, gr[0], gr[1], gr[2]);
 }
 
+/* one rank's all-reduce: the values are already the result */
+static nb_status one_rank_allreduce(void *buf, int64_t n, nb_dtype dt, nb_lce_reduce_op op,
+                                    void *ctx)
+{
+    (void)buf, (void)n, (void)dt, (void)op, (void)ctx;
+    return NB_OK;
+}
+
 /* ---- the record: gradcheck cases as data ----
  * Inputs: x, W, b (or none), targets. Arguments: label smoothing, reduction, z-loss, soft-cap,
  * flags (1: class weights w_c = 0.5 + 0.25 c, 2: a mask dropping rows 1 and the last, 4: one
- * pass, 8: ignore_index 0, 16: normaliser 7, 32: x made by an op, 1.5 x), block and tile size
+ * pass, 8: ignore_index 0, 16: normaliser 7, 32: x made by an op, 1.5 x, 64: the sharded code
+ * path on one rank: classes_total = V, a no-op all-reduce), block and tile size
  * (0: the op's own). The
  * weights and the mask are made here, in the graph's arena, as the record holds four inputs. */
 static nb_tensor *lce_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
@@ -201,6 +210,8 @@ static nb_tensor *lce_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const 
     o.xent.ignore_index = flags & 8 ? 0 : -100;
     o.xent.normaliser = flags & 16 ? 7.0 : 0.0;
     o.block_rows = o.tile_classes = (int64_t)args[5];
+    if (flags & 64)
+        o.classes_total = in[1] ? in[1]->shape[0] : 0, o.allreduce = one_rank_allreduce;
     if (in[0] && in[1] && (flags & 1)) {
         nb_tensor *wt = nb_graph_tensor(g, NB_F64, 1, &in[1]->shape[0]);
         for (int64_t c = 0; wt && c < wt->numel; c++)
@@ -253,6 +264,8 @@ static const nb_op_case lce_cases[] = {
     L2("one pass, none", .args = {[1] = NB_REDUCTION_NONE, [3] = 2.0, [4] = 7}),
     L2("one pass, x from an op", .args = {0.1, [4] = 36, [5] = 2}),
     L2("x from an op", .args = {[4] = 32, [5] = 3}),
+    L2("sharded, 1 rank", .args = {0.1, [2] = 1e-2, [3] = 2.0, [4] = 67, [5] = 2}),
+    L2("sharded, one pass", .args = {0.1, [1] = NB_REDUCTION_NONE, [4] = 71, [5] = 3}),
     {.note = "[B,T,D]",
      .n_inputs = 4,
      .n_shown = 3,
