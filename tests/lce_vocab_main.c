@@ -10,8 +10,8 @@
  * f64 and 1e-6 for f32; NaN and infinite entries must match in place and value. Cases: mean, sum,
  * none; smoothing with class weights; mask and ignore_index; z-loss; soft-cap; one pass and
  * recompute; small blocks and tiles; [B,T,D]; targets all in the first V/3 classes (a rank with
- * no target); a NaN row; -inf logits (a whole slice, with and without smoothing); an upstream
- * gradient of 2.5.
+ * no target); a NaN row; -inf logits (a whole slice, with and without smoothing; every logit); an
+ * upstream gradient of 2.5.
  *
  * `lce_vocab_main bench N D V REPS [one_pass]`: time per step (forward + backward, median of
  * REPS) and peak resident memory per rank, for the measurements in docs/fused-linear-xent.md. */
@@ -47,7 +47,7 @@ typedef struct vcase {
     nb_dtype dt;
     int ndim;
     int64_t N, D, V;
-    bool bias, weights, mask, ignore, one_pass, low_targets, nan_row, neginf;
+    bool bias, weights, mask, ignore, one_pass, low_targets, nan_row, neginf, neginf_all;
     nb_reduction red;
     double smooth, zloss, cap, up;
     int64_t br, tv;
@@ -85,7 +85,7 @@ static data make(const vcase *k)
         ((double *)d.weight->data)[1] = 0.0; /* a class of weight 0 */
     if (k->nan_row)
         nb_tensor_set(d.x, 2 * k->D + 1, NAN);
-    for (int64_t c = k->V / 2; k->neginf && c < k->V; c++)
+    for (int64_t c = k->neginf_all ? 0 : k->V / 2; (k->neginf || k->neginf_all) && c < k->V; c++)
         nb_tensor_set(d.b, c, -INFINITY);
     return d;
 }
@@ -262,6 +262,9 @@ static const vcase cases[] = {
     C(.name = "f64 -inf logits (classes V/2 ..)", .neginf = true, .low_targets = true, .tv = 4),
     C(.name = "f64 -inf logits, smoothing (loss inf)", .neginf = true, .low_targets = true,
       .smooth = 0.1, .tv = 4),
+    C(.name = "f64 every logit -inf (rows NaN), none", .neginf_all = true, .red = NB_REDUCTION_NONE,
+      .smooth = 0.1),
+    C(.name = "f32 every logit -inf, one pass", .f32 = true, .neginf_all = true, .one_pass = true),
     C(.name = "f32 -inf logits, one pass", .f32 = true, .neginf = true, .low_targets = true,
       .one_pass = true),
     C(.name = "f64 upstream 2.5, one pass", .up = 2.5, .one_pass = true, .smooth = 0.1),
