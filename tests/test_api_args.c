@@ -2186,6 +2186,19 @@ static void row_nb_linear_cross_entropy(void)
     o = nb_lce_defaults();
     o.xent.label_smoothing = 1.5;
     NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t, &o), NB_ERR_ARG, f, "1.5");
+    o = nb_lce_defaults();
+    o.classes_total = -4;
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t, &o), NB_ERR_ARG, f, "classes_total -4");
+    o = nb_lce_defaults();
+    o.class_offset = 2;
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t, &o), NB_ERR_ARG, f,
+        "class_offset 2 needs classes_total > 0");
+    o.classes_total = 5;
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t, &o), NB_ERR_ARG, f,
+        "[class_offset 2, + V 4) must lie in [0, classes_total 5)");
+    o.class_offset = 1;
+    NUL(nb_linear_cross_entropy(g, a.x, a.w, a.b, a.t, &o), NB_ERR_ARG, f,
+        "needs an allreduce callback");
     nb_graph_free(g);
     lce_free(&a);
 }
@@ -2203,6 +2216,10 @@ static void row_nb_lce_reference(void)
        "dx f32 [4, 3]");
     ST(nb_lce_reference(a.x, a.w, a.b, a.t5, NULL, loss, NULL, NULL, NULL), NB_ERR_RANGE, f,
        "target 5 out of range");
+    nb_lce_opts o = nb_lce_defaults();
+    o.classes_total = 4;
+    ST(nb_lce_reference(a.x, a.w, a.b, a.t, &o, loss, NULL, NULL, NULL), NB_ERR_ARG, f,
+       "classes_total 4");
     nb_tensor_free(loss);
     lce_free(&a);
 }

@@ -34,6 +34,26 @@
 extern "C" {
 #endif
 
+/* Vocabulary parallelism: the classes split across P processes (ranks), each holding a slice
+ * W[off .. off+V) of the classifier (and of b), every rank seeing all N rows of x and all targets
+ * (global class indices in [0, classes_total)). Each rank computes its own tiles; the per-row
+ * values that span the vocabulary (max, sum of exps, target logit, the smoothing sum) and dL/dx
+ * are combined through a reduction the caller supplies (an MPI_Allreduce over the ranks, say;
+ * the library itself knows nothing of MPI). Loss and dL/dx come out equal on every rank, dL/dW
+ * and dL/db for the rank's own slice, and they equal the single-process ones up to rounding
+ * (docs/fused-linear-xent.md, "Vocabulary-parallel").
+ *
+ * The reduction: combine buf[0 .. n) elementwise across all ranks in place (every rank gets the
+ * result), dtype NB_F64 for the per-row values or x's dtype for dL/dx, op SUM or MAX. It is
+ * called collectively: every rank makes the same calls in the same order with the same n, which
+ * holds when every rank passes the same x shape, targets, mask, options (block_rows and
+ * tile_classes included; the default block sizes depend only on N and classes_total) and the
+ * same requires_grad on x. A non-NB_OK return is the loss's error (the ranks are then out of
+ * step: stop them all). */
+typedef enum nb_lce_reduce_op { NB_LCE_SUM, NB_LCE_MAX } nb_lce_reduce_op;
+typedef nb_status (*nb_lce_allreduce_fn)(void *buf, int64_t n, nb_dtype dtype, nb_lce_reduce_op op,
+                                         void *ctx);
+
 typedef struct nb_lce_opts {
     nb_xent_opts xent; /* the cross-entropy's options (nb_xent_defaults) */
     double softcap;    /* c > 0: z = c tanh(z / c); 0 = no cap */
@@ -56,10 +76,22 @@ typedef struct nb_lce_opts {
      * 2^-24 c_n |base_n| per entry. */
     bool grad_filter;
     int64_t block_rows;   /* rows per block (BR), 0 = chosen: a tile of BR x TV logits is ~4 MiB,
-                             a one-pass block of BR x V at most 16 MiB and N / 8 rows (a
-                             multiple of 16 rows when above 16) */
+                             a one-pass block of BR x V at most 16 MiB and N / 8 rows (or 1
+                             MiB), a multiple of 16 rows when above 16 */
     int64_t tile_classes; /* classes per vocabulary tile (TV) of the tiled path, 0 = chosen:
                              4 MiB / (BR or N rows), within [256, 2048] */
+    /* Vocabulary parallelism (above). classes_total 0: not sharded, this process holds every
+     * class (class_offset must be 0, allreduce is not called). classes_total > 0: W is the rows
+     * [class_offset, class_offset + V) of a classifier of classes_total classes; allreduce is
+     * required. Targets are global (range-checked against classes_total; a target outside the
+     * slice is normal). xent.weight, when given, is the FULL [classes_total] vector on every
+     * rank (each rank needs the weight of every target for the mean's normaliser and the sum of
+     * all weights for smoothing); the normaliser W counts the global real tokens, which every
+     * rank knows from the targets. label_smoothing spreads a over classes_total classes. */
+    int64_t class_offset;
+    int64_t classes_total;
+    nb_lce_allreduce_fn allreduce;
+    void *allreduce_ctx; /* passed to allreduce as ctx */
 } nb_lce_opts;
 
 /* nb_xent_defaults, no cap, no one pass, block and tile sizes chosen by the op. */

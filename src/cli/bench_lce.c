@@ -8,7 +8,12 @@
  * arena's use at the end of the step, before the reset. Every temporary of both paths (logits,
  * their gradient, the fused op's tiles, row statistics and saved gradients) comes from that arena
  * and nothing is freed within a step, so this is the step's high-water mark beyond the inputs,
- * parameters and their gradients (measured, not estimated). */
+ * parameters and their gradients (measured, not estimated).
+ *
+ * --vocab-parallel (under mpirun -np P): rank r holds the classes [r V / P, (r+1) V / P) of W and
+ * b only (its own random slice; x and the targets are the same on every rank), and the fused op
+ * combines the ranks through nb_dist_allreduce. Each rank prints its line: its slice, its times,
+ * its arena's peak and its peak resident set (getrusage: the whole process, MPI included). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -16,8 +21,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/resource.h>
+
 #include "bench_lce.h"
 #include "cli.h"
+#include "dist.h"
 #include "nabla.h"
 
 static double clock_s(clockid_t id)
@@ -31,7 +39,26 @@ typedef struct head {
     nb_tensor *x, *w, *b, *t;
     long long block; /* rows per block, 0 = the op's choice */
     bool filter;     /* grad_filter on the recompute path */
+    nb_dist *dist;   /* vocabulary-parallel: the ranks; W and b are this rank's slice */
+    long long off, vt;
 } head;
+
+static nb_status dist_allreduce(void *buf, int64_t n, nb_dtype dt, nb_lce_reduce_op op, void *ctx)
+{
+    if (!nb_dist_allreduce(ctx, buf, n, dt == NB_F64, op == NB_LCE_MAX))
+        return nb_error(NB_ERR_IO, "nabla bench lce: MPI_Allreduce of %lld values failed",
+                        (long long)n);
+    return NB_OK;
+}
+
+/* the sharding options of a vocabulary-parallel head */
+static void shard(const head *h, nb_lce_opts *o)
+{
+    if (!h->dist)
+        return;
+    o->class_offset = h->off, o->classes_total = h->vt;
+    o->allreduce = dist_allreduce, o->allreduce_ctx = h->dist;
+}
 
 static void head_free(head *h)
 {
@@ -41,25 +68,30 @@ static void head_free(head *h)
     nb_tensor_free(h->t);
 }
 
-static int head_make(head *h, long long n, long long d, long long v, double wscale)
+/* x [n,d], W [v,d], b [v] and targets in [0, vt) (vt = v unless vocabulary-parallel: then W, b
+ * from a generator of this rank's own, x and the targets the same on every rank) */
+static int head_make(head *h, long long n, long long d, long long v, long long vt, double wscale)
 {
-    nb_rng r;
+    nb_rng r, rw;
     nb_rng_seed(&r, 13);
+    nb_rng_seed(&rw, 14 + (uint64_t)(h->dist ? h->dist->rank : 0));
+    nb_rng *pw = h->dist ? &rw : &r;
     int64_t sx[2] = {n, d}, sw[2] = {v, d}, sb[1] = {v}, st[1] = {n};
     double bound = wscale / sqrt((double)d); /* nn.Linear's init range, times --wscale */
     h->x = nb_tensor_rand(NB_F32, 2, sx, &r, -1, 1);
-    h->w = nb_tensor_rand(NB_F32, 2, sw, &r, -bound, bound);
-    h->b = nb_tensor_rand(NB_F32, 1, sb, &r, -bound, bound);
+    h->w = nb_tensor_rand(NB_F32, 2, sw, pw, -bound, bound);
+    h->b = nb_tensor_rand(NB_F32, 1, sb, pw, -bound, bound);
     h->t = nb_tensor_empty(NB_I32, 1, st);
     if (!h->x || !h->w || !h->b || !h->t)
         return 1;
     /* with the filter: the upper half of the classes is rare (bias -40, as a language model's
      * rare tokens), and no target falls there, so whole tiles have negligible probabilities */
-    for (long long j = v / 2; h->filter && j < v; j++)
-        ((float *)h->b->data)[j] = -40.0f;
+    for (long long j = vt / 2 - h->off; h->filter && j < v; j++)
+        if (j >= 0)
+            ((float *)h->b->data)[j] = -40.0f;
     for (long long i = 0; i < n; i++)
         ((int32_t *)h->t->data)[i] =
-            (int32_t)nb_rng_below(&r, (uint64_t)(h->filter && v > 1 ? v / 2 : v));
+            (int32_t)nb_rng_below(&r, (uint64_t)(h->filter && vt > 1 ? vt / 2 : vt));
     nb_tensor *in[3] = {h->x, h->w, h->b};
     for (int i = 0; i < 3; i++)
         if (nb_tensor_set_requires_grad(in[i], true) != NB_OK)
@@ -76,11 +108,13 @@ static int step(nb_graph *g, head *h, int impl, size_t *extra)
         o.one_pass = true;
         o.leaf_grads_in_forward = impl == 0;
         o.block_rows = h->block;
+        shard(h, &o);
         loss = nb_linear_cross_entropy(g, h->x, h->w, h->b, h->t, &o);
     } else if (impl == 2) {
         nb_lce_opts o = nb_lce_defaults();
         o.block_rows = h->block;
         o.grad_filter = h->filter;
+        shard(h, &o);
         loss = nb_linear_cross_entropy(g, h->x, h->w, h->b, h->t, &o);
     } else {
         loss = nb_cross_entropy(g, nb_linear(g, h->x, h->w, h->b), h->t, NULL);
@@ -128,6 +162,31 @@ static int report_filter(head *h, const nb_bench_lce_args *a)
 static const char *const impl_names[N_IMPL] = {"fused", "fused-saved", "fused-recompute",
                                                "unfused"};
 
+/* a vocabulary-parallel rank's line: its slice, times (s), arena peak and peak resident set */
+static void report_rank(const head *h, const nb_bench_lce_args *a, int impl, double tmin,
+                        double tmed, double tmax, double cmed, size_t peak)
+{
+    struct rusage ru;
+    double rss = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss * 1024.0 : 0.0;
+    if (a->json)
+        printf("{\"bench\": \"lce\", \"impl\": \"%s\", \"vocab_parallel\": true, \"rank\": %d, "
+               "\"ranks\": %d, \"n\": %lld, \"d\": %lld, \"v\": %lld, \"v_slice\": %lld, "
+               "\"threads\": %lld, \"ms_min\": %.3f, \"ms_median\": %.3f, \"ms_max\": %.3f, "
+               "\"cpu_ms_median\": %.3f, \"peak_extra_bytes\": %zu, \"peak_rss_bytes\": %.0f, "
+               "\"blas_core\": \"%s\"}\n",
+               impl_names[impl], h->dist->rank, h->dist->size, a->n, a->d, a->v,
+               (long long)h->w->shape[0], a->threads, tmin * 1e3, tmed * 1e3, tmax * 1e3,
+               cmed * 1e3, peak, rss, nb_blas_core_name());
+    else
+        printf("lce %-15s rank %d/%d v %lld slice %lld n %lld d %lld threads %lld  ms min %.2f "
+               "median %.2f max %.2f  cpu %.2f  peak extra %.2f MiB  peak RSS %.1f MiB  (BLAS "
+               "core %s)\n",
+               impl_names[impl], h->dist->rank, h->dist->size, a->v, (long long)h->w->shape[0],
+               a->n, a->d, a->threads, tmin * 1e3, tmed * 1e3, tmax * 1e3, cmed * 1e3,
+               (double)peak / 1048576.0, rss / 1048576.0, nb_blas_core_name());
+    fflush(stdout);
+}
+
 static int run_impl(head *h, const nb_bench_lce_args *a, int impl, double *ms_median, size_t *peak)
 {
     nb_graph *g = nb_graph_new();
@@ -156,7 +215,9 @@ static int run_impl(head *h, const nb_bench_lce_args *a, int impl, double *ms_me
         double med = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
         double cmed = n % 2 ? cpu[n / 2] : 0.5 * (cpu[n / 2 - 1] + cpu[n / 2]);
         *ms_median = med * 1e3;
-        if (a->json)
+        if (h->dist)
+            report_rank(h, a, impl, t[0], med, t[n - 1], cmed, *peak);
+        else if (a->json)
             printf("{\"bench\": \"lce\", \"impl\": \"%s\", \"n\": %lld, \"d\": %lld, \"v\": %lld, "
                    "\"threads\": %lld, \"ms_min\": %.3f, \"ms_median\": %.3f, \"ms_max\": %.3f, "
                    "\"cpu_ms_median\": %.3f, \"peak_extra_bytes\": %zu, \"blas_core\": \"%s\"}\n",
@@ -180,29 +241,46 @@ int nb_bench_lce(const nb_bench_lce_args *a)
     int which[N_IMPL];
     for (int i = 0; i < N_IMPL; i++)
         which[i] = all || !strcmp(a->impl, impl_names[i]);
+    which[N_IMPL - 1] &= !a->vocab_parallel;
+    if (a->vocab_parallel && !strcmp(a->impl, "unfused")) {
+        fprintf(stderr, "nabla bench lce: --vocab-parallel runs the fused paths only, not "
+                        "--impl unfused\n");
+        return 2;
+    }
     nb_set_num_threads((int)a->threads);
+    static nb_dist dist;
     head h = {0};
     h.block = a->block;
     h.filter = a->filter;
-    if (head_make(&h, a->n, a->d, a->v, a->wscale) != 0) {
-        fprintf(stderr, "nabla bench lce: %s\n", nb_last_error());
-        head_free(&h);
-        return 1;
+    h.vt = a->v;
+    long long v = a->v;
+    if (a->vocab_parallel) { /* rank r: the classes [r V / P, (r+1) V / P) */
+        nb_dist_init(NULL, NULL, &dist);
+        h.dist = &dist;
+        h.off = dist.rank * a->v / dist.size;
+        v = (dist.rank + 1) * a->v / dist.size - h.off;
+    }
+    int rc = 0;
+    if (v < 1 || head_make(&h, a->n, a->d, v, a->v, a->wscale) != 0) {
+        fprintf(stderr, "nabla bench lce: %s\n",
+                v < 1 ? "--v below the number of ranks" : nb_last_error());
+        rc = 1;
     }
     double ms[N_IMPL] = {0};
     size_t peak[N_IMPL] = {0};
-    int rc = 0;
     for (int i = 0; i < N_IMPL && rc == 0; i++)
         if (which[i])
             rc = run_impl(&h, a, i, &ms[i], &peak[i]);
     if (rc == 0 && a->filter && (all || which[2]))
         rc = report_filter(&h, a);
     int u = N_IMPL - 1; /* unfused */
-    if (rc == 0 && all && !a->json)
+    if (rc == 0 && all && !a->json && !a->vocab_parallel)
         for (int i = 0; i < u; i++)
             printf("lce %-15s / unfused: time %.3f, peak extra memory %.4f (1/%.0f)\n",
                    impl_names[i], ms[i] / ms[u], (double)peak[i] / (double)peak[u],
                    (double)peak[u] / (double)peak[i]);
     head_free(&h);
+    if (h.dist)
+        nb_dist_finalize(h.dist);
     return rc;
 }

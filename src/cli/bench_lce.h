@@ -11,6 +11,7 @@ typedef struct nb_bench_lce_args {
     bool filter;   /* grad_filter on the recompute path, and its effect on dW reported */
     const char *impl; /* fused (one pass), fused-recompute, unfused or all */
     bool json;
+    bool vocab_parallel; /* the classes split over the mpirun ranks (fused paths only) */
 } nb_bench_lce_args;
 
 /* Returns the exit status (0, or 1 with a message on stderr). */

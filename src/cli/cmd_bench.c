@@ -34,7 +34,9 @@ static void usage(FILE *f)
         "                          fused-saved: one pass, gradients saved; fused-recompute:\n"
         "                          the tiled forward and a recomputing backward;\n"
         "                          --filter 1: gradient filtering, the upper half of the classes\n"
-        "                          made rare (bias -40); --wscale S: W's init range times S)\n"
+        "                          made rare (bias -40); --wscale S: W's init range times S;\n"
+        "                          --vocab-parallel: under mpirun -np P each rank holds V/P\n"
+        "                          classes, fused paths only, one line per rank)\n"
         "       nabla bench        (all three with their defaults)\n"
         "Times are min/median/max over R runs after one warm-up. gbps counts the minimal\n"
         "traffic: one read of the logits (fwd), plus one write of the f32 gradient (fwd_bwd).\n");
@@ -44,7 +46,7 @@ typedef struct bargs {
     long long n, v, threads, repeat, batch, steps, mb, d, block, filter;
     double wscale;
     const char *variant, *dtype, *impl, *hidden;
-    bool json;
+    bool json, vocab_parallel;
 } bargs;
 
 static int parse(int argc, char **argv, bargs *a)
@@ -53,6 +55,10 @@ static int parse(int argc, char **argv, bargs *a)
         const char *k = argv[i];
         if (!strcmp(k, "--json")) {
             a->json = true;
+            continue;
+        }
+        if (!strcmp(k, "--vocab-parallel")) {
+            a->vocab_parallel = true;
             continue;
         }
         if (!strcmp(k, "--help") || !strcmp(k, "-h")) {
@@ -278,8 +284,8 @@ static int bench_memcpy(bargs *a)
 
 int nb_cmd_bench(int argc, char **argv)
 {
-    bargs a = {2048, 32768, 1,   10,     128,   200,   256,       256,
-               0,    0,     1.0, "mean", "f32", "all", "256,128", false};
+    bargs a = {2048, 32768, 1,      10,    128,   200,       256,   256,  0,
+               0,    1.0,   "mean", "f32", "all", "256,128", false, false};
     const char *what = argc > 1 && argv[1][0] != '-' ? argv[1] : "all";
     int first = strcmp(what, "all") || (argc > 1 && !strcmp(argv[1], "all")) ? 2 : 1;
     if (argc > 1 && argv[1][0] == '-')
@@ -293,8 +299,9 @@ int nb_cmd_bench(int argc, char **argv)
     if (!strcmp(what, "train"))
         return bench_train(&a);
     if (!strcmp(what, "lce")) {
-        nb_bench_lce_args la = {a.n,     a.d,      a.v,           a.threads, a.repeat,
-                                a.block, a.wscale, a.filter != 0, a.impl,    a.json};
+        nb_bench_lce_args la = {
+            a.n,      a.d,           a.v,    a.threads, a.repeat,        a.block,
+            a.wscale, a.filter != 0, a.impl, a.json,    a.vocab_parallel};
         return nb_bench_lce(&la);
     }
     if (!strcmp(what, "memcpy"))

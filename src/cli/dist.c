@@ -49,6 +49,21 @@ bool nb_dist_sum_floats(const nb_dist *d, float *v, int64_t n)
     return true;
 }
 
+bool nb_dist_allreduce(const nb_dist *d, void *buf, int64_t n, bool f64, bool max)
+{
+    if (!d->mpi || d->size == 1)
+        return true;
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    for (int64_t off = 0; off < n; off += 1 << 30) { /* chunked only past INT_MAX elements */
+        int cnt = (int)(n - off < (1 << 30) ? n - off : (1 << 30));
+        if (MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)off * es, cnt,
+                          f64 ? MPI_DOUBLE : MPI_FLOAT, max ? MPI_MAX : MPI_SUM,
+                          MPI_COMM_WORLD) != MPI_SUCCESS)
+            return false;
+    }
+    return true;
+}
+
 bool nb_dist_any(const nb_dist *d, bool v)
 {
     if (!d->mpi || d->size == 1)
@@ -87,6 +102,12 @@ bool nb_dist_sum_floats(const nb_dist *d, float *v, int64_t n)
     (void)d;
     (void)v;
     (void)n;
+    return true;
+}
+
+bool nb_dist_allreduce(const nb_dist *d, void *buf, int64_t n, bool f64, bool max)
+{
+    (void)d, (void)buf, (void)n, (void)f64, (void)max;
     return true;
 }
 

@@ -18,6 +18,10 @@ void nb_dist_finalize(nb_dist *d);
 /* Sum over ranks, in place (identity with one rank). Return false if MPI reports an error. */
 bool nb_dist_sum_doubles(const nb_dist *d, double *v, int n);
 bool nb_dist_sum_floats(const nb_dist *d, float *v, int64_t n);
+/* Elementwise sum or max over ranks of n f64 (f64) or f32 values, in place, every rank getting
+ * the result (identity with one rank): the vocabulary-parallel loss's reduction. False if MPI
+ * reports an error. */
+bool nb_dist_allreduce(const nb_dist *d, void *buf, int64_t n, bool f64, bool max);
 /* true on every rank if any rank passes true (for stopping together) */
 bool nb_dist_any(const nb_dist *d, bool v);
 

@@ -27,8 +27,11 @@
 #define LCE_TILE_MAX 2048
 /* A one-pass block holds every class of BR rows: at most this much of logits, and at most an
  * eighth of all the logits (so the op holds at most 1/16 of what the unfused path's logits and
- * their gradient take). */
+ * their gradient take) ... */
 #define LCE_ONE_PASS_BYTES ((size_t)16 << 20)
+/* ... unless the eighth is below this: a small head (a batch of 128 rows, 10 classes) is one
+ * block, not eight tiny GEMMs */
+#define LCE_ONE_PASS_FLOOR ((int64_t)1 << 20)
 
 nb_lce_opts nb_lce_defaults(void)
 {
@@ -83,6 +86,45 @@ static nb_status check_opts(const nb_lce_opts *o)
     return NB_OK;
 }
 
+/* the vocabulary slice: [class_offset, class_offset + V) within classes_total, or not sharded */
+static nb_status check_shard(const nb_lce_opts *o, int64_t V)
+{
+    const char *fn = "linear_cross_entropy";
+    long long off = (long long)o->class_offset, tot = (long long)o->classes_total;
+    if (tot < 0 || tot > INT32_MAX)
+        return nb_error(NB_ERR_ARG, "%s: classes_total %lld outside [0, %d] (0 = not sharded)", fn,
+                        tot, INT32_MAX);
+    if (tot == 0 && off != 0)
+        return nb_error(NB_ERR_ARG,
+                        "%s: class_offset %lld needs classes_total > 0 (0 = not sharded: the "
+                        "offset must be 0)",
+                        fn, off);
+    if (tot == 0)
+        return NB_OK;
+    if (off < 0 || off > tot - (long long)V)
+        return nb_error(NB_ERR_ARG,
+                        "%s: the slice [class_offset %lld, + V %lld) must lie in [0, "
+                        "classes_total %lld)",
+                        fn, off, (long long)V, tot);
+    if (!o->allreduce)
+        return nb_error(NB_ERR_ARG,
+                        "%s: classes_total %lld shards the classes, which needs an allreduce "
+                        "callback (NULL)",
+                        fn, tot);
+    return NB_OK;
+}
+
+/* sum of the weights of classes [off, off + V) (V without weights) */
+static double slice_weight_sum(const nb_xent_opts *o, int64_t off, int64_t V)
+{
+    if (!o->weight)
+        return (double)V;
+    double acc = 0.0;
+    for (int64_t j = 0; j < V; j++)
+        acc += nb_xent_weight_at(o, off + j);
+    return acc;
+}
+
 nb_status nb_lce_setup(lce_ctx *c, const nb_tensor *x, const nb_tensor *w, const nb_tensor *b,
                        const nb_tensor *tgt, const nb_lce_opts *o)
 {
@@ -98,12 +140,16 @@ nb_status nb_lce_setup(lce_ctx *c, const nb_tensor *x, const nb_tensor *w, const
         s = check_shapes(x, w, b);
     if (s == NB_OK)
         s = check_opts(o);
+    if (s == NB_OK)
+        s = check_shard(o, w->shape[0]);
     if (s != NB_OK)
         return s;
-    /* the logits' header (never read): the cross-entropy's own checks of targets and options */
+    /* the logits' header (never read), all classes_total of them when sharded: the
+     * cross-entropy's own checks of targets (global), weights (the full vector) and options */
+    int64_t Vt = o->classes_total > 0 ? o->classes_total : w->shape[0];
     nb_tensor z = *x;
-    z.shape[x->ndim - 1] = w->shape[0];
-    z.numel = x->numel / x->shape[x->ndim - 1] * w->shape[0];
+    z.shape[x->ndim - 1] = Vt;
+    z.numel = x->numel / x->shape[x->ndim - 1] * Vt;
     z.grad = NULL, z.graph = NULL, z.node = -1, z.flags = 0;
     s = nb_xent_check(&z, tgt, false, &o->xent);
     if (s != NB_OK)
@@ -115,7 +161,10 @@ nb_status nb_lce_setup(lce_ctx *c, const nb_tensor *x, const nb_tensor *w, const
     c->D = x->shape[x->ndim - 1], c->V = w->shape[0], c->N = x->numel / c->D;
     c->f64 = x->dtype == NB_F64;
     c->filter = o->grad_filter && o->xent.label_smoothing == 0.0;
-    c->Wc = nb_xent_class_weight_sum(&o->xent, c->V);
+    c->Vt = Vt, c->off = o->classes_total > 0 ? o->class_offset : 0;
+    c->reduce = o->classes_total > 0 ? o->allreduce : NULL, c->reduce_ctx = o->allreduce_ctx;
+    c->Wc = nb_xent_class_weight_sum(&o->xent, Vt);
+    c->Wl = slice_weight_sum(&o->xent, c->off, c->V);
     c->W = 1.0;
     if (o->xent.reduction == NB_REDUCTION_MEAN)
         c->W = nb_xent_normaliser(&z, tgt, NULL, &o->xent);
@@ -126,6 +175,7 @@ nb_status nb_lce_setup(lce_ctx *c, const nb_tensor *x, const nb_tensor *w, const
         tv = tv < LCE_TILE_MIN ? LCE_TILE_MIN : tv > LCE_TILE_MAX ? LCE_TILE_MAX : tv;
     }
     c->TV = tv < c->V ? tv : c->V;
+    c->TVb = tv < Vt ? tv : Vt;
     c->BR = nb_lce_block_rows(c, o, false);
     return NB_OK;
 }
@@ -134,12 +184,16 @@ int64_t nb_lce_block_rows(const lce_ctx *c, const nb_lce_opts *o, bool one_pass)
 {
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
     int64_t br = o->block_rows;
-    if (br == 0 && one_pass) { /* <= 16 MiB and <= 1/8 of the logits; whole kernel panels */
-        br = (int64_t)(LCE_ONE_PASS_BYTES / ((size_t)c->V * es));
-        br = br < c->N / 8 ? br : c->N / 8;
+    /* from N and Vt only (not this rank's V): every rank of a sharded call takes the same blocks;
+     * the one pass's: <= 16 MiB and <= 1/8 of the logits, in whole kernel panels */
+    if (br == 0 && one_pass) {
+        int64_t row = (int64_t)((size_t)c->Vt * es), cap = c->N / 8;
+        cap = cap > LCE_ONE_PASS_FLOOR / row ? cap : LCE_ONE_PASS_FLOOR / row;
+        br = (int64_t)LCE_ONE_PASS_BYTES / row;
+        br = br < cap ? br : cap;
         br = br > 16 ? br / 16 * 16 : br;
     } else if (br == 0)
-        br = (int64_t)(LCE_TILE_BYTES / ((size_t)c->TV * es));
+        br = (int64_t)(LCE_TILE_BYTES / ((size_t)c->TVb * es));
     br = br < 1 ? 1 : br;
     return br < c->N ? br : (c->N > 0 ? c->N : 1);
 }
@@ -210,9 +264,45 @@ static void fold_f64(const double *z, int64_t nv, lce_row *st)
     st->below += bs;
 }
 
+/* smoothing over a tile whose logits are all -inf: sum_j w_j (R - z_j) = +inf unless every
+ * weight is 0 (a term of weight 0 contributes 0), whatever the tile's neighbours hold */
+static void fold_all_neg_inf(const lce_ctx *c, int64_t v0, int64_t nv, lce_row *st)
+{
+    for (int64_t j = 0; j < nv; j++)
+        if (nb_lce_w(c, v0 + j) != 0.0) {
+            st->swz = INFINITY;
+            return;
+        }
+}
+
+/* with smoothing: sum_j w_j (R - z_j) of a tile holding a finite logit, R set at the first */
+static void fold_smoothing(const lce_ctx *c, const void *z, int64_t v0, int64_t nv, lce_row *st)
+{
+    if (c->f64) {
+        const double *d = z;
+        double acc = 0.0;
+        for (int64_t j = 0; j < nv; j++) {
+            double q = nb_lce_w(c, v0 + j);
+            if (q != 0.0)
+                acc += q * (st->R - d[j]);
+        }
+        st->swz += acc;
+    } else if (!c->o->weight || c->o->weight->dtype == NB_F32) {
+        const float *w = c->o->weight ? (const float *)c->o->weight->data + c->off + v0 : NULL;
+        st->swz += c->k->sumdiff(z, nv, (float)st->R, w);
+    } else {
+        const float *f = z;
+        for (int64_t j = 0; j < nv; j++) {
+            double q = nb_lce_w(c, v0 + j);
+            if (q != 0.0)
+                st->swz += q * (st->R - (double)f[j]);
+        }
+    }
+}
+
 void nb_lce_fold(const lce_ctx *c, int64_t n, const void *z, int64_t v0, int64_t nv, lce_row *st)
 {
-    int64_t y = nb_xent_target_at(c->tgt, n);
+    int64_t y = nb_lce_y(c, n);
     if (y >= v0 && y < v0 + nv)
         st->zy = c->f64 ? ((const double *)z)[y - v0] : (double)((const float *)z)[y - v0];
     if (st->nan)
@@ -227,40 +317,24 @@ void nb_lce_fold(const lce_ctx *c, int64_t n, const void *z, int64_t v0, int64_t
             st->nan = true;
             return;
         }
-        if (bm == -INFINITY)
-            return;
         if (bm > st->m) {
             st->below = (st->below + (double)st->ones) * exp(st->m - (double)bm);
             st->ones = 0;
             st->m = bm;
         }
         float m = (float)st->m;
-        st->below += bm < m ? c->k->sumexp(x, nv, m) : c->k->sumexp_below(x, nv, m, &st->ones);
+        if (bm != -INFINITY)
+            st->below += bm < m ? c->k->sumexp(x, nv, m) : c->k->sumexp_below(x, nv, m, &st->ones);
     }
     if (c->o->label_smoothing <= 0.0 || st->nan)
         return;
-    if (m_before == -INFINITY && st->m != -INFINITY)
-        st->R = st->m; /* the reference of the smoothing sum: the first finite tile's max */
-    if (c->f64) {
-        const double *d = z;
-        double acc = 0.0;
-        for (int64_t j = 0; j < nv; j++) {
-            double q = nb_xent_weight_at(c->o, v0 + j);
-            if (q != 0.0)
-                acc += q * (st->R - d[j]);
-        }
-        st->swz += acc;
-    } else if (!c->o->weight || c->o->weight->dtype == NB_F32) {
-        const float *w = c->o->weight ? (const float *)c->o->weight->data + v0 : NULL;
-        st->swz += c->k->sumdiff(z, nv, (float)st->R, w);
-    } else {
-        const float *f = z;
-        for (int64_t j = 0; j < nv; j++) {
-            double q = nb_xent_weight_at(c->o, v0 + j);
-            if (q != 0.0)
-                st->swz += q * (st->R - (double)f[j]);
-        }
+    if (m_before == st->m && st->m == -INFINITY) { /* the tile's logits are all -inf */
+        fold_all_neg_inf(c, v0, nv, st);
+        return;
     }
+    if (m_before == -INFINITY)
+        st->R = st->m; /* the reference of the smoothing sum: the first finite tile's max */
+    fold_smoothing(c, z, v0, nv, st);
 }
 
 double nb_lce_row_loss(const lce_ctx *c, int64_t n, const lce_row *st, double *m, double *logs,
@@ -275,10 +349,10 @@ double nb_lce_row_loss(const lce_ctx *c, int64_t n, const lce_row *st, double *m
     *m = st->m;
     *logs = nb_xent_log_s(st->m, st->ones, st->below);
     double lse = *m + *logs;
-    int64_t y = nb_xent_target_at(c->tgt, n);
+    int64_t y = nb_xent_target_at(c->tgt, n); /* global: its weight from the full vector */
     double L = nb_xent_weighted((1.0 - a) * nb_xent_weight_at(o, y), (*m - st->zy) + *logs);
     if (a > 0.0) /* sum_c w_c ((m - z_c) + log s), the sum taken around R */
-        L += a / (double)c->V * ((st->swz + (*m - st->R) * c->Wc) + c->Wc * *logs);
+        L += a / (double)c->Vt * ((st->swz + (*m - st->R) * c->Wc) + c->Wc * *logs);
     *zl = o->z_loss * lse * lse;
     return L + *zl;
 }
@@ -293,11 +367,12 @@ static bool block_has_rows(const lce_ctx *c, int64_t r0, int64_t nr)
     return false;
 }
 
-void nb_lce_forward(const lce_ctx *c, nb_tensor *loss, double *shift, double *rows, void *work,
-                    lce_row *st, nb_xent_stats *stats)
+nb_status nb_lce_forward(const lce_ctx *c, nb_tensor *loss, double *shift, double *rows,
+                         const lce_scratch *sc, nb_xent_stats *stats)
 {
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
     int64_t N = c->N;
+    lce_row *st = sc->st;
     for (int64_t r0 = 0; r0 < N; r0 += c->BR) {
         int64_t nr = N - r0 < c->BR ? N - r0 : c->BR;
         for (int64_t i = 0; i < nr; i++)
@@ -305,14 +380,19 @@ void nb_lce_forward(const lce_ctx *c, nb_tensor *loss, double *shift, double *ro
         bool any = block_has_rows(c, r0, nr);
         for (int64_t v0 = 0; any && v0 < c->V; v0 += c->TV) {
             int64_t nv = c->V - v0 < c->TV ? c->V - v0 : c->TV;
-            nb_lce_logits(c, r0, nr, v0, nv, work);
+            nb_lce_logits(c, r0, nr, v0, nv, sc->tile);
             int nt = nb_kernel_threads();
 #pragma omp parallel for schedule(static)                                                          \
     num_threads(nt) if (nr * nv >= NB_XPAR_MIN_ELEMS && nr > 1)
             for (int64_t i = 0; i < nr; i++)
                 if (nb_xent_keep(c->o, c->tgt, r0 + i))
-                    nb_lce_fold(c, r0 + i, (const char *)work + (size_t)(i * nv) * es, v0, nv,
+                    nb_lce_fold(c, r0 + i, (const char *)sc->tile + (size_t)(i * nv) * es, v0, nv,
                                 &st[i]);
+        }
+        if (any && c->reduce) { /* the slices' states into the states over every class */
+            nb_status s = nb_lce_combine(c, r0, nr, st, sc->red);
+            if (s != NB_OK)
+                return s;
         }
         for (int64_t i = 0; i < nr; i++) {
             int64_t n = r0 + i;
@@ -324,4 +404,5 @@ void nb_lce_forward(const lce_ctx *c, nb_tensor *loss, double *shift, double *ro
         }
     }
     nb_xent_finish(c->o, c->tgt, false, N, rows, rows + N, loss, stats);
+    return NB_OK;
 }

@@ -43,8 +43,7 @@ static void row_dz_general(const lce_ctx *c, void *z, int64_t v0, int64_t nv, in
     double cap = c->cap;
     for (int64_t j = 0; j < nv; j++) {
         double zj = c->f64 ? ((double *)z)[j] : (double)((float *)z)[j];
-        double d =
-            j + v0 == y ? vy : base * exp((zj - m) - logs) - sw * nb_xent_weight_at(c->o, v0 + j);
+        double d = j + v0 == y ? vy : base * exp((zj - m) - logs) - sw * nb_lce_w(c, v0 + j);
         if (cap > 0.0)
             d *= 1.0 - (zj / cap) * (zj / cap);
         if (c->f64)
@@ -59,11 +58,11 @@ static void row_dz(const lce_ctx *c, int64_t n, void *z, int64_t v0, int64_t nv,
 {
     const nb_xent_opts *o = c->o;
     double a = o->label_smoothing, lse = m + logs;
-    int64_t y = nb_xent_target_at(c->tgt, n);
-    double wy = nb_xent_weight_at(o, y);
+    int64_t y = nb_lce_y(c, n); /* in the slice; its weight from the full vector */
+    double wy = nb_lce_w(c, y);
     double hit = cf * (1.0 - a) * wy,
-           rest = cf * (a / (double)c->V * c->Wc + 2.0 * o->z_loss * lse);
-    double base = hit + rest, sw = cf * a / (double)c->V, vy = 0.0;
+           rest = cf * (a / (double)c->Vt * c->Wc + 2.0 * o->z_loss * lse);
+    double base = hit + rest, sw = cf * a / (double)c->Vt, vy = 0.0;
     bool has_y = y >= v0 && y < v0 + nv;
     if (has_y) /* the target's entry on its own, in double (see nb_xent_target_grad) */
         vy = nb_xent_target_grad(c->f64 ? ((double *)z)[y - v0] : (double)((float *)z)[y - v0], m,
@@ -74,7 +73,7 @@ static void row_dz(const lce_ctx *c, int64_t n, void *z, int64_t v0, int64_t nv,
     }
     /* f32: exp((z - c32) - r32) with c32 = m in f32 and r32 = (m - c32) + log s, as row_f32 */
     float c32 = (float)m, r32 = (float)((m - (double)c32) + logs);
-    const float *w = o->weight ? (const float *)o->weight->data + v0 : NULL;
+    const float *w = o->weight ? (const float *)o->weight->data + c->off + v0 : NULL;
     c->k->grad(z, z, nv, c32, r32, (float)base, (float)sw, w, 0);
     if (has_y)
         ((float *)z)[y - v0] = (float)vy;
@@ -85,7 +84,7 @@ static void row_dz(const lce_ctx *c, int64_t n, void *z, int64_t v0, int64_t nv,
 static bool row_matters(const lce_ctx *c, int64_t n, const void *z, int64_t v0, int64_t nv,
                         double m, double logs)
 {
-    int64_t y = nb_xent_target_at(c->tgt, n);
+    int64_t y = nb_lce_y(c, n);
     if (y >= v0 && y < v0 + nv)
         return true;
     double zmax = -INFINITY;
@@ -134,15 +133,14 @@ bool nb_lce_dz(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv,
 }
 
 void nb_lce_accumulate(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int64_t nv,
-                       const void *dz, void *gx, void *gw, void *gb)
+                       const void *dz, void *gx_blk, void *gw, void *gb)
 {
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
     int64_t D = c->D;
     nb_dtype t = c->x->dtype;
-    if (gx) /* dx_blk [nr,D] += dz [nr,nv] W_tile [nv,D] */
+    if (gx_blk) /* dx_blk [nr,D] += dz [nr,nv] W_tile [nv,D] */
         nb_gemm(t, false, false, nr, D, nv, dz, nv,
-                (const char *)c->w->data + (size_t)(v0 * D) * es, D, 1.0,
-                (char *)gx + (size_t)(r0 * D) * es);
+                (const char *)c->w->data + (size_t)(v0 * D) * es, D, 1.0, gx_blk);
     if (gw) /* dW_tile [nv,D] += dz^T [nv,nr] x_blk [nr,D] */
         nb_gemm(t, true, false, nv, D, nr, dz, nv, (const char *)c->x->data + (size_t)(r0 * D) * es,
                 D, 1.0, (char *)gw + (size_t)(v0 * D) * es);
@@ -164,9 +162,22 @@ void nb_lce_accumulate(const lce_ctx *c, int64_t r0, int64_t nr, int64_t v0, int
     }
 }
 
-void nb_lce_backward(const lce_ctx *c, const double *shift, const void *dloss, void *work,
-                     double *cf, void *gx, void *gw, void *gb)
+/* where a block's dL/dx goes: straight into gx's rows, or (sharded) into dxb, zeroed, to be
+ * summed over the ranks first */
+static void *block_dx(const lce_ctx *c, const lce_scratch *sc, void *gx, int64_t r0, int64_t nr)
 {
+    size_t es = c->f64 ? sizeof(double) : sizeof(float);
+    if (!gx || !c->reduce)
+        return gx ? (char *)gx + (size_t)(r0 * c->D) * es : NULL;
+    memset(sc->dxb, 0, (size_t)(nr * c->D) * es);
+    return sc->dxb;
+}
+
+nb_status nb_lce_backward(const lce_ctx *c, const double *shift, const void *dloss,
+                          const lce_scratch *sc, void *gx, void *gw, void *gb)
+{
+    size_t es = c->f64 ? sizeof(double) : sizeof(float);
+    double *cf = sc->cf;
     for (int64_t r0 = 0; r0 < c->N; r0 += c->BR) {
         int64_t nr = c->N - r0 < c->BR ? c->N - r0 : c->BR;
         bool any = false;
@@ -174,45 +185,81 @@ void nb_lce_backward(const lce_ctx *c, const double *shift, const void *dloss, v
             cf[i] = nb_lce_upstream(c, r0 + i, dloss);
             any |= cf[i] != 0.0;
         }
-        for (int64_t v0 = 0; any && v0 < c->V; v0 += c->TV) {
+        if (!any)
+            continue;
+        void *gxb = block_dx(c, sc, gx, r0, nr);
+        for (int64_t v0 = 0; v0 < c->V; v0 += c->TV) {
             int64_t nv = c->V - v0 < c->TV ? c->V - v0 : c->TV;
-            nb_lce_logits(c, r0, nr, v0, nv, work);
-            if (nb_lce_dz(c, r0, nr, v0, nv, work, cf, shift))
-                nb_lce_accumulate(c, r0, nr, v0, nv, work, gx, gw, gb);
+            nb_lce_logits(c, r0, nr, v0, nv, sc->tile);
+            if (nb_lce_dz(c, r0, nr, v0, nv, sc->tile, cf, shift))
+                nb_lce_accumulate(c, r0, nr, v0, nv, sc->tile, gxb, gw, gb);
         }
+        nb_status s = NB_OK;
+        if (gx && c->reduce) /* dx = sum over the ranks of dz_slice W_slice */
+            s = nb_lce_reduce_dx(c, nr, gxb, (char *)gx + (size_t)(r0 * c->D) * es);
+        if (s != NB_OK)
+            return s;
     }
+    return NB_OK;
 }
 
-void nb_lce_one_pass(const lce_ctx *c, nb_tensor *loss, double *shift, double *rows, void *work,
-                     lce_row *st, double *cf, void *gx, void *gw, void *gb, nb_xent_stats *stats)
+/* the one pass's loss part of a block: fold every class of each real row (this rank's when
+ * sharded, then combined), the row's loss and shift */
+static nb_status one_pass_rows(const lce_ctx *c, int64_t r0, int64_t nr, const lce_scratch *sc,
+                               double *shift, double *rows)
 {
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
     int64_t N = c->N, V = c->V;
+    lce_row *st = sc->st;
+    int nt = nb_kernel_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (nr * V >= NB_XPAR_MIN_ELEMS && nr > 1)
+    for (int64_t i = 0; i < nr; i++) {
+        st[i] = (lce_row){.m = -INFINITY};
+        if (nb_xent_keep(c->o, c->tgt, r0 + i))
+            nb_lce_fold(c, r0 + i, (const char *)sc->tile + (size_t)(i * V) * es, 0, V, &st[i]);
+    }
+    if (c->reduce) {
+        nb_status s = nb_lce_combine(c, r0, nr, st, sc->red);
+        if (s != NB_OK)
+            return s;
+    }
+    for (int64_t i = 0; i < nr; i++) {
+        int64_t n = r0 + i;
+        if (nb_xent_keep(c->o, c->tgt, n))
+            rows[n] = nb_lce_row_loss(c, n, &st[i], &shift[2 * n], &shift[2 * n + 1], &rows[N + n]);
+    }
+    return NB_OK;
+}
+
+nb_status nb_lce_one_pass(const lce_ctx *c, nb_tensor *loss, double *shift, double *rows,
+                          const lce_scratch *sc, void *gx, void *gw, void *gb, nb_xent_stats *stats)
+{
+    size_t es = c->f64 ? sizeof(double) : sizeof(float);
+    int64_t N = c->N, V = c->V;
+    lce_ctx all = *c;
+    all.filter = false; /* the one pass keeps every class */
     for (int64_t r0 = 0; r0 < N; r0 += c->BR) {
         int64_t nr = N - r0 < c->BR ? N - r0 : c->BR;
         bool any = false;
         for (int64_t i = 0; i < nr; i++) {
-            cf[i] = nb_lce_upstream(c, r0 + i, NULL);
+            sc->cf[i] = nb_lce_upstream(c, r0 + i, NULL);
             any |= nb_xent_keep(c->o, c->tgt, r0 + i);
             rows[r0 + i] = rows[N + r0 + i] = shift[2 * (r0 + i)] = shift[2 * (r0 + i) + 1] = 0.0;
         }
         if (!any)
             continue;
-        nb_lce_logits(c, r0, nr, 0, V, work); /* every class of the block: one GEMM */
-        int nt = nb_kernel_threads();
-#pragma omp parallel for schedule(static) num_threads(nt) if (nr * V >= NB_XPAR_MIN_ELEMS && nr > 1)
-        for (int64_t i = 0; i < nr; i++) {
-            int64_t n = r0 + i;
-            if (!nb_xent_keep(c->o, c->tgt, n))
-                continue;
-            st[i] = (lce_row){.m = -INFINITY};
-            nb_lce_fold(c, n, (const char *)work + (size_t)(i * V) * es, 0, V, &st[i]);
-            rows[n] = nb_lce_row_loss(c, n, &st[i], &shift[2 * n], &shift[2 * n + 1], &rows[N + n]);
-        }
-        lce_ctx all = *c;
-        all.filter = false; /* the one pass keeps every class */
-        nb_lce_dz(&all, r0, nr, 0, V, work, cf, shift);
-        nb_lce_accumulate(c, r0, nr, 0, V, work, gx, gw, gb);
+        nb_lce_logits(c, r0, nr, 0, V, sc->tile); /* every class of the block: one GEMM */
+        nb_status s = one_pass_rows(c, r0, nr, sc, shift, rows);
+        if (s != NB_OK)
+            return s;
+        void *gxb = block_dx(c, sc, gx, r0, nr);
+        nb_lce_dz(&all, r0, nr, 0, V, sc->tile, sc->cf, shift);
+        nb_lce_accumulate(c, r0, nr, 0, V, sc->tile, gxb, gw, gb);
+        if (gx && c->reduce)
+            s = nb_lce_reduce_dx(c, nr, gxb, (char *)gx + (size_t)(r0 * c->D) * es);
+        if (s != NB_OK)
+            return s;
     }
     nb_xent_finish(c->o, c->tgt, false, N, rows, rows + N, loss, stats);
+    return NB_OK;
 }

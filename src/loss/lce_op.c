@@ -25,6 +25,18 @@ typedef struct saved_lce {
     void *work;     /* the tiled forward's tile (BR x TV), reused by the backward */
 } saved_lce;
 
+/* the sharded scratch of sc for BR rows: the reduction buffer, and dxb when x takes a gradient */
+static nb_status shard_scratch(nb_graph *g, const lce_ctx *c, int64_t BR, bool dx, lce_scratch *sc)
+{
+    size_t es = c->f64 ? sizeof(double) : sizeof(float);
+    if (!c->reduce)
+        return NB_OK;
+    sc->red = nb_arena_alloc(g, sizeof(double) * 6 * (size_t)BR);
+    if (dx)
+        sc->dxb = nb_arena_alloc(g, (size_t)(BR * c->D) * es);
+    return sc->red && (!dx || sc->dxb) ? NB_OK : nb_last_status();
+}
+
 static bool wants_grad(nb_graph *g, nb_tensor *const *in, int n_in)
 {
     bool any = false;
@@ -43,13 +55,15 @@ static nb_status run_forward(nb_graph *g, saved_lce *sv, nb_tensor *const *in, i
     sv->shift = nb_arena_alloc(g, sizeof(double) * 2 * (size_t)N);
     if (!rows || !sv->shift)
         return nb_last_status();
+    lce_scratch sc = {0};
     if (sv->one_pass) {
         c.BR = nb_lce_block_rows(&c, &sv->opts, true);
         void *gr[3];
-        void *work = nb_arena_alloc(g, (size_t)(c.BR * c.V) * es);
-        lce_row *st = nb_arena_alloc(g, sizeof(lce_row) * (size_t)c.BR);
-        double *cf = nb_arena_alloc(g, sizeof(double) * (size_t)c.BR);
-        if (!work || !st || !cf)
+        sc.tile = nb_arena_alloc(g, (size_t)(c.BR * c.V) * es);
+        sc.st = nb_arena_alloc(g, sizeof(lce_row) * (size_t)c.BR);
+        sc.cf = nb_arena_alloc(g, sizeof(double) * (size_t)c.BR);
+        if (!sc.tile || !sc.st || !sc.cf ||
+            shard_scratch(g, &c, c.BR, in[0]->requires_grad, &sc) != NB_OK)
             return nb_last_status();
         for (int i = 0; i < 3; i++) {
             size_t bytes = i < n_in && in[i]->requires_grad ? (size_t)in[i]->numel * es : 0;
@@ -65,15 +79,13 @@ static nb_status run_forward(nb_graph *g, saved_lce *sv, nb_tensor *const *in, i
             if (bytes)
                 memset(gr[i], 0, bytes);
         }
-        nb_lce_one_pass(&c, loss, sv->shift, rows, work, st, cf, gr[0], gr[1], gr[2], stats);
-        return NB_OK;
+        return nb_lce_one_pass(&c, loss, sv->shift, rows, &sc, gr[0], gr[1], gr[2], stats);
     }
-    void *work = sv->work = nb_arena_alloc(g, (size_t)(c.BR * c.TV) * es);
-    lce_row *st = nb_arena_alloc(g, sizeof(lce_row) * (size_t)c.BR);
-    if (!work || !st)
+    sc.tile = sv->work = nb_arena_alloc(g, (size_t)(c.BR * c.TV) * es);
+    sc.st = nb_arena_alloc(g, sizeof(lce_row) * (size_t)c.BR);
+    if (!sc.tile || !sc.st || shard_scratch(g, &c, c.BR, false, &sc) != NB_OK)
         return nb_last_status();
-    nb_lce_forward(&c, loss, sv->shift, rows, work, st, stats);
-    return NB_OK;
+    return nb_lce_forward(&c, loss, sv->shift, rows, &sc, stats);
 }
 
 nb_tensor *nb_linear_cross_entropy(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b,
@@ -157,12 +169,20 @@ static nb_status recompute(nb_graph *g, nb_node *n, const void *dloss, bool all)
             return s;
     }
     size_t es = c->f64 ? sizeof(double) : sizeof(float);
-    void *work = sv->work ? sv->work : nb_arena_alloc(g, (size_t)(c->BR * c->TV) * es);
-    double *cf = nb_arena_alloc(g, sizeof(double) * (size_t)c->BR);
-    if (!work || !cf)
+    lce_scratch sc = {0};
+    sc.tile = sv->work ? sv->work : nb_arena_alloc(g, (size_t)(c->BR * c->TV) * es);
+    sc.cf = nb_arena_alloc(g, sizeof(double) * (size_t)c->BR);
+    if (!sc.tile || !sc.cf || shard_scratch(g, c, c->BR, gr[0] != NULL, &sc) != NB_OK)
         return nb_last_status();
-    sv->work = work;
-    nb_lce_backward(c, sv->shift, dloss, work, cf, gr[0], gr[1], gr[2]);
+    sv->work = sc.tile;
+    return nb_lce_backward(c, sv->shift, dloss, &sc, gr[0], gr[1], gr[2]);
+}
+
+/* one rank's all-reduce: the values are already the result */
+static nb_status one_rank_allreduce(void *buf, int64_t n, nb_dtype dt, nb_lce_reduce_op op,
+                                    void *ctx)
+{
+    (void)buf, (void)n, (void)dt, (void)op, (void)ctx;
     return NB_OK;
 }
 
@@ -203,8 +223,9 @@ static nb_status lce_backward(nb_graph *g, nb_node *n)
 /* ---- the record: gradcheck cases as data ----
  * Inputs: x, W, b (or none), targets. Arguments: label smoothing, reduction, z-loss, soft-cap,
  * flags (1: class weights w_c = 0.5 + 0.25 c, 2: a mask dropping rows 1 and the last, 4: one
- * pass, 8: ignore_index 0, 16: normaliser 7, 32: x made by an op, 1.5 x, 64: leaf gradients in
- * the forward), block and tile size
+ * pass, 8: ignore_index 0, 16: normaliser 7, 32: x made by an op, 1.5 x, 64: the sharded code
+ * path on one rank: classes_total = V, a no-op all-reduce, 128: leaf gradients in the forward),
+ * block and tile size
  * (0: the op's own). The
  * weights and the mask are made here, in the graph's arena, as the record holds four inputs. */
 static nb_tensor *lce_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in, int n_in,
@@ -218,10 +239,12 @@ static nb_tensor *lce_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const 
     o.xent.z_loss = args[2];
     o.softcap = args[3];
     o.one_pass = flags & 4;
-    o.leaf_grads_in_forward = flags & 64;
+    o.leaf_grads_in_forward = flags & 128;
     o.xent.ignore_index = flags & 8 ? 0 : -100;
     o.xent.normaliser = flags & 16 ? 7.0 : 0.0;
     o.block_rows = o.tile_classes = (int64_t)args[5];
+    if (flags & 64)
+        o.classes_total = in[1] ? in[1]->shape[0] : 0, o.allreduce = one_rank_allreduce;
     if (in[0] && in[1] && (flags & 1)) {
         nb_tensor *wt = nb_graph_tensor(g, NB_F64, 1, &in[1]->shape[0]);
         for (int64_t c = 0; wt && c < wt->numel; c++)
@@ -274,9 +297,12 @@ static const nb_op_case lce_cases[] = {
     L2("one pass, none", .args = {[1] = NB_REDUCTION_NONE, [3] = 2.0, [4] = 7}),
     L2("one pass, x from an op", .args = {0.1, [4] = 36, [5] = 2}),
     L2("x from an op", .args = {[4] = 32, [5] = 3}),
-    L2("one pass in leaves", .args = {0.1, [2] = 1e-2, [3] = 2.0, [4] = 68, [5] = 2}),
-    L2("one pass in leaves, none", .args = {[1] = NB_REDUCTION_NONE, [4] = 71, [5] = 3}),
-    L2("one pass in leaves, x from an op", .args = {0.1, [4] = 100, [5] = 2}),
+    L2("sharded, 1 rank", .args = {0.1, [2] = 1e-2, [3] = 2.0, [4] = 67, [5] = 2}),
+    L2("sharded, one pass", .args = {0.1, [1] = NB_REDUCTION_NONE, [4] = 71, [5] = 3}),
+    L2("one pass in leaves", .args = {0.1, [2] = 1e-2, [3] = 2.0, [4] = 132, [5] = 2}),
+    L2("one pass in leaves, none", .args = {[1] = NB_REDUCTION_NONE, [4] = 135, [5] = 3}),
+    L2("one pass in leaves, x from an op", .args = {0.1, [4] = 164, [5] = 2}),
+    L2("one pass in leaves, sharded", .args = {0.1, [2] = 1e-2, [4] = 196, [5] = 2}),
     {.note = "[B,T,D]",
      .n_inputs = 4,
      .n_shown = 3,

@@ -75,6 +75,11 @@ nb_status nb_lce_reference(const nb_tensor *x, const nb_tensor *w, const nb_tens
     nb_lce_opts d = nb_lce_defaults();
     const nb_lce_opts *o = opts ? opts : &d;
     lce_ctx c;
+    if (o->classes_total != 0)
+        return nb_error(NB_ERR_ARG,
+                        "nb_lce_reference: classes_total %lld: the reference holds every class "
+                        "(0)",
+                        (long long)o->classes_total);
     nb_status s = nb_lce_setup(&c, x, w, b, targets, o);
     if (s == NB_OK)
         s = nb_check_tensor("nb_lce_reference", "loss", loss);
