@@ -1,7 +1,8 @@
 /* bench_train.c - `nabla bench train`: the training step of an MLP on MNIST-shaped batches
  * (784 -> hidden -> 10) timed three ways in one run:
  *   trainer  nb_trainer_step with `nabla train`'s defaults (AdamW, label smoothing, cosine
- *            schedule, shuffled batches): the step users run;
+ *            schedule, shuffled batches): the step users run; and again with fused_head (the
+ *            last layer and the loss as one nb_linear_cross_entropy, `nabla train --fused-head`);
  *   loop     the hand-written step (forward, fused loss, backward, Adam), which also reports
  *            whether the graph's arena allocates in steady state;
  *   gemm     the step's matrix products alone, on the same shapes: per layer the forward
@@ -32,13 +33,15 @@ typedef struct bench {
     double *t;     /* steps timings */
 } bench;
 
-/* The trainer's step (epoch ends, between timed steps, are not timed). */
-static int time_trainer(bench *b, const nb_bench_train_args *a, double *ms)
+/* The trainer's step (epoch ends, between timed steps, are not timed), with the fused head or
+ * not. */
+static int time_trainer(bench *b, const nb_bench_train_args *a, bool fused, double *ms)
 {
     nb_mlp *m = nb_mlp_new(b->sizes, b->ns, NB_ACT_RELU, NB_INIT_DEFAULT, 0, NB_F32, 1);
     nb_train_config c = nb_train_defaults();
     c.batch = b->B;
     c.epochs = 1000000;
+    c.fused_head = fused;
     nb_train_model md = nb_train_model_mlp(m);
     nb_trainer *t = m ? nb_trainer_new(&md, &b->ds, &c) : NULL;
     int rc = t ? 0 : 1;
@@ -181,28 +184,30 @@ int nb_bench_train(const nb_bench_train_args *a)
         rc = 1;
     if (rc)
         fprintf(stderr, "nabla bench train: %s\n", nb_last_error());
-    double flops = 0, ms_trainer = 0, ms_loop = 0, ms_gemm = 0;
+    double flops = 0, ms_trainer = 0, ms_fused = 0, ms_loop = 0, ms_gemm = 0;
     for (int i = 0; i + 1 < b.ns; i++)
         flops += 2.0 * (double)(b.sizes[i] * b.sizes[i + 1] * b.B) * (i == 0 ? 2.0 : 3.0);
     bool steady = false;
     if (rc == 0)
         rc = time_gemms(&b, a, &ms_gemm) || time_loop(&b, a, &ms_loop, &steady) ||
-             time_trainer(&b, a, &ms_trainer);
+             time_trainer(&b, a, false, &ms_trainer) || time_trainer(&b, a, true, &ms_fused);
     if (rc == 0 && a->json)
         printf("{\"bench\": \"train\", \"impl\": \"nabla\", \"hidden\": \"%s\", \"batch\": %lld, "
-               "\"threads\": %lld, \"steps\": %lld, \"ms_per_step\": %.4f, \"ms_loop\": %.4f, "
+               "\"threads\": %lld, \"steps\": %lld, \"ms_per_step\": %.4f, "
+               "\"ms_per_step_fused_head\": %.4f, \"ms_loop\": %.4f, "
                "\"ms_gemm_only\": %.4f, \"step_over_gemm\": %.3f, \"gflops\": %.2f, "
                "\"gflops_gemm_only\": %.2f, \"steady_state_allocations\": %s, \"core\": \"%s\"}\n",
-               a->hidden, a->batch, a->threads, a->steps, ms_trainer, ms_loop, ms_gemm,
+               a->hidden, a->batch, a->threads, a->steps, ms_trainer, ms_fused, ms_loop, ms_gemm,
                ms_trainer / ms_gemm, flops / (ms_trainer * 1e6), flops / (ms_gemm * 1e6),
                steady ? "0" : "\"nonzero\"", nb_blas_core_name());
     else if (rc == 0)
         printf("train  MLP 784-%s-10 batch %lld threads %lld (OpenBLAS %s), median of %lld steps:\n"
-               "       trainer step %.3f ms (%.1f GFLOP/s), hand-written loop %.3f ms, the %d "
+               "       trainer step %.3f ms (%.1f GFLOP/s), with the fused head %.3f ms, "
+               "hand-written loop %.3f ms, the %d "
                "products alone %.3f ms (%.1f GFLOP/s); step / products %.2f; arena allocations "
                "in steady state: %s\n",
                a->hidden, a->batch, a->threads, nb_blas_core_name(), a->steps, ms_trainer,
-               flops / (ms_trainer * 1e6), ms_loop, 3 * (b.ns - 1) - 1, ms_gemm,
+               flops / (ms_trainer * 1e6), ms_fused, ms_loop, 3 * (b.ns - 1) - 1, ms_gemm,
                flops / (ms_gemm * 1e6), ms_trainer / ms_gemm, steady ? "0" : "NONZERO");
     nb_dataset_free(&b.ds);
     nb_tensor_free(X);
