@@ -287,8 +287,10 @@ static nb_tensor *plain_loss(nb_trainer *t, nb_tensor *x, const nb_tensor *tv,
 
 /* The fused head's loss: the MLP up to its last hidden activation *h [rows, H] (sequences fed
  * as rows of tokens, as mlp_forward does), then nb_linear_cross_entropy with the last layer in
- * one pass (the gradients made during the forward): the logits are never formed. trow holds
- * one target per row. */
+ * one pass (the gradients made during the forward): the logits are never formed. W's and b's
+ * gradients go straight into their buffers (leaf_grads_in_forward): its contract holds here, as
+ * every micro-batch's forward is followed by its backward, and the gradients are zeroed only
+ * after the optimiser's step. trow holds one target per row. */
 static nb_tensor *fused_loss(nb_trainer *t, nb_tensor *x, const nb_tensor *trow,
                              const nb_xent_opts *xo, nb_tensor **h)
 {
@@ -302,6 +304,7 @@ static nb_tensor *fused_loss(nb_trainer *t, nb_tensor *x, const nb_tensor *trow,
     nb_lce_opts lo = nb_lce_defaults();
     lo.xent = *xo;
     lo.one_pass = true;
+    lo.leaf_grads_in_forward = true;
     return nb_linear_cross_entropy(t->g, *h, m->weight[last], m->bias[last], trow, &lo);
 }
 
