@@ -58,7 +58,8 @@ check "plain, 10 epochs" 0 "$nabla" train $ropts --epochs 10 --save p10.st
 check "plain run resumed with --fused-head" 0 "$nabla" train --resume p10.st --epochs 20 --fused-head
 err_has "--fused-head yes overrides the checkpoint's no"
 grep -aqF '"train.fused-head":"yes"' p10.st || fail "the resumed checkpoint lacks train.fused-head yes"
-check "its weights are close to the fused run's" 0 "$nabla" diff ref.st p10.st --tol 1e-3
+# measured 3.5e-6 (weights and optimiser state); 1e-4 leaves room for other BLAS kernels
+check "its weights are close to the fused run's" 0 "$nabla" diff ref.st p10.st --tol 1e-4
 # ---- `nabla bench train` times the fused head's step beside the plain one
 check "bench train" 0 "$nabla" bench train --hidden 32,16 --batch 16 --steps 3 --threads 1 --json
 out_has '"ms_per_step_fused_head": '
