@@ -1395,6 +1395,23 @@ static void row_nb_mlp_forward(void)
     nb_tensor_free(x);
     nb_tensor_free(x2);
 }
+static void row_nb_mlp_forward_hidden(void)
+{
+    nb_graph *g = nb_graph_new();
+    nb_mlp *m = small_mlp();
+    nb_tensor *x = f32_23(), *x2 = nb_tensor_zeros(NB_F32, 1, s3);
+    NUL(nb_mlp_forward_hidden(NULL, m, x), NB_ERR_ARG, "nb_mlp_forward_hidden", "g is NULL");
+    NUL(nb_mlp_forward_hidden(g, NULL, x), NB_ERR_ARG, "nb_mlp_forward_hidden", "m is NULL");
+    NUL(nb_mlp_forward_hidden(g, m, NULL), NB_ERR_ARG, "nb_mlp_forward_hidden", "x is NULL");
+    NUL(nb_mlp_forward_hidden(g, m, x2), NB_ERR_SHAPE, "nb_mlp_forward_hidden", "[3]");
+    m->n_layers = 40;
+    NUL(nb_mlp_forward_hidden(g, m, x), NB_ERR_ARG, "nb_mlp_forward_hidden", "40 layers");
+    m->n_layers = 2;
+    nb_graph_free(g);
+    nb_mlp_free(m);
+    nb_tensor_free(x);
+    nb_tensor_free(x2);
+}
 static void row_nb_mlp_set_training(void)
 {
     VOID(nb_mlp_set_training(NULL, true), NB_ERR_ARG, "nb_mlp_set_training", "m is NULL");
@@ -2397,6 +2414,7 @@ static const row rows[] = {
     ROW(nb_mlp_new),
     ROW(nb_mlp_free),
     ROW(nb_mlp_forward),
+    ROW(nb_mlp_forward_hidden),
     ROW(nb_mlp_set_training),
     ROW(nb_mlp_param_count),
     ROW(nb_mlp_param),

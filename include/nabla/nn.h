@@ -62,6 +62,12 @@ void nb_mlp_free(nb_mlp *m); /* NULL-safe */
  * one whose n_layers is outside [1, NB_MLP_MAX_LAYERS]) set NB_ERR_ARG and return NULL / 0 or do
  * nothing; nb_mlp_param with i outside [0, 2 n_layers) is NB_ERR_RANGE. */
 nb_tensor *nb_mlp_forward(nb_graph *g, nb_mlp *m, nb_tensor *x);
+/* The same up to the input of the last layer: x [N, sizes[0]] -> the last hidden activation
+ * [N, sizes[n_layers - 1]] (after the activation and, in training mode, the dropout; x itself
+ * when the model has one layer), so that nb_mlp_forward = nb_linear(that, weight[n_layers - 1],
+ * bias[n_layers - 1]) and a fused head (nb_linear_cross_entropy, nabla/lce.h) can take its
+ * place. */
+nb_tensor *nb_mlp_forward_hidden(nb_graph *g, nb_mlp *m, nb_tensor *x);
 void nb_mlp_set_training(nb_mlp *m, bool training);
 /* The parameters in state_dict order (layers.0.weight, layers.0.bias, layers.1.weight, ...). */
 int nb_mlp_param_count(const nb_mlp *m);

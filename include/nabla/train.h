@@ -101,6 +101,14 @@ typedef struct nb_train_config {
     double clip_norm;             /* 0: off; > 0 clips the global gradient norm to it */
     nb_xent_opts loss;            /* nb_xent_defaults() with label_smoothing 0.1; reduction and
                                      normaliser are the trainer's, stats is ignored */
+    bool fused_head;              /* false. true (nb_mlp models only): the last Linear and the loss
+                                     are one nb_linear_cross_entropy (nabla/lce.h, one pass) on the
+                                     last hidden activation (nb_mlp_forward_hidden), so training
+                                     never forms the logits; same gradients up to f32 rounding,
+                                     same parameters and checkpoints. The training accuracy is
+                                     then the argmax of h W^T + b recomputed without gradient in
+                                     blocks of <= 4 MiB of logits after the backward (one more
+                                     GEMM of the last layer); validation uses the model's logits */
     int64_t tokens_per_row;       /* 1. T > 1: sequences; rows of X are T tokens of F = D / T
                                      features, targets come from seq_targets */
     const nb_tensor *seq_targets; /* with T > 1: i32 [S, T], -100 (ignore_index) on padding;

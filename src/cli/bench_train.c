@@ -1,7 +1,8 @@
 /* bench_train.c - `nabla bench train`: the training step of an MLP on MNIST-shaped batches
  * (784 -> hidden -> 10) timed three ways in one run:
  *   trainer  nb_trainer_step with `nabla train`'s defaults (AdamW, label smoothing, cosine
- *            schedule, shuffled batches): the step users run;
+ *            schedule, shuffled batches): the step users run; and again with fused_head (the
+ *            last layer and the loss as one nb_linear_cross_entropy, `nabla train --fused-head`);
  *   loop     the hand-written step (forward, fused loss, backward, Adam), which also reports
  *            whether the graph's arena allocates in steady state;
  *   gemm     the step's matrix products alone, on the same shapes: per layer the forward
@@ -28,39 +29,54 @@ typedef struct bench {
     int64_t sizes[NB_MLP_MAX_LAYERS + 1];
     int ns;
     int64_t B;
-    nb_dataset ds; /* 64 batches of random rows */
-    double *t;     /* steps timings */
+    nb_dataset ds;  /* 64 batches of random rows */
+    double *t, *t2; /* steps timings (t2: the fused head's) */
 } bench;
 
-/* The trainer's step (epoch ends, between timed steps, are not timed). */
-static int time_trainer(bench *b, const nb_bench_train_args *a, double *ms)
+/* The trainer's step with the plain head (ms[0]) and with the fused one (ms[1]): two trainers
+ * stepped in turn, so that a busy machine slows both alike (epoch ends, between timed steps, are
+ * not timed). */
+static int time_trainers(bench *b, const nb_bench_train_args *a, double ms[2])
 {
-    nb_mlp *m = nb_mlp_new(b->sizes, b->ns, NB_ACT_RELU, NB_INIT_DEFAULT, 0, NB_F32, 1);
-    nb_train_config c = nb_train_defaults();
-    c.batch = b->B;
-    c.epochs = 1000000;
-    nb_train_model md = nb_train_model_mlp(m);
-    nb_trainer *t = m ? nb_trainer_new(&md, &b->ds, &c) : NULL;
-    int rc = t ? 0 : 1;
-    for (long long k = -3; rc == 0 && k < a->steps;) {
-        bool done = false;
-        double t0 = nb_cli_now();
-        if (nb_trainer_step(t, &done, NULL) != NB_OK)
-            rc = 1;
-        else if (done)
-            rc = nb_trainer_end_epoch(t, NULL) == NB_OK ? 0 : 1;
-        else {
-            if (k >= 0)
-                b->t[k] = nb_cli_now() - t0;
-            k++;
-        }
+    nb_mlp *m[2] = {NULL, NULL};
+    nb_train_model md[2];
+    nb_trainer *t[2] = {NULL, NULL};
+    double *tk[2] = {b->t, b->t2};
+    int rc = 0;
+    for (int h = 0; h < 2 && rc == 0; h++) {
+        nb_train_config c = nb_train_defaults();
+        c.batch = b->B;
+        c.epochs = 1000000;
+        c.fused_head = h == 1;
+        m[h] = nb_mlp_new(b->sizes, b->ns, NB_ACT_RELU, NB_INIT_DEFAULT, 0, NB_F32, 1);
+        md[h] = nb_train_model_mlp(m[h]);
+        t[h] = m[h] ? nb_trainer_new(&md[h], &b->ds, &c) : NULL;
+        rc = t[h] ? 0 : 1;
     }
+    for (long long k = -3; rc == 0 && k < a->steps; k++)
+        for (int h = 0; h < 2 && rc == 0; h++) {
+            bool done = false;
+            double t0 = nb_cli_now();
+            if (nb_trainer_step(t[h], &done, NULL) != NB_OK)
+                rc = 1;
+            else if (done) { /* the epoch's end, then the step again */
+                if (nb_trainer_end_epoch(t[h], NULL) != NB_OK)
+                    rc = 1;
+                t0 = nb_cli_now();
+                if (rc == 0 && nb_trainer_step(t[h], &done, NULL) != NB_OK)
+                    rc = 1;
+            }
+            if (k >= 0)
+                tk[h][k] = nb_cli_now() - t0;
+        }
     if (rc)
         fprintf(stderr, "nabla bench train: %s\n", nb_last_error());
-    else
-        *ms = median_ms(b->t, (int)a->steps);
-    nb_trainer_free(t);
-    nb_mlp_free(m);
+    for (int h = 0; h < 2; h++) {
+        if (rc == 0)
+            ms[h] = median_ms(tk[h], (int)a->steps);
+        nb_trainer_free(t[h]);
+        nb_mlp_free(m[h]);
+    }
     return rc;
 }
 
@@ -174,39 +190,44 @@ int nb_bench_train(const nb_bench_train_args *a)
     int64_t N = 64 * b.B, sx[2] = {N, 784}, sy[1] = {N};
     nb_tensor *X = nb_tensor_rand(NB_F32, 2, sx, &r, 0, 1), *y = nb_tensor_empty(NB_I32, 1, sy);
     b.t = malloc(sizeof(double) * (size_t)a->steps);
-    int rc = X && y && b.t ? 0 : 1;
+    b.t2 = malloc(sizeof(double) * (size_t)a->steps);
+    int rc = X && y && b.t && b.t2 ? 0 : 1;
     for (int64_t i = 0; rc == 0 && i < N; i++)
         ((int32_t *)y->data)[i] = (int32_t)nb_rng_below(&r, 10);
     if (rc == 0 && nb_dataset_from_tensors(X, y, 10, &b.ds) != NB_OK)
         rc = 1;
     if (rc)
         fprintf(stderr, "nabla bench train: %s\n", nb_last_error());
-    double flops = 0, ms_trainer = 0, ms_loop = 0, ms_gemm = 0;
+    double flops = 0, ms_tr[2] = {0, 0}, ms_loop = 0, ms_gemm = 0;
     for (int i = 0; i + 1 < b.ns; i++)
         flops += 2.0 * (double)(b.sizes[i] * b.sizes[i + 1] * b.B) * (i == 0 ? 2.0 : 3.0);
     bool steady = false;
     if (rc == 0)
         rc = time_gemms(&b, a, &ms_gemm) || time_loop(&b, a, &ms_loop, &steady) ||
-             time_trainer(&b, a, &ms_trainer);
+             time_trainers(&b, a, ms_tr);
+    double ms_trainer = ms_tr[0], ms_fused = ms_tr[1];
     if (rc == 0 && a->json)
         printf("{\"bench\": \"train\", \"impl\": \"nabla\", \"hidden\": \"%s\", \"batch\": %lld, "
-               "\"threads\": %lld, \"steps\": %lld, \"ms_per_step\": %.4f, \"ms_loop\": %.4f, "
+               "\"threads\": %lld, \"steps\": %lld, \"ms_per_step\": %.4f, "
+               "\"ms_per_step_fused_head\": %.4f, \"ms_loop\": %.4f, "
                "\"ms_gemm_only\": %.4f, \"step_over_gemm\": %.3f, \"gflops\": %.2f, "
                "\"gflops_gemm_only\": %.2f, \"steady_state_allocations\": %s, \"core\": \"%s\"}\n",
-               a->hidden, a->batch, a->threads, a->steps, ms_trainer, ms_loop, ms_gemm,
+               a->hidden, a->batch, a->threads, a->steps, ms_trainer, ms_fused, ms_loop, ms_gemm,
                ms_trainer / ms_gemm, flops / (ms_trainer * 1e6), flops / (ms_gemm * 1e6),
                steady ? "0" : "\"nonzero\"", nb_blas_core_name());
     else if (rc == 0)
         printf("train  MLP 784-%s-10 batch %lld threads %lld (OpenBLAS %s), median of %lld steps:\n"
-               "       trainer step %.3f ms (%.1f GFLOP/s), hand-written loop %.3f ms, the %d "
+               "       trainer step %.3f ms (%.1f GFLOP/s), with the fused head %.3f ms, "
+               "hand-written loop %.3f ms, the %d "
                "products alone %.3f ms (%.1f GFLOP/s); step / products %.2f; arena allocations "
                "in steady state: %s\n",
                a->hidden, a->batch, a->threads, nb_blas_core_name(), a->steps, ms_trainer,
-               flops / (ms_trainer * 1e6), ms_loop, 3 * (b.ns - 1) - 1, ms_gemm,
+               flops / (ms_trainer * 1e6), ms_fused, ms_loop, 3 * (b.ns - 1) - 1, ms_gemm,
                flops / (ms_gemm * 1e6), ms_trainer / ms_gemm, steady ? "0" : "NONZERO");
     nb_dataset_free(&b.ds);
     nb_tensor_free(X);
     nb_tensor_free(y);
     free(b.t);
+    free(b.t2);
     return rc;
 }

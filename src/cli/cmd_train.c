@@ -189,12 +189,13 @@ static void print_header(const train_cfg *c, FILE *txt, const train_data *d, int
 {
     fprintf(txt,
             "nabla train: %s, %lld train / %lld validation / %lld test %s, MLP %s (%lld "
-            "parameters), %s lr %g, %s schedule, batch %lld%s, smoothing %g, %lld thread%s%s\n",
+            "parameters), %s lr %g, %s schedule, batch %lld%s, smoothing %g%s, %lld thread%s%s\n",
             d->spec, (long long)d->tr.X->shape[0], d->va.X ? (long long)d->va.X->shape[0] : 0LL,
             (long long)d->te.X->shape[0], d->seqY ? "(sequences / tokens / tokens)" : "rows",
             c->hidden, (long long)n_params, nb_optim_kind_name(c->okind), oc->lr,
             c->text[OPT_SCHEDULE], c->batch, c->accum > 1 ? " (accumulated)" : "", c->smoothing,
-            c->threads, c->threads == 1 ? "" : "s", c->resume ? ", resumed" : "");
+            c->fused_head ? ", fused head" : "", c->threads, c->threads == 1 ? "" : "s",
+            c->resume ? ", resumed" : "");
     if (world > 1)
         fprintf(txt, "data-parallel over %d MPI ranks\n", world);
     for (int64_t k = 0; d->tr.class_names && k < d->tr.n_classes && k < 12; k++)
@@ -218,6 +219,7 @@ static nb_train_config train_config(const train_cfg *c, const nb_dist *dist, con
     tc.schedule.warmup = c->warmup;
     tc.clip_norm = c->clip;
     tc.loss.label_smoothing = c->smoothing;
+    tc.fused_head = c->fused_head;
     tc.tokens_per_row = d->T;
     tc.seq_targets = d->seqY;
     tc.detect_anomaly = c->anomaly;

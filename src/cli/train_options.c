@@ -42,6 +42,7 @@ static const struct {
     [OPT_WARMUP] = {"warmup", true, "200"},
     [OPT_SMOOTHING] = {"label-smoothing", true, "0.1"},
     [OPT_CLIP] = {"clip-norm", true, "0"},
+    [OPT_FUSED_HEAD] = {"fused-head", false, "no"},
     [OPT_SEED] = {"seed", true, "1"},
     [OPT_THREADS] = {"threads", true, NULL}, /* 2, or 1 on a one-core machine */
     [OPT_PATIENCE] = {"patience", true, "0"},
@@ -105,6 +106,11 @@ void train_usage(FILE *f)
         "  --warmup STEPS       linear warm-up steps (default 200)\n"
         "  --label-smoothing A  (default 0.1)\n"
         "  --clip-norm C        clip the global gradient norm to C (default 0: off)\n"
+        "  --fused-head         the last layer and the loss as one fused op that never forms\n"
+        "                       the logits (nb_linear_cross_entropy); same training up to f32\n"
+        "                       rounding, same checkpoints; the training accuracy costs one\n"
+        "                       more product of the last layer. May be added on --resume\n"
+        "                       (with a notice: the run is then no longer bit-exact)\n"
         "  --seed S             (default 1)\n"
         "  --threads T          threads for matrix products and the loss (default 2, or 1 on a\n"
         "                       one-core machine; bitwise reproducible per thread count)\n"
@@ -200,6 +206,7 @@ static bool set_opt(train_cfg *c, int i, const char *v)
     case OPT_WARMUP: return parse_ll(v, 0, 1000000000, &c->warmup);
     case OPT_SMOOTHING: return parse_dbl(v, 0, 0.999999, false, &c->smoothing);
     case OPT_CLIP: return parse_dbl(v, 0, DBL_MAX, false, &c->clip);
+    case OPT_FUSED_HEAD: return parse_flag(v, &c->fused_head);
     case OPT_SEED: return parse_ll(v, 0, (1LL << 62), &c->seed);
     case OPT_THREADS: return parse_ll(v, 1, 256, &c->threads);
     case OPT_PATIENCE: return parse_ll(v, 0, 100000, &c->patience);
@@ -361,11 +368,12 @@ char *train_cfg_string(const train_cfg *c)
 #define NB_CONFIG_ARGS                                                                             \
     "data=%s hidden=%s act=%s init=%d optim=%s lr=%.17g wd=%.17g momentum=%.17g "                  \
     "nesterov=%d schedule=%d warmup=%lld epochs=%lld batch=%lld accum=%lld "                       \
-    "smoothing=%.17g clip=%.17g dropout=%.17g seed=%lld val=%.17g test=%.17g threads=%lld",        \
+    "smoothing=%.17g clip=%.17g dropout=%.17g seed=%lld val=%.17g test=%.17g threads=%lld%s",      \
         c->data_canon ? c->data_canon : c->data, c->hidden, nb_activation_name(c->act),            \
         (int)c->init, nb_optim_kind_name(c->okind), oc.lr, oc.weight_decay, oc.momentum,           \
         oc.nesterov, (int)c->skind, c->warmup, c->epochs, c->batch, c->accum, c->smoothing,        \
-        c->clip, c->dropout, c->seed, c->val, c->test, c->threads
+        c->clip, c->dropout, c->seed, c->val, c->test, c->threads,                                 \
+        c->fused_head ? " fused-head=1" : "" /* only when on: older checkpoints still match */
     int n = snprintf(NULL, 0, NB_CONFIG_ARGS);
     char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (!buf) {

@@ -38,6 +38,7 @@ enum {
     OPT_WARMUP,
     OPT_SMOOTHING,
     OPT_CLIP,
+    OPT_FUSED_HEAD,
     OPT_SEED,
     OPT_THREADS,
     OPT_PATIENCE,
@@ -66,7 +67,7 @@ typedef struct train_cfg {
     nb_sched_kind skind;
     long long epochs, batch, warmup, seed, threads, save_every, accum, patience;
     double lr, wd, momentum, smoothing, clip, dropout, val, test;
-    bool nesterov, quiet, anomaly, save_best, standardize;
+    bool nesterov, quiet, anomaly, save_best, standardize, fused_head;
     char *data_canon; /* NULL, or a file spec's absolute form (recorded; freed by train_cfg_free) */
     bool changed;     /* --resume: an option differs from the checkpoint's */
     int argc;         /* the command line, for the resume hint after an interruption */

@@ -178,32 +178,45 @@ static nb_tensor *activate(nb_graph *g, nb_activation a, nb_tensor *x)
     }
 }
 
-nb_tensor *nb_mlp_forward(nb_graph *g, nb_mlp *m, nb_tensor *x)
+/* The layers before the last: x [N, sizes[0]] -> h [N, sizes[n_layers - 1]], each a Linear,
+ * the activation and (training) dropout; x itself when the model has one layer. fn names the
+ * public caller in messages. */
+static nb_tensor *forward_hidden(const char *fn, nb_graph *g, nb_mlp *m, nb_tensor *x)
 {
     if (!g) {
-        nb_error(NB_ERR_ARG, "nb_mlp_forward: g is NULL");
+        nb_error(NB_ERR_ARG, "%s: g is NULL", fn);
         return NULL;
     }
-    if (!mlp_ok("nb_mlp_forward", m) || nb_check_tensor("nb_mlp_forward", "x", x) != NB_OK)
+    if (!mlp_ok(fn, m) || nb_check_tensor(fn, "x", x) != NB_OK)
         return NULL;
     if (x && (x->ndim != 2 || x->shape[1] != m->sizes[0])) {
         char s[64];
         nb_error(NB_ERR_SHAPE,
-                 "nb_mlp_forward: input %s does not match the model's input size %lld "
-                 "(need [N, %lld])",
+                 "%s: input %s does not match the model's input size %lld (need [N, %lld])", fn,
                  nb_shape_str(x, s, sizeof s), (long long)m->sizes[0], (long long)m->sizes[0]);
         return NULL;
     }
     nb_tensor *h = x;
-    for (int i = 0; i < m->n_layers; i++) {
-        h = nb_linear(g, h, m->weight[i], m->bias[i]);
-        if (i + 1 < m->n_layers) {
-            h = activate(g, m->act, h);
-            if (m->training && m->dropout > 0.0)
-                h = nb_dropout(g, h, m->dropout, &m->rng);
-        }
+    for (int i = 0; i + 1 < m->n_layers; i++) {
+        h = activate(g, m->act, nb_linear(g, h, m->weight[i], m->bias[i]));
+        if (m->training && m->dropout > 0.0)
+            h = nb_dropout(g, h, m->dropout, &m->rng);
     }
     return h;
+}
+
+nb_tensor *nb_mlp_forward_hidden(nb_graph *g, nb_mlp *m, nb_tensor *x)
+{
+    return forward_hidden("nb_mlp_forward_hidden", g, m, x);
+}
+
+nb_tensor *nb_mlp_forward(nb_graph *g, nb_mlp *m, nb_tensor *x)
+{
+    nb_tensor *h = forward_hidden("nb_mlp_forward", g, m, x);
+    if (!h)
+        return NULL;
+    int last = m->n_layers - 1;
+    return nb_linear(g, h, m->weight[last], m->bias[last]);
 }
 
 int nb_mlp_param_count(const nb_mlp *m)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nabla/lce.h"
 #include "train/trainer_internal.h"
 
 static double now(void)
@@ -177,8 +178,10 @@ static nb_status init_buffers(nb_trainer *t)
     t->yb = nb_tensor_zeros(NB_I32, 1, sy);
     t->tb = nb_tensor_zeros(NB_I32, 2, st);
     t->g = nb_graph_new();
-    if (!t->xb || !t->yb || !t->tb || !t->g)
+    if (!t->xb || !t->yb || !t->tb || !t->g || (c->fused_head && !(t->gacc = nb_graph_new())))
         return nb_last_status();
+    if (t->gacc)
+        nb_graph_set_grad_enabled(t->gacc, false);
     if (c->world_size > 1 &&
         !(t->flat = malloc(nb_dtype_size(t->pdt) * (size_t)(t->numel ? t->numel : 1))))
         return nb_error(NB_ERR_NOMEM, "nb_trainer_new: cannot allocate %lld gradients",
@@ -213,6 +216,12 @@ nb_trainer *nb_trainer_new(const nb_train_model *model, const nb_dataset *train,
     }
     if (check_config(c, train) != NB_OK)
         return NULL;
+    if (c->fused_head && !model->mlp) {
+        nb_error(NB_ERR_ARG, "nb_trainer_new: fused_head needs an nb_mlp model "
+                             "(nb_train_model_mlp): a forward function returns logits, with no "
+                             "last layer to fuse with the loss");
+        return NULL;
+    }
     nb_trainer *t = calloc(1, sizeof *t);
     if (!t) {
         nb_error(NB_ERR_NOMEM, "nb_trainer_new: out of memory");
@@ -240,6 +249,7 @@ void nb_trainer_free(nb_trainer *t)
         return;
     nb_batcher_free(&t->bt);
     nb_graph_free(t->g);
+    nb_graph_free(t->gacc);
     nb_tensor_free(t->xb);
     nb_tensor_free(t->yb);
     nb_tensor_free(t->tb);
@@ -261,36 +271,103 @@ static void batch_targets(nb_trainer *t, int64_t n)
         memcpy(tt, y, sizeof(int32_t) * (size_t)n);
 }
 
+/* The loss through the model's logits: forward, then nb_cross_entropy; *z = the logits, shaped
+ * [n, T, K] for sequences. */
+static nb_tensor *plain_loss(nb_trainer *t, nb_tensor *x, const nb_tensor *tv,
+                             const nb_xent_opts *xo, nb_tensor **z)
+{
+    nb_tensor *logits = t->model.forward(t->g, x, t->model.ctx);
+    *z = logits;
+    if (logits && t->T > 1 && logits->ndim == 2) {
+        int64_t s3[3] = {x->shape[0], t->T, logits->shape[1]};
+        *z = nb_reshape(t->g, logits, 3, s3);
+    }
+    return nb_cross_entropy(t->g, *z, tv, xo);
+}
+
+/* The fused head's loss: the MLP up to its last hidden activation *h [rows, H] (sequences fed
+ * as rows of tokens, as mlp_forward does), then nb_linear_cross_entropy with the last layer in
+ * one pass (the gradients made during the forward): the logits are never formed. W's and b's
+ * gradients go straight into their buffers (leaf_grads_in_forward): its contract holds here, as
+ * every micro-batch's forward is followed by its backward, and the gradients are zeroed only
+ * after the optimiser's step. trow holds one target per row. */
+static nb_tensor *fused_loss(nb_trainer *t, nb_tensor *x, const nb_tensor *trow,
+                             const nb_xent_opts *xo, nb_tensor **h)
+{
+    nb_mlp *m = t->model.mlp;
+    int last = m->n_layers - 1;
+    if (x->ndim == 3) {
+        int64_t s2[2] = {x->shape[0] * x->shape[1], x->shape[2]};
+        x = nb_reshape(t->g, x, 2, s2);
+    }
+    *h = nb_mlp_forward_hidden(t->g, m, x);
+    nb_lce_opts lo = nb_lce_defaults();
+    lo.xent = *xo;
+    lo.one_pass = true;
+    lo.leaf_grads_in_forward = true;
+    return nb_linear_cross_entropy(t->g, *h, m->weight[last], m->bias[last], trow, &lo);
+}
+
+/* The fused head's training accuracy: the argmax of h W^T + b, the logits the unfused head
+ * forms (same h, the weights before the step), recomputed without gradient on a graph of its
+ * own, a block of at most 2^20 logits (4 MiB in f32) at a time. *hits: the rows it gets right. */
+static nb_status fused_hits(nb_trainer *t, const nb_tensor *h, const nb_tensor *trow, int64_t *hits)
+{
+    nb_mlp *m = t->model.mlp;
+    int last = m->n_layers - 1;
+    int64_t rows = h->shape[0], H = h->shape[1], V = m->sizes[m->n_layers];
+    int64_t blk = V >= ((int64_t)1 << 20) ? 1 : ((int64_t)1 << 20) / V;
+    size_t es = nb_dtype_size(h->dtype);
+    *hits = 0;
+    for (int64_t r0 = 0; r0 < rows; r0 += blk) {
+        int64_t nr = rows - r0 < blk ? rows - r0 : blk, sh[2] = {nr, H}, st[1] = {nr}, k, counted;
+        nb_tensor hv, tv;
+        nb_tensor_view(&hv, h->dtype, 2, sh, (char *)h->data + (size_t)(r0 * H) * es);
+        nb_tensor_view(&tv, NB_I32, 1, st, (int32_t *)trow->data + r0);
+        nb_graph_reset(t->gacc);
+        nb_tensor *z = nb_linear(t->gacc, &hv, m->weight[last], m->bias[last]);
+        nb_status s =
+            z ? nb_accuracy(z, &tv, t->c.loss.ignore_index, &k, &counted) : nb_last_status();
+        if (s != NB_OK)
+            return s;
+        *hits += k;
+    }
+    return NB_OK;
+}
+
 /* Forward, loss and backward of rows [a0, a1) of the batch; adds its loss sum and hits to W. */
 static nb_status micro_batch(nb_trainer *t, int64_t a0, int64_t a1, double normaliser, double *W)
 {
     int64_t T = t->T, F = t->F, n = a1 - a0, rows = n * T;
     int32_t *tt = (int32_t *)t->tb->data + a0 * T;
-    int64_t sx3[3] = {n, T, F}, sx2[2] = {n, F}, st[2] = {n, T};
-    nb_tensor xv, tv;
+    int64_t sx3[3] = {n, T, F}, sx2[2] = {n, F}, st[2] = {n, T}, srow[1] = {rows};
+    nb_tensor xv, tv, trow; /* trow: one target per row of logits */
     nb_tensor_view(&xv, NB_F32, T > 1 ? 3 : 2, T > 1 ? sx3 : sx2,
                    (float *)t->xb->data + a0 * T * F);
     nb_tensor_view(&tv, NB_I32, T > 1 ? 2 : 1, st, tt);
+    nb_tensor_view(&trow, NB_I32, 1, srow, tt);
     nb_xent_stats stats;
     nb_xent_opts xo = t->c.loss;
     xo.normaliser = normaliser;
     xo.reduction = NB_REDUCTION_MEAN;
     xo.stats = &stats;
     nb_graph_reset(t->g);
-    nb_tensor *logits = t->model.forward(t->g, &xv, t->model.ctx), *z = logits;
-    if (logits && T > 1 && logits->ndim == 2) {
-        int64_t s3[3] = {n, T, logits->shape[1]};
-        z = nb_reshape(t->g, logits, 3, s3);
-    }
-    nb_tensor *L = nb_cross_entropy(t->g, z, &tv, &xo);
+    nb_tensor *z = NULL, *h = NULL;
+    nb_tensor *L =
+        t->c.fused_head ? fused_loss(t, &xv, &trow, &xo, &h) : plain_loss(t, &xv, &tv, &xo, &z);
     nb_status s = L ? nb_backward(t->g, L, NULL) : nb_last_status();
     if (s != NB_OK)
         return s;
-    int64_t srow[1] = {rows}, s2[2] = {rows, z->shape[z->ndim - 1]}, hits, counted;
-    nb_tensor trow, lrow; /* one target per logits row */
-    nb_tensor_view(&trow, NB_I32, 1, srow, tt);
-    nb_tensor_view(&lrow, z->dtype, 2, s2, z->data);
-    if ((s = nb_accuracy(&lrow, &trow, xo.ignore_index, &hits, &counted)) != NB_OK)
+    int64_t hits, counted;
+    if (t->c.fused_head) {
+        s = fused_hits(t, h, &trow, &hits);
+    } else {
+        int64_t s2[2] = {rows, z->shape[z->ndim - 1]};
+        nb_tensor lrow;
+        nb_tensor_view(&lrow, z->dtype, 2, s2, z->data);
+        s = nb_accuracy(&lrow, &trow, xo.ignore_index, &hits, &counted);
+    }
+    if (s != NB_OK)
         return s;
     W[1] += stats.loss_sum;
     W[2] += (double)hits;

@@ -20,6 +20,7 @@ struct nb_trainer {
     nb_optim *opt;
     nb_schedule sched;
     nb_graph *g;
+    nb_graph *gacc; /* fused_head: the training accuracy's logits, one row block at a time */
     nb_batcher bt;
     nb_tensor *xb, *yb, *tb; /* batch features, labels, per-token targets [B, T] */
     void *flat;              /* world_size > 1: the gradients as one buffer */
