@@ -91,9 +91,11 @@ typedef struct nb_xent_opts {
     double normaliser;       /* > 0: divide the mean by this instead of W (0 = use W) */
     double z_loss;           /* zc >= 0, PaLM's z-loss coefficient (default 0) */
     nb_xent_stats *stats;    /* optional out: filled by every forward */
+    bool two_pass;           /* graph ops only: true = never compute dL/dz in the forward (see
+                                nb_cross_entropy); the raw kernels ignore it */
 } nb_xent_opts;
 
-/* ignore_index -100, mean, no mask/weight/smoothing/normaliser/z-loss. */
+/* ignore_index -100, mean, no mask/weight/smoothing/normaliser/z-loss, one pass in graphs. */
 nb_xent_opts nb_xent_defaults(void);
 
 /* Checks shapes, dtypes and options (and every real target's range) and says what is wrong. */
@@ -105,7 +107,25 @@ nb_status nb_xent_validate(const nb_tensor *logits, const nb_tensor *targets,
  * in the compute dtype; it lives in the graph's arena (do not free it; stale after
  * nb_graph_reset). opts NULL = defaults. opts is copied, but targets, opts->mask and
  * opts->weight are borrowed: keep them alive and unchanged until nb_backward on this graph has
- * returned (or the graph is reset). opts->stats is written during this call only. */
+ * returned (or the graph is reset). opts->stats is written during this call only.
+ *
+ * One pass (the default): when the graph records gradients and the logits are an op's output
+ * that requires grad (a Linear's, the usual training case), the forward also computes dL/dz for
+ * an upstream gradient of 1, row by row while each row is in cache, into a buffer of the
+ * logits' gradient size in the graph's arena. nb_backward then costs nothing when the loss's
+ * upstream gradient is exactly 1 (every element, for reduction none) and the logits have no
+ * gradient yet: the buffer becomes their gradient, no copy; it is added into the gradient when
+ * one exists already (logits used twice). Any other upstream (a scaled loss) runs the two-pass
+ * backward kernel, which reads the logits again: the buffer's work is then wasted (set
+ * two_pass if a loss is always scaled). The same row functions run in the same order either
+ * way, so loss and gradient are bitwise those of two passes. Memory: the gradient buffer now
+ * lives from the forward to the backward instead of only in the backward; at a training step's
+ * peak (after the loss's backward) logits and their gradient are both held either way, so the
+ * peak is the same. Without gradients (evaluation, nb_graph_set_grad_enabled false, logits that
+ * do not require grad) the forward is the plain one: no extra work or memory. Leaf logits (a
+ * caller's tensor with a gradient buffer) keep two passes: adding a saved buffer into their
+ * gradient moves as many bytes as the backward kernel's second read of the logits, and would
+ * hold N x V more memory. */
 nb_tensor *nb_cross_entropy(nb_graph *g, nb_tensor *logits, const nb_tensor *targets,
                             const nb_xent_opts *opts);
 

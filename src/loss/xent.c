@@ -15,7 +15,8 @@
  *   never formed where it would round: losses use (m - z_y) + log s and the backward exp((z - m)
  *   - log s), so rows near 1e38 (f32) or 1e300 (f64) keep their digits.
  *
- * The backward is in xent_backward.c, the one-pass forward+backward in xent_fused.c.
+ * The backward is in xent_backward.c, the one-pass forward+backward in xent_fused.c (the raw
+ * kernel) and xent_backward.c (the graph op's, bitwise the two passes').
  *
  * Precision: f16/bf16/f32 logits are computed in f32 (blocks of a row are widened on the stack),
  * f64 in f64; the running sum of exps is carried in double across blocks and per-row losses are
@@ -149,10 +150,9 @@ static double row_weighted_nll(const nb_xent_simd *k, const nb_tensor *z, int64_
     return acc;
 }
 
-/* Per-row loss L_n of a real row, lse = m + logs; Wc = sum_c w_c. */
-static double row_loss(const nb_xent_simd *k, const nb_tensor *z, const nb_tensor *tgt,
-                       const nb_tensor *probs, int64_t n, int64_t V, double m, double logs,
-                       const nb_xent_opts *o, double Wc)
+double nb_xent_row_loss(const nb_xent_simd *k, const nb_tensor *z, const nb_tensor *tgt,
+                        const nb_tensor *probs, int64_t n, int64_t V, double m, double logs,
+                        const nb_xent_opts *o, double Wc)
 {
     double a = o->label_smoothing, L;
     if (probs) {
@@ -188,7 +188,7 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
             nb_xent_row_shift(k, z, n, V, &m, &logs);
             double lse = m + logs;
             zl = o->z_loss * lse * lse;
-            L = row_loss(k, z, tgt, probs, n, V, m, logs, o, Wc) + zl;
+            L = nb_xent_row_loss(k, z, tgt, probs, n, V, m, logs, o, Wc) + zl;
         }
         rowL[n] = L;
         rowZ[n] = zl;

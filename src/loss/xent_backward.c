@@ -130,11 +130,11 @@ static void row_f32(const bwd_ctx *b, int64_t n, const bwd_row *r, float *d)
         d[r->y] = old_y + (float)r->vy;
 }
 
-nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, const nb_tensor *tgt,
-                                const nb_tensor *probs, const nb_xent_opts *o, const double *lse_in,
-                                const double *shift_in, const void *dloss)
+static bwd_ctx bwd_setup(bool accumulate, const nb_tensor *z, const nb_tensor *tgt,
+                         const nb_tensor *probs, const nb_xent_opts *o, const double *lse_in,
+                         const double *shift_in, const void *dloss)
 {
-    int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
+    int64_t V = z->shape[z->ndim - 1];
     bwd_ctx b = {.k = nb_xent_simd_get(), /* resolved here, before the parallel region */
                  .z = z,
                  .tgt = tgt,
@@ -151,24 +151,72 @@ nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, c
                  .accumulate = accumulate,
                  .f64 = z->dtype == NB_F64,
                  .fast = !probs && (!o->weight || o->weight->dtype == NB_F32)};
+    return b;
+}
+
+/* Row n's gradient dz (the row's V entries, compute dtype) for upstream c over W: zeros for
+ * padding (when overwriting), else the row's coefficients and the streaming loop. */
+static void grad_row(const bwd_ctx *b, int64_t n, double c, void *dz)
+{
+    if (!nb_xent_keep(b->o, b->probs ? NULL : b->tgt, n) || c == 0.0) {
+        if (!b->accumulate)
+            memset(dz, 0, (b->f64 ? sizeof(double) : sizeof(float)) * (size_t)b->V);
+        return;
+    }
+    bwd_row r;
+    row_coefs(b, n, c, &r);
+    if (b->f64)
+        row_f64(b, n, &r, dz);
+    else
+        row_f32(b, n, &r, dz);
+}
+
+/* Row n's slice of dz. */
+static void *dz_row(const bwd_ctx *b, void *dz, int64_t n)
+{
+    return b->f64 ? (void *)((double *)dz + n * b->V) : (void *)((float *)dz + n * b->V);
+}
+
+nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, const nb_tensor *tgt,
+                                const nb_tensor *probs, const nb_xent_opts *o, const double *lse_in,
+                                const double *shift_in, const void *dloss)
+{
+    int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
+    bwd_ctx b = bwd_setup(accumulate, z, tgt, probs, o, lse_in, shift_in, dloss);
+    int nt = nb_kernel_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (N * V >= NB_XPAR_MIN_ELEMS && N > 1)
+    for (int64_t n = 0; n < N; n++)
+        grad_row(&b, n, row_upstream(&b, n), dz_row(&b, dz, n));
+    return NB_OK;
+}
+
+/* The graph op's one pass. Per row: the forward's shift and loss (nb_xent_forward_impl's loop
+ * body), then the backward's row for upstream 1 (nb_xent_backward_impl's, overwriting), which
+ * reads the row again while it is still in cache: memory sees one read of the logits and one
+ * write of dz, where the two passes read the logits twice. */
+void nb_xent_forward_grad_impl(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
+                               const nb_xent_opts *o, nb_tensor *loss, double *shift_out,
+                               double *scratch, void *dz, nb_xent_stats *st_out)
+{
+    int64_t V = z->shape[z->ndim - 1], N = z->numel / V;
+    bwd_ctx b = bwd_setup(false, z, tgt, probs, o, NULL, shift_out, NULL);
+    double *rowL = scratch, *rowZ = scratch + N;
     int nt = nb_kernel_threads();
 #pragma omp parallel for schedule(static) num_threads(nt) if (N * V >= NB_XPAR_MIN_ELEMS && N > 1)
     for (int64_t n = 0; n < N; n++) {
-        double c = row_upstream(&b, n);
-        if (!nb_xent_keep(o, probs ? NULL : tgt, n) || c == 0.0) {
-            if (!accumulate)
-                memset(b.f64 ? (void *)((double *)dz + n * V) : (void *)((float *)dz + n * V), 0,
-                       (b.f64 ? sizeof(double) : sizeof(float)) * (size_t)V);
-            continue;
+        double L = 0.0, zl = 0.0, m = 0.0, logs = 0.0;
+        if (nb_xent_keep(o, probs ? NULL : tgt, n)) {
+            nb_xent_row_shift(b.k, z, n, V, &m, &logs);
+            double lse = m + logs;
+            zl = o->z_loss * lse * lse;
+            L = nb_xent_row_loss(b.k, z, tgt, probs, n, V, m, logs, o, b.Wc) + zl;
         }
-        bwd_row r;
-        row_coefs(&b, n, c, &r);
-        if (b.f64)
-            row_f64(&b, n, &r, (double *)dz + n * V);
-        else
-            row_f32(&b, n, &r, (float *)dz + n * V);
+        rowL[n] = L;
+        rowZ[n] = zl;
+        shift_out[2 * n] = m, shift_out[2 * n + 1] = logs;
+        grad_row(&b, n, row_upstream(&b, n), dz_row(&b, dz, n));
     }
-    return NB_OK;
+    nb_xent_finish(o, tgt, probs != NULL, N, rowL, rowZ, loss, st_out);
 }
 
 static nb_status backward_entry(nb_tensor *dlogits, const nb_tensor *logits, const nb_tensor *tgt,

@@ -135,6 +135,12 @@ double nb_xent_row_lse(const nb_tensor *z, int64_t n, int64_t V);
 void nb_xent_row_shift(const nb_xent_simd *k, const nb_tensor *z, int64_t n, int64_t V, double *m,
                        double *logs);
 
+/* Per-row loss L_n of a real row (z-loss not included), lse = m + logs; Wc = sum_c w_c;
+ * exactly one of tgt/probs is non-NULL. */
+double nb_xent_row_loss(const nb_xent_simd *k, const nb_tensor *z, const nb_tensor *tgt,
+                        const nb_tensor *probs, int64_t n, int64_t V, double m, double logs,
+                        const nb_xent_opts *o, double Wc);
+
 /* Validated inputs; exactly one of tgt/probs is non-NULL. lse_out: N doubles, shift_out: 2N
  * doubles (m, log s per row); either may be NULL. scratch: 2N doubles of working space, or NULL
  * to allocate it here (the graph op passes arena memory, so a training step does not malloc). */
@@ -150,5 +156,14 @@ nb_status nb_xent_forward_impl(const nb_tensor *z, const nb_tensor *tgt, const n
 nb_status nb_xent_backward_impl(void *dz, bool accumulate, const nb_tensor *z, const nb_tensor *tgt,
                                 const nb_tensor *probs, const nb_xent_opts *o, const double *lse_in,
                                 const double *shift_in, const void *dloss);
+
+/* The forward (as nb_xent_forward_impl: loss, stats, shift_out, scratch) and dz for an upstream
+ * gradient of 1 (as nb_xent_backward_impl overwriting, dloss NULL) in one pass over the rows:
+ * each row's gradient is written right after its loss, from the same row functions with the
+ * same arguments, so loss, shifts and dz are bitwise those of the two calls. shift_out and
+ * scratch: 2N doubles each, both required. */
+void nb_xent_forward_grad_impl(const nb_tensor *z, const nb_tensor *tgt, const nb_tensor *probs,
+                               const nb_xent_opts *o, nb_tensor *loss, double *shift_out,
+                               double *scratch, void *dz, nb_xent_stats *st_out);
 
 #endif

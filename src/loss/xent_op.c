@@ -1,14 +1,21 @@
 /* xent_op.c - the fused cross-entropy as a graph op.
  *
  * Forward runs the fused kernel and keeps, in the arena, per row the shift m and log s (2N
- * numbers: lse = m + log s) and a copy
- * of the options. Backward writes dL/dz straight into the logits' gradient: it overwrites the
- * buffer when it did not exist yet (the usual case: logits made by an op, whose gradient this op
- * writes first, so no zeroing pass is needed) and accumulates into an existing one (a leaf's,
- * or one another op's backward has already written into).
+ * numbers: lse = m + log s) and a copy of the options. When the graph records gradients and the
+ * logits are an op's output that requires grad, it is the one pass (nb_xent_forward_grad_impl):
+ * it also writes dL/dz for an upstream gradient of 1 into an arena buffer of the gradient's size
+ * (as lce_op.c's one pass keeps the head's gradients). Backward, with that buffer and an upstream
+ * of exactly 1: the buffer becomes the logits' gradient when they have none yet (no copy, no
+ * pass), else it is added into it. Otherwise (no buffer, or another upstream) the backward
+ * kernel writes dL/dz straight into the logits' gradient: it overwrites the buffer when it did
+ * not exist yet (logits made by an op, whose gradient this op writes first, so no zeroing pass
+ * is needed) and accumulates into an existing one (a leaf's, or one another op's backward has
+ * already written into). Why one pass equals two bitwise, and what it costs: nabla/loss.h at
+ * nb_cross_entropy.
  * Targets, mask and weight are borrowed: keep them alive and unchanged until backward has run. */
 #include <string.h>
 
+#include "../ops/ops_internal.h"
 #include "loss_ops.h"
 #include "xent_internal.h"
 
@@ -17,7 +24,16 @@ static const nb_opdef op_cross_entropy, op_cross_entropy_soft;
 typedef struct saved_xent {
     nb_xent_opts opts;
     double *shift; /* m, log s per row */
+    void *dz;      /* dL/dz for upstream 1 from the one pass (compute dtype), or NULL */
 } saved_xent;
+
+/* Whether the forward computes the gradient too: recorded, logits an op's output requiring
+ * grad without a gradient yet, and no opt-out. */
+static bool one_pass(const nb_graph *g, const nb_tensor *z, const nb_xent_opts *o)
+{
+    return !o->two_pass && nb_graph_grad_enabled(g) && z->requires_grad && !z->grad &&
+           (z->flags & NB_TFLAG_ARENA);
+}
 
 static nb_tensor *xent_op(nb_graph *g, nb_tensor *logits, const nb_tensor *tgt, bool soft,
                           const nb_xent_opts *opts)
@@ -38,10 +54,14 @@ static nb_tensor *xent_op(nb_graph *g, nb_tensor *logits, const nb_tensor *tgt, 
     saved_xent *sv = nb_arena_alloc(g, sizeof *sv);
     double *shift = nb_arena_alloc(g, (size_t)N * 2 * sizeof(double));
     double *scratch = nb_arena_alloc(g, (size_t)N * 2 * sizeof(double)); /* no malloc per step */
-    if (!loss || !sv || !shift || !scratch)
+    void *dz = one_pass(g, logits, o) ? nb_arena_alloc(g, (size_t)logits->numel * nb_dtype_size(ct))
+                                      : NULL;
+    if (!loss || !sv || !shift || !scratch || (one_pass(g, logits, o) && !dz))
         return NULL;
-    if (nb_xent_forward_impl(logits, soft ? NULL : tgt, soft ? tgt : NULL, o, loss, NULL, shift,
-                             scratch, NULL) != NB_OK)
+    const nb_tensor *t = soft ? NULL : tgt, *p = soft ? tgt : NULL;
+    if (dz)
+        nb_xent_forward_grad_impl(logits, t, p, o, loss, shift, scratch, dz, NULL);
+    else if (nb_xent_forward_impl(logits, t, p, o, loss, NULL, shift, scratch, NULL) != NB_OK)
         return NULL;
     nb_node *n;
     const nb_opdef *op = soft ? &op_cross_entropy_soft : &op_cross_entropy;
@@ -51,6 +71,7 @@ static nb_tensor *xent_op(nb_graph *g, nb_tensor *logits, const nb_tensor *tgt, 
         sv->opts = *o;
         sv->opts.stats = NULL;
         sv->shift = shift;
+        sv->dz = dz;
         n->saved = sv;
         n->aux[0] = tgt;
     }
@@ -69,16 +90,56 @@ nb_tensor *nb_cross_entropy_soft(nb_graph *g, nb_tensor *logits, const nb_tensor
     return xent_op(g, logits, probs, true, opts);
 }
 
+/* whether every element of the loss's upstream gradient is exactly 1 */
+static bool upstream_is_one(const nb_tensor *loss)
+{
+    for (int64_t i = 0; i < loss->numel; i++)
+        if ((loss->dtype == NB_F64 ? ((const double *)loss->grad)[i]
+                                   : (double)((const float *)loss->grad)[i]) != 1.0)
+            return false;
+    return true;
+}
+
+/* gz += dz over n elements of the compute dtype (f64 or f32): the backward kernel's own
+ * accumulation, d + v with v the value it would have computed */
+static void add_grad(void *gz, const void *dz, int64_t n, bool f64)
+{
+    int nt = nb_kernel_threads();
+    if (f64) {
+        double *restrict a = gz;
+        const double *restrict b = dz;
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= NB_XPAR_MIN_ELEMS)
+        for (int64_t i = 0; i < n; i++)
+            a[i] = a[i] + b[i];
+    } else {
+        float *restrict a = gz;
+        const float *restrict b = dz;
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= NB_XPAR_MIN_ELEMS)
+        for (int64_t i = 0; i < n; i++)
+            a[i] = a[i] + b[i];
+    }
+}
+
 static nb_status xent_op_backward(nb_graph *g, nb_node *n)
 {
     nb_tensor *z = n->in[0], *loss = n->out;
     const saved_xent *sv = n->saved;
-    bool soft = n->op == &op_cross_entropy_soft;
+    bool soft = n->op == &op_cross_entropy_soft, one = sv->dz && upstream_is_one(loss);
     void *gz;
     bool overwrite = false; /* logits made by an op (a Linear): their gradient is ours to write */
-    nb_status s = n->op->flags & NB_OPF_WRITES_INPUT_GRAD
-                      ? nb_grad_buffer_for_write(g, z, &gz, &overwrite)
-                      : nb_grad_buffer(g, z, &gz);
+    nb_status s = NB_OK;
+    if (sv->dz && !z->grad && (z->flags & NB_TFLAG_ARENA)) {
+        z->grad = gz = sv->dz; /* the forward's buffer becomes the gradient ... */
+        if (one)
+            return NB_OK; /* ... and holds it already: no pass at all */
+        overwrite = true; /* ... to be overwritten for this upstream */
+    } else if (one) {
+        if ((s = nb_grad_buffer(g, z, &gz)) == NB_OK && gz)
+            add_grad(gz, sv->dz, z->numel, nb_dtype_compute(z->dtype) == NB_F64);
+        return s;
+    } else {
+        s = nb_grad_buffer_for_write(g, z, &gz, &overwrite);
+    }
     if (s != NB_OK || !gz)
         return s;
     const nb_tensor *t = n->aux[0];
