@@ -18,7 +18,7 @@ static void usage(FILE *f)
         f,
         "usage: nabla bench xent   [--n N] [--v V] [--threads T] [--variant "
         "mean|ignore25|smooth01]\n"
-        "                          [--dtype f32|f16] [--impl fused|unfused|all] [--repeat R] "
+        "                          [--dtype f32|f16] [--impl fused|unfused|graph|all] [--repeat R] "
         "[--json]\n"
         "       nabla bench train  [--hidden 256,128] [--batch B] [--threads T] [--steps S] "
         "[--json]\n"
@@ -39,7 +39,9 @@ static void usage(FILE *f)
         "                          classes, fused paths only, one line per rank)\n"
         "       nabla bench        (all three with their defaults)\n"
         "Times are min/median/max over R runs after one warm-up. gbps counts the minimal\n"
-        "traffic: one read of the logits (fwd), plus one write of the f32 gradient (fwd_bwd).\n");
+        "traffic: one read of the logits (fwd), plus one write of the f32 gradient (fwd_bwd).\n"
+        "xent's graph rows time nb_cross_entropy (+ nb_backward) on logits an op made, as in\n"
+        "training: graph is the one pass (the default), graph-2pass the op with opts.two_pass.\n");
 }
 
 typedef struct bargs {
@@ -102,7 +104,7 @@ static int parse(int argc, char **argv, bargs *a)
             ok = !strcmp(v, "f32") || !strcmp(v, "f16"), a->dtype = v;
         else if (!strcmp(k, "--impl"))
             ok = !strcmp(v, "fused") || !strcmp(v, "unfused") || !strcmp(v, "all") ||
-                 !strcmp(v, "fused-recompute") || !strcmp(v, "fused-saved"),
+                 !strcmp(v, "fused-recompute") || !strcmp(v, "fused-saved") || !strcmp(v, "graph"),
             a->impl = v;
         else if (!strcmp(k, "--hidden"))
             a->hidden = v;
@@ -129,11 +131,74 @@ static void report_xent(const bargs *a, const char *impl, const char *mode, nb_c
                impl, a->n, a->v, a->threads, a->variant, a->dtype, mode, t.min, t.median, t.max,
                gbps);
     else
-        printf("xent   %-8s %-8s n %-6lld v %-7lld %-8s %-4s threads %lld  ms min %8.2f median "
+        printf("xent   %-11s %-8s n %-6lld v %-7lld %-8s %-4s threads %lld  ms min %8.2f median "
                "%8.2f max %8.2f  %6.2f GB/s\n",
                impl, mode, a->n, a->v, a->variant, a->dtype, a->threads, t.min, t.median, t.max,
                gbps);
     fflush(stdout);
+}
+
+/* The graph rows' producer of the logits: a custom op that copies the bench's logits (ctx) into
+ * its arena output, standing in for the Linear that makes them in training, so that the loss
+ * sees an op's output as there. It runs before the clock starts; its backward does nothing
+ * (the logits' gradient is the loss's product, not passed on). */
+static nb_status logits_fwd(nb_tensor *out, const nb_tensor *const *in, int n_in, void *ctx)
+{
+    (void)in, (void)n_in;
+    const nb_tensor *z = ctx;
+    memcpy(out->data, z->data, (size_t)z->numel * sizeof(float));
+    return NB_OK;
+}
+
+static nb_status logits_bwd(nb_tensor *const *gin, const nb_tensor *gout, const nb_tensor *out,
+                            const nb_tensor *const *in, int n_in, void *ctx)
+{
+    (void)gin, (void)gout, (void)out, (void)in, (void)n_in, (void)ctx;
+    return NB_OK;
+}
+
+/* t[0..repeat) = nb_cross_entropy (+ nb_backward when grad) through a graph, after two warm-up
+ * steps: the first sizes the arena, whose chunks the next reset merges into one new block, and
+ * the second touches that block's pages; later steps allocate nothing, as training's. */
+static int time_graph(const bargs *a, nb_tensor *z, const nb_tensor *y, const nb_xent_opts *o,
+                      bool two_pass, bool grad, double *t)
+{
+    nb_graph *g = nb_graph_new();
+    int64_t one = 1;
+    nb_tensor *p = nb_tensor_zeros(NB_F32, 1, &one);
+    nb_xent_opts go = *o;
+    go.two_pass = two_pass;
+    int rc = !g || !p || nb_tensor_set_requires_grad(p, true) != NB_OK;
+    for (int k = -2; k < a->repeat && !rc; k++) {
+        nb_graph_reset(g);
+        nb_graph_set_grad_enabled(g, grad);
+        nb_tensor *zz = nb_custom_op(g, "logits", &p, 1, 2, z->shape, logits_fwd, logits_bwd, z);
+        double t0 = nb_cli_now();
+        nb_tensor *L = zz ? nb_cross_entropy(g, zz, y, &go) : NULL;
+        rc = !L || (grad && nb_backward(g, L, NULL) != NB_OK);
+        if (k >= 0)
+            t[k] = nb_cli_now() - t0;
+    }
+    if (rc)
+        fprintf(stderr, "nabla bench: graph: %s\n", nb_last_error());
+    nb_graph_free(g);
+    nb_tensor_free(p);
+    return rc;
+}
+
+/* impl graph (fwd: evaluation, fwd_bwd: the one pass) and graph-2pass (fwd_bwd: two passes) */
+static int bench_xent_graph(const bargs *a, nb_tensor *z, const nb_tensor *y, const nb_xent_opts *o,
+                            double *t, double fwd_bytes, double grad_bytes)
+{
+    int rc = 0;
+    for (int mode = 0; mode < 3 && !rc; mode++) {
+        rc = time_graph(a, z, y, o, mode == 2, mode > 0, t);
+        if (!rc)
+            report_xent(a, mode == 2 ? "graph-2pass" : "graph", mode ? "fwd_bwd" : "fwd",
+                        nb_cli_summarise(t, (int)a->repeat),
+                        mode ? fwd_bytes + grad_bytes : fwd_bytes);
+    }
+    return rc;
 }
 
 static int bench_xent(bargs *a)
@@ -162,7 +227,8 @@ static int bench_xent(bargs *a)
         o.label_smoothing = 0.1;
     double logits_bytes = (double)a->n * (double)a->v * (double)nb_dtype_size(dt);
     double grad_bytes = (double)a->n * (double)a->v * 4.0;
-    bool fused = strcmp(a->impl, "unfused"), unfused = strcmp(a->impl, "fused");
+    bool all = !strcmp(a->impl, "all"), fused = all || !strcmp(a->impl, "fused");
+    bool unfused = all || !strcmp(a->impl, "unfused"), graph = all || !strcmp(a->impl, "graph");
     int rc = 0;
     if (fused) {
         for (int k = -1; k < a->repeat; k++) {
@@ -183,6 +249,8 @@ static int bench_xent(bargs *a)
         report_xent(a, "fused", "fwd_bwd", nb_cli_summarise(t, (int)a->repeat),
                     logits_bytes + grad_bytes);
     }
+    if (graph && dt == NB_F32)
+        rc |= bench_xent_graph(a, z, y, &o, t, logits_bytes, grad_bytes);
     if (unfused && dt == NB_F32) {
         /* the same loss from nabla's own building blocks: -mean(gather(log_softmax(z), y)) over
          * the real tokens, via the graph (smoothing adds -(a/V) mean(sum log_softmax)) */
