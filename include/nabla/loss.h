@@ -91,8 +91,9 @@ typedef struct nb_xent_opts {
     double normaliser;       /* > 0: divide the mean by this instead of W (0 = use W) */
     double z_loss;           /* zc >= 0, PaLM's z-loss coefficient (default 0) */
     nb_xent_stats *stats;    /* optional out: filled by every forward */
-    bool two_pass;           /* graph ops only: true = never compute dL/dz in the forward (see
-                                nb_cross_entropy); the raw kernels ignore it */
+    bool two_pass;           /* nb_cross_entropy(_soft) only: true = never compute dL/dz in the
+                                forward (see there); raw kernels and nb_linear_cross_entropy
+                                (its own one_pass) ignore it */
 } nb_xent_opts;
 
 /* ignore_index -100, mean, no mask/weight/smoothing/normaliser/z-loss, one pass in graphs. */
