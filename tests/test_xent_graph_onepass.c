@@ -10,7 +10,8 @@
  * where the upstream is 1 the logits are overwritten with NaN between forward and backward, which
  * the one pass never reads again (the two passes would read NaN). Evaluation, logits that take no
  * gradient, leaf logits and f16/bf16 (which no op outputs, so they are leaves) keep two passes:
- * no extra arena memory. */
+ * no extra arena memory. The one pass's kernel itself is checked on f16/bf16 logits too, against
+ * the two kernels, for the day an op makes half logits. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <cmocka.h>
 
 #include "nabla.h"
+#include "loss/xent_internal.h" /* nb_xent_forward_grad_impl: the one pass's kernel */
 
 enum { W32 = 1, W64 = 2, MASK = 4, IGN0 = 8, ALLPAD = 16, SOFT = 32 };
 
@@ -369,12 +371,54 @@ static void test_leaf_half(void **state)
     }
 }
 
+/* The one pass's kernel on every logits dtype against the forward and backward kernels (what the
+ * graph op's two passes call), bitwise: loss, shifts and dz. */
+static void test_kernel_all_dtypes(void **state)
+{
+    (void)state;
+    int64_t shape[2] = {37, 2300}; /* two chunks per row */
+    nb_dtype dts[4] = {NB_F16, NB_BF16, NB_F32, NB_F64};
+    for (int k = 0; k < 4; k++)
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+            const xcase *c = &cases[ci];
+            if ((c->flags & SOFT) && dts[k] != NB_F32 && dts[k] != NB_F64)
+                continue; /* probabilities are made by the f32/f64 softmax */
+            xdata d = make_data(dts[k], 2, shape, c);
+            nb_xent_opts o = opts_for(c, &d, false, NULL);
+            nb_dtype ct = dts[k] == NB_F64 ? NB_F64 : NB_F32;
+            int64_t N = shape[0], ln = c->red == NB_REDUCTION_NONE ? N : 1;
+            size_t gb = (size_t)(N * shape[1]) * nb_dtype_size(ct);
+            nb_tensor *L1 = nb_tensor_zeros(ct, 1, &ln), *L2 = nb_tensor_zeros(ct, 1, &ln);
+            double *sh1 = calloc(4 * (size_t)N, sizeof(double)), *sh2 = sh1 + 2 * N;
+            double *scr = calloc(2 * (size_t)N, sizeof(double));
+            void *g1 = malloc(gb), *g2 = malloc(gb);
+            assert_true(L1 && L2 && sh1 && scr && g1 && g2);
+            const nb_tensor *t = c->flags & SOFT ? NULL : d.y, *p = d.probs;
+            assert_int_equal(nb_xent_forward_impl(d.x0, t, p, &o, L1, NULL, sh1, scr, NULL), NB_OK);
+            assert_int_equal(nb_xent_backward_impl(g1, false, d.x0, t, p, &o, NULL, sh1, NULL),
+                             NB_OK);
+            nb_xent_forward_grad_impl(d.x0, t, p, &o, L2, sh2, scr, g2, NULL);
+            char ctx[160];
+            snprintf(ctx, sizeof ctx, "kernel, %s logits, %s", nb_dtype_name(dts[k]), c->name);
+            same_bytes("loss", L2->data, L1->data, (size_t)ln * nb_dtype_size(ct), ct, ctx);
+            same_bytes("shifts", sh2, sh1, 2 * (size_t)N * sizeof(double), NB_F64, ctx);
+            same_bytes("dz", g2, g1, gb, ct, ctx);
+            nb_tensor_free(L1);
+            nb_tensor_free(L2);
+            free(sh1);
+            free(scr);
+            free(g1);
+            free(g2);
+            free_data(&d);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f32_rows),     cmocka_unit_test(test_f64_rows),
         cmocka_unit_test(test_btv_threaded), cmocka_unit_test(test_no_extra_work),
-        cmocka_unit_test(test_leaf_half),
+        cmocka_unit_test(test_leaf_half),    cmocka_unit_test(test_kernel_all_dtypes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
