@@ -120,6 +120,12 @@ static void add_grad(void *gz, const void *dz, int64_t n, bool f64)
     }
 }
 
+/* Another upstream u (a scaled loss, a per-row upstream) runs the backward kernel rather than
+ * scaling the saved buffer: u times the gradient for 1 is not what the kernel computes for u
+ * (it rounds (u/W) base to f32 before the product, and fuses the product with the smoothing
+ * term), and differs in the last bits of ~40 % of the entries for u = 2.5 or 1/3 (up to 0.9 %
+ * relative where the two terms cancel); only powers of two agree. A scale would move as many
+ * bytes as the kernel (read N x V, write N x V) anyway. */
 static nb_status xent_op_backward(nb_graph *g, nb_node *n)
 {
     nb_tensor *z = n->in[0], *loss = n->out;
