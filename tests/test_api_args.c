@@ -26,6 +26,7 @@
 #include "nabla.h"
 #include "tensor/tensor_internal.h" /* nb_det_log */
 #include "loss/xent_ref.h"          /* nb_xent_reference: test-only */
+#include "optim/optim_internal.h"   /* nb_optim_step_reference: test-only */
 #include "loss/lce_ref.h"           /* nb_lce_reference: test-only */
 
 #define SENTINEL "SENTINEL-MESSAGE"
@@ -1226,6 +1227,16 @@ static void row_nb_optim_step(void)
 {
     ST(nb_optim_step(NULL), NB_ERR_ARG, "nb_optim_step", "o is NULL");
 }
+static void row_nb_optim_step_zero_grad(void)
+{
+    double norm = -1;
+    ST(nb_optim_step_zero_grad(NULL, &norm), NB_ERR_ARG, "nb_optim_step_zero_grad", "o is NULL");
+    ST(nb_optim_step_zero_grad(NULL, NULL), NB_ERR_ARG, "nb_optim_step_zero_grad", "o is NULL");
+}
+static void row_nb_optim_step_reference(void)
+{
+    ST(nb_optim_step_reference(NULL), NB_ERR_ARG, "nb_optim_step_reference", "o is NULL");
+}
 static void row_nb_optim_zero_grad(void)
 {
     VOID(nb_optim_zero_grad(NULL), NB_ERR_ARG, "nb_optim_zero_grad", "o is NULL");
@@ -2395,6 +2406,7 @@ static const row rows[] = {
     ROW(nb_optim_new),
     ROW(nb_optim_free),
     ROW(nb_optim_step),
+    ROW(nb_optim_step_zero_grad),
     ROW(nb_optim_zero_grad),
     ROW(nb_optim_set_lr),
     ROW(nb_optim_lr),
@@ -2480,9 +2492,10 @@ static const row rows[] = {
 /* Library functions that are not public (declared in src/ headers for the tests, such as the slow
  * cross-entropy reference): checked the same way, but not counted against the public headers. */
 static const row internal_rows[] = {
-    ROW(nb_det_log),        /* src/tensor/tensor_internal.h */
-    ROW(nb_xent_reference), /* src/loss/xent_ref.h */
-    ROW(nb_lce_reference),  /* src/loss/lce_ref.h */
+    ROW(nb_det_log),              /* src/tensor/tensor_internal.h */
+    ROW(nb_xent_reference),       /* src/loss/xent_ref.h */
+    ROW(nb_lce_reference),        /* src/loss/lce_ref.h */
+    ROW(nb_optim_step_reference), /* src/optim/optim_internal.h */
 };
 #define N_INTERNAL_ROWS ((int)(sizeof internal_rows / sizeof internal_rows[0]))
 

@@ -57,6 +57,13 @@ nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int
 void nb_optim_free(nb_optim *o);
 nb_status nb_optim_step(nb_optim *o);
 void nb_optim_zero_grad(nb_optim *o);
+/* nb_optim_step then nb_optim_zero_grad, in one pass over the parameters' memory, and, when
+ * grad_norm is not NULL, *grad_norm = the global L2 norm of the gradients as they were before
+ * the step (summed in double, in chunks added in a fixed order: the same value whatever the
+ * thread count; it may differ in the last bits from nb_clip_grad_norm's, summed element by
+ * element). The parameters, state and step count end bitwise as after the two calls.
+ * NB_ERR_ARG for a NULL o. */
+nb_status nb_optim_step_zero_grad(nb_optim *o, double *grad_norm);
 void nb_optim_set_lr(nb_optim *o, double lr);
 double nb_optim_lr(const nb_optim *o);
 const nb_optim_config *nb_optim_get_config(const nb_optim *o);

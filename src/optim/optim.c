@@ -1,25 +1,14 @@
-/* optim.c - SGD (momentum, dampening, Nesterov, weight decay), Adam and AdamW with PyTorch's
- * update rules, learning-rate schedules and global-norm clipping. See nabla/optim.h. */
+/* optim.c - the optimisers (SGD with momentum, dampening, Nesterov, weight decay; Adam; AdamW):
+ * configuration, state and checkpoint access; learning-rate schedules and global-norm clipping.
+ * The step itself is in optim_step.c. See nabla/optim.h. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nabla/optim.h"
+#include "optim_internal.h"
 #include "../tensor/tensor_internal.h"
-
-#define MAX_BUFS 2 /* SGD: momentum; Adam: exp_avg, exp_avg_sq */
-
-struct nb_optim {
-    nb_optim_config cfg;
-    int n;
-    nb_tensor **params;
-    nb_tensor **state; /* n * MAX_BUFS, NULL where unused */
-    int n_bufs;
-    int64_t t; /* steps taken */
-    bool momentum_started;
-    char (*names)[32]; /* state tensor names, "exp_avg.3" */
-};
 
 nb_optim_config nb_optim_defaults(nb_optim_kind kind)
 {
@@ -130,8 +119,8 @@ nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int
     o->n = n;
     o->n_bufs = cfg->kind == NB_OPTIM_SGD ? (cfg->momentum > 0 ? 1 : 0) : 2;
     o->params = calloc((size_t)(n ? n : 1), sizeof *o->params);
-    o->state = calloc((size_t)(n ? n : 1) * MAX_BUFS, sizeof *o->state);
-    o->names = calloc((size_t)(n ? n : 1) * MAX_BUFS, sizeof *o->names);
+    o->state = calloc((size_t)(n ? n : 1) * NB_OPTIM_MAX_BUFS, sizeof *o->state);
+    o->names = calloc((size_t)(n ? n : 1) * NB_OPTIM_MAX_BUFS, sizeof *o->names);
     if (!o->params || !o->state || !o->names) {
         nb_optim_free(o);
         nb_error(NB_ERR_NOMEM, "out of memory allocating optimiser state");
@@ -145,13 +134,17 @@ nb_optim *nb_optim_new(const nb_optim_config *cfg, nb_tensor *const *params, int
                 nb_optim_free(o);
                 return NULL;
             }
-            o->state[i * MAX_BUFS + b] = s;
+            o->state[i * NB_OPTIM_MAX_BUFS + b] = s;
             snprintf(o->names[i * o->n_bufs + b], sizeof o->names[0], "%s.%d",
                      cfg->kind == NB_OPTIM_SGD ? "momentum_buffer"
                      : b == 0                  ? "exp_avg"
                                                : "exp_avg_sq",
                      i);
         }
+    }
+    if (nb_optim_chunks_init(o) != NB_OK) {
+        nb_optim_free(o);
+        return NULL;
     }
     return o;
 }
@@ -161,11 +154,13 @@ void nb_optim_free(nb_optim *o)
     if (!o)
         return;
     if (o->state)
-        for (int i = 0; i < o->n * MAX_BUFS; i++)
+        for (int i = 0; i < o->n * NB_OPTIM_MAX_BUFS; i++)
             nb_tensor_free(o->state[i]);
     free(o->state);
     free(o->params);
     free(o->names);
+    free(o->chunks);
+    free(o->chunk_sq);
     free(o);
 }
 
@@ -229,7 +224,7 @@ nb_tensor *nb_optim_state_tensor(const nb_optim *o, int i, const char **name)
     int p = i / o->n_bufs, b = i % o->n_bufs;
     if (name)
         *name = o->names[i];
-    return o->state[p * MAX_BUFS + b];
+    return o->state[p * NB_OPTIM_MAX_BUFS + b];
 }
 
 nb_status nb_optim_state_check(const nb_optim *o, int i, const nb_tensor *src)
@@ -277,63 +272,18 @@ nb_status nb_optim_step(nb_optim *o)
 {
     if (!o)
         return nb_error(NB_ERR_ARG, "nb_optim_step: o is NULL");
-    const nb_optim_config *c = &o->cfg;
-    o->t++;
-    double lr = c->lr, wd = c->weight_decay;
-    double bc1 = 1.0 - pow(c->beta1, (double)o->t), bc2 = 1.0 - pow(c->beta2, (double)o->t);
-    for (int i = 0; i < o->n; i++) {
-        nb_tensor *p = o->params[i];
-        void *w = p->data;
-        const void *gr = p->grad;
-        if (c->kind == NB_OPTIM_SGD) {
-            nb_tensor *buf = o->n_bufs ? o->state[i * MAX_BUFS] : NULL;
-            for (int64_t k = 0; k < p->numel; k++) {
-                double pk = get(p, w, k), g = get(p, gr, k) + wd * pk;
-                if (buf) {
-                    double b = o->momentum_started
-                                   ? c->momentum * get(p, buf->data, k) + (1.0 - c->dampening) * g
-                                   : g;
-                    put(p, buf->data, k, b);
-                    g = c->nesterov ? g + c->momentum * b : b;
-                }
-                put(p, w, k, pk - lr * g);
-            }
-        } else if (p->dtype == NB_F32) {
-            /* f32 parameters: the update in f32 arithmetic, as PyTorch does for f32 tensors,
-             * in a loop the compiler vectorises (the per-step scalars are computed in double) */
-            float *w32 = w, *m32 = o->state[i * MAX_BUFS]->data;
-            float *v32 = o->state[i * MAX_BUFS + 1]->data;
-            const float *g32 = gr;
-            const float b1 = (float)c->beta1, b2 = (float)c->beta2, ob1 = (float)(1.0 - c->beta1);
-            const float ob2 = (float)(1.0 - c->beta2), eps = (float)c->eps;
-            const float ss = (float)(lr / bc1), rs = (float)(1.0 / sqrt(bc2));
-            const float decay = c->kind == NB_OPTIM_ADAMW ? (float)(1.0 - lr * wd) : 1.0f;
-            const float l2 = c->kind == NB_OPTIM_ADAMW ? 0.0f : (float)wd;
-            for (int64_t k = 0; k < p->numel; k++) {
-                float pk = w32[k] * decay, g = g32[k] + l2 * pk;
-                float mk = b1 * m32[k] + ob1 * g, vk = b2 * v32[k] + ob2 * g * g;
-                m32[k] = mk;
-                v32[k] = vk;
-                w32[k] = pk - ss * mk / (sqrtf(vk) * rs + eps);
-            }
-        } else {
-            nb_tensor *m = o->state[i * MAX_BUFS], *v = o->state[i * MAX_BUFS + 1];
-            double step_size = lr / bc1, sbc2 = sqrt(bc2);
-            for (int64_t k = 0; k < p->numel; k++) {
-                double pk = get(p, w, k), g = get(p, gr, k);
-                if (c->kind == NB_OPTIM_ADAMW)
-                    pk *= 1.0 - lr * wd;
-                else
-                    g += wd * pk;
-                double mk = c->beta1 * get(p, m->data, k) + (1.0 - c->beta1) * g;
-                double vk = c->beta2 * get(p, v->data, k) + (1.0 - c->beta2) * g * g;
-                put(p, m->data, k, mk);
-                put(p, v->data, k, vk);
-                put(p, w, k, pk - step_size * mk / (sqrt(vk) / sbc2 + c->eps));
-            }
-        }
-    }
-    o->momentum_started = true;
+    nb_optim_step_run(o, NULL, false);
+    return NB_OK;
+}
+
+nb_status nb_optim_step_zero_grad(nb_optim *o, double *grad_norm)
+{
+    if (!o)
+        return nb_error(NB_ERR_ARG, "nb_optim_step_zero_grad: o is NULL");
+    double sq = 0.0;
+    nb_optim_step_run(o, grad_norm ? &sq : NULL, true);
+    if (grad_norm)
+        *grad_norm = sqrt(sq);
     return NB_OK;
 }
 

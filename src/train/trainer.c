@@ -412,19 +412,6 @@ static nb_status sum_grads(nb_trainer *t)
     return NB_OK;
 }
 
-static double grad_norm(const nb_trainer *t)
-{
-    double sq = 0;
-    for (int i = 0; i < t->np; i++) {
-        const nb_tensor *p = t->params[i];
-        for (int64_t j = 0; j < p->numel; j++) {
-            double v = p->dtype == NB_F64 ? ((double *)p->grad)[j] : ((float *)p->grad)[j];
-            sq += v * v;
-        }
-    }
-    return sqrt(sq);
-}
-
 /* The gradients of one global batch of n rows, summed over micro-batches and ranks, into the
  * parameters; W = {real tokens, loss sum, hits} of the whole batch. */
 static nb_status batch_gradients(nb_trainer *t, int64_t n, double *W)
@@ -484,15 +471,13 @@ nb_status nb_trainer_step(nb_trainer *t, bool *epoch_done, bool *stop)
     if (!isfinite(lv))
         return nb_error(NB_ERR_ANOMALY, "loss became %g at epoch %lld step %lld", lv,
                         (long long)t->epoch, (long long)nb_optim_step_count(t->opt));
-    double gn;
+    double gn = 0;
     if (t->c.clip_norm > 0)
         nb_clip_grad_norm(t->params, t->np, t->c.clip_norm, &gn);
-    else
-        gn = grad_norm(t);
     nb_optim_set_lr(t->opt, nb_schedule_lr(&t->sched, nb_optim_step_count(t->opt)));
-    if ((s = nb_optim_step(t->opt)) != NB_OK)
+    /* the step, the gradients zeroed and (unless clipping measured it) their norm: one pass */
+    if ((s = nb_optim_step_zero_grad(t->opt, t->c.clip_norm > 0 ? NULL : &gn)) != NB_OK)
         return s;
-    nb_optim_zero_grad(t->opt);
     t->loss_sum += W[1];
     t->weight_sum += W[0];
     t->correct += W[2];
