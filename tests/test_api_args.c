@@ -615,6 +615,21 @@ static void row_nb_linear(void)
     nb_tensor_free(w);
     nb_tensor_free(b);
 }
+static nb_tensor *linear_relu_nobias(nb_graph *g, nb_tensor *a, nb_tensor *b)
+{
+    return nb_linear_relu(g, a, b, NULL);
+}
+static void row_nb_linear_relu(void)
+{
+    check_binary(linear_relu_nobias, "linear_relu");
+    nb_graph *g = nb_graph_new();
+    nb_tensor *x = f32_23(), *w = f32_23(), *b = nb_tensor_zeros(NB_F32, 1, s3);
+    NUL(nb_linear_relu(g, x, w, b), NB_ERR_SHAPE, "linear_relu", "bias [3]");
+    nb_graph_free(g);
+    nb_tensor_free(x);
+    nb_tensor_free(w);
+    nb_tensor_free(b);
+}
 static void row_nb_add(void)
 {
     check_binary(nb_add, "add");
@@ -2334,6 +2349,7 @@ static const row rows[] = {
     /* ops.h */
     ROW(nb_matmul),
     ROW(nb_linear),
+    ROW(nb_linear_relu),
     ROW(nb_add),
     ROW(nb_sub),
     ROW(nb_mul),

@@ -357,7 +357,7 @@ check "eval of the checkpoint kept after divergence" 0 "$nabla" eval --model nan
     --data spirals
 check "train --detect-anomaly names the op" 1 "$nabla" train --data spirals --optim sgd \
     --lr 1e30 --epochs 1 --quiet --detect-anomaly
-err_has "anomaly: op 'linear'"
+err_has "anomaly: op 'linear_relu'"
 
 # ---------------------------------------------------------------- --help everywhere
 for cmd in xent gradcheck train eval predict demo bench diff plot; do

@@ -33,6 +33,9 @@ extern "C" {
 nb_tensor *nb_matmul(nb_graph *g, nb_tensor *a, nb_tensor *b, bool trans_a, bool trans_b);
 /* y = x W^T + b for x [N,in], W [out,in], b [out] (b may be NULL): PyTorch's Linear, one node. */
 nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b);
+/* h = max(x W^T + b, 0): nb_relu(nb_linear(...)) as one node, the ReLU applied in the Linear's
+ * output pass and its gradient fused with the bias's; values and gradients bitwise equal. */
+nb_tensor *nb_linear_relu(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b);
 
 nb_tensor *nb_add(nb_graph *g, nb_tensor *a, nb_tensor *b); /* a + b */
 nb_tensor *nb_sub(nb_graph *g, nb_tensor *a, nb_tensor *b); /* a - b */

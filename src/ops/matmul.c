@@ -1,4 +1,5 @@
-/* matmul.c - C = op(A) op(B) and Linear y = x W^T + b, on OpenBLAS.
+/* matmul.c - C = op(A) op(B), Linear y = x W^T + b and Linear + ReLU h = max(x W^T + b, 0),
+ * on OpenBLAS.
  *
  * Shapes: op(A) [M,K], op(B) [K,N], C [M,N]. With C = A'B' (A' = op(A), B' = op(B)):
  *   dA' = dC B'^T,  dB' = A'^T dC,
@@ -14,7 +15,7 @@
 
 #include "ops_internal.h"
 
-static const nb_opdef op_matmul, op_linear;
+static const nb_opdef op_matmul, op_linear, op_linear_relu;
 
 /* The process-wide count of nb_set_num_threads (0: never set). OpenMP's own setting
  * (omp_set_num_threads) is per calling thread, so the kernels read this instead. */
@@ -150,44 +151,48 @@ static nb_status matmul_backward(nb_graph *g, nb_node *n)
     return NB_OK;
 }
 
-/* db[j] += sum_r dy[r, j], dy [N, D] */
+/* Column sums: db [D] += sum over r of dy [N, D], row by row (the inner loop streams a row of
+ * dy and the whole of db, which stays in L1), so each db[j] adds its rows in order 0..N-1. */
+NB_VECTOR_CLONES static void colsum_f32(float *restrict db, const float *restrict dy, int64_t N,
+                                        int64_t D)
+{
+    for (int64_t r = 0; r < N; r++)
+        for (int64_t j = 0; j < D; j++)
+            db[j] += dy[r * D + j];
+}
+static void colsum_f64(double *restrict db, const double *restrict dy, int64_t N, int64_t D)
+{
+    for (int64_t r = 0; r < N; r++)
+        for (int64_t j = 0; j < D; j++)
+            db[j] += dy[r * D + j];
+}
 static void add_rows(nb_dtype t, void *db, const void *dy, int64_t N, int64_t D)
 {
-    for (int64_t r = 0; r < N; r++) {
-        if (t == NB_F64) {
-            double *restrict d = db;
-            const double *restrict s = (const double *)dy + r * D;
-            for (int64_t j = 0; j < D; j++)
-                d[j] += s[j];
-        } else {
-            float *restrict d = db;
-            const float *restrict s = (const float *)dy + r * D;
-            for (int64_t j = 0; j < D; j++)
-                d[j] += s[j];
-        }
-    }
+    if (t == NB_F64)
+        colsum_f64(db, dy, N, D);
+    else
+        colsum_f32(db, dy, N, D);
 }
 
 /* ---- Linear: y [N,out] = x [N,in] W^T + b, W [out,in], b [out] ---- */
 
-nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b)
+/* The checked forward of linear (name: "linear" or "linear_relu"): y = x W^T + b, not recorded. */
+static nb_tensor *linear_forward(nb_graph *g, const char *name, nb_tensor *const *in, int n_in)
 {
-    nb_tensor *in[3] = {x, w, b};
-    int n_in = b ? 3 : 2;
-    if (!nb_op_inputs_ok(g, "linear", in, n_in) || nb_check_float_same("linear", in, n_in) != NB_OK)
+    nb_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
+    if (!nb_op_inputs_ok(g, name, in, n_in) || nb_check_float_same(name, in, n_in) != NB_OK)
         return NULL;
     if (x->ndim != 2 || w->ndim != 2 || x->shape[1] != w->shape[1]) {
-        nb_error(NB_ERR_SHAPE,
-                 "linear: input %s does not match weight %s (need x [N,in], W [out,in])", nb_shp(x),
-                 nb_shp(w));
+        nb_error(NB_ERR_SHAPE, "%s: input %s does not match weight %s (need x [N,in], W [out,in])",
+                 name, nb_shp(x), nb_shp(w));
         return NULL;
     }
     if (b && !(b->ndim == 1 && b->shape[0] == w->shape[0])) {
-        nb_error(NB_ERR_SHAPE, "linear: bias %s does not match weight %s (need [out])", nb_shp(b),
+        nb_error(NB_ERR_SHAPE, "%s: bias %s does not match weight %s (need [out])", name, nb_shp(b),
                  nb_shp(w));
         return NULL;
     }
-    if (!dims_fit_blas("linear", x) || !dims_fit_blas("linear", w))
+    if (!dims_fit_blas(name, x) || !dims_fit_blas(name, w))
         return NULL;
     int64_t N = x->shape[0], Din = x->shape[1], Dout = w->shape[0];
     int64_t shape[2] = {N, Dout};
@@ -205,31 +210,125 @@ nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b)
     }
     if (Din > 0)
         gemm(x->dtype, false, true, N, Dout, Din, x->data, Din, w->data, Din, 1.0, y->data);
+    return y;
+}
+
+nb_tensor *nb_linear(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b)
+{
+    nb_tensor *in[3] = {x, w, b};
+    int n_in = b ? 3 : 2;
+    nb_tensor *y = linear_forward(g, "linear", in, n_in);
     nb_node *n;
-    if (nb_graph_record(g, &op_linear, y, in, n_in, &n) != NB_OK)
+    if (!y || nb_graph_record(g, &op_linear, y, in, n_in, &n) != NB_OK)
         return NULL;
     return y;
 }
 
-static nb_status linear_backward(nb_graph *g, nb_node *n)
+/* dx += dz W, dW += dz^T x for linear's node n given dz [N,out], the gradient of x W^T + b;
+ * and db += the column sums of dz when with_bias. */
+static nb_status linear_grads(nb_graph *g, nb_node *n, const void *dz, bool with_bias)
 {
-    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL, *y = n->out;
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->n_in > 2 ? n->in[2] : NULL;
     int64_t N = x->shape[0], Din = x->shape[1], Dout = w->shape[0];
     void *gx, *gw, *gbias = NULL;
     nb_status s = nb_grad_buffer(g, x, &gx);
     if (s == NB_OK)
         s = nb_grad_buffer(g, w, &gw);
-    if (s == NB_OK && b)
+    if (s == NB_OK && b && with_bias)
         s = nb_grad_buffer(g, b, &gbias);
     if (s != NB_OK)
         return s;
-    if (gx && Dout > 0) /* dx [N,Din] += dy [N,Dout] W [Dout,Din] */
-        gemm(x->dtype, false, false, N, Din, Dout, y->grad, Dout, w->data, Din, 1.0, gx);
-    if (gw && N > 0) /* dW [Dout,Din] += dy^T [Dout,N] x [N,Din] */
-        gemm(x->dtype, true, false, Dout, Din, N, y->grad, Dout, x->data, Din, 1.0, gw);
-    if (gbias) /* db [Dout] += sum over rows of dy */
-        add_rows(x->dtype, gbias, y->grad, N, Dout);
+    if (gx && Dout > 0) /* dx [N,Din] += dz [N,Dout] W [Dout,Din] */
+        gemm(x->dtype, false, false, N, Din, Dout, dz, Dout, w->data, Din, 1.0, gx);
+    if (gw && N > 0) /* dW [Dout,Din] += dz^T [Dout,N] x [N,Din] */
+        gemm(x->dtype, true, false, Dout, Din, N, dz, Dout, x->data, Din, 1.0, gw);
+    if (gbias) /* db [Dout] += sum over rows of dz */
+        add_rows(x->dtype, gbias, dz, N, Dout);
     return NB_OK;
+}
+
+static nb_status linear_backward(nb_graph *g, nb_node *n)
+{
+    return linear_grads(g, n, n->out->grad, true);
+}
+
+/* ---- Linear + ReLU: h [N,out] = max(x W^T + b, 0), one op ----
+ * Forward: linear's output pass, then ReLU in place (no second [N,out] tensor). Backward: one
+ * pass over h and dh writes dz = 0 + (h <= 0 ? 0 : dh) (what relu's backward adds into a zeroed
+ * buffer: the same bits, signed zeros included; h <= 0 exactly where x W^T + b <= 0, and a NaN
+ * passes dh in both) and adds dz's rows into db in the same pass; then linear's two products.
+ * The gradients are bitwise those of nb_relu(nb_linear(...)), without zeroing a buffer for dz
+ * and without the separate bias pass. */
+NB_VECTOR_CLONES static void relu_inplace_f32(float *restrict h, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        h[i] = h[i] <= 0.0f ? 0.0f : h[i];
+}
+static void relu_inplace_f64(double *restrict h, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        h[i] = h[i] <= 0.0 ? 0.0 : h[i];
+}
+
+nb_tensor *nb_linear_relu(nb_graph *g, nb_tensor *x, nb_tensor *w, nb_tensor *b)
+{
+    nb_tensor *in[3] = {x, w, b};
+    int n_in = b ? 3 : 2;
+    nb_tensor *h = linear_forward(g, "linear_relu", in, n_in);
+    if (!h)
+        return NULL;
+    if (h->dtype == NB_F64)
+        relu_inplace_f64(h->data, h->numel);
+    else
+        relu_inplace_f32(h->data, h->numel);
+    nb_node *n;
+    if (nb_graph_record(g, &op_linear_relu, h, in, n_in, &n) != NB_OK)
+        return NULL;
+    return h;
+}
+
+/* dz [N,D] = 0 + (h <= 0 ? 0 : dh), and db [D] += the column sums of dz (rows in order). f64
+ * multiplies by the 0/1 derivative as relu's f64 backward does (a NaN or inf dh where h <= 0
+ * gives NaN there, not 0), so each dtype has its unfused op's bits. */
+NB_VECTOR_CLONES static void relu_grad_f32(float *restrict dz, float *restrict db,
+                                           const float *restrict dh, const float *restrict h,
+                                           int64_t N, int64_t D)
+{
+    for (int64_t r = 0; r < N; r++)
+        for (int64_t j = 0; j < D; j++) {
+            float d = 0.0f + (h[r * D + j] <= 0.0f ? 0.0f : dh[r * D + j]);
+            dz[r * D + j] = d;
+            if (db)
+                db[j] += d;
+        }
+}
+static void relu_grad_f64(double *restrict dz, double *restrict db, const double *restrict dh,
+                          const double *restrict h, int64_t N, int64_t D)
+{
+    for (int64_t r = 0; r < N; r++)
+        for (int64_t j = 0; j < D; j++) {
+            double d = 0.0 + dh[r * D + j] * (h[r * D + j] <= 0.0 ? 0.0 : 1.0);
+            dz[r * D + j] = d;
+            if (db)
+                db[j] += d;
+        }
+}
+
+static nb_status linear_relu_backward(nb_graph *g, nb_node *n)
+{
+    nb_tensor *h = n->out, *b = n->n_in > 2 ? n->in[2] : NULL;
+    int64_t N = h->shape[0], D = h->shape[1];
+    void *dz = nb_arena_alloc(g, (size_t)h->numel * nb_dtype_size(h->dtype)), *gbias = NULL;
+    if (!dz)
+        return nb_last_status();
+    nb_status s = b ? nb_grad_buffer(g, b, &gbias) : NB_OK;
+    if (s != NB_OK)
+        return s;
+    if (h->dtype == NB_F64)
+        relu_grad_f64(dz, gbias, h->grad, h->data, N, D);
+    else
+        relu_grad_f32(dz, gbias, h->grad, h->data, N, D);
+    return linear_grads(g, n, dz, false);
 }
 
 /* ---- records: sample cases as data ---- */
@@ -278,4 +377,27 @@ static const nb_op_case linear_cases[] = {
 static const nb_opdef op_linear = {
     {"linear", "y = x W^T + b", 3, linear_apply, NB_CASES(linear_cases)}, linear_backward, 0, NULL};
 
-NB_OP_LIST(nb_matmul_ops, &op_matmul, &op_linear);
+static nb_tensor *linear_relu_apply(const nb_op_info *op, nb_graph *g, nb_tensor *const *in,
+                                    int n_in, const double *args)
+{
+    (void)op, (void)args;
+    return nb_linear_relu(g, in[0], in[1], n_in > 2 ? in[2] : NULL);
+}
+/* a bias of -0.5 .. 0.5 against x W^T in about -1.3 .. 1.3: some outputs clipped, some not */
+static const nb_op_case linear_relu_cases[] = {
+    {.note = "max(x W^T + b, 0)",
+     .n_inputs = 3,
+     .in = {NB_SAMPLE_PARAM2(-1, 1, 0, 4, 3),
+            NB_SAMPLE_PARAM2(-1, 1, 0, 5, 3),
+            {.kind = NB_SAMPLE_PARAM, .ndim = 1, .shape = {5}, .lo = -0.5, .hi = 0.5}}},
+    {.note = "max(x W^T, 0)",
+     .n_inputs = 2,
+     .in = {NB_SAMPLE_PARAM2(-1, 1, 0, 4, 3), NB_SAMPLE_PARAM2(-1, 1, 0, 5, 3)}},
+};
+static const nb_opdef op_linear_relu = {
+    {"linear_relu", "h = max(x W^T + b, 0)", 3, linear_relu_apply, NB_CASES(linear_relu_cases)},
+    linear_relu_backward,
+    0,
+    NULL};
+
+NB_OP_LIST(nb_matmul_ops, &op_matmul, &op_linear, &op_linear_relu);
