@@ -1252,6 +1252,12 @@ static void row_nb_optim_step_reference(void)
 {
     ST(nb_optim_step_reference(NULL), NB_ERR_ARG, "nb_optim_step_reference", "o is NULL");
 }
+static void row_nb_optim_set_parallel_min(void)
+{
+    /* total: n < 1 counts as 1; then the default restored */
+    QUIET(nb_optim_set_parallel_min(-5));
+    QUIET(nb_optim_set_parallel_min((int64_t)1 << 22));
+}
 static void row_nb_optim_zero_grad(void)
 {
     VOID(nb_optim_zero_grad(NULL), NB_ERR_ARG, "nb_optim_zero_grad", "o is NULL");
@@ -2508,10 +2514,11 @@ static const row rows[] = {
 /* Library functions that are not public (declared in src/ headers for the tests, such as the slow
  * cross-entropy reference): checked the same way, but not counted against the public headers. */
 static const row internal_rows[] = {
-    ROW(nb_det_log),              /* src/tensor/tensor_internal.h */
-    ROW(nb_xent_reference),       /* src/loss/xent_ref.h */
-    ROW(nb_lce_reference),        /* src/loss/lce_ref.h */
-    ROW(nb_optim_step_reference), /* src/optim/optim_internal.h */
+    ROW(nb_det_log),                /* src/tensor/tensor_internal.h */
+    ROW(nb_xent_reference),         /* src/loss/xent_ref.h */
+    ROW(nb_lce_reference),          /* src/loss/lce_ref.h */
+    ROW(nb_optim_step_reference),   /* src/optim/optim_internal.h */
+    ROW(nb_optim_set_parallel_min), /* src/optim/optim_internal.h */
 };
 #define N_INTERNAL_ROWS ((int)(sizeof internal_rows / sizeof internal_rows[0]))
 

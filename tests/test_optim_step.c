@@ -1,9 +1,10 @@
 /* test_optim_step.c - the optimiser's fast step (src/optim/optim_step.c) against its plain
  * reference (nb_optim_step_reference):
  *   - for SGD (plain, weight decay, momentum, dampening, Nesterov), Adam (with and without L2
- *     weight decay) and AdamW on f32 parameters of sizes around the chunk size and one large
- *     enough to be split between threads: parameters and state bitwise equal to the reference's
- *     after every step, through nb_optim_step and nb_optim_step_zero_grad, at 1 and 2 threads;
+ *     weight decay) and AdamW on f32 parameters of sizes around the chunk size, the threading
+ *     threshold set low enough for 2 threads to split them: parameters and state bitwise equal to
+ * the reference's after every step, through nb_optim_step and nb_optim_step_zero_grad, at 1 and 2
+ * threads;
  *   - nb_optim_step_zero_grad's norm equals the gradients' norm summed element by element in
  *     double (to 1e-13 relative: both sums are of exact products, in another order), is the
  *     same bits at 1 and 2 threads, and the gradients are zero afterwards;
@@ -21,7 +22,8 @@
 #include "optim/optim_internal.h" /* nb_optim_step_reference: test-only */
 
 #define NP 6
-/* around the chunk (1024), a tail, and one parameter above the threading threshold (65536) */
+/* around the chunk (1024), a tail, and a large one (the threshold of threading is set below the
+ * total in main, so that 2 threads split the chunks) */
 static const int64_t sizes[NP] = {1, 7, 1024, 1025, 3001, 70001};
 
 static void make_params(nb_tensor **p, nb_dtype dt, uint64_t seed)
@@ -226,6 +228,7 @@ static void test_mixed_dtypes(void **state)
 
 int main(void)
 {
+    nb_optim_set_parallel_min(50000);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fast_equals_reference),
         cmocka_unit_test(test_fused_norm),

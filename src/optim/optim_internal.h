@@ -48,6 +48,11 @@ nb_status nb_optim_chunks_init(nb_optim *o);
  * threaded when the parameters are large enough; otherwise nb_optim_step_reference's loops. */
 void nb_optim_step_run(nb_optim *o, double *grad_sq, bool zero_grad);
 
+/* The step is split between threads (nb_kernel_threads() > 1) for parameters of at least n
+ * elements in all (default 4M; see optim_step.c for why so many); n < 1 counts as 1. For the
+ * tests, which exercise the threaded path on small parameters. */
+void nb_optim_set_parallel_min(int64_t n);
+
 /* The plain reference of one step (increments the step count like nb_optim_step): the
  * per-element loops in double for SGD and f64, in f32 for f32 Adam. For the tests: the fast step
  * must equal it bitwise. NB_ERR_ARG for a NULL o. */

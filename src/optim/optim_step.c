@@ -15,6 +15,7 @@
 #endif
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,9 +23,19 @@
 #include "../ops/ops_internal.h"
 #include "../tensor/tensor_internal.h"
 
-/* Parameters below this many elements are stepped on one thread: a parallel region costs a
- * few microseconds, the step of 64K f32 elements about twenty. */
-#define PARALLEL_MIN ((int64_t)1 << 16)
+/* Parameters below this many elements are stepped on one thread (nb_optim_set_parallel_min
+ * changes it, for the tests). An OpenMP region in the step costs more than it saves next to
+ * OpenBLAS's own (pthread) pool: after the region libgomp's worker spins (active wait) on the
+ * core OpenBLAS's worker needs for the next product. Measured on the 2-core machine with the
+ * default MLP (235K parameters) at 2 threads: 4.4 ms a step with the step on one thread, 31 ms
+ * with it split above 64K elements (8.2 ms with OMP_WAIT_POLICY=passive). So only parameters of
+ * 4M+ elements, whose step takes milliseconds, are split. */
+static _Atomic int64_t parallel_min = (int64_t)1 << 22;
+
+void nb_optim_set_parallel_min(int64_t n)
+{
+    atomic_store(&parallel_min, n < 1 ? 1 : n);
+}
 
 /* The per-step scalars of Adam/AdamW in f32 (ss = lr / bc1, rs = 1 / sqrt(bc2)) and of SGD. */
 typedef struct step_k {
@@ -232,7 +243,7 @@ void nb_optim_step_run(nb_optim *o, double *grad_sq, bool zero_grad)
         int nt = nb_kernel_threads();
         int64_t C = o->n_chunks;
         bool sq = grad_sq != NULL;
-        if (nt > 1 && o->numel >= PARALLEL_MIN) {
+        if (nt > 1 && o->numel >= atomic_load(&parallel_min)) {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
             {
