@@ -1,11 +1,12 @@
-/* test_trainer_norm.c - the gradient norm the trainer reports (nb_train_progress.grad_norm), summed
- * in 8 lanes since the per-epoch overhead work, against nb_clip_grad_norm's one running sum:
+/* test_trainer_norm.c - the gradient norm the trainer reports (nb_train_progress.grad_norm) without
+ * clipping, however it is summed (the optimiser's pass computes it), against nb_clip_grad_norm's
+ * one running sum:
  *   - a run without clipping and the same run with a clip bound no gradient reaches
  *     (nb_clip_grad_norm computes the norm, scales nothing) report the same norm at every step
  *     (relative 1e-12: only the order of the additions differs) and end with bitwise equal
  *     weights;
- *   - parameter sizes that are not multiples of the lane count (14, 7, 21, 3 elements), so the
- *     tail of every tensor counts;
+ *   - parameter sizes that are not multiples of a vector's lanes (14, 7, 21, 3 elements), so
+ *     the tail of every tensor counts;
  *   - the f32 model nabla train makes (a model of f64 parameters needs f64 data, which the data
  *     sets are not). */
 #define _POSIX_C_SOURCE 200809L
