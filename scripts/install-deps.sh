@@ -1,8 +1,9 @@
 #!/bin/sh
 # install-deps.sh GROUP... - make sure the Debian packages nabla needs are installed.
 #
-# Groups: build (compiler, CMake, OpenBLAS, cmocka, zlib, cJSON, libpng), plot (PLplot + its cairo PNG
-#         driver, for `nabla plot` and `train --plot`), data (Fashion-MNIST),
+# Groups: build (compiler, CMake, OpenBLAS and its OpenMP build, cmocka, zlib, cJSON, libpng),
+#         plot (PLplot + its cairo PNG driver, for `nabla plot` and `train --plot`),
+#         data (Fashion-MNIST),
 #         mpi (Open MPI, for mpirun -np P nabla train and its test),
 #         sanitize (valgrind), fuzz (clang + its libFuzzer runtime, for
 #         `make fuzz`), tsan (clang, its ThreadSanitizer runtime, LLVM's OpenMP runtime and
@@ -14,7 +15,7 @@ set -eu
 
 pkgs_for() {
     case "$1" in
-    build) echo "gcc make cmake pkg-config libopenblas-dev libcmocka-dev zlib1g-dev libcjson-dev libpng-dev" ;;
+    build) echo "gcc make cmake pkg-config libopenblas-dev libopenblas-openmp-dev libcmocka-dev zlib1g-dev libcjson-dev libpng-dev" ;;
     plot) echo "libplplot-dev plplot-driver-cairo" ;;
     mpi) echo "openmpi-bin libopenmpi-dev" ;;
     data) echo "dataset-fashion-mnist" ;;
