@@ -73,10 +73,12 @@ if ep:
         if n:
             line += f" nabla {n['median_seconds']:.3f} s ({n['core']})"
             s = steps.get(thr)
-            if s:
-                pred = s["ms_per_step"] * STEPS / 1e3
-                line += (f", bench train step x {STEPS} = {pred:.3f} s "
-                         f"(epoch / steps {n['median_seconds'] / pred:.3f})")
+            if s:  # an epoch adds up its steps: the mean step (the median beside it)
+                ms = s.get("ms_per_step_mean", s["ms_per_step"])
+                pred = ms * STEPS / 1e3
+                line += (f", bench train mean step x {STEPS} = {pred:.3f} s "
+                         f"(median x {STEPS} = {s['ms_per_step'] * STEPS / 1e3:.3f}; "
+                         f"epoch / steps {n['median_seconds'] / pred:.3f})")
         if t:
             line += f"; torch {t['median_seconds']:.3f} s (interop {t['interop']})"
             if n:
