@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_bench_train.sh NABLA - `nabla bench train` reports the trainer's step (median and mean),
-# the hand-written loop, the products alone and their ratio, counts only computed products (no timing bound:
-# speed targets live in `make bench`), and the hand loop allocates nothing in steady state.
+# the hand-written loop, the products alone and their ratio, counts only computed products (no
+# timing bound: speed targets live in `make bench`), and the hand loop allocates nothing in
+# steady state.
 set -eu
 nabla=$1
 out=$("$nabla" bench train --hidden 32,16 --batch 16 --steps 5 --threads 1 --json)
