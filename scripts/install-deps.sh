@@ -51,7 +51,7 @@ if [ "$(id -u)" -ne 0 ]; then
         echo "  sudo apt-get update && sudo apt-get install -y$required$optional" >&2
         exit 1
     fi
-    echo "install-deps: optional packages not installed (going on without them); to install run:" >&2
+    echo "install-deps: optional packages missing (going on without them); to install run:" >&2
     echo "  sudo apt-get update && sudo apt-get install -y$optional" >&2
     exit 0
 fi

@@ -7,7 +7,8 @@ set -eu
 nabla=$1
 out=$("$nabla" bench train --hidden 32,16 --batch 16 --steps 5 --threads 1 --json)
 echo "$out"
-for k in ms_per_step ms_per_step_mean ms_loop ms_gemm_only step_over_gemm gflops gflops_gemm_only core; do
+for k in ms_per_step ms_per_step_mean ms_loop ms_gemm_only step_over_gemm gflops \
+    gflops_gemm_only core; do
     echo "$out" | grep -q "\"$k\": " || { echo "FAIL: no $k"; exit 1; }
 done
 echo "$out" | grep -q '"steady_state_allocations": 0' || { echo "FAIL: the step allocates"; exit 1; }
