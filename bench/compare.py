@@ -80,7 +80,8 @@ if ep:
                          f"(median x {STEPS} = {s['ms_per_step'] * STEPS / 1e3:.3f}; "
                          f"epoch / steps {n['median_seconds'] / pred:.3f})")
         if t:
-            line += f"; torch {t['median_seconds']:.3f} s (interop {t['interop']})"
+            tuned = ", malloc tuned" if t.get("malloc_tuned") else ""
+            line += f"; torch {t['median_seconds']:.3f} s (interop {t['interop']}{tuned})"
             if n:
                 line += f", speed-up {t['median_seconds'] / n['median_seconds']:.2f}x"
         if b:

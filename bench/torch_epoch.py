@@ -9,7 +9,11 @@ AdamW (lr 2e-3, betas 0.9/0.999, eps 1e-8, weight decay 1e-4); the cosine schedu
 warm-up steps, set every step; and the figures nabla reports for each step: the loss sum, the
 training accuracy and the global gradient norm. The clock runs from the first step of an epoch to
 the end of its last; nothing is evaluated. `--bare` drops the accuracy and the norm (PyTorch's
-loop at its leanest), for reference.
+loop at its leanest), for reference. PyTorch's CPU tensors come from glibc's malloc, which maps
+and unmaps the step's large buffers (the batch, the weight gradients) every step, so each step
+page-faults them in again; scripts/bench.sh also runs it with MALLOC_MMAP_THRESHOLD_ and
+MALLOC_TRIM_THRESHOLD_ raised (the buffers then stay in the heap), recorded as malloc_tuned, and
+the comparison takes PyTorch's faster setting.
 
   /usr/bin/python3 bench/torch_epoch.py --threads 2 --interop 1 [--epochs 3] [--bare]
 """
@@ -92,6 +96,7 @@ def main():
     med = sorted(seconds)[len(seconds) // 2]
     print(json.dumps(dict(bench="epoch", impl="torch", torch=torch.__version__, threads=a.threads,
                           interop=a.interop, bare=a.bare, steps=steps, batch=B,
+                          malloc_tuned="MALLOC_MMAP_THRESHOLD_" in os.environ,
                           epoch_seconds=[round(s, 4) for s in seconds],
                           median_seconds=round(med, 4),
                           train_acc_last=round(hits / N, 4) if not a.bare else None,

@@ -44,12 +44,16 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     echo "PyTorch: $(/usr/bin/python3 -c 'import torch; print(torch.__version__)')"
     /usr/bin/python3 "$here/bench/torch_bench.py" --threads 1 | tee "$out/torch.jsonl"
     if [ -n "$epochs" ]; then
-        # the same work at 1 thread; at 2 threads with 1 and 2 inter-op threads (the table takes
-        # the faster); the bare loop (no accuracy, no norm) for reference
+        # the same work at 1 thread; at 2 threads with 1 and 2 inter-op threads; each with
+        # glibc's malloc as it comes and tuned to keep the step's buffers (the table takes the
+        # fastest); the bare loop (no accuracy, no norm) for reference
+        tuned="MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824"
         for a in "1 1" "2 1" "2 2" "1 1 --bare" "2 1 --bare"; do
             set -- $a
-            /usr/bin/python3 "$here/bench/torch_epoch.py" --threads $1 --interop $2 ${3:-} |
-                tee -a "$out/torch.jsonl"
+            for m in "" "$tuned"; do
+                env $m /usr/bin/python3 "$here/bench/torch_epoch.py" --threads $1 --interop $2 \
+                    ${3:-} | tee -a "$out/torch.jsonl"
+            done
         done
     fi
     /usr/bin/python3 "$here/bench/compare.py" "$out/nabla.jsonl" "$out/torch.jsonl" $epochs
