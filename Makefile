@@ -63,7 +63,10 @@ valgrind: build
 	@sh scripts/install-deps.sh sanitize
 	sh scripts/valgrind.sh $(BUILD)
 
+# The benchmarks, with the epoch of the default recipe against PyTorch's when Fashion-MNIST and
+# python3-torch are installed (as root, make bench installs them; without them it says so).
 bench: build
+	@sh scripts/install-deps.sh data bench || true
 	sh scripts/bench.sh ./$(BUILD)/nabla $(BUILD)/bench
 
 install: build

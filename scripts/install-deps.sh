@@ -1,19 +1,21 @@
 #!/bin/sh
 # install-deps.sh GROUP... - make sure the Debian packages nabla needs are installed.
 #
-# Groups: build (compiler, CMake, OpenBLAS, cmocka, zlib, cJSON, libpng), plot (PLplot + its cairo PNG
-#         driver, for `nabla plot` and `train --plot`), data (Fashion-MNIST),
+# Groups: build (compiler, CMake, OpenBLAS and its OpenMP build, cmocka, zlib, cJSON, libpng),
+#         plot (PLplot + its cairo PNG driver, for `nabla plot` and `train --plot`),
+#         data (Fashion-MNIST),
 #         mpi (Open MPI, for mpirun -np P nabla train and its test),
 #         sanitize (valgrind), fuzz (clang + its libFuzzer runtime, for
 #         `make fuzz`), tsan (clang, its ThreadSanitizer runtime, LLVM's OpenMP runtime and
-#         its TSan tool libarcher, for `make tsan`), python (only for regenerating golden data).
+#         its TSan tool libarcher, for `make tsan`), python (only for regenerating golden data),
+#         bench (PyTorch, the comparison of `make bench`).
 # As root: installs what is missing with apt-get (running `apt-get update` first when needed).
-# Otherwise: prints the exact apt-get line and exits 1. Optional groups (data) never fail.
+# Otherwise: prints the exact apt-get line and exits 1. Optional groups (data, bench) never fail.
 set -eu
 
 pkgs_for() {
     case "$1" in
-    build) echo "gcc make cmake pkg-config libopenblas-dev libcmocka-dev zlib1g-dev libcjson-dev libpng-dev" ;;
+    build) echo "gcc make cmake pkg-config libopenblas-dev libopenblas-openmp-dev libcmocka-dev zlib1g-dev libcjson-dev libpng-dev" ;;
     plot) echo "libplplot-dev plplot-driver-cairo" ;;
     mpi) echo "openmpi-bin libopenmpi-dev" ;;
     data) echo "dataset-fashion-mnist" ;;
@@ -21,6 +23,7 @@ pkgs_for() {
     fuzz) echo "clang libclang-rt-14-dev" ;;
     tsan) echo "clang libclang-rt-14-dev libomp-dev" ;;
     python) echo "python3-torch python3-scipy python3-numpy" ;;
+    bench) echo "python3-torch" ;;
     *) echo "install-deps.sh: unknown group '$1'" >&2; exit 2 ;;
     esac
 }
@@ -35,7 +38,10 @@ optional=""
 for group in "$@"; do
     for p in $(pkgs_for "$group"); do
         installed "$p" && continue
-        if [ "$group" = data ]; then optional="$optional $p"; else required="$required $p"; fi
+        case "$group" in
+        data | bench) optional="$optional $p" ;;
+        *) required="$required $p" ;;
+        esac
     done
 done
 [ -n "$required$optional" ] || exit 0
@@ -45,7 +51,7 @@ if [ "$(id -u)" -ne 0 ]; then
         echo "  sudo apt-get update && sudo apt-get install -y$required$optional" >&2
         exit 1
     fi
-    echo "install-deps: optional data set not installed (falling back); to install it run:" >&2
+    echo "install-deps: optional packages missing (going on without them); to install run:" >&2
     echo "  sudo apt-get update && sudo apt-get install -y$optional" >&2
     exit 0
 fi
@@ -59,6 +65,6 @@ if [ -n "$required" ] && ! apt-get install -y --no-install-recommends $required;
     status=1
 fi
 if [ -n "$optional" ] && ! apt-get install -y --no-install-recommends $optional; then
-    echo "install-deps: could not install$optional; continuing without it" >&2
+    echo "install-deps: could not install$optional; continuing without them" >&2
 fi
 exit $status

@@ -82,7 +82,12 @@ typedef struct nb_train_progress {
     bool improved;            /* per epoch: the validation loss is the best so far */
     int64_t bad_epochs;       /* per epoch: epochs since the best one */
     bool checkpointed;        /* a checkpoint was written after this step / epoch */
-    double seconds;           /* per epoch: wall time of its training steps */
+    double seconds;           /* per epoch: wall time of its training steps: from the start of
+                                 its first step in this process to the end of its last, with the
+                                 batches' assembly, the optimiser, the step's figures (loss,
+                                 accuracy, gradient norm) and on_step; without the save_every
+                                 checkpoints' writing, the validation and the end of the epoch
+                                 (its checkpoint, on_epoch) */
 } nb_train_progress;
 
 /* Return false to stop the run (after this step or epoch; nb_train then returns NB_OK with

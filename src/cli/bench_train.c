@@ -35,8 +35,8 @@ typedef struct bench {
 
 /* The trainer's step with the plain head (ms[0]) and with the fused one (ms[1]): two trainers
  * stepped in turn, so that a busy machine slows both alike (epoch ends, between timed steps, are
- * not timed). */
-static int time_trainers(bench *b, const nb_bench_train_args *a, double ms[2])
+ * not timed); *mean: the plain step's mean (what an epoch of train_seconds adds up). */
+static int time_trainers(bench *b, const nb_bench_train_args *a, double ms[2], double *mean)
 {
     nb_mlp *m[2] = {NULL, NULL};
     nb_train_model md[2];
@@ -76,6 +76,12 @@ static int time_trainers(bench *b, const nb_bench_train_args *a, double ms[2])
             ms[h] = median_ms(tk[h], (int)a->steps);
         nb_trainer_free(t[h]);
         nb_mlp_free(m[h]);
+    }
+    if (rc == 0) {
+        double sum = 0;
+        for (long long k = 0; k < a->steps; k++)
+            sum += b->t[k];
+        *mean = 1e3 * sum / (double)a->steps; /* seconds -> ms */
     }
     return rc;
 }
@@ -198,32 +204,33 @@ int nb_bench_train(const nb_bench_train_args *a)
         rc = 1;
     if (rc)
         fprintf(stderr, "nabla bench train: %s\n", nb_last_error());
-    double flops = 0, ms_tr[2] = {0, 0}, ms_loop = 0, ms_gemm = 0;
+    double flops = 0, ms_tr[2] = {0, 0}, ms_mean = 0, ms_loop = 0, ms_gemm = 0;
     for (int i = 0; i + 1 < b.ns; i++)
         flops += 2.0 * (double)(b.sizes[i] * b.sizes[i + 1] * b.B) * (i == 0 ? 2.0 : 3.0);
     bool steady = false;
     if (rc == 0)
         rc = time_gemms(&b, a, &ms_gemm) || time_loop(&b, a, &ms_loop, &steady) ||
-             time_trainers(&b, a, ms_tr);
+             time_trainers(&b, a, ms_tr, &ms_mean);
     double ms_trainer = ms_tr[0], ms_fused = ms_tr[1];
     if (rc == 0 && a->json)
         printf("{\"bench\": \"train\", \"impl\": \"nabla\", \"hidden\": \"%s\", \"batch\": %lld, "
                "\"threads\": %lld, \"steps\": %lld, \"ms_per_step\": %.4f, "
-               "\"ms_per_step_fused_head\": %.4f, \"ms_loop\": %.4f, "
+               "\"ms_per_step_mean\": %.4f, \"ms_per_step_fused_head\": %.4f, \"ms_loop\": %.4f, "
                "\"ms_gemm_only\": %.4f, \"step_over_gemm\": %.3f, \"gflops\": %.2f, "
                "\"gflops_gemm_only\": %.2f, \"steady_state_allocations\": %s, \"core\": \"%s\"}\n",
-               a->hidden, a->batch, a->threads, a->steps, ms_trainer, ms_fused, ms_loop, ms_gemm,
-               ms_trainer / ms_gemm, flops / (ms_trainer * 1e6), flops / (ms_gemm * 1e6),
+               a->hidden, a->batch, a->threads, a->steps, ms_trainer, ms_mean, ms_fused, ms_loop,
+               ms_gemm, ms_trainer / ms_gemm, flops / (ms_trainer * 1e6), flops / (ms_gemm * 1e6),
                steady ? "0" : "\"nonzero\"", nb_blas_core_name());
     else if (rc == 0)
-        printf("train  MLP 784-%s-10 batch %lld threads %lld (OpenBLAS %s), median of %lld steps:\n"
-               "       trainer step %.3f ms (%.1f GFLOP/s), with the fused head %.3f ms, "
-               "hand-written loop %.3f ms, the %d "
-               "products alone %.3f ms (%.1f GFLOP/s); step / products %.2f; arena allocations "
-               "in steady state: %s\n",
-               a->hidden, a->batch, a->threads, nb_blas_core_name(), a->steps, ms_trainer,
-               flops / (ms_trainer * 1e6), ms_fused, ms_loop, 3 * (b.ns - 1) - 1, ms_gemm,
-               flops / (ms_gemm * 1e6), ms_trainer / ms_gemm, steady ? "0" : "NONZERO");
+        printf(
+            "train  MLP 784-%s-10 batch %lld threads %lld (OpenBLAS %s), median of %lld steps:\n"
+            "       trainer step %.3f ms (mean %.3f; %.1f GFLOP/s), with the fused head %.3f ms, "
+            "hand-written loop %.3f ms, the %d "
+            "products alone %.3f ms (%.1f GFLOP/s); step / products %.2f; arena allocations "
+            "in steady state: %s\n",
+            a->hidden, a->batch, a->threads, nb_blas_core_name(), a->steps, ms_trainer, ms_mean,
+            flops / (ms_trainer * 1e6), ms_fused, ms_loop, 3 * (b.ns - 1) - 1, ms_gemm,
+            flops / (ms_gemm * 1e6), ms_trainer / ms_gemm, steady ? "0" : "NONZERO");
     nb_dataset_free(&b.ds);
     nb_tensor_free(X);
     nb_tensor_free(y);

@@ -449,6 +449,7 @@ nb_status nb_trainer_step(nb_trainer *t, bool *epoch_done, bool *stop)
     if (!t->in_epoch) {
         t->in_epoch = true;
         t->t0 = now();
+        t->ck_seconds = 0;
         t->batch_in_epoch = t->bt.pos / t->c.batch;
     }
     if (t->model.set_training)
@@ -499,8 +500,10 @@ nb_status nb_trainer_step(nb_trainer *t, bool *epoch_done, bool *stop)
     p->checkpointed = false;
     if (t->c.checkpoint && t->c.rank == 0 && t->c.save_every_steps &&
         p->step % t->c.save_every_steps == 0) {
+        double c0 = now(); /* a checkpoint's writing is not training time (p->seconds) */
         if ((s = nb_trainer_save_(t, t->c.checkpoint)) != NB_OK)
             return s;
+        t->ck_seconds += now() - c0;
         p->checkpointed = true;
     }
     if (t->c.on_step && !t->c.on_step(p, t->c.user) && stop)

@@ -107,7 +107,7 @@ nb_status nb_trainer_end_epoch(nb_trainer *t, bool *stop)
                         (long long)t->c.epochs);
     nb_train_progress *p = &t->p;
     double den = t->weight_sum > 0 ? t->weight_sum : 1;
-    p->seconds = t->in_epoch ? now() - t->t0 : 0;
+    p->seconds = t->in_epoch ? now() - t->t0 - t->ck_seconds : 0;
     p->epoch = t->epoch;
     p->epochs = t->c.epochs;
     p->batch = t->batch_in_epoch;

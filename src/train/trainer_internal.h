@@ -31,8 +31,9 @@ struct nb_trainer {
     double gnorm_sum;                     /* the epoch's gradient norms so far (figures only) */
     int64_t gnorm_n;
     int64_t batch_in_epoch;
-    bool in_epoch; /* a step of this epoch ran in this process (the timer is on) */
-    double t0;
+    bool in_epoch;     /* a step of this epoch ran in this process (the timer is on) */
+    double t0;         /* when that step started */
+    double ck_seconds; /* of the time since: writing --save-every checkpoints */
     nb_train_progress p;
     int64_t ck_epoch, ck_step; /* the last checkpoint written (-1: none) */
     double best_val, best_acc;
