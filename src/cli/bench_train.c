@@ -33,9 +33,10 @@ typedef struct bench {
     double *t, *t2; /* steps timings (t2: the fused head's) */
 } bench;
 
-/* The trainer's step with the plain head (ms[0]) and with the fused one (ms[1]): two trainers
- * stepped in turn, so that a busy machine slows both alike (epoch ends, between timed steps, are
- * not timed); *mean: the plain step's mean (what an epoch of train_seconds adds up). */
+/* The trainer's step with the plain head (ms[0]) and with the fused one (ms[1]): all the plain
+ * trainer's steps, then all the fused one's (stepping them in turn would make each step find the
+ * other model's weights and gradients in the cache, as no epoch does; epoch ends, between timed
+ * steps, are not timed); *mean: the plain step's mean (what an epoch of train_seconds adds up). */
 static int time_trainers(bench *b, const nb_bench_train_args *a, double ms[2], double *mean)
 {
     nb_mlp *m[2] = {NULL, NULL};
@@ -53,8 +54,8 @@ static int time_trainers(bench *b, const nb_bench_train_args *a, double ms[2], d
         t[h] = m[h] ? nb_trainer_new(&md[h], &b->ds, &c) : NULL;
         rc = t[h] ? 0 : 1;
     }
-    for (long long k = -3; rc == 0 && k < a->steps; k++)
-        for (int h = 0; h < 2 && rc == 0; h++) {
+    for (int h = 0; h < 2 && rc == 0; h++)
+        for (long long k = -3; rc == 0 && k < a->steps; k++) {
             bool done = false;
             double t0 = nb_cli_now();
             if (nb_trainer_step(t[h], &done, NULL) != NB_OK)
