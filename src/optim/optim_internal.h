@@ -33,6 +33,8 @@ struct nb_optim {
     bool momentum_started;
     char (*names)[32]; /* state tensor names, "exp_avg.3" */
     bool all_f32;      /* every parameter f32: the fast step (optim_step.c) applies */
+    bool shared_grad;  /* two parameters share gradient memory (a tensor listed twice): the
+                          reference step, which updates all before zeroing any */
     int64_t numel;     /* elements of all parameters */
     int64_t n_chunks;
     nb_optim_chunk *chunks; /* the parameters cut in chunks, in order */

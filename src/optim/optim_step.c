@@ -237,7 +237,7 @@ void nb_optim_step_run(nb_optim *o, double *grad_sq, bool zero_grad)
 {
     o->t++;
     step_k k = step_constants(o);
-    if (!o->all_f32)
+    if (!o->all_f32 || o->shared_grad)
         step_all_ref(o, &k, grad_sq, zero_grad);
     else {
         int nt = nb_kernel_threads();
@@ -276,6 +276,46 @@ nb_status nb_optim_step_reference(nb_optim *o)
     return NB_OK;
 }
 
+/* a parameter's gradient as a byte range [lo, hi) */
+typedef struct grad_range {
+    uintptr_t lo, hi;
+} grad_range;
+
+static int range_cmp(const void *a, const void *b)
+{
+    uintptr_t x = ((const grad_range *)a)->lo, y = ((const grad_range *)b)->lo;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether two of o's parameters share gradient memory (the same tensor listed twice, say). The
+ * chunked pass zeroes a parameter's gradient right after its update, so a second parameter on
+ * that memory would be updated with zeros, not the gradient nb_optim_step reads: such sets take
+ * the reference step (every update, then every zeroing). */
+static nb_status find_shared_grads(nb_optim *o)
+{
+    o->shared_grad = false;
+    if (o->n < 2)
+        return NB_OK;
+    grad_range *r = malloc(sizeof *r * (size_t)o->n);
+    if (!r)
+        return nb_error(NB_ERR_NOMEM, "out of memory for the optimiser's %d gradient ranges", o->n);
+    int m = 0;
+    for (int i = 0; i < o->n; i++) {
+        const nb_tensor *p = o->params[i];
+        size_t bytes = (size_t)p->numel * nb_dtype_size(p->dtype);
+        if (bytes)
+            r[m++] = (grad_range){(uintptr_t)p->grad, (uintptr_t)p->grad + bytes};
+    }
+    qsort(r, (size_t)m, sizeof *r, range_cmp);
+    uintptr_t hi = m ? r[0].hi : 0; /* the furthest end so far */
+    for (int i = 1; i < m; i++) {
+        o->shared_grad = o->shared_grad || r[i].lo < hi;
+        hi = r[i].hi > hi ? r[i].hi : hi;
+    }
+    free(r);
+    return NB_OK;
+}
+
 nb_status nb_optim_chunks_init(nb_optim *o)
 {
     int64_t C = 0, total = 0;
@@ -299,5 +339,5 @@ nb_status nb_optim_chunks_init(nb_optim *o)
         }
     o->n_chunks = C;
     o->numel = total;
-    return NB_OK;
+    return find_shared_grads(o);
 }
