@@ -49,7 +49,9 @@ extern "C" {
  * holds when every rank passes the same x shape, targets, mask, options (block_rows and
  * tile_classes included; the default block sizes depend only on N and classes_total) and the
  * same requires_grad on x. A non-NB_OK return is the loss's error (the ranks are then out of
- * step: stop them all). */
+ * step: stop them all). The gradients are then partial: with leaf_grads_in_forward a failed
+ * forward (NULL) may already have added the finished blocks' share into the leaves' gradients,
+ * as a failed nb_backward may have; zero them before any further step. */
 typedef enum nb_lce_reduce_op { NB_LCE_SUM, NB_LCE_MAX } nb_lce_reduce_op;
 typedef nb_status (*nb_lce_allreduce_fn)(void *buf, int64_t n, nb_dtype dtype, nb_lce_reduce_op op,
                                          void *ctx);
