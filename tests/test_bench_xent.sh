@@ -29,6 +29,7 @@ out_has "graph-2pass fwd_bwd"
 check "bench xent --impl graph --dtype f16" 0 "$nabla" bench xent --n 64 --v 1000 --repeat 1 \
     --impl graph --dtype f16
 [ ! -s out ] || fail "graph rows for f16 logits"
+err_has "runs f32 logits only"
 check "bench xent bad impl" 2 "$nabla" bench xent --impl nope
 err_has "bad value for --impl"
 echo "test_bench_xent: ok"

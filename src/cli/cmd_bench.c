@@ -249,6 +249,11 @@ static int bench_xent(bargs *a)
         report_xent(a, "fused", "fwd_bwd", nb_cli_summarise(t, (int)a->repeat),
                     logits_bytes + grad_bytes);
     }
+    if (dt != NB_F32 && (!strcmp(a->impl, "graph") || !strcmp(a->impl, "unfused")))
+        fprintf(stderr,
+                "nabla bench xent: --impl %s runs f32 logits only (no op makes %s logits "
+                "in a graph): nothing to time for --dtype %s\n",
+                a->impl, a->dtype, a->dtype);
     if (graph && dt == NB_F32)
         rc |= bench_xent_graph(a, z, y, &o, t, logits_bytes, grad_bytes);
     if (unfused && dt == NB_F32) {
