@@ -10,39 +10,13 @@ nabla=$1
 work=$2
 data=$(cd "$3" && pwd) # absolute: the checks run inside WORK_DIR
 case $nabla in /*) ;; */*) nabla=$(pwd)/$nabla ;; esac
+test_name=test_cli
+. "$(dirname "$0")/lib.sh" # check, fail, err_has, out_has, mknpy
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
 
-current=""
-fail() {
-    echo "test_cli: FAIL [$current]: $*" >&2
-    if [ -s out ]; then
-        echo "--- stdout:" >&2
-        head -n 20 out >&2
-    fi
-    if [ -s err ]; then
-        echo "--- stderr:" >&2
-        head -n 20 err >&2
-    fi
-    exit 1
-}
 
-# check NAME STATUS CMD ARGS...: runs the command (stdout to ./out, stderr to ./err) and fails
-# unless it exits with STATUS.
-check() {
-    current=$1
-    want=$2
-    shift 2
-    echo "check: $current"
-    set +e
-    "$@" >out 2>err
-    rc=$?
-    set -e
-    [ "$rc" -eq "$want" ] || fail "exit status $rc, expected $want (command: $*)"
-}
-err_has() { grep -qF -- "$1" err || fail "stderr does not mention '$1'"; }
-out_has() { grep -qF -- "$1" out || fail "stdout does not mention '$1'"; }
 # absent FILE...: none of the files exists, and no temporary file is lying around.
 absent() {
     for f in "$@"; do
@@ -81,18 +55,6 @@ same_values() {
     done
     if [ -e mismatch ]; then fail "$1 differs from $2: $(cat mismatch)"; fi
     rm -f vals.a vals.b
-}
-# mknpy OUT DESCR SHAPE DATA: a version 1.0 .npy; DATA is a printf format of octal escapes.
-mknpy() {
-    h="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
-    while [ $(((10 + ${#h} + 1) % 64)) -ne 0 ]; do h="$h "; done
-    n=$((${#h} + 1))
-    {
-        printf '\223NUMPY\001\000'
-        printf "\\$(printf %03o $((n % 256)))\\$(printf %03o $((n / 256)))"
-        printf '%s\n' "$h"
-        printf "$4"
-    } >"$1"
 }
 
 L=$data/xent_default_logits.npy # f8 [6, 5]

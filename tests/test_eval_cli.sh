@@ -12,54 +12,18 @@ set -eu
 nabla=$1
 work=$2
 case $nabla in /*) ;; */*) nabla=$(pwd)/$nabla ;; esac
+test_name=test_eval_cli
+. "$(dirname "$0")/lib.sh" # check, fail, err_has, out_has, mknpy
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
 
-current=""
-fail() {
-    echo "test_eval_cli: FAIL [$current]: $*" >&2
-    for f in out err; do
-        if [ -s $f ]; then
-            echo "--- $f:" >&2
-            head -n 20 $f >&2
-        fi
-    done
-    exit 1
-}
-# check NAME STATUS CMD ARGS...: stdout to ./out, stderr to ./err; fails unless the exit status
-# is STATUS. Every command is bounded by a timeout.
-check() {
-    current=$1
-    want=$2
-    shift 2
-    echo "check: $current"
-    set +e
-    timeout 120 "$@" >out 2>err
-    rc=$?
-    set -e
-    [ "$rc" -eq "$want" ] || fail "exit status $rc, expected $want (command: $*)"
-}
-err_has() { grep -qF -- "$1" err || fail "stderr does not mention '$1'"; }
-out_has() { grep -qF -- "$1" out || fail "stdout does not mention '$1'"; }
 # the numbers of eval's summary lines
 samples() { sed -n 's/.*: \([0-9]*\) samples$/\1/p' out; }
 acc() { sed -n 's/.*  accuracy \([0-9.]*\)$/\1/p' out; }
 loss() { sed -n 's/^loss \([0-9.]*\)  accuracy.*/\1/p' out; }
 # a metrics key of the last epoch, rounded to eval's 4 decimals
 last_metric() { tail -n 1 "$1" | sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" | awk '{ printf "%.4f", $1 }'; }
-# mknpy OUT DESCR SHAPE DATA: a version 1.0 .npy; DATA is a printf format of octal escapes.
-mknpy() {
-    h="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
-    while [ $(((10 + ${#h} + 1) % 64)) -ne 0 ]; do h="$h "; done
-    n=$((${#h} + 1))
-    {
-        printf '\223NUMPY\001\000'
-        printf "\\$(printf %03o $((n % 256)))\\$(printf %03o $((n / 256)))"
-        printf '%s\n' "$h"
-        printf "$4"
-    } >"$1"
-}
 
 # ---------------------------------------------------------------- more outputs than classes
 # 5 well-separated classes on a line (class c around x = 3c), 300 rows: the model learns them

@@ -10,44 +10,13 @@ set -eu
 nabla=$1
 work=$2
 case $nabla in /*) ;; */*) nabla=$(pwd)/$nabla ;; esac
+CHECK_TIMEOUT=${CHECK_TIMEOUT:-120}
+test_name=test_eval_f1_cli
+. "$(dirname "$0")/lib.sh" # check, fail, mknpy
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
 
-current=""
-fail() {
-    echo "test_eval_f1_cli: FAIL [$current]: $*" >&2
-    for f in out err; do
-        if [ -s $f ]; then
-            echo "--- $f:" >&2
-            head -n 30 $f >&2
-        fi
-    done
-    exit 1
-}
-check() {
-    current=$1
-    want=$2
-    shift 2
-    echo "check: $current"
-    set +e
-    timeout 120 "$@" >out 2>err
-    rc=$?
-    set -e
-    [ "$rc" -eq "$want" ] || fail "exit status $rc, expected $want (command: $*)"
-}
-# mknpy OUT DESCR SHAPE DATA: a version 1.0 .npy; DATA is a printf format of octal escapes.
-mknpy() {
-    h="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
-    while [ $(((10 + ${#h} + 1) % 64)) -ne 0 ]; do h="$h "; done
-    n=$((${#h} + 1))
-    {
-        printf '\223NUMPY\001\000'
-        printf "\\$(printf %03o $((n % 256)))\\$(printf %03o $((n / 256)))"
-        printf '%s\n' "$h"
-        printf "$4"
-    } >"$1"
-}
 # npy_f32 FILE: the f32 values of a version 1.0 .npy, one a line
 npy_f32() {
     hl=$(od -A n -t u1 -j 8 -N 2 "$1" | awk '{ print $1 + 256 * $2 }')

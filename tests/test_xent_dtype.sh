@@ -14,42 +14,13 @@ set -eu
 nabla=$1
 work=$2
 case $nabla in /*) ;; */*) nabla=$(pwd)/$nabla ;; esac
+test_name=test_xent_dtype
+. "$(dirname "$0")/lib.sh" # check, fail, err_has, out_has, mknpy
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work"
 
-current=""
-fail() {
-    echo "test_xent_dtype: FAIL [$current]: $*" >&2
-    [ -s out ] && { echo "--- stdout:" >&2; head -n 20 out >&2; }
-    [ -s err ] && { echo "--- stderr:" >&2; head -n 20 err >&2; }
-    exit 1
-}
-check() {
-    current=$1
-    want=$2
-    shift 2
-    echo "check: $current"
-    set +e
-    timeout 60 "$@" >out 2>err
-    rc=$?
-    set -e
-    [ "$rc" -eq "$want" ] || fail "exit status $rc, expected $want (command: $*)"
-}
-err_has() { grep -qF -- "$1" err || fail "stderr does not mention '$1'"; }
-out_has() { grep -qF -- "$1" out || fail "stdout does not mention '$1'"; }
 
-# mknpy FILE DESCR SHAPE BYTES: a version 1.0 .npy, header padded so the data starts at byte 128
-# (header length 118 = \166\000), BYTES as printf octal escapes.
-mknpy() {
-    dict="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
-    {
-        printf '\223NUMPY\001\000\166\000'
-        printf '%-117s\n' "$dict"
-        printf "$4"
-    } >"$1"
-    [ "$(wc -c <"$1")" -eq $((128 + $(printf "$4" | wc -c))) ] || fail "mknpy $1: wrong size"
-}
 
 mknpy L32.npy '<f4' '(2, 3)' '\315\314\214\077\063\063\063\277\063\063\023\100\155\347\373\075\320\017\111\100\063\063\363\277'
 mknpy Lbf.npy '<u2' '(2, 3)' '\215\077\063\277\023\100\374\075\111\100\363\277'

@@ -10,16 +10,11 @@ set -u
 nabla=$1
 work=$2
 case $nabla in /*) ;; */*) nabla=$(pwd)/$nabla ;; esac
+test_name=test_xent_explain
+. "$(dirname "$0")/lib.sh" # fail, err_has, out_has, mknpy (check is its own: it runs nabla)
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
-current=""
-fail() {
-    echo "test_xent_explain: FAIL [$current]: $*" >&2
-    [ -s out ] && head -n 40 out >&2
-    [ -s err ] && head -n 20 err >&2
-    exit 1
-}
 check() { # check NAME STATUS ARGS...
     current=$1
     want=$2
@@ -28,23 +23,10 @@ check() { # check NAME STATUS ARGS...
     rc=$?
     [ "$rc" -eq "$want" ] || fail "exit status $rc, expected $want"
 }
-out_has() { grep -qF -- "$1" out || fail "stdout does not mention '$1'"; }
-err_has() { grep -qF -- "$1" err || fail "stderr does not mention '$1'"; }
 # close A B TOL: |A - B| <= TOL (1 + |B|)
 close() {
     awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d;
         m = b < 0 ? -b : b; exit !(d <= t * (1 + m)) }'
-}
-mknpy() { # mknpy OUT DESCR SHAPE DATA (printf octal escapes)
-    h="{'descr': '$2', 'fortran_order': False, 'shape': $3, }"
-    while [ $(((10 + ${#h} + 1) % 64)) -ne 0 ]; do h="$h "; done
-    n=$((${#h} + 1))
-    {
-        printf '\223NUMPY\001\000'
-        printf "\\$(printf %03o $((n % 256)))\\$(printf %03o $((n / 256)))"
-        printf '%s\n' "$h"
-        printf "$4"
-    } >"$1"
 }
 # f32 little-endian: -100 -101 -102 / 1000 1001 1002 / 1 2 3
 mknpy z.npy '<f4' '(3, 3)' '\000\000\310\302\000\000\312\302\000\000\314\302\000\000\172\104\000\100\172\104\000\200\172\104\000\000\200\077\000\000\000\100\000\000\100\100'

@@ -255,19 +255,6 @@ nb_status nb_optim_state_check(const nb_optim *o, int i, const nb_tensor *src)
     return NB_OK;
 }
 
-/* element k of a float tensor's data / grad as double, and back */
-static inline double get(const nb_tensor *t, const void *buf, int64_t k)
-{
-    return t->dtype == NB_F64 ? ((const double *)buf)[k] : (double)((const float *)buf)[k];
-}
-static inline void put(const nb_tensor *t, void *buf, int64_t k, double v)
-{
-    if (t->dtype == NB_F64)
-        ((double *)buf)[k] = v;
-    else
-        ((float *)buf)[k] = (float)v;
-}
-
 nb_status nb_optim_step(nb_optim *o)
 {
     if (!o)
@@ -374,7 +361,7 @@ nb_status nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, do
         if (!p || !p->grad)
             continue;
         for (int64_t k = 0; k < p->numel; k++) {
-            double g = get(p, p->grad, k);
+            double g = nb_optim_get(p, p->grad, k);
             sq += g * g;
         }
     }
@@ -388,7 +375,7 @@ nb_status nb_clip_grad_norm(nb_tensor *const *params, int n, double max_norm, do
             if (!p || !p->grad)
                 continue;
             for (int64_t k = 0; k < p->numel; k++)
-                put(p, p->grad, k, get(p, p->grad, k) * coef);
+                nb_optim_put(p, p->grad, k, nb_optim_get(p, p->grad, k) * coef);
         }
     return NB_OK;
 }

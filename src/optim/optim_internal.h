@@ -60,4 +60,18 @@ void nb_optim_set_parallel_min(int64_t n);
  * must equal it bitwise. NB_ERR_ARG for a NULL o. */
 nb_status nb_optim_step_reference(nb_optim *o);
 
+/* Element k of a float tensor's data, gradient or state buffer buf, as double, and back (the
+ * reference loops and clipping). */
+static inline double nb_optim_get(const nb_tensor *t, const void *buf, int64_t k)
+{
+    return t->dtype == NB_F64 ? ((const double *)buf)[k] : (double)((const float *)buf)[k];
+}
+static inline void nb_optim_put(const nb_tensor *t, void *buf, int64_t k, double v)
+{
+    if (t->dtype == NB_F64)
+        ((double *)buf)[k] = v;
+    else
+        ((float *)buf)[k] = (float)v;
+}
+
 #endif

@@ -64,19 +64,6 @@ static step_k step_constants(const nb_optim *o)
 
 /* ---- the reference: one parameter, element by element ---- */
 
-/* element k of a float tensor's data / grad as double, and back */
-static inline double get(const nb_tensor *t, const void *buf, int64_t k)
-{
-    return t->dtype == NB_F64 ? ((const double *)buf)[k] : (double)((const float *)buf)[k];
-}
-static inline void put(const nb_tensor *t, void *buf, int64_t k, double v)
-{
-    if (t->dtype == NB_F64)
-        ((double *)buf)[k] = v;
-    else
-        ((float *)buf)[k] = (float)v;
-}
-
 /* Parameter i of o, one step: p [n], its gradient, its state buffers [n]. */
 static void step_param_ref(nb_optim *o, int i, const step_k *k)
 {
@@ -89,15 +76,15 @@ static void step_param_ref(nb_optim *o, int i, const step_k *k)
     if (c->kind == NB_OPTIM_SGD) {
         nb_tensor *buf = o->n_bufs ? o->state[i * NB_OPTIM_MAX_BUFS] : NULL;
         for (int64_t j = 0; j < p->numel; j++) {
-            double pk = get(p, w, j), g = get(p, gr, j) + wd * pk;
+            double pk = nb_optim_get(p, w, j), g = nb_optim_get(p, gr, j) + wd * pk;
             if (buf) {
-                double b = o->momentum_started
-                               ? c->momentum * get(p, buf->data, j) + (1.0 - c->dampening) * g
-                               : g;
-                put(p, buf->data, j, b);
+                double b = o->momentum_started ? c->momentum * nb_optim_get(p, buf->data, j) +
+                                                     (1.0 - c->dampening) * g
+                                               : g;
+                nb_optim_put(p, buf->data, j, b);
                 g = c->nesterov ? g + c->momentum * b : b;
             }
-            put(p, w, j, pk - lr * g);
+            nb_optim_put(p, w, j, pk - lr * g);
         }
     } else if (p->dtype == NB_F32) { /* in f32 arithmetic, as PyTorch does for f32 tensors */
         float *w32 = w, *m32 = o->state[i * NB_OPTIM_MAX_BUFS]->data;
@@ -114,16 +101,16 @@ static void step_param_ref(nb_optim *o, int i, const step_k *k)
         nb_tensor *m = o->state[i * NB_OPTIM_MAX_BUFS], *v = o->state[i * NB_OPTIM_MAX_BUFS + 1];
         double step_size = lr / bc1, sbc2 = sqrt(bc2);
         for (int64_t j = 0; j < p->numel; j++) {
-            double pk = get(p, w, j), g = get(p, gr, j);
+            double pk = nb_optim_get(p, w, j), g = nb_optim_get(p, gr, j);
             if (c->kind == NB_OPTIM_ADAMW)
                 pk *= 1.0 - lr * wd;
             else
                 g += wd * pk;
-            double mk = c->beta1 * get(p, m->data, j) + (1.0 - c->beta1) * g;
-            double vk = c->beta2 * get(p, v->data, j) + (1.0 - c->beta2) * g * g;
-            put(p, m->data, j, mk);
-            put(p, v->data, j, vk);
-            put(p, w, j, pk - step_size * mk / (sqrt(vk) / sbc2 + c->eps));
+            double mk = c->beta1 * nb_optim_get(p, m->data, j) + (1.0 - c->beta1) * g;
+            double vk = c->beta2 * nb_optim_get(p, v->data, j) + (1.0 - c->beta2) * g * g;
+            nb_optim_put(p, m->data, j, mk);
+            nb_optim_put(p, v->data, j, vk);
+            nb_optim_put(p, w, j, pk - step_size * mk / (sqrt(vk) / sbc2 + c->eps));
         }
     }
 }
@@ -134,7 +121,7 @@ static void step_all_ref(nb_optim *o, const step_k *k, double *grad_sq, bool zer
     double sq = 0.0;
     for (int i = 0; grad_sq && i < o->n; i++)
         for (int64_t j = 0; j < o->params[i]->numel; j++) {
-            double g = get(o->params[i], o->params[i]->grad, j);
+            double g = nb_optim_get(o->params[i], o->params[i]->grad, j);
             sq += g * g;
         }
     for (int i = 0; i < o->n; i++)
