@@ -129,11 +129,17 @@ nb_status nb_read_head(FILE *f, size_t size, void *head, size_t cap, size_t *n, 
 nb_status nb_read_rest(FILE *f, size_t size, const void *head, size_t nhead, const char *what,
                        unsigned char **out)
 {
-    uint64_t mem = nb_physical_memory();
-    if ((uint64_t)size > mem) {
-        char a[32], b[32];
-        return nb_error(NB_ERR_NOMEM, "file is %s, more than this machine's %s of memory",
-                        nb_bytes_str(a, sizeof a, size), nb_bytes_str(b, sizeof b, mem));
+    /* the file's bytes and what is parsed from them (a tensor of about as many) are held at
+     * once: a file above half the memory cannot be loaded, so it is refused before it is read
+     * (reading 20 GB of a sparse file took minutes before failing on its first line) */
+    uint64_t mem = nb_physical_memory(), limit = mem / 2;
+    if ((uint64_t)size > limit) {
+        char a[32], b[32], c[32];
+        return nb_error(NB_ERR_NOMEM,
+                        "file is %s, more than half (%s) of this machine's %s of memory: it is "
+                        "read whole and parsed into as much again",
+                        nb_bytes_str(a, sizeof a, size), nb_bytes_str(c, sizeof c, limit),
+                        nb_bytes_str(b, sizeof b, mem));
     }
     unsigned char *buf = malloc(size > 0 ? size : 1);
     if (!buf)

@@ -39,9 +39,9 @@ nb_status nb_read_exact(FILE *f, void *dst, size_t n, const char *what);
 /* The first min(size, cap) bytes of a file of `size` bytes into head; *n says how many. */
 nb_status nb_read_head(FILE *f, size_t size, void *head, size_t cap, size_t *n, const char *what);
 /* The whole of a file of `size` bytes (its size at open) in a new malloc'ed buffer *out (free
- * it), of which the first nhead bytes were already read into head. A size beyond the machine's
- * memory is refused before anything is allocated ("file is 24.0 GB, more than this machine's
- * 16.0 GB of memory", NB_ERR_NOMEM). */
+ * it), of which the first nhead bytes were already read into head. A size beyond half the
+ * machine's memory is refused before anything is allocated or read ("file is 24.0 GB, more than
+ * half (8.0 GB) of this machine's 16.0 GB of memory: ...", NB_ERR_NOMEM). */
 nb_status nb_read_rest(FILE *f, size_t size, const void *head, size_t nhead, const char *what,
                        unsigned char **out);
 
